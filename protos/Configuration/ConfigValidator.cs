@@ -1,0 +1,198 @@
+using System.Text.RegularExpressions;
+
+namespace ProxyPlatform.Configuration;
+
+/// <summary>A field of an input that is wrong, and what is expected of it.</summary>
+/// <param name="Field">The JSON path of the field, as the client wrote it (e.g. <c>match.pathPrefix</c>).</param>
+public sealed record FieldError(string Field, string Message);
+
+/// <summary>
+/// The one validator of configuration input. REST, gRPC and the data plane all call it, so one
+/// input is judged the same way everywhere.
+/// </summary>
+public static partial class ConfigValidator
+{
+    public const int MaxIdLength = 63;
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    private static partial Regex IdPattern();
+
+    [GeneratedRegex(@"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")]
+    private static partial Regex HostPattern();
+
+    [GeneratedRegex(@"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")]
+    private static partial Regex TokenPattern();
+
+    [GeneratedRegex(@"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$")]
+    private static partial Regex PathPattern();
+
+    private static readonly HashSet<string> RetryConditions = ["connect-failure", "timeout", "502", "503", "504"];
+
+    public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
+
+    public static IReadOnlyList<FieldError> ValidateId(string field, string? id) =>
+        IsValidId(id) ? [] : [new FieldError(field, IdMessage(id))];
+
+    private static string IdMessage(string? id) =>
+        $"'{id}' is not a valid ID: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit.";
+
+    public static IReadOnlyList<FieldError> Validate(TenantSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec is null)
+        {
+            errors.Add(new FieldError("", "A tenant body is required."));
+            return errors;
+        }
+        if (spec.DisplayName is { Length: > 200 })
+            errors.Add(new FieldError("displayName", "must be at most 200 characters."));
+        ValidateHosts("hostnames", spec.Hostnames, errors);
+        if (!IsValidId(spec.Pool))
+            errors.Add(new FieldError("pool", IdMessage(spec.Pool)));
+        return errors;
+    }
+
+    public static IReadOnlyList<FieldError> Validate(ClusterSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec is null)
+        {
+            errors.Add(new FieldError("", "A cluster body is required."));
+            return errors;
+        }
+        if (!LoadBalancingPolicies.All.Contains(spec.LoadBalancing))
+            errors.Add(new FieldError("loadBalancing",
+                $"'{spec.LoadBalancing}' is not a load-balancing policy; use one of {string.Join(", ", LoadBalancingPolicies.All)}."));
+        if (spec.HealthCheck is { } hc)
+        {
+            if (!IsPath(hc.Path))
+                errors.Add(new FieldError("healthCheck.path", "must be a path starting with '/'."));
+            Range("healthCheck.intervalSeconds", hc.IntervalSeconds, 1, 3600, errors);
+            Range("healthCheck.timeoutSeconds", hc.TimeoutSeconds, 1, 3600, errors);
+            if (hc.TimeoutSeconds > hc.IntervalSeconds)
+                errors.Add(new FieldError("healthCheck.timeoutSeconds", "must not exceed intervalSeconds."));
+            Range("healthCheck.healthyThreshold", hc.HealthyThreshold, 1, 100, errors);
+            Range("healthCheck.unhealthyThreshold", hc.UnhealthyThreshold, 1, 100, errors);
+        }
+        if (spec.Retry is { } retry)
+        {
+            Range("retry.maxAttempts", retry.MaxAttempts, 1, 10, errors);
+            for (var i = 0; i < retry.RetryOn.Count; i++)
+            {
+                if (!RetryConditions.Contains(retry.RetryOn[i]))
+                    errors.Add(new FieldError($"retry.retryOn[{i}]",
+                        $"'{retry.RetryOn[i]}' is not a retry condition; use {string.Join(", ", RetryConditions)}."));
+            }
+        }
+        if (spec.CircuitBreaker is { } cb)
+        {
+            Range("circuitBreaker.consecutiveFailures", cb.ConsecutiveFailures, 1, 1000, errors);
+            Range("circuitBreaker.openSeconds", cb.OpenSeconds, 1, 3600, errors);
+        }
+        if (spec.Timeouts is { } t)
+        {
+            Positive("timeouts.connectSeconds", t.ConnectSeconds, 300, errors);
+            Positive("timeouts.responseHeadersSeconds", t.ResponseHeadersSeconds, 3600, errors);
+        }
+        return errors;
+    }
+
+    public static IReadOnlyList<FieldError> Validate(BackendSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec is null)
+        {
+            errors.Add(new FieldError("", "A backend body is required."));
+            return errors;
+        }
+        if (!IsBackendAddress(spec.Address))
+            errors.Add(new FieldError("address",
+                $"'{spec.Address}' is not a backend address: expected an absolute http:// or https:// URL with a host, e.g. http://10.0.0.5:8080."));
+        Range("weight", spec.Weight, 0, 1000, errors);
+        return errors;
+    }
+
+    public static IReadOnlyList<FieldError> Validate(RouteSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec is null)
+        {
+            errors.Add(new FieldError("", "A route body is required."));
+            return errors;
+        }
+        var match = spec.Match ?? new RouteMatchSpec();
+        ValidateHosts("match.hosts", match.Hosts, errors);
+        if (!IsPath(match.PathPrefix))
+            errors.Add(new FieldError("match.pathPrefix",
+                $"'{match.PathPrefix}' is not a path prefix: it must start with '/' and hold only URL path characters."));
+        for (var i = 0; i < match.Methods.Count; i++)
+        {
+            if (match.Methods[i] is null || !TokenPattern().IsMatch(match.Methods[i]) || match.Methods[i] != match.Methods[i].ToUpperInvariant())
+                errors.Add(new FieldError($"match.methods[{i}]", $"'{match.Methods[i]}' is not an HTTP method in upper case (e.g. GET)."));
+        }
+        foreach (var (name, value) in match.Headers)
+        {
+            if (!TokenPattern().IsMatch(name))
+                errors.Add(new FieldError($"match.headers.{name}", "is not a valid header name."));
+            else if (string.IsNullOrEmpty(value))
+                errors.Add(new FieldError($"match.headers.{name}", "must have a value to match."));
+        }
+        if (string.IsNullOrEmpty(spec.Cluster))
+            errors.Add(new FieldError("cluster", "is required: the ID of a cluster of the same tenant."));
+        else if (!IsValidId(spec.Cluster))
+            errors.Add(new FieldError("cluster", IdMessage(spec.Cluster)));
+        if (spec.TimeoutSeconds is { } timeout && (timeout <= 0 || timeout > 3600))
+            errors.Add(new FieldError("timeoutSeconds", "must be more than 0 and at most 3600."));
+        if (spec.MaxRequestBodyBytes is < 0)
+            errors.Add(new FieldError("maxRequestBodyBytes", "must not be negative."));
+        if (spec.RateLimit is { } rl)
+        {
+            if (rl.RequestsPerSecond <= 0)
+                errors.Add(new FieldError("rateLimit.requestsPerSecond", "must be more than 0."));
+            if (rl.Burst < 1)
+                errors.Add(new FieldError("rateLimit.burst", "must be at least 1."));
+            if (rl.Key != "client-ip" && !(rl.Key.StartsWith("header:", StringComparison.Ordinal) && TokenPattern().IsMatch(rl.Key["header:".Length..])))
+                errors.Add(new FieldError("rateLimit.key", "must be 'client-ip' or 'header:<Header-Name>'."));
+        }
+        return errors;
+    }
+
+    /// <summary>True for an absolute http(s) URL with a host and no query, fragment or user info.</summary>
+    public static bool IsBackendAddress(string? address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && !string.IsNullOrEmpty(uri.Host)
+        && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment) && string.IsNullOrEmpty(uri.UserInfo)
+        && address!.StartsWith(uri.Scheme + "://", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsPath(string? path) =>
+        path is not null && path.Length <= 1024 && PathPattern().IsMatch(path) && !path.Contains("//", StringComparison.Ordinal);
+
+    private static void ValidateHosts(string field, IReadOnlyList<string>? hosts, List<FieldError> errors)
+    {
+        if (hosts is null)
+            return;
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var host = hosts[i];
+            if (host is null || host.Length > 253 || !HostPattern().IsMatch(host))
+                errors.Add(new FieldError($"{field}[{i}]",
+                    $"'{host}' is not a host name: use lower-case DNS names such as 'api.example.com' or '*.example.com'."));
+            else if (!seen.Add(host))
+                errors.Add(new FieldError($"{field}[{i}]", $"'{host}' is listed twice."));
+        }
+    }
+
+    private static void Range(string field, int value, int min, int max, List<FieldError> errors)
+    {
+        if (value < min || value > max)
+            errors.Add(new FieldError(field, $"must be between {min} and {max}."));
+    }
+
+    private static void Positive(string field, double? value, double max, List<FieldError> errors)
+    {
+        if (value is { } v && (v <= 0 || v > max))
+            errors.Add(new FieldError(field, $"must be more than 0 and at most {max}."));
+    }
+}

@@ -1,0 +1,133 @@
+using System.Text.Json.Serialization;
+
+namespace ProxyPlatform.Configuration;
+
+/// <summary>A tenant: who owns which host names, and which data-plane pool serves it.</summary>
+public sealed record TenantSpec
+{
+    public string? DisplayName { get; init; }
+    public IReadOnlyList<string> Hostnames { get; init; } = [];
+    /// <summary>The data-plane pool that serves this tenant's routes.</summary>
+    public string Pool { get; init; } = Pools.Default;
+}
+
+/// <summary>A tenant's backend cluster: how traffic is spread over its backends and guarded.</summary>
+public sealed record ClusterSpec
+{
+    public string LoadBalancing { get; init; } = LoadBalancingPolicies.RoundRobin;
+    public HealthCheckSpec? HealthCheck { get; init; }
+    public RetrySpec? Retry { get; init; }
+    public CircuitBreakerSpec? CircuitBreaker { get; init; }
+    public TimeoutsSpec? Timeouts { get; init; }
+}
+
+public sealed record HealthCheckSpec
+{
+    public string Path { get; init; } = "/healthz";
+    public int IntervalSeconds { get; init; } = 5;
+    public int TimeoutSeconds { get; init; } = 2;
+    public int HealthyThreshold { get; init; } = 2;
+    public int UnhealthyThreshold { get; init; } = 2;
+}
+
+public sealed record RetrySpec
+{
+    public int MaxAttempts { get; init; } = 3;
+    public IReadOnlyList<string> RetryOn { get; init; } = ["connect-failure", "502", "503", "504"];
+}
+
+public sealed record CircuitBreakerSpec
+{
+    public int ConsecutiveFailures { get; init; } = 5;
+    public int OpenSeconds { get; init; } = 10;
+}
+
+public sealed record TimeoutsSpec
+{
+    public double? ConnectSeconds { get; init; }
+    public double? ResponseHeadersSeconds { get; init; }
+}
+
+/// <summary>One backend (destination) of a cluster.</summary>
+public sealed record BackendSpec
+{
+    public string Address { get; init; } = "";
+    public int Weight { get; init; } = 1;
+    public bool Enabled { get; init; } = true;
+}
+
+/// <summary>A tenant's route: which requests it matches and the cluster it sends them to.</summary>
+public sealed record RouteSpec
+{
+    public RouteMatchSpec Match { get; init; } = new();
+    public string Cluster { get; init; } = "";
+    public bool StripPrefix { get; init; }
+    public bool PreserveHost { get; init; }
+    public int Priority { get; init; }
+    public double? TimeoutSeconds { get; init; }
+    public long? MaxRequestBodyBytes { get; init; }
+    public RateLimitSpec? RateLimit { get; init; }
+}
+
+public sealed record RouteMatchSpec
+{
+    /// <summary>Host names (exact, or <c>*.example.com</c>); empty means the tenant's host names.</summary>
+    public IReadOnlyList<string> Hosts { get; init; } = [];
+    public string PathPrefix { get; init; } = "/";
+    public IReadOnlyList<string> Methods { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+}
+
+public sealed record RateLimitSpec
+{
+    public double RequestsPerSecond { get; init; }
+    public int Burst { get; init; }
+    /// <summary><c>client-ip</c> or <c>header:Name</c>.</summary>
+    public string Key { get; init; } = "client-ip";
+}
+
+/// <summary>
+/// A cluster as the data plane receives it: its settings and its backends together, because a
+/// worker needs both to build one YARP cluster.
+/// </summary>
+public sealed record ClusterDefinition
+{
+    public ClusterSpec Spec { get; init; } = new();
+    public IReadOnlyDictionary<string, BackendSpec> Backends { get; init; } = new Dictionary<string, BackendSpec>();
+}
+
+public static class Pools
+{
+    public const string Default = "default";
+}
+
+public static class LoadBalancingPolicies
+{
+    public const string RoundRobin = "RoundRobin";
+    public const string WeightedRoundRobin = "WeightedRoundRobin";
+    public const string LeastRequests = "LeastRequests";
+    public const string PowerOfTwoChoices = "PowerOfTwoChoices";
+    public const string Random = "Random";
+
+    public static readonly IReadOnlyList<string> All =
+        [RoundRobin, WeightedRoundRobin, LeastRequests, PowerOfTwoChoices, Random];
+}
+
+/// <summary>The one JSON shape of the configuration model: REST bodies, grain state and the stream.</summary>
+public static class ConfigJson
+{
+    /// <summary>Strict options for input: camelCase, unknown fields rejected so typos do not pass silently.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Options = Create();
+
+    private static System.Text.Json.JsonSerializerOptions Create()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)
+        {
+            UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            AllowTrailingCommas = false,
+        };
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}
