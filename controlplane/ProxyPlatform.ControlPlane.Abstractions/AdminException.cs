@@ -1,0 +1,60 @@
+using ProxyPlatform.Configuration;
+
+namespace ProxyPlatform.ControlPlane;
+
+public enum AdminErrorKind
+{
+    /// <summary>The input is malformed or breaks a rule; nothing was changed.</summary>
+    Invalid = 1,
+    NotFound = 2,
+    /// <summary>An <c>If-Match</c> precondition did not hold.</summary>
+    PreconditionFailed = 3,
+    /// <summary>The change conflicts with other configuration (e.g. a cluster still used by routes).</summary>
+    Conflict = 4,
+}
+
+/// <summary>
+/// A rejected admin operation, as a value the caller can act on: what kind of failure, and the
+/// fields at fault. REST turns it into problem+json, gRPC into a status with the same message.
+/// </summary>
+[GenerateSerializer, Alias("pp.AdminException")]
+public sealed class AdminException : Exception
+{
+    public AdminException(AdminErrorKind kind, string message, IReadOnlyList<FieldError>? errors = null)
+        : base(message)
+    {
+        Kind = kind;
+        Errors = errors ?? [];
+    }
+
+    public AdminException()
+    {
+    }
+
+    public AdminException(string message) : base(message)
+    {
+    }
+
+    public AdminException(string message, Exception innerException) : base(message, innerException)
+    {
+    }
+
+    [Id(0)]
+    public AdminErrorKind Kind { get; private set; }
+
+    [Id(1)]
+    public IReadOnlyList<FieldError> Errors { get; private set; } = [];
+
+    public static AdminException Invalid(IReadOnlyList<FieldError> errors) =>
+        new(AdminErrorKind.Invalid, string.Join("; ", errors.Select(e => e.Field.Length == 0 ? e.Message : $"{e.Field}: {e.Message}")), errors);
+
+    public static AdminException Invalid(string field, string message) => Invalid([new FieldError(field, message)]);
+
+    public static AdminException NotFound(string what) => new(AdminErrorKind.NotFound, $"{what} does not exist.");
+
+    public static AdminException PreconditionFailed(string what, string? current) =>
+        new(AdminErrorKind.PreconditionFailed,
+            current is null ? $"{what} does not exist, so If-Match cannot hold." : $"{what} has ETag {current}, not the one given in If-Match.");
+
+    public static AdminException Conflict(string message) => new(AdminErrorKind.Conflict, message);
+}

@@ -1,0 +1,59 @@
+using Orleans.Concurrency;
+using ProxyPlatform.Configuration;
+
+namespace ProxyPlatform.ControlPlane;
+
+/// <summary>A tenant's settings: display name, claimed host names and the pool that serves it. Key: tenant ID.</summary>
+public interface ITenantGrain : IGrainWithStringKey
+{
+    Task<TenantResource?> Get();
+    /// <summary>The pool serving this tenant; fails with NotFound when the tenant does not exist.</summary>
+    Task<string> GetPool();
+    Task<WriteResult<TenantResource>> Put(TenantSpec spec, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+}
+
+/// <summary>A tenant's backend cluster with its backends (the cluster's backend registry). Key: <c>tenant/cluster</c>.</summary>
+public interface IClusterGrain : IGrainWithStringKey
+{
+    Task<ClusterResource?> Get();
+    Task<WriteResult<ClusterResource>> Put(ClusterSpec spec, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+
+    Task<BackendResource?> GetBackend(string backend);
+    Task<IReadOnlyList<BackendResource>> ListBackends();
+    Task<WriteResult<BackendResource>> PutBackend(string backend, BackendSpec spec, string? ifMatch);
+    Task<long> DeleteBackend(string backend, string? ifMatch);
+}
+
+/// <summary>One route of a tenant's route table. Key: <c>tenant/route</c>.</summary>
+public interface IRouteGrain : IGrainWithStringKey
+{
+    Task<RouteResource?> Get();
+    Task<WriteResult<RouteResource>> Put(RouteSpec spec, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+}
+
+/// <summary>
+/// The configuration of one data-plane pool: the sequencer that gives every change its revision,
+/// checks the invariants that span resources, stores the change in PostgreSQL and tells each
+/// control-plane node that serves the pool's workers. Key: pool ID.
+/// </summary>
+public interface IDistributionGrain : IGrainWithStringKey
+{
+    /// <summary>Commits the entries as one change at a new revision, after checking cross-resource invariants.</summary>
+    Task<long> Commit(IReadOnlyList<ConfigEntry> entries);
+    Task<PoolSnapshot> GetSnapshot();
+    /// <summary>The changes after <paramref name="revision"/>, or null when it is behind the retained horizon.</summary>
+    Task<ConfigDelta?> GetChangesSince(long revision);
+    /// <summary>Registers (or refreshes) a node's observer; it expires unless refreshed. Returns the pool's revision.</summary>
+    Task<long> Subscribe(IConfigObserver observer);
+    Task Unsubscribe(IConfigObserver observer);
+}
+
+/// <summary>A control-plane node that holds worker streams for a pool: one per node, not one per worker.</summary>
+public interface IConfigObserver : IGrainObserver
+{
+    [OneWay]
+    Task OnConfigChanged(ConfigDelta delta);
+}

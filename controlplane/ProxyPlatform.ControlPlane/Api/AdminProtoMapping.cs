@@ -1,0 +1,156 @@
+using Google.Protobuf.Collections;
+using ProxyPlatform.Configuration;
+using AdminPb = ProxyPlatform.Protos.Admin;
+
+namespace ProxyPlatform.ControlPlane.Api;
+
+/// <summary>
+/// The one mapping between the gRPC admin messages and the configuration model. Absent proto
+/// fields take the model's defaults, exactly as absent JSON fields do over REST.
+/// </summary>
+public static class AdminProtoMapping
+{
+    public static TenantSpec? ToModel(this AdminPb.TenantSpec? pb) => pb is null ? null : new TenantSpec
+    {
+        DisplayName = pb.DisplayName.Length == 0 ? null : pb.DisplayName,
+        Hostnames = [.. pb.Hostnames],
+        Pool = pb.Pool.Length == 0 ? Pools.Default : pb.Pool,
+    };
+
+    public static AdminPb.TenantSpec ToProto(this TenantSpec spec)
+    {
+        var pb = new AdminPb.TenantSpec { DisplayName = spec.DisplayName ?? "", Pool = spec.Pool };
+        pb.Hostnames.AddRange(spec.Hostnames);
+        return pb;
+    }
+
+    public static ClusterSpec? ToModel(this AdminPb.ClusterSpec? pb)
+    {
+        if (pb is null)
+            return null;
+        var defaults = new ClusterSpec();
+        return new ClusterSpec
+        {
+            LoadBalancing = pb.LoadBalancing.Length == 0 ? defaults.LoadBalancing : pb.LoadBalancing,
+            HealthCheck = pb.HealthCheck is not { } hc ? null : new HealthCheckSpec
+            {
+                Path = hc.Path.Length == 0 ? new HealthCheckSpec().Path : hc.Path,
+                IntervalSeconds = hc.HasIntervalSeconds ? hc.IntervalSeconds : new HealthCheckSpec().IntervalSeconds,
+                TimeoutSeconds = hc.HasTimeoutSeconds ? hc.TimeoutSeconds : new HealthCheckSpec().TimeoutSeconds,
+                HealthyThreshold = hc.HasHealthyThreshold ? hc.HealthyThreshold : new HealthCheckSpec().HealthyThreshold,
+                UnhealthyThreshold = hc.HasUnhealthyThreshold ? hc.UnhealthyThreshold : new HealthCheckSpec().UnhealthyThreshold,
+            },
+            Retry = pb.Retry is not { } r ? null : new RetrySpec
+            {
+                MaxAttempts = r.HasMaxAttempts ? r.MaxAttempts : new RetrySpec().MaxAttempts,
+                RetryOn = r.RetryOn.Count == 0 ? new RetrySpec().RetryOn : [.. r.RetryOn],
+            },
+            CircuitBreaker = pb.CircuitBreaker is not { } cb ? null : new CircuitBreakerSpec
+            {
+                ConsecutiveFailures = cb.HasConsecutiveFailures ? cb.ConsecutiveFailures : new CircuitBreakerSpec().ConsecutiveFailures,
+                OpenSeconds = cb.HasOpenSeconds ? cb.OpenSeconds : new CircuitBreakerSpec().OpenSeconds,
+            },
+            Timeouts = pb.Timeouts is not { } t ? null : new TimeoutsSpec
+            {
+                ConnectSeconds = t.HasConnectSeconds ? t.ConnectSeconds : null,
+                ResponseHeadersSeconds = t.HasResponseHeadersSeconds ? t.ResponseHeadersSeconds : null,
+            },
+        };
+    }
+
+    public static AdminPb.ClusterSpec ToProto(this ClusterSpec spec)
+    {
+        var pb = new AdminPb.ClusterSpec { LoadBalancing = spec.LoadBalancing };
+        if (spec.HealthCheck is { } hc)
+        {
+            pb.HealthCheck = new AdminPb.HealthCheck
+            {
+                Path = hc.Path, IntervalSeconds = hc.IntervalSeconds, TimeoutSeconds = hc.TimeoutSeconds,
+                HealthyThreshold = hc.HealthyThreshold, UnhealthyThreshold = hc.UnhealthyThreshold,
+            };
+        }
+        if (spec.Retry is { } r)
+        {
+            pb.Retry = new AdminPb.RetryPolicy { MaxAttempts = r.MaxAttempts };
+            pb.Retry.RetryOn.AddRange(r.RetryOn);
+        }
+        if (spec.CircuitBreaker is { } cb)
+            pb.CircuitBreaker = new AdminPb.CircuitBreaker { ConsecutiveFailures = cb.ConsecutiveFailures, OpenSeconds = cb.OpenSeconds };
+        if (spec.Timeouts is { } t)
+        {
+            pb.Timeouts = new AdminPb.Timeouts();
+            if (t.ConnectSeconds is { } connect)
+                pb.Timeouts.ConnectSeconds = connect;
+            if (t.ResponseHeadersSeconds is { } headers)
+                pb.Timeouts.ResponseHeadersSeconds = headers;
+        }
+        return pb;
+    }
+
+    public static BackendSpec? ToModel(this AdminPb.BackendSpec? pb) => pb is null ? null : new BackendSpec
+    {
+        Address = pb.Address,
+        Weight = pb.HasWeight ? pb.Weight : new BackendSpec().Weight,
+        Enabled = !pb.HasEnabled || pb.Enabled,
+    };
+
+    public static AdminPb.BackendSpec ToProto(this BackendSpec spec) =>
+        new() { Address = spec.Address, Weight = spec.Weight, Enabled = spec.Enabled };
+
+    public static RouteSpec? ToModel(this AdminPb.RouteSpec? pb) => pb is null ? null : new RouteSpec
+    {
+        Match = pb.Match is not { } m ? new RouteMatchSpec() : new RouteMatchSpec
+        {
+            Hosts = [.. m.Hosts],
+            PathPrefix = m.PathPrefix.Length == 0 ? new RouteMatchSpec().PathPrefix : m.PathPrefix,
+            Methods = [.. m.Methods],
+            Headers = m.Headers.ToDictionary(h => h.Key, h => h.Value),
+        },
+        Cluster = pb.Cluster,
+        StripPrefix = pb.StripPrefix,
+        PreserveHost = pb.PreserveHost,
+        Priority = pb.Priority,
+        TimeoutSeconds = pb.HasTimeoutSeconds ? pb.TimeoutSeconds : null,
+        MaxRequestBodyBytes = pb.HasMaxRequestBodyBytes ? pb.MaxRequestBodyBytes : null,
+        RateLimit = pb.RateLimit is not { } rl ? null : new RateLimitSpec
+        {
+            RequestsPerSecond = rl.RequestsPerSecond,
+            Burst = rl.Burst,
+            Key = rl.Key.Length == 0 ? new RateLimitSpec().Key : rl.Key,
+        },
+    };
+
+    public static AdminPb.RouteSpec ToProto(this RouteSpec spec)
+    {
+        var match = new AdminPb.RouteMatch { PathPrefix = spec.Match.PathPrefix };
+        match.Hosts.AddRange(spec.Match.Hosts);
+        match.Methods.AddRange(spec.Match.Methods);
+        Add(match.Headers, spec.Match.Headers);
+        var pb = new AdminPb.RouteSpec
+        {
+            Match = match, Cluster = spec.Cluster, StripPrefix = spec.StripPrefix, PreserveHost = spec.PreserveHost, Priority = spec.Priority,
+        };
+        if (spec.TimeoutSeconds is { } timeout)
+            pb.TimeoutSeconds = timeout;
+        if (spec.MaxRequestBodyBytes is { } max)
+            pb.MaxRequestBodyBytes = max;
+        if (spec.RateLimit is { } rl)
+            pb.RateLimit = new AdminPb.RateLimit { RequestsPerSecond = rl.RequestsPerSecond, Burst = rl.Burst, Key = rl.Key };
+        return pb;
+    }
+
+    public static AdminPb.ResourceMeta Meta(long revision) => new() { Revision = revision, Etag = ETags.Format(revision) };
+
+    public static AdminPb.TenantReply ToReply(this TenantResource t) => new() { Tenant = t.Tenant, Spec = t.Spec.ToProto(), Meta = Meta(t.Revision) };
+    public static AdminPb.ClusterReply ToReply(this ClusterResource c) =>
+        new() { Tenant = c.Tenant, Cluster = c.Cluster, Spec = c.Spec.ToProto(), Meta = Meta(c.Revision) };
+    public static AdminPb.BackendReply ToReply(this BackendResource b) =>
+        new() { Tenant = b.Tenant, Cluster = b.Cluster, Backend = b.Backend, Spec = b.Spec.ToProto(), Meta = Meta(b.Revision), Health = "Unknown" };
+    public static AdminPb.RouteReply ToReply(this RouteResource r) => new() { Tenant = r.Tenant, Route = r.Route, Spec = r.Spec.ToProto(), Meta = Meta(r.Revision) };
+
+    private static void Add(MapField<string, string> target, IReadOnlyDictionary<string, string> source)
+    {
+        foreach (var (key, value) in source)
+            target[key] = value;
+    }
+}

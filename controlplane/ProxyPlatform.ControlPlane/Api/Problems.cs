@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ProxyPlatform.Configuration;
+
+namespace ProxyPlatform.ControlPlane.Api;
+
+/// <summary>RFC 9457 problem details with stable types, the fields at fault and the request ID.</summary>
+public static class Problems
+{
+    public const string BaseUri = "https://proxyplatform.dev/problems/";
+
+    public static IResult From(AdminException ex, HttpContext context) => ex.Kind switch
+    {
+        AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
+        AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
+        AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
+        AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message),
+        _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
+    };
+
+    public static IResult MalformedJson(HttpContext context, JsonException ex)
+    {
+        var field = FieldOf(ex);
+        var detail = ex.Message.Contains("could not be mapped", StringComparison.Ordinal)
+            ? $"{field}: is not a field of this resource."
+            : field.Length == 0
+                ? "The body is not valid JSON."
+                : $"{field}: the value is malformed or of the wrong type (line {ex.LineNumber + 1}, position {ex.BytePositionInLine + 1}).";
+        return Create(context, 400, "malformed-json", "The body is not valid JSON for this resource", detail, [new FieldError(field, detail)]);
+    }
+
+    public static IResult Create(HttpContext context, int status, string type, string title, string detail, IReadOnlyList<FieldError>? errors = null)
+    {
+        var body = new JsonObject
+        {
+            ["type"] = BaseUri + type,
+            ["title"] = title,
+            ["status"] = status,
+            ["detail"] = detail,
+            ["instance"] = context.Request.Path.Value,
+            ["requestId"] = context.TraceIdentifier,
+        };
+        if (errors is { Count: > 0 })
+        {
+            body["field"] = errors[0].Field;
+            body["errors"] = new JsonArray(errors.Select(e => (JsonNode)new JsonObject { ["field"] = e.Field, ["message"] = e.Message }).ToArray());
+        }
+        return Results.Text(body.ToJsonString(ConfigJson.Options), "application/problem+json", statusCode: status);
+    }
+
+    // System.Text.Json reports "$.match.pathPrefix" or, for an unknown member, the path of its object
+    // and the name in the message; the field is given as the client wrote it.
+    private static string FieldOf(JsonException ex)
+    {
+        var path = ex.Path ?? "$";
+        var field = path == "$" ? "" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
+        const string marker = "The JSON property '";
+        var start = ex.Message.IndexOf(marker, StringComparison.Ordinal);
+        if (start >= 0 && ex.Message.Contains("could not be mapped", StringComparison.Ordinal))
+        {
+            start += marker.Length;
+            var end = ex.Message.IndexOf('\'', start);
+            var name = ex.Message[start..end];
+            if (!field.EndsWith(name, StringComparison.Ordinal))
+                field = field.Length == 0 ? name : $"{field}.{name}";
+        }
+        return field;
+    }
+}

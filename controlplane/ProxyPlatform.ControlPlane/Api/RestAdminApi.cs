@@ -1,0 +1,112 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ProxyPlatform.Configuration;
+
+namespace ProxyPlatform.ControlPlane.Api;
+
+/// <summary>The REST admin API (v1) as DESIGN.md's contract describes it.</summary>
+public static class RestAdminApi
+{
+    public const string RevisionHeader = "X-Config-Revision";
+
+    public static IEndpointRouteBuilder MapRestAdminApi(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").AddEndpointFilter(RejectAsProblem);
+
+        v1.MapGet("/tenants", async (AdminOperations ops) =>
+            Items((await ops.ListTenants()).Select(Render)));
+        v1.MapGet("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetTenant(tenant), t => t.Revision, Render));
+        v1.MapPut("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Written(c, await ops.PutTenant(tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
+        v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Deleted(c, await ops.DeleteTenant(tenant, IfMatch(c))));
+
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetCluster(tenant, cluster), r => r.Revision, Render));
+        v1.MapPut("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
+            Written(c, await ops.PutCluster(tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        v1.MapDelete("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
+            Deleted(c, await ops.DeleteCluster(tenant, cluster, IfMatch(c))));
+
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops) =>
+            Items((await ops.ListBackends(tenant, cluster)).Select(Render)));
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetBackend(tenant, cluster, backend), r => r.Revision, Render));
+        v1.MapPut("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
+            Written(c, await ops.PutBackend(tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        v1.MapDelete("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
+            Deleted(c, await ops.DeleteBackend(tenant, cluster, backend, IfMatch(c))));
+
+        v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops) =>
+            Items((await ops.ListRoutes(tenant)).Select(Render)));
+        v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetRoute(tenant, route), r => r.Revision, Render));
+        v1.MapPut("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
+            Written(c, await ops.PutRoute(tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
+            Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
+
+        return app;
+    }
+
+    private static async ValueTask<object?> RejectAsProblem(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (AdminException ex)
+        {
+            return Problems.From(ex, context.HttpContext);
+        }
+        catch (JsonException ex)
+        {
+            return Problems.MalformedJson(context.HttpContext, ex);
+        }
+    }
+
+    private static async Task<T?> Body<T>(HttpContext context) where T : class =>
+        await JsonSerializer.DeserializeAsync<T>(context.Request.Body, ConfigJson.Options, context.RequestAborted);
+
+    private static string? IfMatch(HttpContext context) => context.Request.Headers.IfMatch.ToString() is { Length: > 0 } v ? v : null;
+
+    private static IResult Items(IEnumerable<JsonObject> items) =>
+        Results.Text(new JsonObject { ["items"] = new JsonArray(items.Cast<JsonNode>().ToArray()) }.ToJsonString(ConfigJson.Options), "application/json");
+
+    private static IResult Resource<T>(HttpContext context, T resource, Func<T, long> revision, Func<T, JsonObject> render)
+    {
+        context.Response.Headers.ETag = ETags.Format(revision(resource));
+        return Results.Text(render(resource).ToJsonString(ConfigJson.Options), "application/json");
+    }
+
+    private static IResult Written<T>(HttpContext context, WriteResult<T> result, Func<T, long> revision, Func<T, JsonObject> render)
+    {
+        context.Response.Headers.ETag = ETags.Format(revision(result.Resource));
+        context.Response.Headers[RevisionHeader] = result.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (result.Created)
+            context.Response.Headers.Location = context.Request.Path.Value;
+        return Results.Text(render(result.Resource).ToJsonString(ConfigJson.Options), "application/json", statusCode: result.Created ? 201 : 200);
+    }
+
+    private static IResult Deleted(HttpContext context, long revision)
+    {
+        context.Response.Headers[RevisionHeader] = revision.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.NoContent();
+    }
+
+    private static JsonObject Render(TenantResource t) => With(new() { ["id"] = t.Tenant }, t.Spec, t.Revision);
+    private static JsonObject Render(ClusterResource c) => With(new() { ["tenant"] = c.Tenant, ["id"] = c.Cluster }, c.Spec, c.Revision);
+    private static JsonObject Render(BackendResource b) =>
+        With(new() { ["tenant"] = b.Tenant, ["cluster"] = b.Cluster, ["id"] = b.Backend }, b.Spec, b.Revision);
+    private static JsonObject Render(RouteResource r) => With(new() { ["tenant"] = r.Tenant, ["id"] = r.Route }, r.Spec, r.Revision);
+
+    // The resource is its IDs, then the body as the client would PUT it, then its revision.
+    private static JsonObject With<TSpec>(JsonObject ids, TSpec spec, long revision)
+    {
+        foreach (var (name, value) in JsonSerializer.SerializeToNode(spec, ConfigJson.Options)!.AsObject().ToList())
+            ids[name] = value?.DeepClone();
+        ids["revision"] = revision;
+        return ids;
+    }
+}

@@ -1,0 +1,205 @@
+using Google.Protobuf;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.ControlPlane.Distribution;
+
+/// <summary>
+/// This node's copy of one pool's configuration, fed by the pool's distribution grain through a
+/// single observer, and shared by every worker stream this node holds for the pool. Each resource
+/// is rendered to its wire form once, however many workers receive it.
+/// </summary>
+public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) : IConfigObserver
+{
+    private const int RecentChanges = 4096;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<ConfigKey, Resource> _live = [];
+    private readonly Dictionary<ConfigKey, long> _removed = [];
+    private readonly Queue<(long Base, long Revision, ConfigKey[] Keys)> _recent = new();
+    private TaskCompletionSource _changed = NewSignal();
+    private bool _loaded;
+    private int _catchingUp;
+
+    public string Pool { get; } = pool;
+
+    public long Revision { get; private set; }
+
+    internal IConfigObserver? Reference { get; set; }
+
+    public void Load(PoolSnapshot snapshot)
+    {
+        lock (_gate)
+        {
+            _live.Clear();
+            _removed.Clear();
+            _recent.Clear();
+            foreach (var entry in snapshot.Entries)
+                Put(entry);
+            Revision = snapshot.Revision;
+            _loaded = true;
+            Signal();
+        }
+    }
+
+    public Task OnConfigChanged(ConfigDelta delta)
+    {
+        var gap = false;
+        lock (_gate)
+        {
+            if (!_loaded || delta.Revision <= Revision)
+                return Task.CompletedTask;
+            if (delta.BaseRevision == Revision)
+                Apply(delta);
+            else
+                gap = true;
+        }
+        if (gap)
+            _ = CatchUpAsync();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Pulls whatever this node missed (a lost notification, a re-activated grain).</summary>
+    public async Task CatchUpAsync()
+    {
+        if (Interlocked.Exchange(ref _catchingUp, 1) == 1)
+            return;
+        try
+        {
+            var grain = grains.GetGrain<IDistributionGrain>(Pool);
+            var delta = await grain.GetChangesSince(Revision);
+            if (delta is null)
+            {
+                Load(await grain.GetSnapshot());
+                return;
+            }
+            lock (_gate)
+            {
+                if (delta.BaseRevision == Revision && delta.Revision > Revision)
+                    Apply(delta);
+            }
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Pool {Pool}: catching up from revision {Revision} failed; retrying on the next refresh", Pool, Revision);
+        }
+        finally
+        {
+            Volatile.Write(ref _catchingUp, 0);
+        }
+    }
+
+    /// <summary>
+    /// What a worker that has applied <paramref name="from"/> needs: nothing when it is current, a
+    /// delta when this node still knows what changed since, otherwise a full snapshot.
+    /// </summary>
+    public ConfigUpdate? BuildUpdate(long from, bool forceFull)
+    {
+        lock (_gate)
+        {
+            if (!forceFull && from == Revision)
+                return null;
+            if (forceFull || from <= 0 || from > Revision)
+                return Full();
+            var oldest = _recent.Count > 0 ? _recent.Peek().Base : Revision;
+            if (from < oldest)
+                return ScanSince(from);
+            var keys = new HashSet<ConfigKey>();
+            foreach (var change in _recent)
+            {
+                if (change.Revision > from)
+                    keys.UnionWith(change.Keys);
+            }
+            return Delta(from, keys);
+        }
+    }
+
+    /// <summary>Completes when the feed's revision differs from <paramref name="revision"/>.</summary>
+    public Task WaitForChangeAsync(long revision, CancellationToken ct)
+    {
+        Task signal;
+        lock (_gate)
+        {
+            if (Revision != revision)
+                return Task.CompletedTask;
+            signal = _changed.Task;
+        }
+        return signal.WaitAsync(ct);
+    }
+
+    private void Apply(ConfigDelta delta)
+    {
+        foreach (var entry in delta.Entries)
+            Put(entry);
+        _recent.Enqueue((delta.BaseRevision, delta.Revision, delta.Entries.Select(e => e.Key).ToArray()));
+        while (_recent.Count > RecentChanges)
+            _recent.Dequeue();
+        Revision = delta.Revision;
+        Signal();
+    }
+
+    private void Put(ConfigEntry entry)
+    {
+        if (entry.IsRemoval)
+        {
+            _live.Remove(entry.Key);
+            _removed[entry.Key] = entry.Revision;
+            return;
+        }
+        _removed.Remove(entry.Key);
+        _live[entry.Key] = new Resource
+        {
+            Key = ToWire(entry.Key),
+            Revision = entry.Revision,
+            SpecJson = ByteString.CopyFromUtf8(entry.Json),
+        };
+    }
+
+    private ConfigUpdate Full()
+    {
+        var update = new ConfigUpdate { Revision = Revision, BaseRevision = 0 };
+        update.Upserts.AddRange(_live.Values);
+        return update;
+    }
+
+    private ConfigUpdate ScanSince(long from)
+    {
+        var keys = _live.Where(r => r.Value.Revision > from).Select(r => r.Key)
+            .Concat(_removed.Where(r => r.Value > from).Select(r => r.Key));
+        return Delta(from, keys);
+    }
+
+    private ConfigUpdate Delta(long from, IEnumerable<ConfigKey> keys)
+    {
+        var update = new ConfigUpdate { Revision = Revision, BaseRevision = from };
+        foreach (var key in keys)
+        {
+            if (_live.TryGetValue(key, out var resource))
+                update.Upserts.Add(resource);
+            else
+                update.Removals.Add(ToWire(key));
+        }
+        return update;
+    }
+
+    private void Signal()
+    {
+        var previous = _changed;
+        _changed = NewSignal();
+        previous.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static ResourceKey ToWire(ConfigKey key) => new()
+    {
+        Kind = key.Kind switch
+        {
+            ConfigKind.Tenant => ResourceKind.Tenant,
+            ConfigKind.Cluster => ResourceKind.Cluster,
+            ConfigKind.Route => ResourceKind.Route,
+            _ => ResourceKind.Unspecified,
+        },
+        Tenant = key.Tenant,
+        Id = key.Id,
+    };
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Npgsql;
+using Orleans.Configuration;
+using Orleans.Serialization;
+using ProxyPlatform.ControlPlane.Api;
+using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Storage;
+
+namespace ProxyPlatform.ControlPlane.Hosting;
+
+/// <summary>Wires the control plane: one extension per area, so Program.cs reads as a table of contents.</summary>
+public static class ControlPlaneHost
+{
+    public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
+    {
+        var options = ControlPlaneOptions.From(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.PostgresConnectionString));
+        builder.Services.AddSingleton<ConfigStore>();
+        builder.Services.AddSingleton<ConfigWriter>();
+        builder.Services.AddSingleton<AdminOperations>();
+        builder.Services.AddSingleton<PoolFeeds>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
+        builder.Services.AddGrpc();
+        builder.Services.AddGrpcReflection();
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(EndPointOf(options.AdminUrl), listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(EndPointOf(options.GrpcUrl), listen => listen.Protocols = HttpProtocols.Http2);
+        });
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, null, options.ServiceId, options.ClusterId);
+            silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
+            silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(
+                isSupported: type => type.Namespace == typeof(Configuration.RouteSpec).Namespace));
+        });
+        return builder;
+    }
+
+    public static WebApplication MapControlPlane(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<ControlPlaneOptions>();
+        app.UseMiddleware<AdminAuthentication>();
+        app.MapRestAdminApi();
+        app.MapGrpcService<GrpcAdminService>();
+        app.MapGrpcService<ConfigStreamService>();
+        app.MapGrpcReflectionService();
+        app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
+                options.AdminUrl, options.GrpcUrl, options.SiloPort));
+        return app;
+    }
+
+    /// <summary>Creates or migrates the schema this project owns, before the silo starts using it.</summary>
+    public static async Task MigrateStorageAsync(this WebApplication app)
+    {
+        var db = app.Services.GetRequiredService<NpgsqlDataSource>();
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. ConfigStore.Migrations], CancellationToken.None);
+    }
+
+    private static IPEndPoint EndPointOf(Uri url)
+    {
+        var address = url.Host switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "0.0.0.0" or "*" or "+" => IPAddress.Any,
+            _ => IPAddress.Parse(url.Host),
+        };
+        return new IPEndPoint(address, url.Port);
+    }
+}

@@ -1,0 +1,47 @@
+namespace ProxyPlatform.ControlPlane.Hosting;
+
+/// <summary>The control plane's settings, read from DESIGN.md's configuration keys.</summary>
+public sealed record ControlPlaneOptions
+{
+    public required string PostgresConnectionString { get; init; }
+    public Uri AdminUrl { get; init; } = new("http://127.0.0.1:5100");
+    public Uri GrpcUrl { get; init; } = new("http://127.0.0.1:5101");
+    public string ClusterId { get; init; } = "proxyplatform";
+    public string ServiceId { get; init; } = "proxyplatform";
+    public int SiloPort { get; init; } = 11111;
+    public int GatewayPort { get; init; } = 30000;
+    public string? OperatorKey { get; init; }
+    public string? DataPlaneToken { get; init; }
+
+    public static ControlPlaneOptions From(IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString("Postgres");
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new InvalidOperationException(
+                "ConnectionStrings:Postgres is required (e.g. --ConnectionStrings:Postgres=\"Host=127.0.0.1;Port=5432;Username=postgres;Database=proxyplatform\").");
+        var defaults = new ControlPlaneOptions { PostgresConnectionString = connectionString };
+        return defaults with
+        {
+            AdminUrl = Url(configuration, "Admin:Url", defaults.AdminUrl),
+            GrpcUrl = Url(configuration, "Grpc:Url", defaults.GrpcUrl),
+            ClusterId = configuration["Orleans:ClusterId"] ?? defaults.ClusterId,
+            ServiceId = configuration["Orleans:ServiceId"] ?? defaults.ServiceId,
+            SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
+            GatewayPort = configuration.GetValue("Orleans:GatewayPort", defaults.GatewayPort),
+            OperatorKey = Blank(configuration["Auth:OperatorKey"]),
+            DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
+        };
+    }
+
+    private static Uri Url(IConfiguration configuration, string key, Uri fallback)
+    {
+        var value = configuration[key];
+        if (string.IsNullOrWhiteSpace(value))
+            return fallback;
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0)
+            throw new InvalidOperationException($"{key} must be an http:// URL with a host and port, e.g. {fallback}; got '{value}'.");
+        return uri;
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+}

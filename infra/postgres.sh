@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts and stops a throwaway PostgreSQL from the machine's own binaries (no Docker needed).
+# PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+#   source infra/postgres.sh; pg_local_start DIR PORT; pg_local_stop DIR
+set -euo pipefail
+
+pg_local_bindir() {
+  if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+    pg_config --bindir
+    return
+  fi
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+    echo "No PostgreSQL server binaries found (looked in pg_config --bindir and /usr/lib/postgresql/*/bin)." >&2
+    echo "Install them (apt-get install postgresql) or set ConnectionStrings__Postgres." >&2
+    return 1
+  fi
+  echo "$dir"
+}
+
+pg_local_as_owner() {
+  if [ "$(id -u)" = "0" ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_local_start DIR PORT: initialises DIR on first use, starts the server on 127.0.0.1:PORT.
+pg_local_start() {
+  local dir=$1 port=$2 bin
+  bin=$(pg_local_bindir)
+  mkdir -p "$dir"
+  if [ "$(id -u)" = "0" ]; then
+    chown postgres: "$dir"
+    chmod 700 "$dir"
+  fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    pg_local_as_owner "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-sync >"$dir.initdb.log" 2>&1 \
+      || { cat "$dir.initdb.log" >&2; return 1; }
+  fi
+  pg_local_as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=300 ${PG_LOCAL_EXTRA_OPTS:-}" \
+    start >/dev/null
+}
+
+pg_local_stop() {
+  local dir=$1 bin
+  bin=$(pg_local_bindir)
+  if [ -f "$dir/postmaster.pid" ]; then
+    pg_local_as_owner "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+pg_local_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}

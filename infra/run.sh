@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the platform locally: PostgreSQL (a local cluster under .local/ unless
+# ConnectionStrings__Postgres is set), one control plane and one data-plane worker.
+# Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source infra/postgres.sh
+
+ADMIN_URL=${ADMIN_URL:-http://127.0.0.1:5100}
+GRPC_URL=${GRPC_URL:-http://127.0.0.1:5101}
+PROXY_URL=${PROXY_URL:-http://127.0.0.1:8080}
+OPS_URL=${OPS_URL:-http://127.0.0.1:9090}
+PG_PORT=${PG_PORT:-55432}
+local_dir="$root/.local"
+mkdir -p "$local_dir"
+chmod 755 "$local_dir"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo "Stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${started_pg:-}" ]; then pg_local_stop "$local_dir/postgres"; fi
+}
+trap cleanup INT TERM EXIT
+
+if [ -z "${ConnectionStrings__Postgres:-}" ]; then
+  pg_local_start "$local_dir/postgres" "$PG_PORT"
+  started_pg=1
+  pg_local_as_owner "$(pg_local_bindir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='proxyplatform'" | grep -q 1 \
+    || pg_local_as_owner "$(pg_local_bindir)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres proxyplatform
+  export ConnectionStrings__Postgres="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=proxyplatform"
+  echo "PostgreSQL: local cluster in .local/postgres on port $PG_PORT"
+fi
+
+dotnet build ProxyPlatform.sln -c Release -nologo -v quiet
+cp_dll=controlplane/ProxyPlatform.ControlPlane/bin/Release/net10.0/ProxyPlatform.ControlPlane.dll
+dp_dll=dataplane/ProxyPlatform.DataPlane/bin/Release/net10.0/ProxyPlatform.DataPlane.dll
+
+wait_for() {
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "Timed out waiting for $1" >&2
+  return 1
+}
+
+dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" &
+pids+=($!)
+wait_for "$ADMIN_URL/healthz"
+
+dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Ops:Url="$OPS_URL" \
+  --DataPlane:Id=local-worker --DataPlane:DataDir="$local_dir/worker" &
+pids+=($!)
+wait_for "$OPS_URL/healthz"
+
+cat <<MSG
+
+ProxyPlatform is running.
+  Admin REST API : $ADMIN_URL/v1/tenants
+  Admin gRPC     : $GRPC_URL (h2c, server reflection on)
+  Proxy          : $PROXY_URL
+  Worker ops     : $OPS_URL/healthz, $OPS_URL/readyz
+Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"

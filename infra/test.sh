@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test suite against one PostgreSQL for the whole run, then prints "N passed, N failed".
+# Uses PROXYPLATFORM_TEST_POSTGRES when it is set; otherwise starts a throwaway local cluster.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+source infra/postgres.sh
+
+work=$(mktemp -d /tmp/proxyplatform-test.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  if [ -n "${started_pg:-}" ]; then pg_local_stop "$work/pg"; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
+  port=$(pg_local_free_port)
+  PG_LOCAL_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" pg_local_start "$work/pg" "$port" || exit 1
+  started_pg=1
+  export PROXYPLATFORM_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
+fi
+
+dotnet build ProxyPlatform.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
+dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"
+status=$?
+
+python3 - "$work/results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = 0
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    counters = ET.parse(path).getroot().find(".//{*}ResultSummary/{*}Counters")
+    if counters is not None:
+        passed += int(counters.get("passed", 0))
+        failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
+print(f"{passed} passed, {failed} failed")
+PY
+exit $status

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+
+namespace ProxyPlatform.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// A control-plane or data-plane process started from its build output, with its output kept for
+/// the failure message of a test, and killed (SIGKILL, the whole tree) when asked or disposed.
+/// </summary>
+public sealed class PlatformProcess : IAsyncDisposable
+{
+    private readonly string _name;
+    private readonly string _dll;
+    private readonly string[] _args;
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    private PlatformProcess(string name, string dll, string[] args)
+    {
+        _name = name;
+        _dll = dll;
+        _args = args;
+    }
+
+    public static PlatformProcess ControlPlane(params string[] args) => new("control-plane", Dll("ControlPlaneDll"), args);
+
+    public static PlatformProcess DataPlane(params string[] args) => new("data-plane", Dll("DataPlaneDll"), args);
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+                return _output.ToString();
+        }
+    }
+
+    /// <summary>Starts the process and waits until <paramref name="readyUrl"/> answers 200.</summary>
+    public async Task StartAsync(string readyUrl, TimeSpan? timeout = null)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(_dll);
+        foreach (var arg in _args)
+            info.ArgumentList.Add(arg);
+        info.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        info.Environment["Logging__Console__FormatterName"] = "simple";
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"{_name} exited with {process.ExitCode} during start-up:\n{Output}");
+            try
+            {
+                using var response = await http.GetAsync(readyUrl);
+                if (response.IsSuccessStatusCode)
+                    return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{_name} did not answer {readyUrl} in time:\n{Output}");
+    }
+
+    /// <summary>Kills the process at once, as a crash would.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+            return;
+        lock (_output)
+        {
+            // Keep the tail: enough to explain a failure without growing without bound.
+            if (_output.Length > 200_000)
+                _output.Remove(0, 100_000);
+            _output.AppendLine(line);
+        }
+    }
+
+    private static string Dll(string key)
+    {
+        var path = typeof(PlatformProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
+        var full = Path.GetFullPath(path);
+        return File.Exists(full) ? full : throw new FileNotFoundException($"Build the solution first: {full} is missing.", full);
+    }
+}

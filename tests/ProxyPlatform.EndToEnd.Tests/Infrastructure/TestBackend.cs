@@ -1,0 +1,58 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ProxyPlatform.EndToEnd.Tests.Infrastructure;
+
+/// <summary>
+/// A real HTTP backend on a loopback port that answers every request with its own name and what
+/// it received (method, path, query, Host and the request headers), and counts its requests.
+/// </summary>
+public sealed class TestBackend : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _requests;
+
+    private TestBackend(string name, WebApplication app, int port)
+    {
+        Name = name;
+        _app = app;
+        Port = port;
+    }
+
+    public string Name { get; }
+    public int Port { get; }
+    public string Address => $"http://127.0.0.1:{Port}";
+    public int Requests => Volatile.Read(ref _requests);
+
+    public static async Task<TestBackend> StartAsync(string name)
+    {
+        var port = ProxyPlatform.Testing.FreePort.Get();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        var app = builder.Build();
+        TestBackend? backend = null;
+        app.Run(async context =>
+        {
+            Interlocked.Increment(ref backend!._requests);
+            var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+            await context.Response.WriteAsJsonAsync(new BackendEcho(name, context.Request.Method, context.Request.Path.Value ?? "",
+                context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers));
+        });
+        backend = new TestBackend(name, app, port);
+        await app.StartAsync();
+        return backend;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>What a <see cref="TestBackend"/> saw of a request.</summary>
+public sealed record BackendEcho(string Backend, string Method, string Path, string Query, string Host, Dictionary<string, string> Headers);
