@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.DataPlanes;
 
 namespace ProxyPlatform.ControlPlane.Api;
 
@@ -47,13 +48,28 @@ public static class RestAdminApi
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
 
+        v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
+            Items((await directory.ListAsync(ct)).Select(Render)));
+        v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts) =>
+        {
+            if (!long.TryParse(revision, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) || r <= 0)
+                throw AdminException.Invalid("revision", $"'{revision}' is not a revision: expected a positive whole number.");
+            var rollout = await rollouts.GetAsync(r) ?? throw AdminException.NotFound($"Revision {r}");
+            return Results.Text(Render(rollout).ToJsonString(ConfigJson.Options), "application/json");
+        });
+
         return app;
     }
+
+    private const string WaitKey = "proxyplatform.wait";
 
     private static async ValueTask<object?> RejectAsProblem(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         try
         {
+            // Parsed before the write, so a bad ?wait= changes nothing.
+            if (context.HttpContext.Request.Query.TryGetValue("wait", out var wait))
+                context.HttpContext.Items[WaitKey] = Durations.Parse("wait", wait.ToString(), Rollouts.MaxWait);
             return await next(context);
         }
         catch (AdminException ex)
@@ -80,20 +96,73 @@ public static class RestAdminApi
         return Results.Text(render(resource).ToJsonString(ConfigJson.Options), "application/json");
     }
 
-    private static IResult Written<T>(HttpContext context, WriteResult<T> result, Func<T, long> revision, Func<T, JsonObject> render)
+    private static async Task<IResult> Written<T>(HttpContext context, WriteResult<T> result, Func<T, long> revision, Func<T, JsonObject> render)
     {
         context.Response.Headers.ETag = ETags.Format(revision(result.Resource));
         context.Response.Headers[RevisionHeader] = result.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (result.Created)
             context.Response.Headers.Location = context.Request.Path.Value;
-        return Results.Text(render(result.Resource).ToJsonString(ConfigJson.Options), "application/json", statusCode: result.Created ? 201 : 200);
+        var body = render(result.Resource);
+        if (await Rollout(context, result.Revision) is { Complete: false } pending)
+            return Pending(body, pending);
+        return Results.Text(body.ToJsonString(ConfigJson.Options), "application/json", statusCode: result.Created ? 201 : 200);
     }
 
-    private static IResult Deleted(HttpContext context, long revision)
+    private static async Task<IResult> Deleted(HttpContext context, long revision)
     {
         context.Response.Headers[RevisionHeader] = revision.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (await Rollout(context, revision) is { Complete: false } pending)
+            return Pending(new JsonObject { ["deleted"] = context.Request.Path.Value }, pending);
         return Results.NoContent();
     }
+
+    /// <summary>With <c>?wait=</c>, waits until every connected worker of the pool has applied the revision.</summary>
+    private static async Task<Rollout?> Rollout(HttpContext context, long revision)
+    {
+        if (context.Items[WaitKey] is not TimeSpan wait)
+            return null;
+        var rollouts = context.RequestServices.GetRequiredService<Rollouts>();
+        var rollout = await rollouts.WaitAsync(revision, wait);
+        context.Response.Headers["X-Config-Rollout"] = rollout.Complete ? "complete" : "pending";
+        return rollout;
+    }
+
+    // 202: the write is durable and acknowledged, but not yet live on every worker.
+    private static IResult Pending(JsonObject resource, Rollout rollout)
+    {
+        var body = Render(rollout);
+        body["resource"] = resource;
+        return Results.Text(body.ToJsonString(ConfigJson.Options), "application/json", statusCode: 202);
+    }
+
+    private static JsonObject Render(Rollout rollout) => new()
+    {
+        ["revision"] = rollout.Revision,
+        ["pool"] = rollout.Pool,
+        ["complete"] = rollout.Complete,
+        ["pending"] = new JsonArray(rollout.Pending.Select(w => (JsonNode)w.Worker).ToArray()),
+        ["workers"] = new JsonArray(rollout.Workers.Select(w => (JsonNode)new JsonObject
+        {
+            ["id"] = w.Worker,
+            ["connected"] = w.Connected,
+            ["appliedRevision"] = w.AppliedRevision,
+            ["applied"] = w.AppliedRevision >= rollout.Revision,
+        }).ToArray()),
+    };
+
+    private static JsonObject Render(DataPlaneStatus w) => new()
+    {
+        ["id"] = w.Worker,
+        ["pool"] = w.Pool,
+        ["node"] = w.Node,
+        ["status"] = w.Connected ? "connected" : "disconnected",
+        ["connectedSince"] = w.ConnectedSince,
+        ["lastSeen"] = w.LastSeen,
+        ["appliedRevision"] = w.AppliedRevision,
+        ["lastNack"] = w.LastNack is { } nack
+            ? new JsonObject { ["revision"] = nack.Revision, ["reason"] = nack.Reason, ["at"] = nack.At }
+            : null,
+    };
 
     private static JsonObject Render(TenantResource t) => With(new() { ["id"] = t.Tenant }, t.Spec, t.Revision);
     private static JsonObject Render(ClusterResource c) => With(new() { ["tenant"] = c.Tenant, ["id"] = c.Cluster }, c.Spec, c.Revision);

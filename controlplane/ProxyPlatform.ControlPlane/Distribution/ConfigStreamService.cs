@@ -7,40 +7,45 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// <summary>
 /// The data-plane end of the configuration stream: after the worker's Hello it sends what the
 /// worker lacks (a delta from its revision, or a snapshot), then every change of the pool,
-/// coalescing changes that arrive while a send is in progress into one update.
+/// coalescing changes that arrive while a send is in progress into one update. ACKs, NACKs and
+/// heartbeats go to the worker's grain.
 /// </summary>
-public sealed class ConfigStreamService(PoolFeeds feeds, ILogger<ConfigStreamService> logger) : ConfigStream.ConfigStreamBase
+public sealed class ConfigStreamService(PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ConfigStreamService> logger)
+    : ConfigStream.ConfigStreamBase
 {
     public override async Task Connect(IAsyncStreamReader<WorkerMessage> requestStream, IServerStreamWriter<ControlMessage> responseStream, ServerCallContext context)
     {
         if (!await requestStream.MoveNext(context.CancellationToken) || requestStream.Current.KindCase != WorkerMessage.KindOneofCase.Hello)
             throw new RpcException(new Status(StatusCode.InvalidArgument, "The first message on the stream must be a Hello."));
         var hello = requestStream.Current.Hello;
-        if (string.IsNullOrWhiteSpace(hello.WorkerId) || hello.WorkerId.Length > 253)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "hello.workerId: is required (at most 253 characters)."));
+        if (string.IsNullOrWhiteSpace(hello.WorkerId) || hello.WorkerId.Length > 253 || hello.WorkerId.Contains('/', StringComparison.Ordinal))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "hello.workerId: is required (at most 253 characters, no '/')."));
         var pool = string.IsNullOrEmpty(hello.Pool) ? Pools.Default : hello.Pool;
         if (!ConfigValidator.IsValidId(pool))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"hello.pool: '{pool}' is not a valid pool ID."));
+        var instance = string.IsNullOrEmpty(hello.Instance) ? Guid.NewGuid().ToString("N") : hello.Instance;
 
         var feed = await feeds.GetAsync(pool);
+        var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);
+        await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow()));
+        var session = new Session(hello.AppliedRevision);
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        var reading = ReadAsync(requestStream, hello, stream);
+        var reading = ReadAsync(requestStream, worker, instance, session, stream);
         logger.LogInformation("Worker {Worker} connected for pool {Pool} at revision {Revision}", hello.WorkerId, pool, hello.AppliedRevision);
         try
         {
-            var sent = hello.AppliedRevision;
             var first = true;
             while (!stream.IsCancellationRequested)
             {
                 // A worker that has never had a configuration gets a snapshot even of an empty pool.
-                var update = feed.BuildUpdate(sent, forceFull: first && sent == 0);
+                var update = feed.BuildUpdate(session.Base, forceFull: first && session.Base == 0);
                 first = false;
                 if (update is not null)
                 {
+                    session.Sent(update.Revision);
                     await responseStream.WriteAsync(new ControlMessage { Update = update }, stream.Token);
-                    sent = update.Revision;
                 }
-                await feed.WaitForChangeAsync(sent, stream.Token);
+                await feed.WaitForChangeAsync(session.Latest, stream.Token);
             }
         }
         catch (OperationCanceledException) when (stream.IsCancellationRequested)
@@ -50,11 +55,12 @@ public sealed class ConfigStreamService(PoolFeeds feeds, ILogger<ConfigStreamSer
         {
             await stream.CancelAsync();
             await reading;
+            await worker.Disconnected(instance);
             logger.LogInformation("Worker {Worker} disconnected from pool {Pool}", hello.WorkerId, pool);
         }
     }
 
-    private async Task ReadAsync(IAsyncStreamReader<WorkerMessage> requests, Hello hello, CancellationTokenSource stream)
+    private async Task ReadAsync(IAsyncStreamReader<WorkerMessage> requests, IDataPlaneGrain worker, string instance, Session session, CancellationTokenSource stream)
     {
         try
         {
@@ -64,10 +70,16 @@ public sealed class ConfigStreamService(PoolFeeds feeds, ILogger<ConfigStreamSer
                 switch (message.KindCase)
                 {
                     case WorkerMessage.KindOneofCase.Ack:
-                        logger.LogDebug("Worker {Worker} applied revision {Revision}", hello.WorkerId, message.Ack.Revision);
+                        session.Acked(message.Ack.Revision);
+                        await worker.Applied(instance, message.Ack.Revision);
                         break;
                     case WorkerMessage.KindOneofCase.Nack:
-                        logger.LogWarning("Worker {Worker} rejected revision {Revision}: {Reason}", hello.WorkerId, message.Nack.Revision, message.Nack.Reason);
+                        session.Nacked(message.Nack.Revision);
+                        logger.LogWarning("Worker {Worker} rejected revision {Revision}: {Reason}", worker.GetPrimaryKeyString(), message.Nack.Revision, message.Nack.Reason);
+                        await worker.Rejected(instance, message.Nack.Revision, message.Nack.Reason);
+                        break;
+                    case WorkerMessage.KindOneofCase.Heartbeat:
+                        await worker.Heartbeat(instance, message.Heartbeat.AppliedRevision);
                         break;
                 }
             }
@@ -75,10 +87,64 @@ public sealed class ConfigStreamService(PoolFeeds feeds, ILogger<ConfigStreamSer
         catch (Exception ex) when (ex is OperationCanceledException || ex is IOException || (ex is RpcException rpc && rpc.StatusCode == StatusCode.Cancelled))
         {
         }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Reading worker {Worker}'s stream failed", worker.GetPrimaryKeyString());
+        }
         finally
         {
             // The worker closed its side or went away: end the call.
             await stream.CancelAsync();
+        }
+    }
+
+    /// <summary>
+    /// What one stream has sent and the worker has applied. Updates are built on top of what was
+    /// sent, except after a NACK: then on top of what the worker still serves, and only once the
+    /// pool has moved past the rejected revision, so rejected content is never resent in a loop.
+    /// </summary>
+    private sealed class Session(long applied)
+    {
+        private readonly Lock _gate = new();
+        private long _applied = applied;
+        private long _sent = applied;
+        private long _rejected;
+
+        public long Base
+        {
+            get
+            {
+                lock (_gate)
+                    return _rejected == _sent ? _applied : _sent;
+            }
+        }
+
+        /// <summary>The revision the worker has, or has been offered; the stream waits for the pool to pass it.</summary>
+        public long Latest
+        {
+            get
+            {
+                lock (_gate)
+                    return _sent;
+            }
+        }
+
+        public void Sent(long revision)
+        {
+            lock (_gate)
+                _sent = revision;
+        }
+
+        public void Acked(long revision)
+        {
+            lock (_gate)
+                _applied = Math.Max(_applied, revision);
+        }
+
+        public void Nacked(long revision)
+        {
+            lock (_gate)
+                _rejected = Math.Max(_rejected, revision);
         }
     }
 }

@@ -4,6 +4,7 @@ using Npgsql;
 using Orleans.Configuration;
 using Orleans.Serialization;
 using ProxyPlatform.ControlPlane.Api;
+using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Storage;
 
@@ -21,6 +22,9 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigWriter>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<PoolFeeds>();
+        builder.Services.AddSingleton<DataPlaneDirectory>();
+        builder.Services.AddSingleton<Rollouts>();
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();

@@ -28,6 +28,14 @@ public sealed class ConfigStore(NpgsqlDataSource db)
             CREATE INDEX IF NOT EXISTS config_resources_by_revision ON config_resources (pool, revision);
             CREATE INDEX IF NOT EXISTS config_resources_by_key ON config_resources (kind, tenant, id);
             """),
+        new("config", 2, "a row per committed revision: its pool, time and size", """
+            CREATE TABLE IF NOT EXISTS config_commits (
+                revision     bigint      PRIMARY KEY,
+                pool         text        NOT NULL,
+                changes      int         NOT NULL,
+                committed_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ];
 
     /// <summary>
@@ -63,8 +71,23 @@ public sealed class ConfigStore(NpgsqlDataSource db)
             upsert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             await upsert.ExecuteNonQueryAsync(ct);
         }
+        await using (var log = new NpgsqlCommand("INSERT INTO config_commits (revision, pool, changes) VALUES ($1, $2, $3)", connection, tx))
+        {
+            log.Parameters.AddWithValue(revision);
+            log.Parameters.AddWithValue(pool);
+            log.Parameters.AddWithValue(entries.Count);
+            await log.ExecuteNonQueryAsync(ct);
+        }
         await tx.CommitAsync(ct);
         return revision;
+    }
+
+    /// <summary>The pool a revision was committed to, or null when no such revision was committed.</summary>
+    public async Task<string?> PoolOfRevisionAsync(long revision, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("SELECT pool FROM config_commits WHERE revision = $1");
+        command.Parameters.AddWithValue(revision);
+        return await command.ExecuteScalarAsync(ct) as string;
     }
 
     /// <summary>Every resource of the pool, removals included.</summary>

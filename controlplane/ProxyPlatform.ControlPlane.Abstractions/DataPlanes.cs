@@ -1,0 +1,63 @@
+using Orleans.Concurrency;
+
+namespace ProxyPlatform.ControlPlane;
+
+/// <summary>A worker's stream as its node announces it.</summary>
+[GenerateSerializer, Immutable, Alias("pp.WorkerConnection")]
+public sealed record WorkerConnection(
+    [property: Id(0)] string Pool,
+    [property: Id(1)] string Node,
+    [property: Id(2)] string Instance,
+    [property: Id(3)] long AppliedRevision,
+    [property: Id(4)] DateTimeOffset ConnectedAt);
+
+[GenerateSerializer, Immutable, Alias("pp.Rejection")]
+public sealed record Rejection([property: Id(0)] long Revision, [property: Id(1)] string Reason, [property: Id(2)] DateTimeOffset At);
+
+/// <summary>What the control plane knows of one worker.</summary>
+[GenerateSerializer, Immutable, Alias("pp.DataPlaneStatus")]
+public sealed record DataPlaneStatus(
+    [property: Id(0)] string Worker,
+    [property: Id(1)] string Pool,
+    [property: Id(2)] string? Node,
+    [property: Id(3)] bool Connected,
+    [property: Id(4)] DateTimeOffset? ConnectedSince,
+    [property: Id(5)] DateTimeOffset? LastSeen,
+    [property: Id(6)] long AppliedRevision,
+    [property: Id(7)] Rejection? LastNack);
+
+/// <summary>Which workers of a pool have applied a revision.</summary>
+[GenerateSerializer, Immutable, Alias("pp.Rollout")]
+public sealed record Rollout(
+    [property: Id(0)] string Pool,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] IReadOnlyList<DataPlaneStatus> Workers)
+{
+    public IEnumerable<DataPlaneStatus> Pending => Workers.Where(w => w.Connected && w.AppliedRevision < Revision);
+    public bool Complete => !Pending.Any();
+}
+
+/// <summary>One data-plane worker: its pool, node, applied revision and last NACK. Key: worker ID.</summary>
+public interface IDataPlaneGrain : IGrainWithStringKey
+{
+    Task Connected(WorkerConnection connection);
+    Task Applied(string instance, long revision);
+    Task Rejected(string instance, long revision, string reason);
+    Task Heartbeat(string instance, long appliedRevision);
+    Task Disconnected(string instance);
+    Task<DataPlaneStatus?> Get();
+}
+
+/// <summary>
+/// The live roster of a data-plane pool: which workers are connected and what each has applied,
+/// so a write can wait until its revision is live everywhere. Key: pool ID.
+/// </summary>
+public interface IDataPlanePoolGrain : IGrainWithStringKey
+{
+    [OneWay]
+    Task Report(DataPlaneStatus status);
+    Task<Rollout> GetRollout(long revision);
+    /// <summary>Completes when every connected worker has applied <paramref name="revision"/>, or at the timeout.</summary>
+    [AlwaysInterleave]
+    Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);
+}

@@ -1,0 +1,84 @@
+namespace ProxyPlatform.ControlPlane.DataPlanes;
+
+[GenerateSerializer, Alias("pp.DataPlaneState")]
+public sealed class DataPlaneState
+{
+    [Id(0)] public string Pool { get; set; } = "";
+    [Id(1)] public string? Node { get; set; }
+    [Id(2)] public string? Instance { get; set; }
+    [Id(3)] public DateTimeOffset? ConnectedSince { get; set; }
+    [Id(4)] public long AppliedRevision { get; set; }
+    [Id(5)] public Rejection? LastNack { get; set; }
+    [Id(6)] public bool Connected { get; set; }
+}
+
+/// <summary>
+/// One worker's record. Connects, disconnects and NACKs are rare and persisted; acknowledgements
+/// and heartbeats are frequent and kept in memory (persisted with the next rare event), so that a
+/// busy pool does not turn every revision into one PostgreSQL write per worker.
+/// </summary>
+[GrainType("dataplane")]
+public sealed class DataPlaneGrain([PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time) : Grain, IDataPlaneGrain
+{
+    /// <summary>A worker heartbeats every 10 s; one silent for this long is taken as disconnected.</summary>
+    public static readonly TimeSpan Silence = TimeSpan.FromSeconds(30);
+
+    private DateTimeOffset? _lastSeen;
+    private DataPlaneState S => state.State;
+    private string Worker => this.GetPrimaryKeyString();
+
+    public async Task Connected(WorkerConnection connection)
+    {
+        S.Pool = connection.Pool;
+        S.Node = connection.Node;
+        S.Instance = connection.Instance;
+        S.ConnectedSince = connection.ConnectedAt;
+        S.AppliedRevision = connection.AppliedRevision;
+        S.Connected = true;
+        _lastSeen = time.GetUtcNow();
+        await state.WriteStateAsync();
+        Report();
+    }
+
+    public Task Applied(string instance, long revision)
+    {
+        if (instance == S.Instance)
+        {
+            S.AppliedRevision = Math.Max(S.AppliedRevision, revision);
+            _lastSeen = time.GetUtcNow();
+            Report();
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task Rejected(string instance, long revision, string reason)
+    {
+        if (instance != S.Instance)
+            return;
+        S.LastNack = new Rejection(revision, reason, time.GetUtcNow());
+        _lastSeen = time.GetUtcNow();
+        await state.WriteStateAsync();
+        Report();
+    }
+
+    public Task Heartbeat(string instance, long appliedRevision) => Applied(instance, appliedRevision);
+
+    public async Task Disconnected(string instance)
+    {
+        if (instance != S.Instance)
+            return;
+        S.Connected = false;
+        await state.WriteStateAsync();
+        Report();
+    }
+
+    public Task<DataPlaneStatus?> Get() => Task.FromResult(S.Pool.Length == 0 ? null : Status());
+
+    private DataPlaneStatus Status()
+    {
+        var connected = S.Connected && _lastSeen is { } seen && time.GetUtcNow() - seen < Silence;
+        return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack);
+    }
+
+    private void Report() => GrainFactory.GetGrain<IDataPlanePoolGrain>(S.Pool).Report(Status()).Ignore();
+}

@@ -1,0 +1,57 @@
+namespace ProxyPlatform.ControlPlane.DataPlanes;
+
+/// <summary>
+/// A pool's live roster, fed by its workers' grains, and the waiters of <c>?wait=</c> writes. The
+/// roster is memory only: workers re-announce themselves on every (re)connect and heartbeat.
+/// </summary>
+public sealed class DataPlanePoolGrain(TimeProvider time) : Grain, IDataPlanePoolGrain
+{
+    private readonly Dictionary<string, DataPlaneStatus> _workers = [];
+    private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
+
+    private string Pool => this.GetPrimaryKeyString();
+
+    public Task Report(DataPlaneStatus status)
+    {
+        _workers[status.Worker] = status;
+        for (var i = _waiters.Count - 1; i >= 0; i--)
+        {
+            if (Current(_waiters[i].Revision).Complete)
+            {
+                _waiters[i].Done.TrySetResult();
+                _waiters.RemoveAt(i);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<Rollout> GetRollout(long revision) => Task.FromResult(Current(revision));
+
+    public async Task<Rollout> WaitForRollout(long revision, TimeSpan timeout)
+    {
+        var rollout = Current(revision);
+        if (rollout.Complete)
+            return rollout;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiters.Add((revision, done));
+        try
+        {
+            await done.Task.WaitAsync(timeout, time);
+        }
+        catch (TimeoutException)
+        {
+            _waiters.RemoveAll(w => w.Done == done);
+        }
+        return Current(revision);
+    }
+
+    private Rollout Current(long revision)
+    {
+        var now = time.GetUtcNow();
+        var workers = _workers.Values
+            .Select(w => w.Connected && (w.LastSeen is not { } seen || now - seen >= DataPlaneGrain.Silence) ? w with { Connected = false } : w)
+            .OrderBy(w => w.Worker, StringComparer.Ordinal)
+            .ToList();
+        return new Rollout(Pool, revision, workers);
+    }
+}
