@@ -39,47 +39,62 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     ];
 
     /// <summary>
-    /// Writes the entries as one change at the next revision and returns that revision. The
-    /// per-pool advisory lock makes revisions commit in the order they were drawn within a pool,
-    /// so a reader that has seen revision R can never later find a smaller one appear.
+    /// Writes each change at its own new revision, all in one transaction, and returns the
+    /// revisions in the order of the changes. The per-pool advisory lock makes revisions commit
+    /// in the order they were drawn within a pool, so a reader that has seen revision R can never
+    /// later find a smaller one appear.
     /// </summary>
-    public async Task<long> CommitAsync(string pool, IReadOnlyList<ConfigEntry> entries, CancellationToken ct = default)
+    public async Task<IReadOnlyList<long>> CommitAsync(string pool, IReadOnlyList<IReadOnlyList<ConfigEntry>> changes, CancellationToken ct = default)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        long revision;
-        await using (var next = new NpgsqlCommand(
-            "SELECT pg_advisory_xact_lock(hashtext('config-pool:' || $1)), nextval('config_revision')", connection, tx))
+        await using (var lockPool = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('config-pool:' || $1))", connection, tx))
         {
-            next.Parameters.AddWithValue(pool);
+            lockPool.Parameters.AddWithValue(pool);
+            await lockPool.ExecuteNonQueryAsync(ct);
+        }
+        var revisions = new List<long>(changes.Count);
+        await using (var next = new NpgsqlCommand("SELECT nextval('config_revision') FROM generate_series(1, $1)", connection, tx))
+        {
+            next.Parameters.AddWithValue(changes.Count);
             await using var reader = await next.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            revision = reader.GetInt64(1);
+            while (await reader.ReadAsync(ct))
+                revisions.Add(reader.GetInt64(0));
+        }
+        revisions.Sort();
+
+        // The newest change of each resource wins; one statement may not touch a row twice.
+        var rows = new Dictionary<ConfigKey, (long Revision, string? Json)>();
+        for (var i = 0; i < changes.Count; i++)
+        {
+            foreach (var entry in changes[i])
+                rows[entry.Key] = (revisions[i], entry.Json);
         }
         await using (var upsert = new NpgsqlCommand("""
             INSERT INTO config_resources (pool, kind, tenant, id, revision, spec)
-            SELECT $1, k, t, i, $2, s::jsonb FROM unnest($3::smallint[], $4::text[], $5::text[], $6::text[]) AS x(k, t, i, s)
+            SELECT $1, k, t, i, r, s::jsonb FROM unnest($2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[]) AS x(k, t, i, r, s)
             ON CONFLICT (pool, kind, tenant, id)
             DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, updated_at = now()
             """, connection, tx))
         {
             upsert.Parameters.AddWithValue(pool);
-            upsert.Parameters.AddWithValue(revision);
-            upsert.Parameters.AddWithValue(entries.Select(e => (short)e.Key.Kind).ToArray());
-            upsert.Parameters.AddWithValue(entries.Select(e => e.Key.Tenant).ToArray());
-            upsert.Parameters.AddWithValue(entries.Select(e => e.Key.Id).ToArray());
-            upsert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            upsert.Parameters.AddWithValue(rows.Keys.Select(k => (short)k.Kind).ToArray());
+            upsert.Parameters.AddWithValue(rows.Keys.Select(k => k.Tenant).ToArray());
+            upsert.Parameters.AddWithValue(rows.Keys.Select(k => k.Id).ToArray());
+            upsert.Parameters.AddWithValue(rows.Values.Select(v => v.Revision).ToArray());
+            upsert.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             await upsert.ExecuteNonQueryAsync(ct);
         }
-        await using (var log = new NpgsqlCommand("INSERT INTO config_commits (revision, pool, changes) VALUES ($1, $2, $3)", connection, tx))
+        await using (var log = new NpgsqlCommand(
+            "INSERT INTO config_commits (revision, pool, changes) SELECT r, $1, c FROM unnest($2::bigint[], $3::int[]) AS x(r, c)", connection, tx))
         {
-            log.Parameters.AddWithValue(revision);
             log.Parameters.AddWithValue(pool);
-            log.Parameters.AddWithValue(entries.Count);
+            log.Parameters.AddWithValue(revisions.ToArray());
+            log.Parameters.AddWithValue(changes.Select(c => c.Count).ToArray());
             await log.ExecuteNonQueryAsync(ct);
         }
         await tx.CommitAsync(ct);
-        return revision;
+        return revisions;
     }
 
     /// <summary>The pool a revision was committed to, or null when no such revision was committed.</summary>
