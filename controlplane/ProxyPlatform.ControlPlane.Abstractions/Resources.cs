@@ -74,7 +74,7 @@ public sealed record RouteResource(
     [property: Id(3)] long Revision);
 
 /// <summary>What a write did: the revision at which it took effect, and whether it created the resource.</summary>
-[GenerateSerializer, Immutable, Alias("pp.WriteResult")]
+[GenerateSerializer, Immutable, Alias("pp.WriteResult`1")]
 public sealed record WriteResult<T>([property: Id(0)] T Resource, [property: Id(1)] long Revision, [property: Id(2)] bool Created);
 
 /// <summary>Builds the keys grains use: <c>tenant/id</c> for resources that belong to a tenant.</summary>

@@ -19,34 +19,34 @@ public static class RestAdminApi
         v1.MapGet("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetTenant(tenant), t => t.Revision, Render));
         v1.MapPut("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Written(c, await ops.PutTenant(tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
+            await Written(c, await ops.PutTenant(tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
         v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Deleted(c, await ops.DeleteTenant(tenant, IfMatch(c))));
+            await Deleted(c, await ops.DeleteTenant(tenant, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetCluster(tenant, cluster), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            Written(c, await ops.PutCluster(tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutCluster(tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            Deleted(c, await ops.DeleteCluster(tenant, cluster, IfMatch(c))));
+            await Deleted(c, await ops.DeleteCluster(tenant, cluster, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops) =>
             Items((await ops.ListBackends(tenant, cluster)).Select(Render)));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetBackend(tenant, cluster, backend), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Written(c, await ops.PutBackend(tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutBackend(tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Deleted(c, await ops.DeleteBackend(tenant, cluster, backend, IfMatch(c))));
+            await Deleted(c, await ops.DeleteBackend(tenant, cluster, backend, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops) =>
             Items((await ops.ListRoutes(tenant)).Select(Render)));
         v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetRoute(tenant, route), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            Written(c, await ops.PutRoute(tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutRoute(tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
+            await Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
 
         v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
             Items((await directory.ListAsync(ct)).Select(Render)));

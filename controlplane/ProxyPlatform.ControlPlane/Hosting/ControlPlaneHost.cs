@@ -43,7 +43,22 @@ public static class ControlPlaneHost
                 o.ClusterId = options.ClusterId;
                 o.ServiceId = options.ServiceId;
             });
-            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, null, options.ServiceId, options.ClusterId);
+            silo.UseNpgsqlClustering(sp => sp.GetRequiredService<NpgsqlDataSource>());
+            if (options.AdvertisedIP == "hostname")
+                silo.ConfigureEndpoints(Dns.GetHostName(), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            else
+                silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedIP), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            // A killed silo should hand its grains and workers over within seconds, not the
+            // default 10-20 s: probe often, give up after two misses, refresh the table often.
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                o.NumMissedProbesLimit = 2;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+                o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
+            });
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(
                 isSupported: type => type.Namespace == typeof(Configuration.RouteSpec).Namespace));
@@ -54,6 +69,8 @@ public static class ControlPlaneHost
     public static WebApplication MapControlPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
+        app.UseExceptionHandler(failed => failed.Run(context =>
+            Problems.Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.").ExecuteAsync(context)));
         app.UseMiddleware<AdminAuthentication>();
         app.MapRestAdminApi();
         app.MapGrpcService<GrpcAdminService>();
@@ -70,7 +87,7 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. ConfigStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations], CancellationToken.None);
     }
 
     private static IPEndPoint EndPointOf(Uri url)

@@ -10,6 +10,8 @@ public sealed record ControlPlaneOptions
     public string ServiceId { get; init; } = "proxyplatform";
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;
+    /// <summary>The address other silos reach this one at; <c>hostname</c> resolves the machine's name.</summary>
+    public string AdvertisedIP { get; init; } = "127.0.0.1";
     public string? OperatorKey { get; init; }
     public string? DataPlaneToken { get; init; }
 
@@ -28,6 +30,7 @@ public sealed record ControlPlaneOptions
             ServiceId = configuration["Orleans:ServiceId"] ?? defaults.ServiceId,
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
             GatewayPort = configuration.GetValue("Orleans:GatewayPort", defaults.GatewayPort),
+            AdvertisedIP = configuration["Orleans:AdvertisedIP"] ?? defaults.AdvertisedIP,
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
         };
