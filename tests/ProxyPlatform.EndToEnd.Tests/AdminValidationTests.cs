@@ -3,6 +3,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ProxyPlatform.EndToEnd.Tests.Infrastructure;
+using ProxyPlatform.Testing;
 using AdminPb = ProxyPlatform.Protos.Admin;
 
 namespace ProxyPlatform.EndToEnd.Tests;

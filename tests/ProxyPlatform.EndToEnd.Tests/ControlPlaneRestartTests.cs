@@ -1,5 +1,6 @@
 using System.Net;
 using ProxyPlatform.EndToEnd.Tests.Infrastructure;
+using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.EndToEnd.Tests;
 

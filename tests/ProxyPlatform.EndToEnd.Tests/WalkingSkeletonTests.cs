@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using ProxyPlatform.EndToEnd.Tests.Infrastructure;
+using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.EndToEnd.Tests;
 

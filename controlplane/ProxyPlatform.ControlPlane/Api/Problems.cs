@@ -18,6 +18,24 @@ public static class Problems
         _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
     };
 
+    /// <summary>
+    /// An error no handler expected. Failures of the cluster or the database that a retry can
+    /// outlive (a silo that just died, PostgreSQL unreachable) are a 503 with Retry-After; the
+    /// write was not acknowledged, and PUT and DELETE are safe to repeat.
+    /// </summary>
+    public static IResult Unhandled(HttpContext context)
+    {
+        var error = context.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
+        if (error is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or Npgsql.NpgsqlException
+            || error?.InnerException is SiloUnavailableException or Npgsql.NpgsqlException)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            return Create(context, 503, "unavailable", "Temporarily unavailable",
+                "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it.");
+        }
+        return Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.");
+    }
+
     public static IResult MalformedJson(HttpContext context, JsonException ex)
     {
         var field = FieldOf(ex);
@@ -38,7 +56,7 @@ public static class Problems
             ["status"] = status,
             ["detail"] = detail,
             ["instance"] = context.Request.Path.Value,
-            ["requestId"] = context.TraceIdentifier,
+            ["requestId"] = RequestId(context),
         };
         if (errors is { Count: > 0 })
         {
@@ -47,6 +65,12 @@ public static class Problems
         }
         return Results.Text(body.ToJsonString(ConfigJson.Options), "application/problem+json", statusCode: status);
     }
+
+    /// <summary>The caller's well-formed X-Request-ID, or the request's own identifier.</summary>
+    public static string RequestId(HttpContext context) =>
+        context.Request.Headers["X-Request-ID"].ToString() is { Length: > 0 and <= 128 } id && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
+            ? id
+            : context.TraceIdentifier;
 
     // System.Text.Json reports "$.match.pathPrefix" or, for an unknown member, the path of its object
     // and the name in the message; the field is given as the client wrote it.

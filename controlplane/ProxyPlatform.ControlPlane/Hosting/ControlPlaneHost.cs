@@ -69,8 +69,7 @@ public static class ControlPlaneHost
     public static WebApplication MapControlPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
-        app.UseExceptionHandler(failed => failed.Run(context =>
-            Problems.Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.").ExecuteAsync(context)));
+        app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
         app.UseMiddleware<AdminAuthentication>();
         app.MapRestAdminApi();
         app.MapGrpcService<GrpcAdminService>();

@@ -1,3 +1,5 @@
+using ProxyPlatform.Testing;
+
 namespace ProxyPlatform.EndToEnd.Tests.Infrastructure;
 
 /// <summary>One platform (control plane + workers) for all tests of a class; each test uses its own tenant.</summary>

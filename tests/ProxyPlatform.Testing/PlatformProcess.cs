@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text;
 
-namespace ProxyPlatform.EndToEnd.Tests.Infrastructure;
+namespace ProxyPlatform.Testing;
 
 /// <summary>
 /// A control-plane or data-plane process started from its build output, with its output kept for
@@ -28,6 +28,18 @@ public sealed class PlatformProcess : IAsyncDisposable
     public static PlatformProcess DataPlane(params string[] args) => new("data-plane", Dll("DataPlaneDll"), args);
 
     public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>The resident memory of the process, in bytes (from /proc), or 0 when it is not running.</summary>
+    public long ResidentBytes
+    {
+        get
+        {
+            if (_process is not { HasExited: false } process)
+                return 0;
+            var status = File.ReadAllLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return status is null ? 0 : long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+    }
 
     public string Output
     {

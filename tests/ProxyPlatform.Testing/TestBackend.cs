@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace ProxyPlatform.EndToEnd.Tests.Infrastructure;
+namespace ProxyPlatform.Testing;
 
 /// <summary>
 /// A real HTTP backend on a loopback port that answers every request with its own name and what
@@ -29,7 +29,7 @@ public sealed class TestBackend : IAsyncDisposable
 
     public static async Task<TestBackend> StartAsync(string name)
     {
-        var port = ProxyPlatform.Testing.FreePort.Get();
+        var port = FreePort.Get();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));

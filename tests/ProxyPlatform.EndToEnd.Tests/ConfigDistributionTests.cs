@@ -1,0 +1,269 @@
+using System.Net;
+using System.Text.Json;
+using ProxyPlatform.EndToEnd.Tests.Infrastructure;
+using ProxyPlatform.Testing;
+
+namespace ProxyPlatform.EndToEnd.Tests;
+
+/// <summary>Revisions, deltas, resume, ACK/NACK, last-known-good and rollout status, with real processes.</summary>
+public sealed class ConfigDistributionTests
+{
+    [Fact]
+    public async Task One_route_change_in_a_5000_route_configuration_costs_under_1_percent_of_a_snapshot()
+    {
+        await using var platform = await Platform.StartAsync("deltas");
+        var first = platform.Workers[0];
+        await platform.PutOkAsync("/v1/tenants/big", new { hostnames = new[] { "big.test" } });
+        await platform.PutOkAsync("/v1/tenants/big/clusters/web", new { });
+        await platform.PutOkAsync("/v1/tenants/big/clusters/web/backends/b", new { address = "http://127.0.0.1:9" });
+        var revisions = await Load(platform, Enumerable.Range(0, 5000).Select(i => ($"/v1/tenants/big/routes/r{i}", (object)new { match = new { pathPrefix = $"/r{i}" }, cluster = "web" })));
+        await first.WaitForRevisionAsync(revisions.Max());
+
+        // A worker that joins now gets the whole configuration as one snapshot.
+        var second = await platform.StartWorkerAsync("late");
+        var snapshot = (await second.WaitForRevisionAsync(revisions.Max())).LastUpdate!;
+        Assert.Equal(0, snapshot.BaseRevision);
+        Assert.Equal(5002, snapshot.Upserts);
+
+        var change = await platform.PutOkAsync("/v1/tenants/big/routes/r42", new { match = new { pathPrefix = "/changed" }, cluster = "web" });
+        foreach (var worker in new[] { first, second })
+        {
+            var delta = (await worker.WaitForRevisionAsync(change)).LastUpdate!;
+            Assert.Equal(1, delta.Upserts);
+            Assert.Equal(0, delta.Removals);
+            Assert.True(delta.Bytes * 100 < snapshot.Bytes, $"a one-route delta of {delta.Bytes} bytes against a snapshot of {snapshot.Bytes}");
+        }
+    }
+
+    [Fact]
+    public async Task Worker_restarted_after_missing_ten_changes_receives_exactly_those()
+    {
+        await using var backend = await TestBackend.StartAsync("resume");
+        await using var platform = await Platform.StartAsync("resume");
+        var worker = platform.Workers[0];
+        await platform.CreateServiceAsync("resume", "resume.test", [backend]);
+        for (var i = 0; i < 5; i++)
+            await platform.PutOkAsync($"/v1/tenants/resume/routes/old{i}", new { match = new { pathPrefix = $"/old{i}" }, cluster = "web" });
+        var before = await platform.PutOkAsync("/v1/tenants/resume/routes/old5", new { match = new { pathPrefix = "/old5" }, cluster = "web" });
+        await worker.WaitForRevisionAsync(before);
+        await worker.KillAsync();
+
+        long last = 0;
+        for (var i = 0; i < 7; i++)
+            last = await platform.PutOkAsync($"/v1/tenants/resume/routes/new{i}", new { match = new { pathPrefix = $"/new{i}" }, cluster = "web" });
+        for (var i = 0; i < 3; i++)
+        {
+            using var deleted = await platform.Admin.DeleteAsync($"/v1/tenants/resume/routes/old{i}");
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+            last = long.Parse(deleted.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        await worker.StartAsync();
+        var stats = await worker.WaitForRevisionAsync(last);
+        Assert.Equal(1, stats.UpdatesReceived);
+        Assert.Equal(before, stats.LastUpdate!.BaseRevision);
+        Assert.Equal(7, stats.LastUpdate.Upserts);
+        Assert.Equal(3, stats.LastUpdate.Removals);
+        (await worker.WaitForStatusAsync("resume.test", "/new6", 200)).Dispose();
+        (await worker.WaitForStatusAsync("resume.test", "/old0", 404)).Dispose();
+    }
+
+    [Fact]
+    public async Task Configuration_a_worker_cannot_apply_is_nacked_once_while_it_keeps_serving_the_old_one()
+    {
+        await using var backend = await TestBackend.StartAsync("nack");
+        await using var platform = await Platform.StartAsync("nack", workers: 0);
+        // This worker's own ceiling on request bodies is 1 MiB: a route asking for more cannot be honoured by it.
+        var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576");
+        var good = await platform.CreateServiceAsync("nack", "nack.test", [backend]);
+        await worker.WaitForRevisionAsync(good);
+        var updatesBefore = (await worker.StatsAsync()).UpdatesReceived;
+
+        var bad = await platform.PutOkAsync("/v1/tenants/nack/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 104857600 });
+
+        var nack = await WaitForNack(platform, "small", bad);
+        Assert.Contains("nack/upload", nack.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        var stats = await worker.StatsAsync();
+        Assert.Equal(good, stats.AppliedRevision);
+        Assert.Equal(1, stats.NacksSent);
+        Assert.Equal("nack", (await worker.EchoAsync("nack.test", "/still-served")).Backend);
+
+        // Nothing is resent in a loop: a few heartbeats later the worker has still received that update once.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(updatesBefore + 1, (await worker.StatsAsync()).UpdatesReceived);
+
+        // The next good change supersedes the rejected one.
+        var fixedRevision = await platform.PutOkAsync("/v1/tenants/nack/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 1024 });
+        await worker.WaitForRevisionAsync(fixedRevision);
+        (await worker.WaitForStatusAsync("nack.test", "/upload/x", 200)).Dispose();
+    }
+
+    [Fact]
+    public async Task Two_silos_serve_one_configuration_and_a_killed_silo_loses_no_acknowledged_write()
+    {
+        await using var backend = await TestBackend.StartAsync("two");
+        await using var platform = await Platform.StartAsync("twosilos", workers: 2, silos: 2);
+        var (silo1, silo2) = (platform.Silos[0], platform.Silos[1]);
+        var (worker1, worker2) = (platform.Workers[0], platform.Workers[1]);
+        await platform.CreateServiceAsync("two", "two.test", [backend], "/via-silo-1");
+
+        var viaSilo2 = await silo2.PutOkAsync("/v1/tenants/two/routes/b", new { match = new { pathPrefix = "/via-silo-2" }, cluster = "web" });
+        foreach (var worker in platform.Workers)
+        {
+            await worker.WaitForRevisionAsync(viaSilo2);
+            Assert.Equal("two", (await worker.EchoAsync("two.test", "/via-silo-1")).Backend);
+            Assert.Equal("two", (await worker.EchoAsync("two.test", "/via-silo-2")).Backend);
+        }
+
+        await silo1.Process.KillAsync();
+
+        // Writes through the surviving silo keep working (after a short failover) and reach both workers;
+        // worker 1 moves from the dead silo to the live one.
+        var afterKill = await Eventually(() => silo2.PutOkAsync("/v1/tenants/two/routes/c", new { match = new { pathPrefix = "/after-kill" }, cluster = "web" }));
+        foreach (var worker in new[] { worker1, worker2 })
+        {
+            await worker.WaitForRevisionAsync(afterKill, TimeSpan.FromSeconds(60));
+            Assert.Equal("two", (await worker.EchoAsync("two.test", "/after-kill")).Backend);
+        }
+        foreach (var route in new[] { "main", "b", "c" })
+        {
+            using var response = await silo2.Admin.GetAsync($"/v1/tenants/two/routes/{route}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Worker_restarted_while_the_control_plane_is_down_serves_its_last_known_good_configuration()
+    {
+        await using var backend = await TestBackend.StartAsync("lkg");
+        await using var platform = await Platform.StartAsync("lkg");
+        var worker = platform.Workers[0];
+        var revision = await platform.CreateServiceAsync("lkg", "lkg.test", [backend], "/api", stripPrefix: true);
+        await worker.WaitForRevisionAsync(revision);
+
+        await platform.KillControlPlaneAsync();
+        await worker.KillAsync();
+        await worker.StartAsync();
+
+        // No waiting for a control plane that is not there: ready at once, serving the saved configuration.
+        using var ops = new HttpClient();
+        using (var ready = await ops.GetAsync($"{worker.OpsUrl}/readyz"))
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("/x", (await worker.EchoAsync("lkg.test", "/api/x")).Path);
+        Assert.Equal(revision, (await worker.StatsAsync()).AppliedRevision);
+    }
+
+    [Fact]
+    public async Task Write_with_wait_answers_once_every_worker_of_the_pool_has_applied_it()
+    {
+        await using var backend = await TestBackend.StartAsync("wait");
+        await using var platform = await Platform.StartAsync("wait", workers: 2);
+        await platform.CreateServiceAsync("wait", "wait.test", [backend]);
+
+        using var response = await platform.PutAsync("/v1/tenants/wait/routes/now?wait=20s", new { match = new { pathPrefix = "/now" }, cluster = "web" });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("complete", response.Headers.GetValues("X-Config-Rollout").Single());
+        var revision = long.Parse(response.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
+
+        // No polling: both workers serve it the moment the write returns.
+        foreach (var worker in platform.Workers)
+            Assert.Equal("wait", (await worker.EchoAsync("wait.test", "/now/x")).Backend);
+
+        using var rollout = JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/revisions/{revision}"));
+        Assert.True(rollout.RootElement.GetProperty("complete").GetBoolean());
+        Assert.Equal(2, rollout.RootElement.GetProperty("workers").EnumerateArray().Count(w => w.GetProperty("applied").GetBoolean()));
+
+        using var dataplanes = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+        var items = dataplanes.RootElement.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(["worker-1", "worker-2"], items.Select(i => i.GetProperty("id").GetString()).Order());
+        Assert.All(items, i =>
+        {
+            Assert.Equal("connected", i.GetProperty("status").GetString());
+            Assert.True(i.GetProperty("appliedRevision").GetInt64() >= revision);
+        });
+    }
+
+    [Fact]
+    public async Task Write_with_wait_answers_202_naming_the_workers_that_have_not_applied_it()
+    {
+        await using var backend = await TestBackend.StartAsync("slow");
+        await using var platform = await Platform.StartAsync("waitpending", workers: 0);
+        var worker = await platform.StartWorkerAsync("strict", 0, "--Proxy:MaxRequestBodyBytes=1024");
+        await worker.WaitForRevisionAsync(await platform.CreateServiceAsync("pend", "pend.test", [backend]));
+
+        // This worker rejects the change, so it never applies it: the wait times out with a clear answer.
+        using var response = await platform.PutAsync("/v1/tenants/pend/routes/big?wait=1s", new { cluster = "web", maxRequestBodyBytes = 4096 });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.False(body.RootElement.GetProperty("complete").GetBoolean());
+        Assert.Equal(["strict"], body.RootElement.GetProperty("pending").EnumerateArray().Select(p => p.GetString()));
+        using var stored = await platform.Admin.GetAsync("/v1/tenants/pend/routes/big");
+        Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+    }
+
+    [Fact]
+    public async Task Worker_receives_only_the_tenants_of_its_pool()
+    {
+        await using var backend = await TestBackend.StartAsync("pools");
+        await using var platform = await Platform.StartAsync("pools");
+        var defaultWorker = platform.Workers[0];
+        var blueWorker = await platform.StartWorkerAsync("blue-1", 0, "--DataPlane:Pool=blue");
+        await platform.PutOkAsync("/v1/tenants/blue", new { hostnames = new[] { "blue.test" }, pool = "blue" });
+        await platform.PutOkAsync("/v1/tenants/blue/clusters/web", new { });
+        await platform.PutOkAsync($"/v1/tenants/blue/clusters/web/backends/b", new { address = backend.Address });
+        var blue = await platform.PutOkAsync("/v1/tenants/blue/routes/main", new { cluster = "web" });
+        var other = await platform.CreateServiceAsync("green", "green.test", [backend]);
+
+        await blueWorker.WaitForRevisionAsync(blue);
+        await defaultWorker.WaitForRevisionAsync(other);
+        Assert.Equal("pools", (await blueWorker.EchoAsync("blue.test", "/")).Backend);
+        Assert.Equal("pools", (await defaultWorker.EchoAsync("green.test", "/")).Backend);
+        using (var notHere = await defaultWorker.GetAsync("blue.test", "/"))
+            Assert.Equal(HttpStatusCode.NotFound, notHere.StatusCode);
+        using (var notThere = await blueWorker.GetAsync("green.test", "/"))
+            Assert.Equal(HttpStatusCode.NotFound, notThere.StatusCode);
+    }
+
+    private static async Task<List<long>> Load(Platform platform, IEnumerable<(string Path, object Body)> writes)
+    {
+        var queue = new System.Collections.Concurrent.ConcurrentQueue<(string Path, object Body)>(writes);
+        var revisions = new System.Collections.Concurrent.ConcurrentBag<long>();
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
+        {
+            while (queue.TryDequeue(out var write))
+                revisions.Add(await platform.PutOkAsync(write.Path, write.Body));
+        }));
+        return [.. revisions];
+    }
+
+    private static async Task<JsonElement> WaitForNack(Platform platform, string worker, long revision)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+            var entry = list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker);
+            if (entry.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision)
+                return nack.Clone();
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"No NACK of revision {revision} from {worker}: {entry}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<T> Eventually<T>(Func<Task<T>> action)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return await action();
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250);
+            }
+        }
+    }
+}
