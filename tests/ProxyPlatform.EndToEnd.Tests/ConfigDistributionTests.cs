@@ -41,7 +41,7 @@ public sealed class ConfigDistributionTests
         await using var backend = await TestBackend.StartAsync("resume");
         await using var platform = await Platform.StartAsync("resume");
         var worker = platform.Workers[0];
-        await platform.CreateServiceAsync("resume", "resume.test", [backend]);
+        await platform.CreateServiceAsync("resume", "resume.test", [backend], "/main");
         for (var i = 0; i < 5; i++)
             await platform.PutOkAsync($"/v1/tenants/resume/routes/old{i}", new { match = new { pathPrefix = $"/old{i}" }, cluster = "web" });
         var before = await platform.PutOkAsync("/v1/tenants/resume/routes/old5", new { match = new { pathPrefix = "/old5" }, cluster = "web" });

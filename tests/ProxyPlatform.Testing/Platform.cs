@@ -177,7 +177,7 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
             $"--Proxy:Url={ProxyUrl}",
             $"--Ops:Url={OpsUrl}",
             $"--DataPlane:Id={Id}",
-            [$"--DataPlane:DataDir={dataDir}", .. extraArgs]);
+            $"--DataPlane:DataDir={dataDir}", .. extraArgs]);
         await Process.StartAsync($"{OpsUrl}/healthz");
     }
 

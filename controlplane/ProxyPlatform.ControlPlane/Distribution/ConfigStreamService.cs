@@ -10,7 +10,8 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// coalescing changes that arrive while a send is in progress into one update. ACKs, NACKs and
 /// heartbeats go to the worker's grain.
 /// </summary>
-public sealed class ConfigStreamService(PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ConfigStreamService> logger)
+public sealed class ConfigStreamService(
+    PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)
     : ConfigStream.ConfigStreamBase
 {
     public override async Task Connect(IAsyncStreamReader<WorkerMessage> requestStream, IServerStreamWriter<ControlMessage> responseStream, ServerCallContext context)
@@ -29,7 +30,9 @@ public sealed class ConfigStreamService(PoolFeeds feeds, IGrainFactory grains, I
         var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);
         await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow()));
         var session = new Session(hello.AppliedRevision);
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        // A node that is shutting down ends its streams at once, so its workers move to another node
+        // instead of waiting for the process to exit.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var reading = ReadAsync(requestStream, worker, instance, session, stream);
         logger.LogInformation("Worker {Worker} connected for pool {Pool} at revision {Revision}", hello.WorkerId, pool, hello.AppliedRevision);
         try

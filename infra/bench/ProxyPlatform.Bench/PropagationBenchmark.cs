@@ -29,7 +29,7 @@ public static class PropagationBenchmark
         md.AppendLine();
         md.AppendLine(Table(
             ["routes", "writes measured", "p50 ms", "p90 ms", "p99 ms", "max ms", "load: durable writes/s", "worker RSS MB"],
-            [small, large].Select(r => new[]
+            new[] { small, large }.Select(r => new[]
             {
                 r.Routes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), r.Latencies.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 F(Percentile(r.Latencies, 50), "0.00"), F(Percentile(r.Latencies, 90), "0.00"), F(Percentile(r.Latencies, 99), "0.00"), F(r.Latencies.Max(), "0.00"),

@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Reflection;
+using Grpc.Core;
+using Grpc.Net.Client;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Hosting;
+using ProxyPlatform.Protos.DataPlane;
+using ConfigStreamRpc = ProxyPlatform.Protos.DataPlane.ConfigStream;
+
+namespace ProxyPlatform.DataPlane.ConfigStream;
+
+/// <summary>
+/// Keeps one configuration stream open to the control plane. It says Hello with the revision it
+/// serves, applies every update through <see cref="ConfigApplier"/> and answers ACK or NACK, and
+/// sends heartbeats. When the stream breaks or the control plane is unreachable the worker keeps
+/// serving what it has and reconnects with jittered backoff, trying the configured URLs in turn.
+/// </summary>
+public sealed class ConfigStreamClient : BackgroundService
+{
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Settling = TimeSpan.FromSeconds(1);
+    private static readonly string Version =
+        typeof(ConfigStreamClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private readonly DataPlaneOptions _options;
+    private readonly ConfigApplier _applier;
+    private readonly ConfigStreamStats _stats;
+    private readonly ILogger<ConfigStreamClient> _logger;
+    private readonly GrpcChannel[] _channels;
+
+    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, ILogger<ConfigStreamClient> logger)
+    {
+        _options = options;
+        _applier = applier;
+        _stats = stats;
+        _logger = logger;
+        _channels = [.. options.ControlPlaneUrls.Select(CreateChannel)];
+    }
+
+    /// <summary>Identifies this run of the process to the control plane, so a restart is told from a reconnect.</summary>
+    public string Instance { get; } = Guid.NewGuid().ToString("N");
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Hosted services start before the server opens its listeners, so a worker with a saved
+        // configuration serves it from its first request, whether or not the control plane is up.
+        await _applier.RestoreLastKnownGoodAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = new ReconnectBackoff(FirstRetry, LongestRetry);
+        var index = 0;
+        // What was last reported of each URL, so an outage is one warning per URL and cause, not one per attempt.
+        var reported = new string?[_channels.Length];
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var url = Display(_options.ControlPlaneUrls[index]);
+            var session = new Session();
+            string ending;
+            try
+            {
+                await RunStreamAsync(index, session, stoppingToken);
+                ending = session.OutOfSequence ? "resynchronising" : "the control plane ended the stream";
+            }
+            catch (Exception ex)
+            {
+                // Stopping cancels the call, which gRPC reports as an RpcException too.
+                if (stoppingToken.IsCancellationRequested)
+                    return;
+                ending = ex is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : ex.Message;
+            }
+
+            if (session.Worked)
+                backoff.Reset();
+            if (session.Connected)
+            {
+                Array.Clear(reported);
+                _logger.LogInformation("Disconnected from control plane {Url} ({Reason}); still serving revision {Revision}", url, ending, _applier.AppliedRevision);
+            }
+            else if (reported[index] != ending)
+            {
+                reported[index] = ending;
+                _logger.LogWarning("Control plane {Url} is unreachable or refused the stream ({Reason}); serving revision {Revision} and retrying every ≤{Cap}s over {Count} URL(s)",
+                    url, ending, _applier.AppliedRevision, LongestRetry.TotalSeconds, _channels.Length);
+            }
+            else
+            {
+                _logger.LogDebug("Control plane {Url} is still unreachable ({Reason})", url, ending);
+            }
+
+            // Resynchronise with the same node; after a failure try the next one.
+            if (!session.OutOfSequence)
+                index = (index + 1) % _channels.Length;
+            try
+            {
+                await Task.Delay(backoff.Next(), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        foreach (var channel in _channels)
+            channel.Dispose();
+    }
+
+    private async Task RunStreamAsync(int index, Session session, CancellationToken stoppingToken)
+    {
+        var url = Display(_options.ControlPlaneUrls[index]);
+        _stats.Connecting(url);
+        var client = new ConfigStreamRpc.ConfigStreamClient(_channels[index]);
+        var headers = _options.DataPlaneToken is { } token ? new Metadata { { "authorization", $"Bearer {token}" } } : null;
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var call = client.Connect(headers, cancellationToken: stream.Token);
+        var writer = new MessageWriter(call.RequestStream);
+
+        var applied = _applier.AppliedRevision;
+        try
+        {
+            await writer.WriteAsync(new WorkerMessage
+            {
+                Hello = new Hello { WorkerId = _options.WorkerId, Pool = _options.Pool, AppliedRevision = applied, Instance = Instance, Version = Version },
+            }, stream.Token);
+        }
+        catch (RpcException)
+        {
+            // A control plane that refuses the stream may end the call while the Hello is being sent;
+            // the write then fails as cancelled, and the response holds the real reason (e.g. Unauthenticated).
+            await call.ResponseStream.MoveNext(stream.Token);
+            throw;
+        }
+        var heartbeats = SendHeartbeatsAsync(writer, stream);
+        try
+        {
+            // A control plane that refuses the worker (a wrong token, a bad Hello) ends the stream at
+            // once; one that accepts it may stay silent until the pool changes. So the stream counts
+            // as connected once it brings a message or is still open a moment after the Hello.
+            var next = call.ResponseStream.MoveNext(stream.Token);
+            using (var settling = CancellationTokenSource.CreateLinkedTokenSource(stream.Token))
+            {
+                await Task.WhenAny(next, Task.Delay(Settling, settling.Token));
+                await settling.CancelAsync();
+            }
+            if (!next.IsCompleted || next.IsCompletedSuccessfully && next.Result)
+            {
+                session.Opened();
+                _stats.ConnectedTo(url);
+                _logger.LogInformation("Connected to control plane {Url} as {Worker} (pool {Pool}, serving revision {Revision})", url, _options.WorkerId, _options.Pool, applied);
+            }
+
+            for (; await next; next = call.ResponseStream.MoveNext(stream.Token))
+            {
+                if (call.ResponseStream.Current.KindCase != ControlMessage.KindOneofCase.Update)
+                    continue;
+                var update = call.ResponseStream.Current.Update;
+                _stats.UpdateReceived(update);
+                session.UpdateReceived();
+
+                var result = await _applier.ApplyAsync(update, stoppingToken);
+                switch (result.Outcome)
+                {
+                    case ApplyOutcome.Applied:
+                        await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = result.Revision } }, stream.Token);
+                        break;
+                    case ApplyOutcome.Rejected:
+                        await writer.WriteAsync(new WorkerMessage { Nack = new Nack { Revision = result.Revision, Reason = result.Reason } }, stream.Token);
+                        _stats.NackSent(result.Revision, result.Reason!);
+                        break;
+                    case ApplyOutcome.OutOfSequence:
+                        // The Hello of the next stream names the applied revision; the control plane resends from there.
+                        _logger.LogWarning("Out-of-sequence update from {Url}: {Reason} Reconnecting to resynchronise", url, result.Reason);
+                        session.OutOfSequence = true;
+                        return;
+                }
+            }
+        }
+        finally
+        {
+            _stats.Disconnected();
+            await stream.CancelAsync();
+            await heartbeats;
+        }
+    }
+
+    private async Task SendHeartbeatsAsync(MessageWriter writer, CancellationTokenSource stream)
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stream.Token))
+                await writer.WriteAsync(new WorkerMessage { Heartbeat = new Heartbeat { AppliedRevision = _applier.AppliedRevision } }, stream.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // A stream that cannot be written to is gone: end it, so the reader reconnects.
+            _logger.LogDebug(ex, "Heartbeat failed");
+            await stream.CancelAsync();
+        }
+    }
+
+    private static string Display(Uri url) => url.AbsolutePath == "/" ? url.GetLeftPart(UriPartial.Authority) : url.ToString();
+
+    private static GrpcChannel CreateChannel(Uri url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            // Pings find a control plane that vanished without closing the connection.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(15),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            EnableMultipleHttp2Connections = true,
+        },
+        // A full snapshot of a large pool is far beyond gRPC's default 4 MB message limit.
+        MaxReceiveMessageSize = 256 * 1024 * 1024,
+    });
+
+    /// <summary>How one stream went: whether it opened, and whether it worked long enough to start backoff over.</summary>
+    private sealed class Session
+    {
+        private long _openedAt;
+        private bool _updated;
+
+        public bool Connected => _openedAt != 0;
+        /// <summary>
+        /// It carried an update or stayed open past the longest wait. A stream that the control plane
+        /// refuses right after the Hello (a bad token) does not count, so its retries slow down.
+        /// </summary>
+        public bool Worked => _updated || Connected && Stopwatch.GetElapsedTime(_openedAt) >= LongestRetry;
+        public bool OutOfSequence { get; set; }
+
+        public void Opened() => _openedAt = Stopwatch.GetTimestamp();
+        public void UpdateReceived() => _updated = true;
+    }
+
+    /// <summary>The request stream allows one write at a time; ACKs and heartbeats take turns.</summary>
+    private sealed class MessageWriter(IClientStreamWriter<WorkerMessage> requests)
+    {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+
+        public async Task WriteAsync(WorkerMessage message, CancellationToken cancellationToken)
+        {
+            await _gate.WaitAsync(cancellationToken);
+            try
+            {
+                await requests.WriteAsync(message, cancellationToken);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+}

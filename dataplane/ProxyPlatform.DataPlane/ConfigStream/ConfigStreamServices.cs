@@ -1,0 +1,13 @@
+namespace ProxyPlatform.DataPlane.ConfigStream;
+
+public static class ConfigStreamServices
+{
+    /// <summary>The configuration stream to the control plane and its counters.</summary>
+    public static IServiceCollection AddConfigStream(this IServiceCollection services)
+    {
+        services.AddSingleton<ConfigStreamStats>();
+        services.AddSingleton<ConfigStreamClient>();
+        services.AddHostedService(sp => sp.GetRequiredService<ConfigStreamClient>());
+        return services;
+    }
+}

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Google.Protobuf;
+using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Hosting;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.DataPlane.Configuration;
+
+/// <summary>
+/// The last configuration this worker applied, kept in <c>&lt;DataDir&gt;/last-known-good.json</c> so
+/// that a restart serves it at once even when the control plane is unreachable. The file holds the
+/// revision and the resources in the stream's shape:
+/// <code>{ "revision": 7, "resources": [ { "kind": "route", "tenant": "acme", "id": "api", "revision": 7, "spec": { … } } ] }</code>
+/// with <c>kind</c> one of <c>tenant</c>, <c>cluster</c>, <c>route</c> and <c>spec</c> in the admin API's model.
+/// </summary>
+public sealed class LastKnownGood(DataPlaneOptions options)
+{
+    public const string FileName = "last-known-good.json";
+
+    private static readonly JsonSerializerOptions FileJson = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        // A file missing a field is not a configuration: fail rather than serve a default.
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+    };
+
+    public string FilePath { get; } = Path.Combine(options.DataDir, FileName);
+
+    /// <summary>Replaces the file with <paramref name="snapshot"/> atomically: a reader sees the old file or the new one, never a torn one.</summary>
+    public async Task SaveAsync(ConfigSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(options.DataDir);
+        var temporary = Path.Combine(options.DataDir, $".{FileName}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
+            {
+                await JsonSerializer.SerializeAsync(stream, ToFile(snapshot), FileJson, cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, FilePath, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>The saved configuration as a full snapshot update, or null when there is no file.</summary>
+    /// <exception cref="JsonException">The file is not a last-known-good configuration.</exception>
+    public async Task<ConfigUpdate?> LoadAsync(CancellationToken cancellationToken)
+    {
+        if (!File.Exists(FilePath))
+            return null;
+        await using var stream = File.OpenRead(FilePath);
+        var file = await JsonSerializer.DeserializeAsync<StoredConfig>(stream, FileJson, cancellationToken)
+            ?? throw new JsonException("The file holds null.");
+        var update = new ConfigUpdate { Revision = file.Revision, BaseRevision = 0 };
+        foreach (var resource in file.Resources)
+        {
+            update.Upserts.Add(new Resource
+            {
+                Key = new ResourceKey { Kind = KindOf(resource.Kind), Tenant = resource.Tenant, Id = resource.Id },
+                Revision = resource.Revision,
+                SpecJson = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(resource.Spec)),
+            });
+        }
+        return update;
+    }
+
+    private static StoredConfig ToFile(ConfigSnapshot snapshot)
+    {
+        var resources = new List<StoredResource>(snapshot.Tenants.Count + snapshot.Clusters.Count + snapshot.Routes.Count);
+        resources.AddRange(snapshot.Tenants.OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Select(t => Stored("tenant", new ResourceId(t.Key, t.Key), t.Value)));
+        resources.AddRange(snapshot.Clusters.OrderBy(c => c.Key.ToString(), StringComparer.Ordinal)
+            .Select(c => Stored("cluster", c.Key, c.Value)));
+        resources.AddRange(snapshot.Routes.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
+            .Select(r => Stored("route", r.Key, r.Value)));
+        return new StoredConfig(snapshot.Revision, resources);
+    }
+
+    private static StoredResource Stored<T>(string kind, ResourceId id, Revisioned<T> resource) =>
+        new(kind, id.Tenant, id.Id, resource.Revision, JsonSerializer.SerializeToElement(resource.Spec, ConfigJson.Options));
+
+    private static ResourceKind KindOf(string kind) => kind switch
+    {
+        "tenant" => ResourceKind.Tenant,
+        "cluster" => ResourceKind.Cluster,
+        "route" => ResourceKind.Route,
+        _ => throw new JsonException($"'{kind}' is not a resource kind (tenant, cluster or route)."),
+    };
+
+    private sealed record StoredConfig(long Revision, IReadOnlyList<StoredResource> Resources);
+
+    private sealed record StoredResource(string Kind, string Tenant, string Id, long Revision, JsonElement Spec);
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using ProxyPlatform.DataPlane.ConfigStream;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Ops;
+using ProxyPlatform.DataPlane.Pipeline;
+
+namespace ProxyPlatform.DataPlane.Hosting;
+
+/// <summary>Wires the worker: one extension per area, so Program.cs reads as a table of contents.</summary>
+public static class DataPlaneHost
+{
+    /// <summary>
+    /// A complete worker, not yet started: what Program.cs runs, and what tests start on their own
+    /// ports (<c>--Proxy:Url=… --Ops:Url=… --ControlPlane:Url=…</c>).
+    /// </summary>
+    public static WebApplication Create(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        builder.AddDataPlane();
+        var app = builder.Build();
+        app.MapDataPlane();
+        return app;
+    }
+
+    /// <summary>A builder whose content root is the worker's own folder, so its appsettings.json is found wherever it starts.</summary>
+    public static WebApplicationBuilder CreateBuilder(string[] args) => WebApplication.CreateBuilder(new WebApplicationOptions
+    {
+        Args = args,
+        ApplicationName = typeof(DataPlaneHost).Assembly.GetName().Name,
+        ContentRootPath = AppContext.BaseDirectory,
+    });
+
+    public static WebApplicationBuilder AddDataPlane(this WebApplicationBuilder builder)
+    {
+        var options = DataPlaneOptions.From(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            if (options.MaxRequestBodyBytes is { } limit)
+                kestrel.Limits.MaxRequestBodySize = limit;
+            Listen(kestrel, options.ProxyUrl, HttpProtocols.Http1AndHttp2);
+            Listen(kestrel, options.OpsUrl, HttpProtocols.Http1);
+        });
+        builder.Services.AddProxyConfiguration();
+        builder.Services.AddConfigStream();
+        builder.Services.AddOpsListener();
+        return builder;
+    }
+
+    public static WebApplication MapDataPlane(this WebApplication app)
+    {
+        app.UseRequestIds();
+        app.UseRouting();
+        app.UseRequestTimeouts();
+        app.MapOpsEndpoints();
+        app.MapProxy();
+
+        var options = app.Services.GetRequiredService<DataPlaneOptions>();
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}, ops {Ops}, control plane {ControlPlane}",
+                options.WorkerId, options.Pool, options.ProxyUrl, options.OpsUrl, string.Join(", ", options.ControlPlaneUrls)));
+        return app;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, Uri url, HttpProtocols protocols)
+    {
+        Action<ListenOptions> configure = listen => listen.Protocols = protocols;
+        switch (url.Host)
+        {
+            case "localhost":
+                kestrel.ListenLocalhost(url.Port, configure);
+                break;
+            case "0.0.0.0":
+                kestrel.ListenAnyIP(url.Port, configure);
+                break;
+            default:
+                kestrel.Listen(IPAddress.Parse(url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : url.Host), url.Port, configure);
+                break;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using ProxyPlatform.Configuration;
+
+namespace ProxyPlatform.DataPlane.Hosting;
+
+/// <summary>The worker's settings, read from DESIGN.md's configuration keys.</summary>
+public sealed record DataPlaneOptions
+{
+    private static readonly Uri DefaultControlPlaneUrl = new("http://127.0.0.1:5101");
+    private static readonly Uri DefaultProxyUrl = new("http://0.0.0.0:8080");
+    private static readonly Uri DefaultOpsUrl = new("http://127.0.0.1:9090");
+
+    /// <summary>The control plane's gRPC addresses (<c>ControlPlane:Url</c>, comma-separated), tried in turn.</summary>
+    public IReadOnlyList<Uri> ControlPlaneUrls { get; init; } = [DefaultControlPlaneUrl];
+    /// <summary>Sent as <c>authorization: Bearer …</c> on the configuration stream when set (<c>Auth:DataPlaneToken</c>).</summary>
+    public string? DataPlaneToken { get; init; }
+    /// <summary>How often the worker tells the control plane which revision it serves (<c>ControlPlane:HeartbeatSeconds</c>).</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port.</summary>
+    public required string WorkerId { get; init; }
+    public string Pool { get; init; } = Pools.Default;
+    /// <summary>Where the last-known-good configuration is kept (<c>DataPlane:DataDir</c>); defaults to <c>./data/&lt;id&gt;</c>.</summary>
+    public required string DataDir { get; init; }
+
+    public Uri ProxyUrl { get; init; } = DefaultProxyUrl;
+    public Uri OpsUrl { get; init; } = DefaultOpsUrl;
+    /// <summary>
+    /// This worker's ceiling on request bodies (<c>Proxy:MaxRequestBodyBytes</c>): Kestrel's limit, and
+    /// a route asking for more is rejected. Unset keeps Kestrel's default and accepts any route limit.
+    /// </summary>
+    public long? MaxRequestBodyBytes { get; init; }
+
+    public static DataPlaneOptions From(IConfiguration configuration)
+    {
+        var proxyUrl = ListenerUrl(configuration, "Proxy:Url", DefaultProxyUrl);
+        var opsUrl = ListenerUrl(configuration, "Ops:Url", DefaultOpsUrl);
+        // The ops endpoints are told from the proxy by the port a request arrived on.
+        if (proxyUrl.Port == opsUrl.Port)
+            throw new InvalidOperationException($"Proxy:Url ({proxyUrl}) and Ops:Url ({opsUrl}) must use different ports.");
+
+        var workerId = Blank(configuration["DataPlane:Id"]) ?? $"{Environment.MachineName}-{proxyUrl.Port}";
+        if (workerId.Length > 253 || workerId.Contains('/', StringComparison.Ordinal))
+            throw new InvalidOperationException($"DataPlane:Id must be at most 253 characters without '/'; got '{workerId}'.");
+        var pool = Blank(configuration["DataPlane:Pool"]) ?? Pools.Default;
+        if (!ConfigValidator.IsValidId(pool))
+            throw new InvalidOperationException($"DataPlane:Pool '{pool}' is not a valid pool ID (a-z, 0-9 and '-').");
+
+        var heartbeat = configuration.GetValue("ControlPlane:HeartbeatSeconds", 10.0);
+        if (heartbeat <= 0)
+            throw new InvalidOperationException($"ControlPlane:HeartbeatSeconds must be more than 0; got {heartbeat}.");
+        var maxBody = configuration.GetValue<long?>("Proxy:MaxRequestBodyBytes");
+        if (maxBody is <= 0)
+            throw new InvalidOperationException($"Proxy:MaxRequestBodyBytes must be more than 0; got {maxBody}.");
+
+        return new DataPlaneOptions
+        {
+            ControlPlaneUrls = ControlPlaneUrlsFrom(configuration["ControlPlane:Url"]),
+            DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
+            HeartbeatInterval = TimeSpan.FromSeconds(heartbeat),
+            WorkerId = workerId,
+            Pool = pool,
+            DataDir = Path.GetFullPath(Blank(configuration["DataPlane:DataDir"]) ?? Path.Combine("data", workerId)),
+            ProxyUrl = proxyUrl,
+            OpsUrl = opsUrl,
+            MaxRequestBodyBytes = maxBody,
+        };
+    }
+
+    private static IReadOnlyList<Uri> ControlPlaneUrlsFrom(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return [DefaultControlPlaneUrl];
+        var urls = new List<Uri>();
+        foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(part, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                throw new InvalidOperationException($"ControlPlane:Url must be http:// URLs separated by commas, e.g. {DefaultControlPlaneUrl}; got '{part}'.");
+            urls.Add(uri);
+        }
+        return urls.Count > 0 ? urls : throw new InvalidOperationException("ControlPlane:Url names no URL.");
+    }
+
+    private static Uri ListenerUrl(IConfiguration configuration, string key, Uri fallback)
+    {
+        var value = Blank(configuration[key]);
+        if (value is null)
+            return fallback;
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0 || uri.AbsolutePath != "/")
+            throw new InvalidOperationException($"{key} must be an http:// URL with a host and a port, e.g. {fallback}; got '{value}'.");
+        if (uri.Host != "localhost" && uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
+            throw new InvalidOperationException($"{key} must name an IP address, localhost or 0.0.0.0 (any address); got '{value}'.");
+        return uri;
+    }
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}

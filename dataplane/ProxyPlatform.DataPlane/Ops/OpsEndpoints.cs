@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Routing.Matching;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ProxyPlatform.DataPlane.ConfigStream;
+using ProxyPlatform.DataPlane.Configuration;
+
+namespace ProxyPlatform.DataPlane.Ops;
+
+/// <summary>The ops listener: liveness, readiness and the configuration stream's counters.</summary>
+public static class OpsEndpoints
+{
+    public static IServiceCollection AddOpsListener(this IServiceCollection services)
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, OpsListenerPolicy>());
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapOpsEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        var ops = endpoints.MapGroup("").WithMetadata(OpsEndpointMetadata.Instance);
+
+        // Alive as long as the process answers.
+        ops.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+
+        // Ready once a configuration is served, from the control plane or from last-known-good.
+        ops.MapGet("/readyz", (ConfigApplier applier) => applier.Current is { } snapshot
+            ? Results.Json(new { status = "ready", revision = snapshot.Revision })
+            : Results.Json(new { status = "not-ready", detail = "No configuration has been applied yet." }, statusCode: StatusCodes.Status503ServiceUnavailable));
+
+        ops.MapGet("/config-stats", (ConfigApplier applier, ConfigStreamStats stats) => Results.Json(new
+        {
+            appliedRevision = applier.AppliedRevision,
+            hasConfiguration = applier.Current is not null,
+            updatesReceived = stats.ConfigUpdatesReceived,
+            bytesReceived = stats.ConfigBytesReceived,
+            lastUpdateBytes = stats.LastUpdateBytes,
+            nacksSent = stats.NacksSent,
+            connected = stats.Connected,
+            controlPlaneUrl = stats.ControlPlaneUrl,
+            lastUpdate = stats.LastUpdate,
+            lastNack = stats.LastNack,
+        }));
+        return endpoints;
+    }
+}

@@ -1,0 +1,233 @@
+using Microsoft.Extensions.DependencyInjection;
+using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Hosting;
+using ProxyPlatform.DataPlane.Tests.Infrastructure;
+using ProxyPlatform.Protos.DataPlane;
+using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
+
+namespace ProxyPlatform.DataPlane.Tests.Configuration;
+
+/// <summary>The applier with YARP's real validator, from the worker's own service registrations.</summary>
+public sealed class ConfigApplierTests : IDisposable
+{
+    private readonly TempDirectory _dataDir = new();
+    private readonly List<ServiceProvider> _providers = [];
+
+    private (ConfigApplier Applier, ControlPlaneConfigProvider Provider) Create(long? maxRequestBodyBytes = null)
+    {
+        var services = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(new DataPlaneOptions { WorkerId = "test", DataDir = _dataDir.Path, MaxRequestBodyBytes = maxRequestBodyBytes })
+            .AddProxyConfiguration()
+            .BuildServiceProvider();
+        _providers.Add(services);
+        return (services.GetRequiredService<ConfigApplier>(), services.GetRequiredService<ControlPlaneConfigProvider>());
+    }
+
+    public void Dispose()
+    {
+        foreach (var provider in _providers)
+            provider.Dispose();
+        _dataDir.Dispose();
+    }
+
+    [Fact]
+    public async Task Valid_snapshot_is_applied_served_to_yarp_and_acknowledged()
+    {
+        var (applier, provider) = Create();
+
+        var result = await applier.ApplyAsync(AcmeSnapshot(revision: 3), TestContext.Current.CancellationToken);
+
+        Assert.Equal(new ApplyResult(ApplyOutcome.Applied, 3), result);
+        Assert.Equal(3, applier.AppliedRevision);
+        var config = provider.GetConfig();
+        Assert.Equal("3", config.RevisionId);
+        Assert.Equal("acme/api", Assert.Single(config.Routes).RouteId);
+        Assert.Equal("acme/web", Assert.Single(config.Clusters).ClusterId);
+    }
+
+    [Fact]
+    public void Before_any_configuration_the_provider_serves_an_empty_one()
+    {
+        var (applier, provider) = Create();
+
+        Assert.Null(applier.Current);
+        Assert.Equal(0, applier.AppliedRevision);
+        Assert.Empty(provider.GetConfig().Routes);
+        Assert.Empty(provider.GetConfig().Clusters);
+    }
+
+    [Fact]
+    public async Task Swapping_a_configuration_expires_the_previous_one_for_yarp()
+    {
+        var (applier, provider) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        var first = provider.GetConfig();
+
+        await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+
+        Assert.True(first.ChangeToken.HasChanged);
+        Assert.False(provider.GetConfig().ChangeToken.HasChanged);
+        Assert.Empty(provider.GetConfig().Routes);
+    }
+
+    [Fact]
+    public async Task Route_to_a_cluster_its_tenant_lacks_is_nacked_by_name_and_the_old_configuration_keeps_serving()
+    {
+        var (applier, provider) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        var served = provider.GetConfig();
+
+        var result = await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.Equal(2, result.Revision);
+        Assert.Equal("route acme/orphan: cluster: 'missing' is not a cluster of tenant 'acme'.", result.Reason);
+        Assert.Equal(1, applier.AppliedRevision);
+        Assert.False(applier.Current!.Routes.ContainsKey(new ResourceId("acme", "orphan")));
+        Assert.Same(served, provider.GetConfig());
+        Assert.False(served.ChangeToken.HasChanged);
+    }
+
+    [Fact]
+    public async Task Spec_the_shared_validator_rejects_is_nacked_naming_the_resource_and_field()
+    {
+        var (applier, _) = Create();
+
+        var result = await applier.ApplyAsync(Snapshot(1,
+            Tenant("acme", new TenantSpec()),
+            Cluster("acme", "web", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = "localhost:9003" } } })),
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.StartsWith("cluster acme/web: backends.a.address: 'localhost:9003' is not a backend address", result.Reason, StringComparison.Ordinal);
+        Assert.Null(applier.Current);
+    }
+
+    [Fact]
+    public async Task Route_yarp_refuses_is_nacked_with_yarps_reason()
+    {
+        var (applier, _) = Create();
+        var update = AcmeSnapshot(revision: 1);
+        // The shared validator accepts any upper-case method token; YARP only knows the standard ones.
+        update.Upserts.Add(Route("acme", "purge", new RouteSpec { Match = new RouteMatchSpec { Methods = ["PURGE"] }, Cluster = "web" }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.StartsWith("route acme/purge: Unsupported HTTP method 'PURGE'", result.Reason, StringComparison.Ordinal);
+        Assert.Null(applier.Current);
+    }
+
+    [Fact]
+    public async Task Spec_that_is_not_json_of_its_kind_is_nacked_by_name()
+    {
+        var (applier, _) = Create();
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Json(ResourceKind.Cluster, "acme", "bad", "{not json"));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.StartsWith("cluster acme/bad: the spec is not valid JSON for a cluster", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Route_asking_for_larger_bodies_than_the_worker_allows_is_nacked()
+    {
+        var (applier, _) = Create(maxRequestBodyBytes: 1024);
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Route("acme", "upload", new RouteSpec { Cluster = "web", MaxRequestBodyBytes = 4096 }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.StartsWith("route acme/upload: maxRequestBodyBytes: 4096 is more than this worker allows (1024", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Delta_from_a_revision_the_worker_does_not_serve_is_out_of_sequence_and_changes_nothing()
+    {
+        var (applier, provider) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 5), TestContext.Current.CancellationToken);
+        var served = provider.GetConfig();
+
+        var result = await applier.ApplyAsync(Delta(3, 6, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.OutOfSequence, result.Outcome);
+        Assert.Equal(5, applier.AppliedRevision);
+        Assert.Same(served, provider.GetConfig());
+    }
+
+    [Fact]
+    public async Task Delta_before_any_snapshot_is_out_of_sequence()
+    {
+        var (applier, _) = Create();
+
+        var result = await applier.ApplyAsync(Delta(4, 5, []), TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.OutOfSequence, result.Outcome);
+        Assert.Null(applier.Current);
+    }
+
+    [Fact]
+    public async Task Applied_configuration_is_saved_and_a_new_worker_restores_it_from_last_known_good()
+    {
+        var (first, _) = Create();
+        await first.ApplyAsync(AcmeSnapshot(revision: 7), TestContext.Current.CancellationToken);
+        await first.ApplyAsync(Delta(7, 8, [Route("acme", "web", new RouteSpec { Cluster = "web", PreserveHost = true }, 8)]), TestContext.Current.CancellationToken);
+        Assert.True(File.Exists(Path.Combine(_dataDir.Path, LastKnownGood.FileName)));
+        Assert.Empty(Directory.GetFiles(_dataDir.Path, "*.tmp"));
+
+        var (restarted, provider) = Create();
+        Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
+
+        Assert.Equal(8, restarted.AppliedRevision);
+        Assert.Equal(["acme.test"], restarted.Current!.Tenants["acme"].Spec.Hostnames);
+        Assert.Equal("http://127.0.0.1:9", restarted.Current.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
+        Assert.Equal(7, restarted.Current.Routes[new ResourceId("acme", "api")].Revision);
+        Assert.True(restarted.Current.Routes[new ResourceId("acme", "web")].Spec.PreserveHost);
+        Assert.Equal(["acme/api", "acme/web"], provider.GetConfig().Routes.Select(r => r.RouteId));
+    }
+
+    [Fact]
+    public async Task Rejected_configuration_is_not_saved()
+    {
+        var (applier, _) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
+
+        var (restarted, _) = Create();
+        await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, restarted.AppliedRevision);
+    }
+
+    [Fact]
+    public async Task Unreadable_last_known_good_file_is_ignored_and_the_worker_starts_empty()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_dataDir.Path, LastKnownGood.FileName), "{\"revision\": 3", TestContext.Current.CancellationToken);
+        var (applier, _) = Create();
+
+        Assert.False(await applier.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
+        Assert.Null(applier.Current);
+    }
+
+    [Theory]
+    [InlineData("/a*b")]
+    [InlineData("/v1;x=y")]
+    [InlineData("/@user:name")]
+    [InlineData("/a%20b")]
+    [InlineData("/it's(1)+$!,~")]
+    public async Task Any_path_prefix_the_shared_validator_accepts_is_accepted_by_yarp(string prefix)
+    {
+        var (applier, _) = Create();
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Route("acme", "odd", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = prefix }, Cluster = "web", StripPrefix = true }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.True(result.Outcome == ApplyOutcome.Applied, result.Reason);
+    }
+}

@@ -1,0 +1,119 @@
+using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.Protos.DataPlane;
+using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
+
+namespace ProxyPlatform.DataPlane.Tests.Configuration;
+
+public sealed class ConfigSnapshotTests
+{
+    private static ConfigSnapshot Applied(ConfigSnapshot snapshot, ConfigUpdate update)
+    {
+        Assert.True(snapshot.Precedes(update));
+        Assert.True(snapshot.TryApply(update, out var next, out var rejection), rejection);
+        return next;
+    }
+
+    [Fact]
+    public void Full_snapshot_holds_every_resource_by_kind_and_key_at_its_revision()
+    {
+        var snapshot = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 4));
+
+        Assert.Equal(4, snapshot.Revision);
+        Assert.Equal(["acme.test"], snapshot.Tenants["acme"].Spec.Hostnames);
+        Assert.Equal("http://127.0.0.1:9", snapshot.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
+        Assert.Equal("/api", snapshot.Routes[new ResourceId("acme", "api")].Spec.Match.PathPrefix);
+        Assert.Equal(4, snapshot.Routes[new ResourceId("acme", "api")].Revision);
+    }
+
+    [Fact]
+    public void Full_snapshot_replaces_everything_that_was_there()
+    {
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+
+        var after = Applied(before, Snapshot(9, Tenant("other", new TenantSpec(), 9)));
+
+        Assert.Equal(9, after.Revision);
+        Assert.Equal(["other"], after.Tenants.Keys);
+        Assert.Empty(after.Clusters);
+        Assert.Empty(after.Routes);
+    }
+
+    [Fact]
+    public void Delta_replaces_upserted_resources_by_key_and_keeps_the_rest()
+    {
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+
+        var after = Applied(before, Delta(1, 2,
+        [
+            Route("acme", "api", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/v2" }, Cluster = "web" }, 2),
+            Route("acme", "new", new RouteSpec { Cluster = "web" }, 2),
+            // The same route ID in another tenant is another route.
+            Route("other", "api", new RouteSpec { Cluster = "web" }, 2),
+        ]));
+
+        Assert.Equal(2, after.Revision);
+        Assert.Equal("/v2", after.Routes[new ResourceId("acme", "api")].Spec.Match.PathPrefix);
+        Assert.Equal(2, after.Routes[new ResourceId("acme", "api")].Revision);
+        Assert.Equal(3, after.Routes.Count);
+        Assert.Same(before.Clusters[new ResourceId("acme", "web")], after.Clusters[new ResourceId("acme", "web")]);
+        Assert.Same(before.Tenants["acme"], after.Tenants["acme"]);
+    }
+
+    [Fact]
+    public void Delta_removals_delete_by_kind_and_key()
+    {
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+
+        var after = Applied(before, Delta(1, 2, [],
+        [
+            Key(ResourceKind.Route, "acme", "api"),
+            Key(ResourceKind.Cluster, "acme", "web"),
+            Key(ResourceKind.Route, "acme", "never-existed"),
+        ]));
+
+        Assert.Empty(after.Routes);
+        Assert.Empty(after.Clusters);
+        Assert.True(after.Tenants.ContainsKey("acme"));
+    }
+
+    [Fact]
+    public void Applying_leaves_the_previous_snapshot_untouched()
+    {
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+
+        Applied(before, Delta(1, 2, [], [Key(ResourceKind.Route, "acme", "api")]));
+
+        Assert.Equal(1, before.Revision);
+        Assert.True(before.Routes.ContainsKey(new ResourceId("acme", "api")));
+    }
+
+    [Fact]
+    public void Delta_from_another_revision_than_the_applied_one_does_not_follow()
+    {
+        var applied = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 5));
+
+        Assert.False(applied.Precedes(Delta(4, 6, [])));
+        Assert.False(ConfigSnapshot.Empty.Precedes(Delta(5, 6, [])));
+        Assert.True(applied.Precedes(Delta(5, 6, [])));
+        Assert.True(applied.Precedes(Snapshot(3)));
+    }
+
+    [Fact]
+    public void Resource_whose_json_does_not_decode_is_rejected_by_name()
+    {
+        var update = Snapshot(1, Json(ResourceKind.Route, "acme", "broken", """{"match":{"pathPrefix":"/x"},"cluster":"web","colour":"red"}"""));
+
+        Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
+        Assert.StartsWith("route acme/broken: the spec is not valid JSON for a route", rejection, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resource_with_an_invalid_key_is_rejected()
+    {
+        var update = Snapshot(1, Json(ResourceKind.Route, "acme", "Not/An-Id", "{}"));
+
+        Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
+        Assert.Contains("route acme/Not/An-Id", rejection, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Tests.Infrastructure;
+using ProxyPlatform.Testing;
+
+namespace ProxyPlatform.DataPlane.Tests.Hosting;
+
+/// <summary>
+/// A real worker started with an unreachable control plane and a last-known-good file in its data
+/// folder, in front of a real backend.
+/// </summary>
+public sealed class LastKnownGoodWorker : IAsyncLifetime
+{
+    public const long Revision = 42;
+    private readonly TempDirectory _dataDir = new();
+
+    public EchoBackend Backend { get; private set; } = null!;
+    public InProcessWorker Worker { get; private set; } = null!;
+    /// <summary>From starting the worker to its answer to the first request.</summary>
+    public TimeSpan FirstAnswerAfter { get; private set; }
+    public HttpStatusCode FirstAnswer { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        Backend = await EchoBackend.StartAsync();
+        var dead = $"http://127.0.0.1:{FreePort.Get()}";
+        await WriteLastKnownGoodAsync(_dataDir.Path, $$"""
+            {
+              "revision": {{Revision}},
+              "resources": [
+                { "kind": "tenant", "tenant": "acme", "id": "acme", "revision": 40, "spec": { "hostnames": ["acme.test"] } },
+                { "kind": "tenant", "tenant": "open", "id": "open", "revision": 40, "spec": { } },
+                { "kind": "cluster", "tenant": "acme", "id": "web", "revision": 41,
+                  "spec": { "spec": { "loadBalancing": "RoundRobin" }, "backends": { "a": { "address": "{{Backend.Address}}" } } } },
+                { "kind": "cluster", "tenant": "acme", "id": "dead", "revision": 41,
+                  "spec": { "backends": { "gone": { "address": "{{dead}}" } } } },
+                { "kind": "cluster", "tenant": "acme", "id": "off", "revision": 41,
+                  "spec": { "backends": { "a": { "address": "{{Backend.Address}}", "enabled": false } } } },
+                { "kind": "cluster", "tenant": "open", "id": "web", "revision": 41,
+                  "spec": { "backends": { "a": { "address": "{{Backend.Address}}" } } } },
+                { "kind": "route", "tenant": "acme", "id": "api", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/api" }, "cluster": "web", "stripPrefix": true } },
+                { "kind": "route", "tenant": "acme", "id": "keep", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/keep/" }, "cluster": "web" } },
+                { "kind": "route", "tenant": "acme", "id": "host", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/host" }, "cluster": "web", "preserveHost": true } },
+                { "kind": "route", "tenant": "acme", "id": "dead", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/dead" }, "cluster": "dead" } },
+                { "kind": "route", "tenant": "acme", "id": "off", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/off" }, "cluster": "off" } },
+                { "kind": "route", "tenant": "acme", "id": "encoded", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/caf%C3%A9" }, "cluster": "web", "stripPrefix": true } },
+                { "kind": "route", "tenant": "acme", "id": "slow", "revision": 42,
+                  "spec": { "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 } },
+                { "kind": "route", "tenant": "open", "id": "all", "revision": 42,
+                  "spec": { "match": { "hosts": ["open.test"] }, "cluster": "web" } }
+              ]
+            }
+            """);
+
+        var started = Stopwatch.StartNew();
+        Worker = await InProcessWorker.StartAsync(_dataDir.Path, InProcessWorker.UnreachableControlPlane());
+        // At once, without waiting for anything: the saved configuration is served from the first request.
+        using var first = await Worker.GetAsync("acme.test", "/api/ping");
+        FirstAnswerAfter = started.Elapsed;
+        FirstAnswer = first.StatusCode;
+    }
+
+    public static Task WriteLastKnownGoodAsync(string dataDir, string json) =>
+        File.WriteAllTextAsync(Path.Combine(dataDir, LastKnownGood.FileName), json);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Worker is not null)
+            await Worker.DisposeAsync();
+        if (Backend is not null)
+            await Backend.DisposeAsync();
+        _dataDir.Dispose();
+    }
+}
+
+public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : IClassFixture<LastKnownGoodWorker>
+{
+    private InProcessWorker Worker => fixture.Worker;
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_within_two_seconds()
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine($"Started and answered the first request in {fixture.FirstAnswerAfter.TotalMilliseconds:F0} ms.");
+        Assert.Equal(HttpStatusCode.OK, fixture.FirstAnswer);
+        Assert.True(fixture.FirstAnswerAfter < TimeSpan.FromSeconds(2), $"first answer after {fixture.FirstAnswerAfter}");
+    }
+
+    [Fact]
+    public async Task Worker_on_last_known_good_is_ready_at_its_revision()
+    {
+        using var ready = await Worker.Ops.GetAsync("/readyz", Cancel);
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        using var body = JsonDocument.Parse(await ready.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal(LastKnownGoodWorker.Revision, body.RootElement.GetProperty("revision").GetInt64());
+
+        using var stats = JsonDocument.Parse(await Worker.Ops.GetStringAsync("/config-stats", Cancel));
+        Assert.Equal(LastKnownGoodWorker.Revision, stats.RootElement.GetProperty("appliedRevision").GetInt64());
+        Assert.False(stats.RootElement.GetProperty("connected").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData("/api/users/7", "/users/7")]
+    [InlineData("/api/", "/")]
+    [InlineData("/api", "/")]
+    [InlineData("/caf%C3%A9/x", "/x")]
+    public async Task Route_that_strips_its_prefix_sends_the_rest_of_the_path(string path, string backendPath)
+    {
+        Assert.Equal(backendPath, (await Worker.EchoAsync("acme.test", path)).Path);
+    }
+
+    [Fact]
+    public async Task Query_string_is_forwarded_unchanged()
+    {
+        var echo = await Worker.EchoAsync("acme.test", "/api/search?q=a%20b&n=1");
+
+        Assert.Equal("/search", echo.Path);
+        Assert.Equal("?q=a%20b&n=1", echo.Query);
+    }
+
+    [Fact]
+    public async Task Route_that_does_not_strip_keeps_the_whole_path()
+    {
+        Assert.Equal("/keep/x", (await Worker.EchoAsync("acme.test", "/keep/x")).Path);
+    }
+
+    [Fact]
+    public async Task Backend_gets_its_own_host_by_default_and_the_clients_when_the_route_preserves_it()
+    {
+        Assert.Equal(new Uri(fixture.Backend.Address).Authority, (await Worker.EchoAsync("acme.test", "/api/x")).Host);
+        Assert.Equal("acme.test", (await Worker.EchoAsync("acme.test", "/host/x")).Host);
+    }
+
+    [Fact]
+    public async Task Request_id_is_forwarded_to_the_backend_and_returned()
+    {
+        using var response = await Worker.GetAsync("acme.test", "/api/x", requestId: "trace-me-1");
+        var echo = JsonSerializer.Deserialize<Echo>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
+
+        Assert.Equal("trace-me-1", echo.RequestId);
+        Assert.Equal("trace-me-1", response.Headers.GetValues("X-Request-ID").Single());
+    }
+
+    [Fact]
+    public async Task Generated_request_id_is_forwarded_to_the_backend_and_returned()
+    {
+        using var response = await Worker.GetAsync("acme.test", "/api/x");
+        var echo = JsonSerializer.Deserialize<Echo>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
+
+        Assert.False(string.IsNullOrEmpty(echo.RequestId));
+        Assert.Equal(echo.RequestId, response.Headers.GetValues("X-Request-ID").Single());
+    }
+
+    [Theory]
+    [InlineData("acme.test", "/apix")]
+    [InlineData("acme.test", "/nothing-here")]
+    [InlineData("other.test", "/api/x")]
+    public async Task Request_no_route_matches_gets_404_problem_json(string host, string path)
+    {
+        using var response = await Worker.GetAsync(host, path);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal("https://proxyplatform.dev/problems/no-route", problem.RootElement.GetProperty("type").GetString());
+        Assert.Equal("No route matches this request", problem.RootElement.GetProperty("title").GetString());
+        Assert.Equal(404, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.Equal(response.Headers.GetValues("X-Request-ID").Single(), problem.RootElement.GetProperty("requestId").GetString());
+    }
+
+    [Fact]
+    public async Task Route_to_a_backend_that_refuses_connections_answers_502_problem_json()
+    {
+        using var response = await Worker.GetAsync("acme.test", "/dead/x");
+
+        await AssertProblemAsync(response, HttpStatusCode.BadGateway, "backend-unreachable");
+    }
+
+    [Fact]
+    public async Task Route_to_a_cluster_without_enabled_backends_answers_503_problem_json()
+    {
+        using var response = await Worker.GetAsync("acme.test", "/off/x");
+
+        await AssertProblemAsync(response, HttpStatusCode.ServiceUnavailable, "no-backend");
+    }
+
+    [Fact]
+    public async Task Route_whose_backend_answers_after_the_routes_timeout_gets_504_problem_json()
+    {
+        using var response = await Worker.GetAsync("acme.test", "/slow/x?delay=5000");
+
+        await AssertProblemAsync(response, HttpStatusCode.GatewayTimeout, "backend-timeout");
+    }
+
+    [Fact]
+    public async Task Route_whose_backend_answers_within_the_routes_timeout_is_served()
+    {
+        Assert.Equal("/slow/x", (await Worker.EchoAsync("acme.test", "/slow/x?delay=10")).Path);
+    }
+
+    [Fact]
+    public async Task Proxy_routes_do_not_answer_on_the_ops_port_and_ops_paths_on_the_proxy_port_go_to_the_routes()
+    {
+        var onOps = new HttpRequestMessage(HttpMethod.Get, "/api/x");
+        onOps.Headers.Host = "acme.test";
+        using var ops = await Worker.Ops.SendAsync(onOps, Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, ops.StatusCode);
+
+        // A catch-all route of a tenant owns /healthz on the proxy port like any other path.
+        Assert.Equal("/healthz", (await Worker.EchoAsync("open.test", "/healthz")).Path);
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string type)
+    {
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(text);
+        Assert.Equal($"https://proxyplatform.dev/problems/{type}", problem.RootElement.GetProperty("type").GetString());
+        Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
+    }
+}

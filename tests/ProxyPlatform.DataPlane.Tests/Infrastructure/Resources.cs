@@ -1,0 +1,49 @@
+using System.Text.Json;
+using Google.Protobuf;
+using ProxyPlatform.Configuration;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.DataPlane.Tests.Infrastructure;
+
+/// <summary>Stream resources and updates as the control plane sends them.</summary>
+internal static class Resources
+{
+    public static Resource Tenant(string tenant, TenantSpec spec, long revision = 1) =>
+        Json(ResourceKind.Tenant, tenant, tenant, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+
+    public static Resource Cluster(string tenant, string id, ClusterDefinition spec, long revision = 1) =>
+        Json(ResourceKind.Cluster, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+
+    public static Resource Route(string tenant, string id, RouteSpec spec, long revision = 1) =>
+        Json(ResourceKind.Route, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+
+    public static Resource Json(ResourceKind kind, string tenant, string id, string json, long revision = 1) => new()
+    {
+        Key = new ResourceKey { Kind = kind, Tenant = tenant, Id = id },
+        Revision = revision,
+        SpecJson = ByteString.CopyFromUtf8(json),
+    };
+
+    public static ResourceKey Key(ResourceKind kind, string tenant, string id) => new() { Kind = kind, Tenant = tenant, Id = id };
+
+    public static ConfigUpdate Snapshot(long revision, params Resource[] upserts)
+    {
+        var update = new ConfigUpdate { Revision = revision, BaseRevision = 0 };
+        update.Upserts.AddRange(upserts);
+        return update;
+    }
+
+    public static ConfigUpdate Delta(long baseRevision, long revision, IEnumerable<Resource> upserts, IEnumerable<ResourceKey>? removals = null)
+    {
+        var update = new ConfigUpdate { Revision = revision, BaseRevision = baseRevision };
+        update.Upserts.AddRange(upserts);
+        update.Removals.AddRange(removals ?? []);
+        return update;
+    }
+
+    /// <summary>A tenant <c>acme</c> owning <c>acme.test</c>, a cluster <c>web</c> with one backend, and a route <c>api</c> on <c>/api</c>.</summary>
+    public static ConfigUpdate AcmeSnapshot(long revision = 1, string backend = "http://127.0.0.1:9") => Snapshot(revision,
+        Tenant("acme", new TenantSpec { Hostnames = ["acme.test"] }, revision),
+        Cluster("acme", "web", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = backend } } }, revision),
+        Route("acme", "api", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/api" }, Cluster = "web", StripPrefix = true }, revision));
+}
