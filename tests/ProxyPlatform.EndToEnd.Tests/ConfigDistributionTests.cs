@@ -36,6 +36,34 @@ public sealed class ConfigDistributionTests
     }
 
     [Fact]
+    public async Task Backend_only_changes_leave_routing_alone_and_a_burst_of_route_changes_is_applied_in_batches()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        await using var platform = await Platform.StartAsync("coalesce");
+        var worker = platform.Workers[0];
+        await worker.WaitForRevisionAsync(await platform.CreateServiceAsync("co", "co.test", [a]));
+        var before = await worker.StatsAsync();
+
+        long last = 0;
+        for (var i = 1; i <= 10; i++)
+            last = await platform.PutOkAsync("/v1/tenants/co/clusters/web/backends/b", new { address = b.Address, weight = i });
+        var afterBackends = await worker.WaitForRevisionAsync(last);
+        Assert.Equal(before.RouteTableRebuilds, afterBackends.RouteTableRebuilds);
+        var seen = new HashSet<string>();
+        for (var i = 0; i < 6; i++)
+            seen.Add((await worker.EchoAsync("co.test", "/")).Backend);
+        Assert.Equal(["a", "b"], seen.Order());
+
+        const int burst = 200;
+        var revisions = await Load(platform, Enumerable.Range(0, burst).Select(i => ($"/v1/tenants/co/routes/burst{i}", (object)new { match = new { pathPrefix = $"/burst{i}" }, cluster = "web" })));
+        var afterBurst = await worker.WaitForRevisionAsync(revisions.Max());
+        var rebuilds = afterBurst.RouteTableRebuilds - afterBackends.RouteTableRebuilds;
+        Assert.True(rebuilds < burst / 2, $"{burst} route writes rebuilt the route table {rebuilds} times");
+        Assert.Contains((await worker.EchoAsync("co.test", "/burst199/x")).Backend, new[] { "a", "b" });
+    }
+
+    [Fact]
     public async Task Worker_restarted_after_missing_ten_changes_receives_exactly_those()
     {
         await using var backend = await TestBackend.StartAsync("resume");

@@ -263,6 +263,7 @@ public sealed record ConfigStats(
     long UpdatesReceived,
     long BytesReceived,
     long NacksSent,
+    long RouteTableRebuilds,
     bool Connected,
     LastUpdate? LastUpdate);
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
+using System.Threading.Channels;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ProxyPlatform.DataPlane.Configuration;
@@ -20,6 +21,9 @@ public sealed class ConfigStreamClient : BackgroundService
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Settling = TimeSpan.FromSeconds(1);
+    /// <summary>The least time between two rebuilds of the route matcher; single changes are not delayed.</summary>
+    private static readonly TimeSpan RouteSettle = TimeSpan.FromMilliseconds(25);
+    private long _lastRouteApply;
     private static readonly string Version =
         typeof(ConfigStreamClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
@@ -156,30 +160,49 @@ public sealed class ConfigStreamClient : BackgroundService
                 _logger.LogInformation("Connected to control plane {Url} as {Worker} (pool {Pool}, serving revision {Revision})", url, _options.WorkerId, _options.Pool, applied);
             }
 
-            for (; await next; next = call.ResponseStream.MoveNext(stream.Token))
+            // The stream is read into a queue as fast as it arrives, and everything queued is applied
+            // as one: a burst of changes rebuilds YARP's route matcher once, not once per change.
+            var queue = Channel.CreateUnbounded<ConfigUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var reading = PumpAsync(call.ResponseStream, next, queue.Writer, session, stream.Token);
+            try
             {
-                if (call.ResponseStream.Current.KindCase != ControlMessage.KindOneofCase.Update)
-                    continue;
-                var update = call.ResponseStream.Current.Update;
-                _stats.UpdateReceived(update);
-                session.UpdateReceived();
-
-                var result = await _applier.ApplyAsync(update, stoppingToken);
-                switch (result.Outcome)
+                while (await queue.Reader.WaitToReadAsync(stream.Token))
                 {
-                    case ApplyOutcome.Applied:
-                        await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = result.Revision } }, stream.Token);
-                        break;
-                    case ApplyOutcome.Rejected:
-                        await writer.WriteAsync(new WorkerMessage { Nack = new Nack { Revision = result.Revision, Reason = result.Reason } }, stream.Token);
-                        _stats.NackSent(result.Revision, result.Reason!);
-                        break;
-                    case ApplyOutcome.OutOfSequence:
-                        // The Hello of the next stream names the applied revision; the control plane resends from there.
-                        _logger.LogWarning("Out-of-sequence update from {Url}: {Reason} Reconnecting to resynchronise", url, result.Reason);
-                        session.OutOfSequence = true;
-                        return;
+                    var batch = new List<ConfigUpdate>();
+                    while (queue.Reader.TryRead(out var queued))
+                        batch.Add(queued);
+                    if (batch.Any(UpdateBatch.TouchesRoutes) && RouteSettle - Stopwatch.GetElapsedTime(_lastRouteApply) is { Ticks: > 0 } wait)
+                    {
+                        // Route changes rebuild the matcher: space rebuilds out and take in what arrives meanwhile.
+                        await Task.Delay(wait, stream.Token);
+                        while (queue.Reader.TryRead(out var queued))
+                            batch.Add(queued);
+                    }
+                    if (batch.Any(UpdateBatch.TouchesRoutes))
+                        _lastRouteApply = Stopwatch.GetTimestamp();
+
+                    var result = await _applier.ApplyAsync(batch, stoppingToken);
+                    switch (result.Outcome)
+                    {
+                        case ApplyOutcome.Applied:
+                            await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = result.Revision } }, stream.Token);
+                            break;
+                        case ApplyOutcome.Rejected:
+                            await writer.WriteAsync(new WorkerMessage { Nack = new Nack { Revision = result.Revision, Reason = result.Reason } }, stream.Token);
+                            _stats.NackSent(result.Revision, result.Reason!);
+                            break;
+                        case ApplyOutcome.OutOfSequence:
+                            // The Hello of the next stream names the applied revision; the control plane resends from there.
+                            _logger.LogWarning("Out-of-sequence update from {Url}: {Reason} Reconnecting to resynchronise", url, result.Reason);
+                            session.OutOfSequence = true;
+                            return;
+                    }
                 }
+            }
+            finally
+            {
+                await stream.CancelAsync();
+                await reading;
             }
         }
         finally
@@ -187,6 +210,32 @@ public sealed class ConfigStreamClient : BackgroundService
             _stats.Disconnected();
             await stream.CancelAsync();
             await heartbeats;
+        }
+    }
+
+    private async Task PumpAsync(IAsyncStreamReader<ControlMessage> responses, Task<bool> first, ChannelWriter<ConfigUpdate> queue, Session session, CancellationToken ct)
+    {
+        Exception? error = null;
+        try
+        {
+            for (var next = first; await next; next = responses.MoveNext(ct))
+            {
+                if (responses.Current.KindCase != ControlMessage.KindOneofCase.Update)
+                    continue;
+                var update = responses.Current.Update;
+                _stats.UpdateReceived(update);
+                session.UpdateReceived();
+                queue.TryWrite(update);
+            }
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+        }
+        finally
+        {
+            // The applier sees the stream's end (or failure) once it has applied what was queued.
+            queue.TryComplete(error is OperationCanceledException ? null : error);
         }
     }
 

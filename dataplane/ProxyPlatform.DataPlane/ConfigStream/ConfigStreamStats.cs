@@ -21,6 +21,7 @@ public sealed class ConfigStreamStats
     private ReceivedUpdate? _lastUpdate;
     private SentNack? _lastNack;
     private bool _connected;
+    private long _routeTableRebuilds;
     private string? _controlPlaneUrl;
 
     public long ConfigUpdatesReceived { get { lock (_gate) return _updatesReceived; } }
@@ -45,6 +46,11 @@ public sealed class ConfigStreamStats
             _lastUpdate = received;
         }
     }
+
+    /// <summary>How often the proxy's endpoints changed, each a rebuild of the route matcher.</summary>
+    public long RouteTableRebuilds => Interlocked.Read(ref _routeTableRebuilds);
+
+    public void RouteTableRebuilt() => Interlocked.Increment(ref _routeTableRebuilds);
 
     public void NackSent(long revision, string reason)
     {

@@ -57,6 +57,13 @@ public static class DataPlaneHost
         app.MapOpsEndpoints();
         app.MapProxy();
 
+        // Every change of the endpoints rebuilds ASP.NET Core's route matcher: count them, so that
+        // coalescing, and backend-only changes leaving routing alone, can be seen from outside.
+        var endpoints = ((IEndpointRouteBuilder)app).DataSources.ToList();
+        var stats = app.Services.GetRequiredService<ConfigStream.ConfigStreamStats>();
+        foreach (var source in endpoints)
+            Microsoft.Extensions.Primitives.ChangeToken.OnChange(source.GetChangeToken, stats.RouteTableRebuilt);
+
         var options = app.Services.GetRequiredService<DataPlaneOptions>();
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}, ops {Ops}, control plane {ControlPlane}",

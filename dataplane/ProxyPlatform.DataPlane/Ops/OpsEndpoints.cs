@@ -34,6 +34,7 @@ public static class OpsEndpoints
             bytesReceived = stats.ConfigBytesReceived,
             lastUpdateBytes = stats.LastUpdateBytes,
             nacksSent = stats.NacksSent,
+            routeTableRebuilds = stats.RouteTableRebuilds,
             connected = stats.Connected,
             controlPlaneUrl = stats.ControlPlaneUrl,
             lastUpdate = stats.LastUpdate,

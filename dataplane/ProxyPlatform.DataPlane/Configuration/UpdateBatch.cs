@@ -1,0 +1,62 @@
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.DataPlane.Configuration;
+
+/// <summary>
+/// Folds consecutive updates into one, so a burst costs one validation, one swap in YARP (one
+/// rebuild of the route matcher) and one last-known-good write instead of one each.
+/// </summary>
+public static class UpdateBatch
+{
+    /// <summary>
+    /// One update with the effect of applying <paramref name="updates"/> in order, or null when
+    /// they do not form a chain (a delta whose base is not the revision before it).
+    /// </summary>
+    public static ConfigUpdate? Merge(IReadOnlyList<ConfigUpdate> updates)
+    {
+        if (updates.Count == 1)
+            return updates[0];
+        // A snapshot replaces everything before it.
+        var start = 0;
+        for (var i = updates.Count - 1; i >= 0; i--)
+        {
+            if (updates[i].BaseRevision == 0)
+            {
+                start = i;
+                break;
+            }
+        }
+        var first = updates[start];
+        var upserts = new Dictionary<ResourceKey, Resource>();
+        var removals = new Dictionary<ResourceKey, ResourceKey>();
+        var revision = first.BaseRevision;
+        for (var i = start; i < updates.Count; i++)
+        {
+            var update = updates[i];
+            if (i > start && update.BaseRevision != revision)
+                return null;
+            foreach (var resource in update.Upserts)
+            {
+                removals.Remove(resource.Key);
+                upserts[resource.Key] = resource;
+            }
+            foreach (var key in update.Removals)
+            {
+                upserts.Remove(key);
+                if (first.BaseRevision != 0)
+                    removals[key] = key;
+            }
+            revision = update.Revision;
+        }
+        var merged = new ConfigUpdate { BaseRevision = first.BaseRevision, Revision = revision };
+        merged.Upserts.AddRange(upserts.Values);
+        merged.Removals.AddRange(removals.Values);
+        return merged;
+    }
+
+    /// <summary>True when the update changes routing: routes, or tenants (whose host names routes default to).</summary>
+    public static bool TouchesRoutes(ConfigUpdate update) =>
+        update.BaseRevision == 0
+        || update.Upserts.Any(r => r.Key.Kind is ResourceKind.Route or ResourceKind.Tenant)
+        || update.Removals.Any(k => k.Kind is ResourceKind.Route or ResourceKind.Tenant);
+}
