@@ -61,8 +61,7 @@ public sealed class NpgsqlGrainStorage : IGrainStorage, ILifecycleParticipant<IS
     private readonly NpgsqlDataSource _dataSource;
     private readonly JsonSerializerOptions _json;
     private readonly IActivatorProvider? _activators;
-    private readonly Lock _schemaGate = new();
-    private Task? _schema;
+    private readonly SchemaOnce _schema;
 
     /// <summary>Creates the provider over <paramref name="dataSource"/>, which the caller owns.</summary>
     /// <param name="dataSource">The database.</param>
@@ -72,6 +71,7 @@ public sealed class NpgsqlGrainStorage : IGrainStorage, ILifecycleParticipant<IS
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
+        _schema = new SchemaOnce(dataSource, Migrations);
         _json = (options ?? new NpgsqlGrainStorageOptions()).JsonSerializerOptions;
         _activators = activators;
     }
@@ -170,18 +170,7 @@ public sealed class NpgsqlGrainStorage : IGrainStorage, ILifecycleParticipant<IS
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(NpgsqlGrainStorage), ServiceLifecycleStage.ApplicationServices, EnsureSchemaAsync);
 
-    private Task EnsureSchemaAsync(CancellationToken cancellationToken)
-    {
-        var schema = _schema;
-        if (schema is { IsCompletedSuccessfully: true })
-            return Task.CompletedTask;
-        lock (_schemaGate)
-        {
-            if (_schema is null || _schema.IsFaulted || _schema.IsCanceled)
-                _schema = PostgresSchema.MigrateAsync(_dataSource, Migrations, CancellationToken.None);
-            return _schema.WaitAsync(cancellationToken);
-        }
-    }
+    private Task EnsureSchemaAsync(CancellationToken cancellationToken) => _schema.EnsureAsync(cancellationToken);
 
     private NpgsqlCommand Command(string sql, string stateName, GrainId grainId)
     {

@@ -139,14 +139,6 @@ public sealed class ClusterGrain(
     private async Task Save(long revision)
     {
         S.Revision = revision;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            DeactivateOnIdle();
-            throw;
-        }
+        await ConfigWriter.SaveAsync(state, DeactivateOnIdle);
     }
 }

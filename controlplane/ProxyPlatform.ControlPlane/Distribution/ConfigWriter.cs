@@ -20,6 +20,24 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
     public Task<string> PoolOfAsync(string tenant) => grains.GetGrain<ITenantGrain>(tenant).GetPool();
 
     /// <summary>
+    /// Persists a resource grain's state after its change was committed. If that write fails the
+    /// change is still committed and distributed, so the grain deactivates: a fresh activation
+    /// reconciles from the committed row (<see cref="NewerThanAsync"/>).
+    /// </summary>
+    public static async Task SaveAsync(Orleans.Core.IStorage state, Action deactivate)
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            deactivate();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The resource's newest committed row when it is newer than <paramref name="revision"/>: the
     /// grain's own state write can fail after the change was committed and distributed, and the
     /// committed change is the truth the data plane already serves.

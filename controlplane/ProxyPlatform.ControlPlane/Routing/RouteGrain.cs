@@ -65,14 +65,6 @@ public sealed class RouteGrain(
     {
         state.State.Spec = spec;
         state.State.Revision = revision;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            DeactivateOnIdle();
-            throw;
-        }
+        await ConfigWriter.SaveAsync(state, DeactivateOnIdle);
     }
 }

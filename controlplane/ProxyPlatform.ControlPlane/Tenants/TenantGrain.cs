@@ -74,15 +74,6 @@ public sealed class TenantGrain(
     {
         state.State.Spec = spec;
         state.State.Revision = revision;
-        try
-        {
-            await state.WriteStateAsync();
-        }
-        catch
-        {
-            // The change is committed and distributed; a fresh activation reconciles from it.
-            DeactivateOnIdle();
-            throw;
-        }
+        await ConfigWriter.SaveAsync(state, DeactivateOnIdle);
     }
 }

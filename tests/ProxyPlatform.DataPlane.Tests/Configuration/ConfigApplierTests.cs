@@ -48,6 +48,33 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
+    public async Task Unchanged_route_is_still_checked_against_a_delta_that_removes_its_cluster()
+    {
+        var (applier, provider) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+
+        // Only the cluster changes; the route that uses it was validated before and is not re-sent.
+        var result = await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceKind.Cluster, "acme", "web")]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
+        Assert.Contains("route acme/api: cluster: 'web'", result.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, applier.AppliedRevision);
+        Assert.Equal("acme/web", Assert.Single(provider.GetConfig().Clusters).ClusterId);
+    }
+
+    [Fact]
+    public async Task Host_names_of_a_changed_tenant_reach_its_unchanged_routes()
+    {
+        var (applier, provider) = Create();
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+
+        var result = await applier.ApplyAsync(Delta(1, 2, [Tenant("acme", new TenantSpec { Hostnames = ["acme.example"] }, 2)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.Equal(["acme.example"], Assert.Single(provider.GetConfig().Routes).Match.Hosts);
+    }
+
+    [Fact]
     public void Before_any_configuration_the_provider_serves_an_empty_one()
     {
         var (applier, provider) = Create();
