@@ -230,6 +230,26 @@ public sealed class ConfigDistributionTests
     }
 
     [Fact]
+    public async Task Worker_that_stops_heartbeating_is_shown_disconnected_and_connected_again_when_it_resumes()
+    {
+        await using var platform = await Platform.StartAsync("silent", workers: 0, silos: 1, "--DataPlanes:SilenceSeconds=3");
+        var worker = await platform.StartWorkerAsync("hung", 0, "--ControlPlane:HeartbeatSeconds=1");
+        await Status(platform, "hung", "connected");
+
+        // Frozen, the worker keeps its stream open but sends no heartbeat.
+        worker.Process.Signal(freeze: true);
+        try
+        {
+            await Status(platform, "hung", "disconnected");
+        }
+        finally
+        {
+            worker.Process.Signal(freeze: false);
+        }
+        await Status(platform, "hung", "connected");
+    }
+
+    [Fact]
     public async Task Worker_receives_only_the_tenants_of_its_pool()
     {
         await using var backend = await TestBackend.StartAsync("pools");
@@ -276,6 +296,21 @@ public sealed class ConfigDistributionTests
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"No NACK of revision {revision} from {worker}: {entry}");
             await Task.Delay(100);
+        }
+    }
+
+    private static async Task Status(Platform platform, string worker, string status)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+            var entry = list.RootElement.GetProperty("items").EnumerateArray().SingleOrDefault(i => i.GetProperty("id").GetString() == worker);
+            if (entry.ValueKind == JsonValueKind.Object && entry.GetProperty("status").GetString() == status)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{worker} is not {status}: {entry}");
+            await Task.Delay(200);
         }
     }
 

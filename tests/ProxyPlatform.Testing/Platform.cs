@@ -14,10 +14,10 @@ public sealed class Platform : IAsyncDisposable
     private readonly string _dataRoot = Directory.CreateTempSubdirectory("proxyplatform-e2e-").FullName;
     private readonly string _clusterId = $"e2e-{Guid.NewGuid():N}";
 
-    private Platform(string connectionString, int silos)
+    private Platform(string connectionString, int silos, string[] siloArgs)
     {
         for (var i = 0; i < silos; i++)
-            Silos.Add(new Silo(connectionString, _clusterId));
+            Silos.Add(new Silo(connectionString, _clusterId, siloArgs));
         Admin = Silos[0].Admin;
     }
 
@@ -29,10 +29,10 @@ public sealed class Platform : IAsyncDisposable
     public string AdminUrl => Silos[0].AdminUrl;
     public string GrpcUrl => Silos[0].GrpcUrl;
 
-    public static async Task<Platform> StartAsync(string name, int workers = 1, int silos = 1)
+    public static async Task<Platform> StartAsync(string name, int workers = 1, int silos = 1, params string[] siloArgs)
     {
         var postgres = await PostgresServer.GetAsync();
-        var platform = new Platform(await postgres.CreateDatabaseAsync(name), silos);
+        var platform = new Platform(await postgres.CreateDatabaseAsync(name), silos, siloArgs);
         try
         {
             foreach (var silo in platform.Silos)
@@ -104,8 +104,11 @@ public sealed class Silo : IAsyncDisposable
     private readonly int _siloPort = FreePort.Get();
     private readonly int _gatewayPort = FreePort.Get();
 
-    public Silo(string connectionString, string clusterId)
+    private readonly string[] _args;
+
+    public Silo(string connectionString, string clusterId, string[] args)
     {
+        _args = args;
         _connectionString = connectionString;
         _clusterId = clusterId;
         AdminUrl = $"http://127.0.0.1:{FreePort.Get()}";
@@ -123,12 +126,12 @@ public sealed class Silo : IAsyncDisposable
         if (Process is not null)
             await Process.DisposeAsync();
         Process = PlatformProcess.ControlPlane(
-            $"--ConnectionStrings:Postgres={_connectionString}",
+            [$"--ConnectionStrings:Postgres={_connectionString}",
             $"--Admin:Url={AdminUrl}",
             $"--Grpc:Url={GrpcUrl}",
             $"--Orleans:SiloPort={_siloPort}",
             $"--Orleans:GatewayPort={_gatewayPort}",
-            $"--Orleans:ClusterId={_clusterId}");
+            $"--Orleans:ClusterId={_clusterId}", .. _args]);
         await Process.StartAsync($"{AdminUrl}/healthz");
     }
 

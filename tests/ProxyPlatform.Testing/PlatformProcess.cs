@@ -90,6 +90,13 @@ public sealed class PlatformProcess : IAsyncDisposable
         throw new TimeoutException($"{_name} did not answer {readyUrl} in time:\n{Output}");
     }
 
+    /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the process: a hung process keeps its sockets open but says nothing.</summary>
+    public void Signal(bool freeze)
+    {
+        if (_process is { HasExited: false } process)
+            System.Diagnostics.Process.Start("kill", [freeze ? "-STOP" : "-CONT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+    }
+
     /// <summary>Kills the process at once, as a crash would.</summary>
     public async Task KillAsync()
     {

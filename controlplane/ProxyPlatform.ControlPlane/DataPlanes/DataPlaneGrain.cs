@@ -1,3 +1,5 @@
+using ProxyPlatform.ControlPlane.Hosting;
+
 namespace ProxyPlatform.ControlPlane.DataPlanes;
 
 [GenerateSerializer, Alias("pp.DataPlaneState")]
@@ -18,10 +20,10 @@ public sealed class DataPlaneState
 /// busy pool does not turn every revision into one PostgreSQL write per worker.
 /// </summary>
 [GrainType("dataplane")]
-public sealed class DataPlaneGrain([PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time) : Grain, IDataPlaneGrain
+public sealed class DataPlaneGrain(
+    [PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time, ControlPlaneOptions options) : Grain, IDataPlaneGrain
 {
-    /// <summary>A worker heartbeats every 10 s; one silent for this long is taken as disconnected.</summary>
-    public static readonly TimeSpan Silence = TimeSpan.FromSeconds(30);
+    private TimeSpan Silence => options.WorkerSilence;
 
     private DateTimeOffset? _lastSeen;
     private DataPlaneState S => state.State;

@@ -1,10 +1,12 @@
+using ProxyPlatform.ControlPlane.Hosting;
+
 namespace ProxyPlatform.ControlPlane.DataPlanes;
 
 /// <summary>
 /// A pool's live roster, fed by its workers' grains, and the waiters of <c>?wait=</c> writes. The
 /// roster is memory only: workers re-announce themselves on every (re)connect and heartbeat.
 /// </summary>
-public sealed class DataPlanePoolGrain(TimeProvider time) : Grain, IDataPlanePoolGrain
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
@@ -49,7 +51,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time) : Grain, IDataPlanePoo
     {
         var now = time.GetUtcNow();
         var workers = _workers.Values
-            .Select(w => w.Connected && (w.LastSeen is not { } seen || now - seen >= DataPlaneGrain.Silence) ? w with { Connected = false } : w)
+            .Select(w => w.Connected && (w.LastSeen is not { } seen || now - seen >= options.WorkerSilence) ? w with { Connected = false } : w)
             .OrderBy(w => w.Worker, StringComparer.Ordinal)
             .ToList();
         return new Rollout(Pool, revision, workers);

@@ -12,6 +12,11 @@ public sealed record ControlPlaneOptions
     public int GatewayPort { get; init; } = 30000;
     /// <summary>The address other silos reach this one at; <c>hostname</c> resolves the machine's name.</summary>
     public string AdvertisedIP { get; init; } = "127.0.0.1";
+    /// <summary>
+    /// A worker heartbeats every 10 s (by default); one silent for this long is shown as
+    /// disconnected even if its stream looks open (<c>DataPlanes:SilenceSeconds</c>, default 30).
+    /// </summary>
+    public TimeSpan WorkerSilence { get; init; } = TimeSpan.FromSeconds(30);
     public string? OperatorKey { get; init; }
     public string? DataPlaneToken { get; init; }
 
@@ -31,6 +36,7 @@ public sealed record ControlPlaneOptions
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
             GatewayPort = configuration.GetValue("Orleans:GatewayPort", defaults.GatewayPort),
             AdvertisedIP = configuration["Orleans:AdvertisedIP"] ?? defaults.AdvertisedIP,
+            WorkerSilence = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:SilenceSeconds", defaults.WorkerSilence.TotalSeconds)),
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
         };
