@@ -27,7 +27,7 @@ public sealed class ClusterState
 /// write rewrites only its own cluster.
 /// </summary>
 public sealed class ClusterGrain(
-    [PersistentState("cluster")] IPersistentState<ClusterState> state,
+    [PersistentState("cluster", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<ClusterState> state,
     ConfigWriter writer) : Grain, IClusterGrain
 {
     private (string Tenant, string Cluster) Id => GrainKeys.Split(this.GetPrimaryKeyString());

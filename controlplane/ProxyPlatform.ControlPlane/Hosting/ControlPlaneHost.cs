@@ -13,11 +13,18 @@ namespace ProxyPlatform.ControlPlane.Hosting;
 /// <summary>Wires the control plane: one extension per area, so Program.cs reads as a table of contents.</summary>
 public static class ControlPlaneHost
 {
+    /// <summary>The grain storage of tenant, cluster and route grains (see <see cref="ConfigWriter.SaveAsync"/>).</summary>
+    public const string ResourceStorage = "resources";
+
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
     {
         var options = ControlPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.PostgresConnectionString));
+        // Resource grains mirror rows that ConfigStore has already committed durably, and reconcile
+        // from them on activation, so their own writes need not wait for the WAL flush.
+        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(
+            new NpgsqlConnectionStringBuilder(options.PostgresConnectionString) { Options = "-c synchronous_commit=off" }.ConnectionString));
         builder.Services.AddSingleton<ConfigStore>();
         builder.Services.AddSingleton<ConfigWriter>();
         builder.Services.AddSingleton<AdminOperations>();
@@ -60,6 +67,7 @@ public static class ControlPlaneHost
             });
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
+            silo.AddNpgsqlGrainStorage(ResourceStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(ResourceStorage));
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(
                 isSupported: type => type.Namespace == typeof(Configuration.RouteSpec).Namespace));
         });

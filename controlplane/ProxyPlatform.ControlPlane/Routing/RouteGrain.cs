@@ -15,7 +15,7 @@ public sealed class RouteState
 /// route it changes, however many routes the tenant has.
 /// </summary>
 public sealed class RouteGrain(
-    [PersistentState("route")] IPersistentState<RouteState> state,
+    [PersistentState("route", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<RouteState> state,
     ConfigWriter writer) : Grain, IRouteGrain
 {
     private (string Tenant, string Route) Id => GrainKeys.Split(this.GetPrimaryKeyString());

@@ -12,7 +12,7 @@ public sealed class TenantState
 
 /// <summary>A tenant's settings and the pool that serves it.</summary>
 public sealed class TenantGrain(
-    [PersistentState("tenant")] IPersistentState<TenantState> state,
+    [PersistentState("tenant", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<TenantState> state,
     ConfigWriter writer) : Grain, ITenantGrain
 {
     private string Tenant => this.GetPrimaryKeyString();
