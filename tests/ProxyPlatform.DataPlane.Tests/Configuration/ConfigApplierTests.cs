@@ -215,7 +215,7 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.Equal("http://127.0.0.1:9", restarted.Current.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
         Assert.Equal(7, restarted.Current.Routes[new ResourceId("acme", "api")].Revision);
         Assert.True(restarted.Current.Routes[new ResourceId("acme", "web")].Spec.PreserveHost);
-        Assert.Equal(["acme/api", "acme/web"], provider.GetConfig().Routes.Select(r => r.RouteId));
+        Assert.Equal(["acme/api", "acme/web"], provider.GetConfig().Routes.Select(r => r.RouteId).Order(StringComparer.Ordinal));
     }
 
     [Fact]
