@@ -26,14 +26,25 @@ dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"
 status=$?
 
-python3 - "$work/results" <<'PY'
+summary=$(python3 - "$work/results" 2>&1 <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 passed = failed = 0
-for path in glob.glob(sys.argv[1] + "/*.trx"):
+files = glob.glob(sys.argv[1] + "/*.trx")
+for path in files:
     counters = ET.parse(path).getroot().find(".//{*}ResultSummary/{*}Counters")
     if counters is not None:
         passed += int(counters.get("passed", 0))
         failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
+if not files:
+    failed += 1
 print(f"{passed} passed, {failed} failed")
 PY
+)
+if ! grep -qE '^[0-9]+ passed, [0-9]+ failed$' <<<"$summary"; then
+  echo "Could not read the test results: $summary" >&2
+  summary="0 passed, 1 failed"
+  [ "$status" -ne 0 ] || status=1
+fi
+echo "dotnet test exited with $status" >&2
+echo "$summary"
 exit $status
