@@ -5,6 +5,10 @@
 set -euo pipefail
 
 pg_local_bindir() {
+  if [ -n "${PG_LOCAL_BIN:-}" ]; then
+    echo "$PG_LOCAL_BIN"
+    return
+  fi
   if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
     pg_config --bindir
     return
@@ -31,6 +35,7 @@ pg_local_as_owner() {
 pg_local_start() {
   local dir=$1 port=$2 bin
   bin=$(pg_local_bindir)
+  PG_LOCAL_BIN=$bin
   mkdir -p "$dir"
   if [ "$(id -u)" = "0" ]; then
     chown postgres: "$dir"
@@ -45,9 +50,11 @@ pg_local_start() {
     start >/dev/null
 }
 
+# pg_local_stop DIR. Safe to call from a signal trap: it runs no command substitution once
+# pg_local_start has resolved the binaries (a substitution interrupted by Ctrl-C would fail).
 pg_local_stop() {
-  local dir=$1 bin
-  bin=$(pg_local_bindir)
+  local dir=$1 bin=${PG_LOCAL_BIN:-}
+  [ -n "$bin" ] || bin=$(pg_local_bindir)
   if [ -f "$dir/postmaster.pid" ]; then
     pg_local_as_owner "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
   fi

@@ -18,11 +18,21 @@ chmod 755 "$local_dir"
 
 pids=()
 cleanup() {
-  trap - INT TERM EXIT
+  # Ctrl-C reaches the whole process group: a subshell caught in the middle of a command
+  # substitution inherits this trap, and must leave the clean-up to the script itself.
+  [ "$BASHPID" = "$$" ] || exit 130
+  [ -z "${cleaning:-}" ] || return 0
+  cleaning=1
+  trap '' INT TERM
+  set +e
   echo "Stopping..."
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
   if [ -n "${started_pg:-}" ]; then pg_local_stop "$local_dir/postgres"; fi
+  echo "Stopped."
 }
 trap cleanup INT TERM EXIT
 
