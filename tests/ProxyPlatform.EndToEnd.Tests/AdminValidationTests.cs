@@ -126,6 +126,17 @@ public sealed class AdminValidationTests(ControlPlaneOnly fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task Problem_carries_the_callers_request_id_and_the_response_returns_it()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, "/v1/tenants/Bad_Id") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-Request-ID", "admin-trace-7");
+        using var response = await Platform.Admin.SendAsync(request);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("admin-trace-7", problem.RootElement.GetProperty("requestId").GetString());
+        Assert.Equal("admin-trace-7", response.Headers.GetValues("X-Request-ID").Single());
+    }
+
+    [Fact]
     public async Task Tenant_host_names_must_be_dns_names()
     {
         await AssertRejected("/v1/tenants/hosty", """{"hostnames":["Not A Host"]}""", "hostnames[0]");

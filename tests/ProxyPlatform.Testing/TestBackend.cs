@@ -9,6 +9,7 @@ namespace ProxyPlatform.Testing;
 /// <summary>
 /// A real HTTP backend on a loopback port that answers every request with its own name and what
 /// it received (method, path, query, Host and the request headers), and counts its requests.
+/// <c>?delay=&lt;ms&gt;</c> makes it answer late, for time-outs.
 /// </summary>
 public sealed class TestBackend : IAsyncDisposable
 {
@@ -38,6 +39,8 @@ public sealed class TestBackend : IAsyncDisposable
         app.Run(async context =>
         {
             Interlocked.Increment(ref backend!._requests);
+            if (int.TryParse(context.Request.Query["delay"], out var delay))
+                await Task.Delay(delay, context.RequestAborted);
             var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
             await context.Response.WriteAsJsonAsync(new BackendEcho(name, context.Request.Method, context.Request.Path.Value ?? "",
                 context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers));

@@ -56,7 +56,7 @@ public static class Problems
             ["status"] = status,
             ["detail"] = detail,
             ["instance"] = context.Request.Path.Value,
-            ["requestId"] = RequestId(context),
+            ["requestId"] = context.TraceIdentifier,
         };
         if (errors is { Count: > 0 })
         {
@@ -65,12 +65,6 @@ public static class Problems
         }
         return Results.Text(body.ToJsonString(ConfigJson.Options), "application/problem+json", statusCode: status);
     }
-
-    /// <summary>The caller's well-formed X-Request-ID, or the request's own identifier.</summary>
-    public static string RequestId(HttpContext context) =>
-        context.Request.Headers["X-Request-ID"].ToString() is { Length: > 0 and <= 128 } id && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
-            ? id
-            : context.TraceIdentifier;
 
     // System.Text.Json reports "$.match.pathPrefix" or, for an unknown member, the path of its object
     // and the name in the message; the field is given as the client wrote it.

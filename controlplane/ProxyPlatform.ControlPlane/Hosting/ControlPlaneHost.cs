@@ -1,3 +1,4 @@
+using ProxyPlatform.Http;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Npgsql;
@@ -77,6 +78,7 @@ public static class ControlPlaneHost
     public static WebApplication MapControlPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
+        app.UseRequestIds();
         app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
         app.UseMiddleware<AdminAuthentication>();
         app.MapRestAdminApi();

@@ -1,3 +1,4 @@
+using ProxyPlatform.Http;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using ProxyPlatform.DataPlane.ConfigStream;

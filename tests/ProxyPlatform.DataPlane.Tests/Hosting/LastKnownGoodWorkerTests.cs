@@ -16,7 +16,7 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
     public const long Revision = 42;
     private readonly TempDirectory _dataDir = new();
 
-    public EchoBackend Backend { get; private set; } = null!;
+    public TestBackend Backend { get; private set; } = null!;
     public InProcessWorker Worker { get; private set; } = null!;
     /// <summary>From starting the worker to its answer to the first request.</summary>
     public TimeSpan FirstAnswerAfter { get; private set; }
@@ -24,7 +24,7 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Backend = await EchoBackend.StartAsync();
+        Backend = await TestBackend.StartAsync("a");
         var dead = $"http://127.0.0.1:{FreePort.Get()}";
         await WriteLastKnownGoodAsync(_dataDir.Path, $$"""
             {
@@ -143,9 +143,9 @@ public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : ICla
     public async Task Request_id_is_forwarded_to_the_backend_and_returned()
     {
         using var response = await Worker.GetAsync("acme.test", "/api/x", requestId: "trace-me-1");
-        var echo = JsonSerializer.Deserialize<Echo>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
+        var echo = JsonSerializer.Deserialize<BackendEcho>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
 
-        Assert.Equal("trace-me-1", echo.RequestId);
+        Assert.Equal("trace-me-1", echo.Headers["x-request-id"]);
         Assert.Equal("trace-me-1", response.Headers.GetValues("X-Request-ID").Single());
     }
 
@@ -153,10 +153,10 @@ public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : ICla
     public async Task Generated_request_id_is_forwarded_to_the_backend_and_returned()
     {
         using var response = await Worker.GetAsync("acme.test", "/api/x");
-        var echo = JsonSerializer.Deserialize<Echo>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
+        var echo = JsonSerializer.Deserialize<BackendEcho>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!;
 
-        Assert.False(string.IsNullOrEmpty(echo.RequestId));
-        Assert.Equal(echo.RequestId, response.Headers.GetValues("X-Request-ID").Single());
+        Assert.False(string.IsNullOrEmpty(echo.Headers["x-request-id"]));
+        Assert.Equal(echo.Headers["x-request-id"], response.Headers.GetValues("X-Request-ID").Single());
     }
 
     [Theory]

@@ -65,12 +65,12 @@ public sealed class InProcessWorker : IAsyncDisposable
     }
 
     /// <summary>What the backend saw of a GET through the worker; fails unless the worker answered 200.</summary>
-    public async Task<Echo> EchoAsync(string host, string path)
+    public async Task<BackendEcho> EchoAsync(string host, string path)
     {
         using var response = await GetAsync(host, path);
         var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(response.IsSuccessStatusCode, $"GET {host}{path} answered {(int)response.StatusCode}: {text}");
-        return JsonSerializer.Deserialize<Echo>(text, JsonSerializerOptions.Web)!;
+        return JsonSerializer.Deserialize<BackendEcho>(text, JsonSerializerOptions.Web)!;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,9 +1,13 @@
-namespace ProxyPlatform.DataPlane.Pipeline;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace ProxyPlatform.Http;
 
 /// <summary>
 /// Gives every request an ID: the caller's <c>X-Request-ID</c> when it is well formed (1–128
 /// characters of A–Z, a–z, 0–9, '.', '_', '-'), otherwise a new one. The ID becomes the request's
-/// <see cref="HttpContext.TraceIdentifier"/>, is forwarded to the backend and returned to the caller.
+/// <see cref="HttpContext.TraceIdentifier"/> (so problem bodies and logs carry it), stays on the request
+/// (so a proxy forwards it) and is returned to the caller. One rule for the control plane and the workers.
 /// </summary>
 public static class RequestIds
 {
