@@ -83,6 +83,8 @@ public static partial class ConfigValidator
                     errors.Add(new FieldError($"retry.retryOn[{i}]",
                         $"'{retry.RetryOn[i]}' is not a retry condition; use {string.Join(", ", RetryConditions)}."));
             }
+            if (retry.MaxBufferedBodyBytes < 0 || retry.MaxBufferedBodyBytes > 16 * 1024 * 1024)
+                errors.Add(new FieldError("retry.maxBufferedBodyBytes", "must be between 0 and 16777216 (16 MiB)."));
         }
         if (spec.CircuitBreaker is { } cb)
         {
@@ -93,6 +95,20 @@ public static partial class ConfigValidator
         {
             Positive("timeouts.connectSeconds", t.ConnectSeconds, 300, errors);
             Positive("timeouts.responseHeadersSeconds", t.ResponseHeadersSeconds, 3600, errors);
+            Positive("timeouts.idleSeconds", t.IdleSeconds, 86400, errors);
+        }
+        if (spec.SessionAffinity is { } affinity)
+        {
+            if (affinity.Mode is not ("cookie" or "header"))
+                errors.Add(new FieldError("sessionAffinity.mode", $"'{affinity.Mode}' is not an affinity mode; use cookie or header."));
+            if (affinity.Name is null || !TokenPattern().IsMatch(affinity.Name) || affinity.Name.Length > 64)
+                errors.Add(new FieldError("sessionAffinity.name", "must be a cookie or header name of at most 64 token characters."));
+        }
+        if (spec.Connections is { } connections)
+        {
+            if (connections.MaxPerBackend is { } max)
+                Range("connections.maxPerBackend", max, 1, 100000, errors);
+            Positive("connections.idleSeconds", connections.IdleSeconds, 3600, errors);
         }
         return errors;
     }

@@ -19,6 +19,8 @@ public sealed record ClusterSpec
     public RetrySpec? Retry { get; init; }
     public CircuitBreakerSpec? CircuitBreaker { get; init; }
     public TimeoutsSpec? Timeouts { get; init; }
+    public SessionAffinitySpec? SessionAffinity { get; init; }
+    public ConnectionsSpec? Connections { get; init; }
 }
 
 public sealed record HealthCheckSpec
@@ -34,6 +36,11 @@ public sealed record RetrySpec
 {
     public int MaxAttempts { get; init; } = 3;
     public IReadOnlyList<string> RetryOn { get; init; } = ["connect-failure", "502", "503", "504"];
+    /// <summary>
+    /// A request body up to this size is buffered so that it can be sent again; a larger one (or one of
+    /// unknown length) is streamed and its request is not retried.
+    /// </summary>
+    public long MaxBufferedBodyBytes { get; init; } = 64 * 1024;
 }
 
 public sealed record CircuitBreakerSpec
@@ -46,6 +53,26 @@ public sealed record TimeoutsSpec
 {
     public double? ConnectSeconds { get; init; }
     public double? ResponseHeadersSeconds { get; init; }
+    /// <summary>How long a streaming request or response (SSE, WebSocket, gRPC, a large body) may go without a byte either way.</summary>
+    public double? IdleSeconds { get; init; }
+}
+
+/// <summary>Keeps a client on one backend: by a cookie the worker sets, or by a header the client sends back.</summary>
+public sealed record SessionAffinitySpec
+{
+    /// <summary><c>cookie</c> or <c>header</c>.</summary>
+    public string Mode { get; init; } = "cookie";
+    /// <summary>The cookie or header that carries the affinity key.</summary>
+    public string Name { get; init; } = ".pp-affinity";
+}
+
+/// <summary>The connection pool a worker keeps to each backend of a cluster.</summary>
+public sealed record ConnectionsSpec
+{
+    /// <summary>Most connections open to one backend at once; requests beyond wait for one. Unset: no limit.</summary>
+    public int? MaxPerBackend { get; init; }
+    /// <summary>How long an idle pooled connection is kept open.</summary>
+    public double IdleSeconds { get; init; } = 60;
 }
 
 /// <summary>One backend (destination) of a cluster.</summary>

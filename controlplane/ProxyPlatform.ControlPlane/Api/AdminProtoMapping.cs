@@ -44,6 +44,7 @@ public static class AdminProtoMapping
             {
                 MaxAttempts = r.HasMaxAttempts ? r.MaxAttempts : new RetrySpec().MaxAttempts,
                 RetryOn = r.RetryOn.Count == 0 ? new RetrySpec().RetryOn : [.. r.RetryOn],
+                MaxBufferedBodyBytes = r.HasMaxBufferedBodyBytes ? r.MaxBufferedBodyBytes : new RetrySpec().MaxBufferedBodyBytes,
             },
             CircuitBreaker = pb.CircuitBreaker is not { } cb ? null : new CircuitBreakerSpec
             {
@@ -54,6 +55,17 @@ public static class AdminProtoMapping
             {
                 ConnectSeconds = t.HasConnectSeconds ? t.ConnectSeconds : null,
                 ResponseHeadersSeconds = t.HasResponseHeadersSeconds ? t.ResponseHeadersSeconds : null,
+                IdleSeconds = t.HasIdleSeconds ? t.IdleSeconds : null,
+            },
+            SessionAffinity = pb.SessionAffinity is not { } a ? null : new SessionAffinitySpec
+            {
+                Mode = a.Mode.Length == 0 ? new SessionAffinitySpec().Mode : a.Mode,
+                Name = a.Name.Length == 0 ? new SessionAffinitySpec().Name : a.Name,
+            },
+            Connections = pb.Connections is not { } c ? null : new ConnectionsSpec
+            {
+                MaxPerBackend = c.HasMaxPerBackend ? c.MaxPerBackend : null,
+                IdleSeconds = c.HasIdleSeconds ? c.IdleSeconds : new ConnectionsSpec().IdleSeconds,
             },
         };
     }
@@ -71,7 +83,7 @@ public static class AdminProtoMapping
         }
         if (spec.Retry is { } r)
         {
-            pb.Retry = new AdminPb.RetryPolicy { MaxAttempts = r.MaxAttempts };
+            pb.Retry = new AdminPb.RetryPolicy { MaxAttempts = r.MaxAttempts, MaxBufferedBodyBytes = r.MaxBufferedBodyBytes };
             pb.Retry.RetryOn.AddRange(r.RetryOn);
         }
         if (spec.CircuitBreaker is { } cb)
@@ -83,6 +95,16 @@ public static class AdminProtoMapping
                 pb.Timeouts.ConnectSeconds = connect;
             if (t.ResponseHeadersSeconds is { } headers)
                 pb.Timeouts.ResponseHeadersSeconds = headers;
+            if (t.IdleSeconds is { } idle)
+                pb.Timeouts.IdleSeconds = idle;
+        }
+        if (spec.SessionAffinity is { } affinity)
+            pb.SessionAffinity = new AdminPb.SessionAffinity { Mode = affinity.Mode, Name = affinity.Name };
+        if (spec.Connections is { } connections)
+        {
+            pb.Connections = new AdminPb.Connections { IdleSeconds = connections.IdleSeconds };
+            if (connections.MaxPerBackend is { } max)
+                pb.Connections.MaxPerBackend = max;
         }
         return pb;
     }

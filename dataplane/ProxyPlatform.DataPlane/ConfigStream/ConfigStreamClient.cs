@@ -21,8 +21,8 @@ public sealed class ConfigStreamClient : BackgroundService
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Settling = TimeSpan.FromSeconds(1);
-    /// <summary>The least time between two rebuilds of the route matcher; single changes are not delayed.</summary>
-    private static readonly TimeSpan RouteSettle = TimeSpan.FromMilliseconds(25);
+    /// <summary>The least time between two changes of the routing table; single changes are not delayed.</summary>
+    private static readonly TimeSpan RouteSettle = TimeSpan.FromMilliseconds(5);
     private long _lastRouteApply;
     private static readonly string Version =
         typeof(ConfigStreamClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
@@ -173,7 +173,7 @@ public sealed class ConfigStreamClient : BackgroundService
                         batch.Add(queued);
                     if (batch.Any(UpdateBatch.TouchesRoutes) && RouteSettle - Stopwatch.GetElapsedTime(_lastRouteApply) is { Ticks: > 0 } wait)
                     {
-                        // Route changes rebuild the matcher: space rebuilds out and take in what arrives meanwhile.
+                        // A burst of route changes is applied in batches: take in what arrives meanwhile.
                         await Task.Delay(wait, stream.Token);
                         while (queue.Reader.TryRead(out var queued))
                             batch.Add(queued);

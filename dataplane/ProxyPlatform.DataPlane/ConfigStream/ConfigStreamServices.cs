@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
 namespace ProxyPlatform.DataPlane.ConfigStream;
 
 public static class ConfigStreamServices
@@ -5,7 +7,7 @@ public static class ConfigStreamServices
     /// <summary>The configuration stream to the control plane and its counters.</summary>
     public static IServiceCollection AddConfigStream(this IServiceCollection services)
     {
-        services.AddSingleton<ConfigStreamStats>();
+        services.TryAddSingleton<ConfigStreamStats>();
         services.AddSingleton<ConfigStreamClient>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigStreamClient>());
         return services;

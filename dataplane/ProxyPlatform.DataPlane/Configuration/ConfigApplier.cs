@@ -17,16 +17,26 @@ public sealed record ApplyResult(ApplyOutcome Outcome, long Revision, string? Re
 
 /// <summary>
 /// The configuration this worker serves, and the one way to change it: an update is turned into a
-/// new snapshot, validated whole, swapped into YARP and saved as last-known-good, or rejected
-/// while the previous snapshot keeps serving.
+/// new snapshot, validated and compiled (only what it changes), swapped in, and saved as
+/// last-known-good in the background; or rejected while the previous configuration keeps serving.
 /// </summary>
-public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfigProvider provider, LastKnownGood lastKnownGood, ILogger<ConfigApplier> logger)
+public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastKnownGood, ConfigStream.ConfigStreamStats stats, ILogger<ConfigApplier> logger)
 {
+    /// <summary>Saves are spaced at least this far apart; the newest applied configuration is the one saved.</summary>
+    private static readonly TimeSpan SaveSpacing = TimeSpan.FromMilliseconds(500);
+
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _saveLock = new();
     private volatile ConfigSnapshot? _current;
+    private volatile ProxyRuntime? _runtime;
+    private ConfigSnapshot? _unsaved;
+    private Task _saving = Task.CompletedTask;
 
     /// <summary>The snapshot being served, or null while no configuration has ever been applied.</summary>
     public ConfigSnapshot? Current => _current;
+
+    /// <summary>The routing table and clusters being served, or null while no configuration has ever been applied.</summary>
+    public ProxyRuntime? Runtime => _runtime;
 
     /// <summary>The revision being served, 0 when none.</summary>
     public long AppliedRevision => _current?.Revision ?? 0;
@@ -36,7 +46,7 @@ public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfi
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            return await ApplyLockedAsync(update, restoring: false);
+            return ApplyLocked(update, restoring: false);
         }
         finally
         {
@@ -45,8 +55,8 @@ public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfi
     }
 
     /// <summary>
-    /// Applies a burst of updates as one: one validation, one swap and one save. If the merged
-    /// result is rejected, applies them one by one so that the update at fault is the one NACKed.
+    /// Applies a burst of updates as one: one validation and one swap. If the merged result is
+    /// rejected, applies them one by one so that the update at fault is the one NACKed.
     /// </summary>
     public async Task<ApplyResult> ApplyAsync(IReadOnlyList<ConfigUpdate> updates, CancellationToken cancellationToken = default)
     {
@@ -90,7 +100,7 @@ public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfi
         {
             if (_current is not null)
                 return false;
-            var result = await ApplyLockedAsync(saved, restoring: true);
+            var result = ApplyLocked(saved, restoring: true);
             if (result.Outcome != ApplyOutcome.Applied)
             {
                 logger.LogWarning("Ignoring the last-known-good configuration at {Path}: {Reason}", lastKnownGood.FilePath, result.Reason);
@@ -104,7 +114,23 @@ public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfi
         }
     }
 
-    private async Task<ApplyResult> ApplyLockedAsync(ConfigUpdate update, bool restoring)
+    /// <summary>Completes once the newest applied configuration is saved as last-known-good.</summary>
+    public async Task WhenSavedAsync()
+    {
+        while (true)
+        {
+            Task saving;
+            lock (_saveLock)
+            {
+                if (_unsaved is null && _saving.IsCompleted)
+                    return;
+                saving = _saving;
+            }
+            await saving;
+        }
+    }
+
+    private ApplyResult ApplyLocked(ConfigUpdate update, bool restoring)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var current = _current ?? ConfigSnapshot.Empty;
@@ -114,46 +140,81 @@ public sealed class ConfigApplier(SnapshotValidator validator, ControlPlaneConfi
 
         if (!current.TryApply(update, out var next, out var rejection))
             return Rejected(update, rejection);
-        SnapshotValidation validation;
+        SnapshotCompilation compilation;
         try
         {
-            validation = await validator.ValidateAsync(next);
+            compilation = compiler.Compile(_runtime ?? ProxyRuntime.Empty, next, update);
         }
         catch (Exception ex)
         {
             // Whatever a configuration holds, it must not take the worker down: reject it instead.
-            logger.LogError(ex, "Validating revision {Revision} failed", update.Revision);
-            return Rejected(update, $"the configuration could not be validated: {ex.Message}");
+            logger.LogError(ex, "Compiling revision {Revision} failed", update.Revision);
+            return Rejected(update, $"the configuration could not be compiled: {ex.Message}");
         }
-        if (!validation.IsValid)
-            return Rejected(update, validation.Rejection!);
+        if (!compilation.IsValid)
+            return Rejected(update, compilation.Rejection!);
 
-        var validated = System.Diagnostics.Stopwatch.GetTimestamp();
-        provider.Update(next.Revision, validation.Config!);
+        var compiled = System.Diagnostics.Stopwatch.GetTimestamp();
+        var change = compilation.Update!;
+        compiler.Commit(change);
+        _runtime = change.Runtime;
         _current = next;
+        if (change.RouteChanges > 0)
+            stats.RouteTableRebuilt();
         var swapped = System.Diagnostics.Stopwatch.GetTimestamp();
-        var source = restoring ? $"last-known-good from {lastKnownGood.FilePath}" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}";
-
         if (!restoring)
+            ScheduleSave(next);
+
+        logger.LogInformation(
+            "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes ({RouteChanges} route changes); compile {CompileMs:0.00} ms, swap {SwapMs:0.00} ms",
+            next.Revision, restoring ? $"last-known-good from {lastKnownGood.FilePath}" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}",
+            next.Tenants.Count, next.Clusters.Count, next.Routes.Count, change.RouteChanges,
+            System.Diagnostics.Stopwatch.GetElapsedTime(started, compiled).TotalMilliseconds,
+            System.Diagnostics.Stopwatch.GetElapsedTime(compiled, swapped).TotalMilliseconds);
+        return new ApplyResult(ApplyOutcome.Applied, next.Revision);
+    }
+
+    /// <summary>
+    /// Saves <paramref name="snapshot"/> off the apply path: the configuration is served either way,
+    /// and only a restart without the control plane reads the file. Bursts are saved once.
+    /// </summary>
+    private void ScheduleSave(ConfigSnapshot snapshot)
+    {
+        lock (_saveLock)
         {
+            _unsaved = snapshot;
+            if (_saving.IsCompleted)
+                _saving = Task.Run(SaveLoopAsync);
+        }
+    }
+
+    private async Task SaveLoopAsync()
+    {
+        while (true)
+        {
+            ConfigSnapshot? snapshot;
+            lock (_saveLock)
+            {
+                snapshot = _unsaved;
+                _unsaved = null;
+                if (snapshot is null)
+                {
+                    // Leaving under the lock: ScheduleSave sees this task as running until it returns,
+                    // so it replaces _saving only after this point.
+                    _saving = Task.CompletedTask;
+                    return;
+                }
+            }
             try
             {
-                // Not cancellable: what is served is what is saved.
-                await lastKnownGood.SaveAsync(next, CancellationToken.None);
+                await lastKnownGood.SaveAsync(snapshot, CancellationToken.None);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // The configuration is served either way; only a restart without the control plane would miss it.
                 logger.LogError(ex, "Could not save the last-known-good configuration to {Path}", lastKnownGood.FilePath);
             }
+            await Task.Delay(SaveSpacing);
         }
-        logger.LogInformation(
-            "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes; validate {ValidateMs:0.0} ms, swap {SwapMs:0.0} ms, save {SaveMs:0.0} ms",
-            next.Revision, source, next.Tenants.Count, next.Clusters.Count, next.Routes.Count,
-            System.Diagnostics.Stopwatch.GetElapsedTime(started, validated).TotalMilliseconds,
-            System.Diagnostics.Stopwatch.GetElapsedTime(validated, swapped).TotalMilliseconds,
-            System.Diagnostics.Stopwatch.GetElapsedTime(swapped).TotalMilliseconds);
-        return new ApplyResult(ApplyOutcome.Applied, next.Revision);
     }
 
     private ApplyResult Rejected(ConfigUpdate update, string reason)

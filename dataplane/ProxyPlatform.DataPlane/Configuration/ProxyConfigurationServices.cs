@@ -1,27 +1,26 @@
-using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using ProxyPlatform.DataPlane.Proxy;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
 public static class ProxyConfigurationServices
 {
     /// <summary>
-    /// YARP, fed by <see cref="ControlPlaneConfigProvider"/>, and what turns the control plane's
-    /// updates into its configuration: the validator, the applier and the last-known-good file.
-    /// Needs a <see cref="Hosting.DataPlaneOptions"/> registered.
+    /// What turns the control plane's updates into the configuration the worker serves (the
+    /// compiler, the applier and the last-known-good file), and the proxy that serves it: YARP's
+    /// forwarder behind the worker's own routing table. Needs a <see cref="Hosting.DataPlaneOptions"/>
+    /// and a <see cref="ProxyOptions"/> registered.
     /// </summary>
     public static IServiceCollection AddProxyConfiguration(this IServiceCollection services)
     {
-        services.AddReverseProxy();
-        // YARP's session affinity protects its cookies with data protection; affinity is not offered
-        // yet, so keep keys in memory instead of writing a key ring to the home directory.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider();
-        // Routes with a timeout need the request-timeouts middleware (YARP refuses them otherwise).
-        services.AddRequestTimeouts();
-        services.AddSingleton<ControlPlaneConfigProvider>();
-        services.AddSingleton<Yarp.ReverseProxy.Configuration.IProxyConfigProvider>(sp => sp.GetRequiredService<ControlPlaneConfigProvider>());
-        services.AddSingleton<SnapshotValidator>();
+        services.AddHttpForwarder();
+        services.TryAddSingleton<ConfigStream.ConfigStreamStats>();
+        services.AddSingleton<SnapshotCompiler>();
         services.AddSingleton<LastKnownGood>();
         services.AddSingleton<ConfigApplier>();
+        services.AddSingleton<ProxyTransformer>();
+        services.AddSingleton<ProxyHandler>();
         return services;
     }
 }

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Ops;
-using ProxyPlatform.DataPlane.Pipeline;
+using ProxyPlatform.DataPlane.Proxy;
 
 namespace ProxyPlatform.DataPlane.Hosting;
 
@@ -36,6 +36,7 @@ public static class DataPlaneHost
     {
         var options = DataPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(ProxyOptions.From(builder.Configuration, options.WorkerId));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -46,26 +47,23 @@ public static class DataPlaneHost
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
-        builder.Services.AddOpsListener();
         return builder;
     }
 
     public static WebApplication MapDataPlane(this WebApplication app)
     {
-        app.UseRequestIds();
-        app.UseRouting();
-        app.UseRequestTimeouts();
-        app.MapOpsEndpoints();
-        app.MapProxy();
-
-        // Every change of the endpoints rebuilds ASP.NET Core's route matcher: count them, so that
-        // coalescing, and backend-only changes leaving routing alone, can be seen from outside.
-        var endpoints = ((IEndpointRouteBuilder)app).DataSources.ToList();
-        var stats = app.Services.GetRequiredService<ConfigStream.ConfigStreamStats>();
-        foreach (var source in endpoints)
-            Microsoft.Extensions.Primitives.ChangeToken.OnChange(source.GetChangeToken, stats.RouteTableRebuilt);
-
         var options = app.Services.GetRequiredService<DataPlaneOptions>();
+        app.UseRequestIds();
+        // The two listeners share one process: the port a connection arrived on, never the Host
+        // header a client controls, decides which one answers.
+        app.MapWhen(context => context.Connection.LocalPort == options.OpsUrl.Port, ops =>
+        {
+            ops.UseRouting();
+            ops.UseEndpoints(endpoints => endpoints.MapOpsEndpoints());
+        });
+        var proxy = app.Services.GetRequiredService<ProxyHandler>();
+        app.Run(proxy.InvokeAsync);
+
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}, ops {Ops}, control plane {ControlPlane}",
                 options.WorkerId, options.Pool, options.ProxyUrl, options.OpsUrl, string.Join(", ", options.ControlPlaneUrls)));

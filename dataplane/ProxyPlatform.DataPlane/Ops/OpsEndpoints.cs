@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Routing.Matching;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
 
@@ -8,15 +6,9 @@ namespace ProxyPlatform.DataPlane.Ops;
 /// <summary>The ops listener: liveness, readiness and the configuration stream's counters.</summary>
 public static class OpsEndpoints
 {
-    public static IServiceCollection AddOpsListener(this IServiceCollection services)
-    {
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, OpsListenerPolicy>());
-        return services;
-    }
-
     public static IEndpointRouteBuilder MapOpsEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        var ops = endpoints.MapGroup("").WithMetadata(OpsEndpointMetadata.Instance);
+        var ops = endpoints.MapGroup("");
 
         // Alive as long as the process answers.
         ops.MapGet("/healthz", () => Results.Json(new { status = "alive" }));

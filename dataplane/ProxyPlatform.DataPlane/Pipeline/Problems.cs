@@ -11,7 +11,8 @@ public static class Problems
     public const string BaseUri = "https://proxyplatform.dev/problems/";
     public const string ContentType = "application/problem+json";
 
-    public static Task WriteAsync(HttpContext context, int status, string type, string title, string detail)
+    public static Task WriteAsync(HttpContext context, int status, string type, string title, string detail,
+        Proxy.CompiledRoute? route = null, Proxy.ClusterRuntime? cluster = null)
     {
         var body = new JsonObject
         {
@@ -21,6 +22,10 @@ public static class Problems
             ["detail"] = detail,
             ["requestId"] = context.TraceIdentifier,
         };
+        if (route is not null)
+            body["route"] = route.Name;
+        if ((cluster?.Name ?? (route is null ? null : route.Cluster.Id.ToString())) is { } clusterName)
+            body["cluster"] = clusterName;
         var response = context.Response;
         response.StatusCode = status;
         response.ContentType = ContentType;

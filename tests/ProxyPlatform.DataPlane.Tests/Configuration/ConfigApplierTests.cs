@@ -8,13 +8,13 @@ using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Configuration;
 
-/// <summary>The applier with YARP's real validator, from the worker's own service registrations.</summary>
+/// <summary>The applier with the worker's real compiler, from the worker's own service registrations.</summary>
 public sealed class ConfigApplierTests : IDisposable
 {
     private readonly TempDirectory _dataDir = new();
     private readonly List<ServiceProvider> _providers = [];
 
-    private (ConfigApplier Applier, ControlPlaneConfigProvider Provider) Create(long? maxRequestBodyBytes = null)
+    private ConfigApplier Create(long? maxRequestBodyBytes = null)
     {
         var services = new ServiceCollection()
             .AddLogging()
@@ -22,7 +22,7 @@ public sealed class ConfigApplierTests : IDisposable
             .AddProxyConfiguration()
             .BuildServiceProvider();
         _providers.Add(services);
-        return (services.GetRequiredService<ConfigApplier>(), services.GetRequiredService<ControlPlaneConfigProvider>());
+        return services.GetRequiredService<ConfigApplier>();
     }
 
     public void Dispose()
@@ -33,24 +33,25 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Valid_snapshot_is_applied_served_to_yarp_and_acknowledged()
+    public async Task Valid_snapshot_is_applied_served_and_acknowledged()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
 
         var result = await applier.ApplyAsync(AcmeSnapshot(revision: 3), TestContext.Current.CancellationToken);
 
         Assert.Equal(new ApplyResult(ApplyOutcome.Applied, 3), result);
         Assert.Equal(3, applier.AppliedRevision);
-        var config = provider.GetConfig();
-        Assert.Equal("3", config.RevisionId);
-        Assert.Equal("acme/api", Assert.Single(config.Routes).RouteId);
-        Assert.Equal("acme/web", Assert.Single(config.Clusters).ClusterId);
+        var runtime = applier.Runtime!;
+        Assert.Equal(3, runtime.Revision);
+        Assert.Equal("acme/api", Assert.Single(runtime.RouteIndex).Value.Name);
+        Assert.Equal(1, runtime.Routes.Count);
+        Assert.Equal("acme/web", Assert.Single(runtime.Clusters).Value.Name);
     }
 
     [Fact]
     public async Task Unchanged_route_is_still_checked_against_a_delta_that_removes_its_cluster()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
 
         // Only the cluster changes; the route that uses it was validated before and is not re-sent.
@@ -59,52 +60,52 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
         Assert.Contains("route acme/api: cluster: 'web'", result.Reason, StringComparison.Ordinal);
         Assert.Equal(1, applier.AppliedRevision);
-        Assert.Equal("acme/web", Assert.Single(provider.GetConfig().Clusters).ClusterId);
+        Assert.Equal("acme/web", Assert.Single(applier.Runtime!.Clusters).Value.Name);
     }
 
     [Fact]
     public async Task Host_names_of_a_changed_tenant_reach_its_unchanged_routes()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
 
         var result = await applier.ApplyAsync(Delta(1, 2, [Tenant("acme", new TenantSpec { Hostnames = ["acme.example"] }, 2)]), TestContext.Current.CancellationToken);
 
         Assert.Equal(ApplyOutcome.Applied, result.Outcome);
-        Assert.Equal(["acme.example"], Assert.Single(provider.GetConfig().Routes).Match.Hosts);
+        Assert.Equal(["acme.example"], Assert.Single(applier.Runtime!.RouteIndex).Value.Hosts);
     }
 
     [Fact]
-    public void Before_any_configuration_the_provider_serves_an_empty_one()
+    public void Before_any_configuration_nothing_is_served()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
 
         Assert.Null(applier.Current);
+        Assert.Null(applier.Runtime);
         Assert.Equal(0, applier.AppliedRevision);
-        Assert.Empty(provider.GetConfig().Routes);
-        Assert.Empty(provider.GetConfig().Clusters);
     }
 
     [Fact]
-    public async Task Swapping_a_configuration_expires_the_previous_one_for_yarp()
+    public async Task Removing_a_route_takes_it_out_of_the_routing_table_and_leaves_the_previous_table_untouched()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
-        var first = provider.GetConfig();
+        var first = applier.Runtime!;
 
         await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
 
-        Assert.True(first.ChangeToken.HasChanged);
-        Assert.False(provider.GetConfig().ChangeToken.HasChanged);
-        Assert.Empty(provider.GetConfig().Routes);
+        Assert.Equal(1, first.Routes.Count);
+        Assert.Equal(0, applier.Runtime!.Routes.Count);
+        Assert.Empty(applier.Runtime.RouteIndex);
+        Assert.Single(applier.Runtime.Clusters);
     }
 
     [Fact]
     public async Task Route_to_a_cluster_its_tenant_lacks_is_nacked_by_name_and_the_old_configuration_keeps_serving()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
-        var served = provider.GetConfig();
+        var served = applier.Runtime;
 
         var result = await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
 
@@ -113,14 +114,13 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.Equal("route acme/orphan: cluster: 'missing' is not a cluster of tenant 'acme'.", result.Reason);
         Assert.Equal(1, applier.AppliedRevision);
         Assert.False(applier.Current!.Routes.ContainsKey(new ResourceId("acme", "orphan")));
-        Assert.Same(served, provider.GetConfig());
-        Assert.False(served.ChangeToken.HasChanged);
+        Assert.Same(served, applier.Runtime);
     }
 
     [Fact]
     public async Task Spec_the_shared_validator_rejects_is_nacked_naming_the_resource_and_field()
     {
-        var (applier, _) = Create();
+        var applier = Create();
 
         var result = await applier.ApplyAsync(Snapshot(1,
             Tenant("acme", new TenantSpec()),
@@ -133,24 +133,23 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Route_yarp_refuses_is_nacked_with_yarps_reason()
+    public async Task Route_matching_a_non_standard_method_is_served()
     {
-        var (applier, _) = Create();
+        var applier = Create();
         var update = AcmeSnapshot(revision: 1);
-        // The shared validator accepts any upper-case method token; YARP only knows the standard ones.
+        // The shared validator accepts any upper-case method token, and so does the worker's routing table.
         update.Upserts.Add(Route("acme", "purge", new RouteSpec { Match = new RouteMatchSpec { Methods = ["PURGE"] }, Cluster = "web" }));
 
         var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.StartsWith("route acme/purge: Unsupported HTTP method 'PURGE'", result.Reason, StringComparison.Ordinal);
-        Assert.Null(applier.Current);
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.Equal(["PURGE"], applier.Runtime!.RouteIndex[new ResourceId("acme", "purge")].Methods);
     }
 
     [Fact]
     public async Task Spec_that_is_not_json_of_its_kind_is_nacked_by_name()
     {
-        var (applier, _) = Create();
+        var applier = Create();
         var update = AcmeSnapshot(revision: 1);
         update.Upserts.Add(Json(ResourceKind.Cluster, "acme", "bad", "{not json"));
 
@@ -163,7 +162,7 @@ public sealed class ConfigApplierTests : IDisposable
     [Fact]
     public async Task Route_asking_for_larger_bodies_than_the_worker_allows_is_nacked()
     {
-        var (applier, _) = Create(maxRequestBodyBytes: 1024);
+        var applier = Create(maxRequestBodyBytes: 1024);
         var update = AcmeSnapshot(revision: 1);
         update.Upserts.Add(Route("acme", "upload", new RouteSpec { Cluster = "web", MaxRequestBodyBytes = 4096 }));
 
@@ -176,21 +175,21 @@ public sealed class ConfigApplierTests : IDisposable
     [Fact]
     public async Task Delta_from_a_revision_the_worker_does_not_serve_is_out_of_sequence_and_changes_nothing()
     {
-        var (applier, provider) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 5), TestContext.Current.CancellationToken);
-        var served = provider.GetConfig();
+        var served = applier.Runtime;
 
         var result = await applier.ApplyAsync(Delta(3, 6, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
 
         Assert.Equal(ApplyOutcome.OutOfSequence, result.Outcome);
         Assert.Equal(5, applier.AppliedRevision);
-        Assert.Same(served, provider.GetConfig());
+        Assert.Same(served, applier.Runtime);
     }
 
     [Fact]
     public async Task Delta_before_any_snapshot_is_out_of_sequence()
     {
-        var (applier, _) = Create();
+        var applier = Create();
 
         var result = await applier.ApplyAsync(Delta(4, 5, []), TestContext.Current.CancellationToken);
 
@@ -201,13 +200,14 @@ public sealed class ConfigApplierTests : IDisposable
     [Fact]
     public async Task Applied_configuration_is_saved_and_a_new_worker_restores_it_from_last_known_good()
     {
-        var (first, _) = Create();
+        var first = Create();
         await first.ApplyAsync(AcmeSnapshot(revision: 7), TestContext.Current.CancellationToken);
         await first.ApplyAsync(Delta(7, 8, [Route("acme", "web", new RouteSpec { Cluster = "web", PreserveHost = true }, 8)]), TestContext.Current.CancellationToken);
+        await first.WhenSavedAsync();
         Assert.True(File.Exists(Path.Combine(_dataDir.Path, LastKnownGood.FileName)));
         Assert.Empty(Directory.GetFiles(_dataDir.Path, "*.tmp"));
 
-        var (restarted, provider) = Create();
+        var restarted = Create();
         Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
 
         Assert.Equal(8, restarted.AppliedRevision);
@@ -215,17 +215,18 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.Equal("http://127.0.0.1:9", restarted.Current.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
         Assert.Equal(7, restarted.Current.Routes[new ResourceId("acme", "api")].Revision);
         Assert.True(restarted.Current.Routes[new ResourceId("acme", "web")].Spec.PreserveHost);
-        Assert.Equal(["acme/api", "acme/web"], provider.GetConfig().Routes.Select(r => r.RouteId).Order(StringComparer.Ordinal));
+        Assert.Equal(["acme/api", "acme/web"], restarted.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
     }
 
     [Fact]
     public async Task Rejected_configuration_is_not_saved()
     {
-        var (applier, _) = Create();
+        var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
         await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
+        await applier.WhenSavedAsync();
 
-        var (restarted, _) = Create();
+        var restarted = Create();
         await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken);
 
         Assert.Equal(1, restarted.AppliedRevision);
@@ -235,7 +236,7 @@ public sealed class ConfigApplierTests : IDisposable
     public async Task Unreadable_last_known_good_file_is_ignored_and_the_worker_starts_empty()
     {
         await File.WriteAllTextAsync(Path.Combine(_dataDir.Path, LastKnownGood.FileName), "{\"revision\": 3", TestContext.Current.CancellationToken);
-        var (applier, _) = Create();
+        var applier = Create();
 
         Assert.False(await applier.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
         Assert.Null(applier.Current);
@@ -247,9 +248,9 @@ public sealed class ConfigApplierTests : IDisposable
     [InlineData("/@user:name")]
     [InlineData("/a%20b")]
     [InlineData("/it's(1)+$!,~")]
-    public async Task Any_path_prefix_the_shared_validator_accepts_is_accepted_by_yarp(string prefix)
+    public async Task Any_path_prefix_the_shared_validator_accepts_is_served(string prefix)
     {
-        var (applier, _) = Create();
+        var applier = Create();
         var update = AcmeSnapshot(revision: 1);
         update.Upserts.Add(Route("acme", "odd", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = prefix }, Cluster = "web", StripPrefix = true }));
 
