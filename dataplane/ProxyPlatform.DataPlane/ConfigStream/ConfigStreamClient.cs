@@ -164,6 +164,9 @@ public sealed class ConfigStreamClient : BackgroundService
             // as one: a burst of changes rebuilds YARP's route matcher once, not once per change.
             var queue = Channel.CreateUnbounded<ConfigUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var reading = PumpAsync(call.ResponseStream, next, queue.Writer, session, stream.Token);
+            // ACKs wait for the last-known-good save, applies do not: traffic gets a change at once,
+            // and the control plane hears of it once a restart would still serve it.
+            var acking = Task.CompletedTask;
             try
             {
                 while (await queue.Reader.WaitToReadAsync(stream.Token))
@@ -185,7 +188,7 @@ public sealed class ConfigStreamClient : BackgroundService
                     switch (result.Outcome)
                     {
                         case ApplyOutcome.Applied:
-                            await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = result.Revision } }, stream.Token);
+                            acking = AckWhenSavedAsync(acking, writer, result.Revision, stream);
                             break;
                         case ApplyOutcome.Rejected:
                             await writer.WriteAsync(new WorkerMessage { Nack = new Nack { Revision = result.Revision, Reason = result.Reason } }, stream.Token);
@@ -203,6 +206,7 @@ public sealed class ConfigStreamClient : BackgroundService
             {
                 await stream.CancelAsync();
                 await reading;
+                await acking;
             }
         }
         finally
@@ -236,6 +240,26 @@ public sealed class ConfigStreamClient : BackgroundService
         {
             // The applier sees the stream's end (or failure) once it has applied what was queued.
             queue.TryComplete(error is OperationCanceledException ? null : error);
+        }
+    }
+
+    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good.</summary>
+    private async Task AckWhenSavedAsync(Task previous, MessageWriter writer, long revision, CancellationTokenSource stream)
+    {
+        await previous;
+        try
+        {
+            await _applier.WhenSavedAsync(revision).WaitAsync(stream.Token);
+            await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = revision } }, stream.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // A stream that cannot be written to is gone: end it, so the reader reconnects.
+            _logger.LogDebug(ex, "ACK of revision {Revision} failed", revision);
+            await stream.CancelAsync();
         }
     }
 

@@ -22,15 +22,14 @@ public sealed record ApplyResult(ApplyOutcome Outcome, long Revision, string? Re
 /// </summary>
 public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastKnownGood, ConfigStream.ConfigStreamStats stats, ILogger<ConfigApplier> logger)
 {
-    /// <summary>Saves are spaced at least this far apart; the newest applied configuration is the one saved.</summary>
-    private static readonly TimeSpan SaveSpacing = TimeSpan.FromMilliseconds(500);
-
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Lock _saveLock = new();
     private volatile ConfigSnapshot? _current;
     private volatile ProxyRuntime? _runtime;
     private ConfigSnapshot? _unsaved;
     private Task _saving = Task.CompletedTask;
+    private long _savedRevision;
+    private readonly List<(long Revision, TaskCompletionSource Waiter)> _saveWaiters = [];
 
     /// <summary>The snapshot being served, or null while no configuration has ever been applied.</summary>
     public ConfigSnapshot? Current => _current;
@@ -115,18 +114,22 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     }
 
     /// <summary>Completes once the newest applied configuration is saved as last-known-good.</summary>
-    public async Task WhenSavedAsync()
+    public Task WhenSavedAsync() => WhenSavedAsync(AppliedRevision);
+
+    /// <summary>
+    /// Completes once a configuration at <paramref name="revision"/> or later is saved as
+    /// last-known-good (or its save failed and was logged): a worker ACKs only what a restart
+    /// without the control plane would still serve.
+    /// </summary>
+    public Task WhenSavedAsync(long revision)
     {
-        while (true)
+        lock (_saveLock)
         {
-            Task saving;
-            lock (_saveLock)
-            {
-                if (_unsaved is null && _saving.IsCompleted)
-                    return;
-                saving = _saving;
-            }
-            await saving;
+            if (_savedRevision >= revision || (_unsaved is null && _saving.IsCompleted))
+                return Task.CompletedTask;
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _saveWaiters.Add((revision, waiter));
+            return waiter.Task;
         }
     }
 
@@ -162,8 +165,15 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
         if (change.RouteChanges > 0)
             stats.RouteTableRebuilt();
         var swapped = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (!restoring)
+        if (restoring)
+        {
+            lock (_saveLock)
+                _savedRevision = Math.Max(_savedRevision, next.Revision);
+        }
+        else
+        {
             ScheduleSave(next);
+        }
 
         logger.LogInformation(
             "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes ({RouteChanges} route changes); compile {CompileMs:0.00} ms, swap {SwapMs:0.00} ms",
@@ -175,8 +185,8 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     }
 
     /// <summary>
-    /// Saves <paramref name="snapshot"/> off the apply path: the configuration is served either way,
-    /// and only a restart without the control plane reads the file. Bursts are saved once.
+    /// Saves <paramref name="snapshot"/> off the apply path, so traffic gets a change without
+    /// waiting for the disk. What is applied while a save runs is saved next, newest only.
     /// </summary>
     private void ScheduleSave(ConfigSnapshot snapshot)
     {
@@ -202,6 +212,7 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
                     // Leaving under the lock: ScheduleSave sees this task as running until it returns,
                     // so it replaces _saving only after this point.
                     _saving = Task.CompletedTask;
+                    Release(long.MaxValue);
                     return;
                 }
             }
@@ -213,7 +224,24 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             {
                 logger.LogError(ex, "Could not save the last-known-good configuration to {Path}", lastKnownGood.FilePath);
             }
-            await Task.Delay(SaveSpacing);
+            lock (_saveLock)
+            {
+                _savedRevision = Math.Max(_savedRevision, snapshot.Revision);
+                Release(_savedRevision);
+            }
+        }
+    }
+
+    /// <summary>Completes the waiters for revisions up to <paramref name="revision"/>. Called under the save lock.</summary>
+    private void Release(long revision)
+    {
+        for (var i = _saveWaiters.Count - 1; i >= 0; i--)
+        {
+            if (_saveWaiters[i].Revision <= revision)
+            {
+                _saveWaiters[i].Waiter.TrySetResult();
+                _saveWaiters.RemoveAt(i);
+            }
         }
     }
 
