@@ -27,8 +27,12 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     private volatile ConfigSnapshot? _current;
     private volatile ProxyRuntime? _runtime;
     private ConfigSnapshot? _unsaved;
+    /// <summary>The deltas applied since the last save, in order; null when a full save is due (a snapshot was applied).</summary>
+    private List<ConfigUpdate>? _unsavedDeltas = [];
     private Task _saving = Task.CompletedTask;
     private long _savedRevision;
+    /// <summary>The revision of the last whole file written, and of the last save (file or journal); 0 before the first. Used by the save loop only.</summary>
+    private long _fileRevision, _journalRevision;
     private readonly List<(long Revision, TaskCompletionSource Waiter)> _saveWaiters = [];
 
     /// <summary>The snapshot being served, or null while no configuration has ever been applied.</summary>
@@ -172,7 +176,7 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
         }
         else
         {
-            ScheduleSave(next);
+            ScheduleSave(next, update);
         }
 
         logger.LogInformation(
@@ -188,11 +192,15 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     /// Saves <paramref name="snapshot"/> off the apply path, so traffic gets a change without
     /// waiting for the disk. What is applied while a save runs is saved next, newest only.
     /// </summary>
-    private void ScheduleSave(ConfigSnapshot snapshot)
+    private void ScheduleSave(ConfigSnapshot snapshot, ConfigUpdate update)
     {
         lock (_saveLock)
         {
             _unsaved = snapshot;
+            if (update.BaseRevision == 0 || _unsavedDeltas is null)
+                _unsavedDeltas = null;
+            else
+                _unsavedDeltas.Add(update);
             if (_saving.IsCompleted)
                 _saving = Task.Run(SaveLoopAsync);
         }
@@ -203,10 +211,13 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
         while (true)
         {
             ConfigSnapshot? snapshot;
+            List<ConfigUpdate>? deltas;
             lock (_saveLock)
             {
                 snapshot = _unsaved;
+                deltas = _unsavedDeltas;
                 _unsaved = null;
+                _unsavedDeltas = [];
                 if (snapshot is null)
                 {
                     // Leaving under the lock: ScheduleSave sees this task as running until it returns,
@@ -218,10 +229,23 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             }
             try
             {
-                await lastKnownGood.SaveAsync(snapshot, CancellationToken.None);
+                // A change is appended to the journal; a snapshot, a full journal or a broken chain write the whole file.
+                if (deltas is { Count: > 0 } && !lastKnownGood.JournalIsFull && _fileRevision > 0
+                    && deltas[0].BaseRevision == _journalRevision && UpdateBatch.Merge(deltas) is { } merged)
+                {
+                    await lastKnownGood.AppendAsync(merged, CancellationToken.None);
+                }
+                else
+                {
+                    await lastKnownGood.SaveAsync(snapshot, CancellationToken.None);
+                    _fileRevision = snapshot.Revision;
+                }
+                _journalRevision = snapshot.Revision;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                // The next save writes the whole file, so the journal never has a gap.
+                _fileRevision = 0;
                 logger.LogError(ex, "Could not save the last-known-good configuration to {Path}", lastKnownGood.FilePath);
             }
             lock (_saveLock)

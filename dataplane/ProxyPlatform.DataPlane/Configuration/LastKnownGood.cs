@@ -12,6 +12,9 @@ namespace ProxyPlatform.DataPlane.Configuration;
 /// revision and the resources in the stream's shape:
 /// <code>{ "revision": 7, "resources": [ { "kind": "route", "tenant": "acme", "id": "api", "revision": 7, "spec": { … } } ] }</code>
 /// with <c>kind</c> one of <c>tenant</c>, <c>cluster</c>, <c>route</c> and <c>spec</c> in the admin API's model.
+/// Changes since that file are appended to <c>last-known-good.journal</c> (each a length-prefixed
+/// delta as the stream sent it, flushed to disk), so saving a change costs what the change costs;
+/// the journal is folded into a new file once it has grown, and read after the file on restore.
 /// </summary>
 public sealed class LastKnownGood(DataPlaneOptions options)
 {
@@ -25,7 +28,33 @@ public sealed class LastKnownGood(DataPlaneOptions options)
         RespectRequiredConstructorParameters = true,
     };
 
+    public const string JournalName = "last-known-good.journal";
+    /// <summary>Past this many deltas or bytes the journal is folded into a new file.</summary>
+    private const int MaxJournalEntries = 1000;
+    private const long MaxJournalBytes = 4 * 1024 * 1024;
+
     public string FilePath { get; } = Path.Combine(options.DataDir, FileName);
+    public string JournalPath { get; } = Path.Combine(options.DataDir, JournalName);
+
+    private int _journalEntries;
+    private long _journalBytes;
+
+    /// <summary>True when the journal has grown enough that the next save should write the whole configuration.</summary>
+    public bool JournalIsFull => _journalEntries >= MaxJournalEntries || _journalBytes >= MaxJournalBytes;
+
+    /// <summary>Appends a delta to the journal and flushes it to disk. The caller saves deltas in order, each from the revision saved before it.</summary>
+    public async Task AppendAsync(ConfigUpdate delta, CancellationToken cancellationToken)
+    {
+        var bytes = delta.ToByteArray();
+        var record = new byte[4 + bytes.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(record, bytes.Length);
+        bytes.CopyTo(record, 4);
+        await using var stream = new FileStream(JournalPath, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, useAsync: true);
+        await stream.WriteAsync(record, cancellationToken);
+        stream.Flush(flushToDisk: true);
+        _journalEntries++;
+        _journalBytes += record.Length;
+    }
 
     /// <summary>Replaces the file with <paramref name="snapshot"/> atomically: a reader sees the old file or the new one, never a torn one.</summary>
     public async Task SaveAsync(ConfigSnapshot snapshot, CancellationToken cancellationToken)
@@ -40,6 +69,9 @@ public sealed class LastKnownGood(DataPlaneOptions options)
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temporary, FilePath, overwrite: true);
+            // Deltas up to this revision are in the file now; on restore, any left over are skipped by revision.
+            File.Delete(JournalPath);
+            (_journalEntries, _journalBytes) = (0, 0);
         }
         finally
         {
@@ -66,7 +98,44 @@ public sealed class LastKnownGood(DataPlaneOptions options)
                 SpecJson = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(resource.Spec)),
             });
         }
-        return update;
+        var chain = new List<ConfigUpdate> { update };
+        foreach (var delta in await ReadJournalAsync(cancellationToken))
+        {
+            if (delta.Revision <= chain[^1].Revision)
+                continue;
+            // A gap means the rest was never saved in order: serve what is complete.
+            if (delta.BaseRevision != chain[^1].Revision)
+                break;
+            chain.Add(delta);
+        }
+        return UpdateBatch.Merge(chain);
+    }
+
+    /// <summary>The journal's deltas, up to the first incomplete record (a save cut short by a crash).</summary>
+    private async Task<List<ConfigUpdate>> ReadJournalAsync(CancellationToken cancellationToken)
+    {
+        var deltas = new List<ConfigUpdate>();
+        if (!File.Exists(JournalPath))
+            return deltas;
+        var bytes = await File.ReadAllBytesAsync(JournalPath, cancellationToken);
+        var offset = 0;
+        while (offset + 4 <= bytes.Length)
+        {
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
+            if (length < 0 || offset + 4 + length > bytes.Length)
+                break;
+            try
+            {
+                deltas.Add(ConfigUpdate.Parser.ParseFrom(bytes, offset + 4, length));
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                break;
+            }
+            offset += 4 + length;
+        }
+        (_journalEntries, _journalBytes) = (deltas.Count, offset);
+        return deltas;
     }
 
     private static StoredConfig ToFile(ConfigSnapshot snapshot)

@@ -20,7 +20,7 @@ public sealed class ProxyRuntime(long revision, RouteTable routes, ImmutableDict
 /// <summary>A compiled update, ready to be served: <see cref="SnapshotCompiler.Commit"/> makes it live.</summary>
 public sealed record CompiledUpdate(
     ProxyRuntime Runtime,
-    IReadOnlyList<(ResourceId Id, ClusterRuntime? Cluster)> ClusterChanges,
+    IReadOnlyList<(ResourceId Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
     IReadOnlyDictionary<ResourceId, ClusterSlot> NewSlots,
     int RouteChanges);
 
@@ -57,7 +57,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
                 AddFieldErrors(problems, $"tenant {tenant}", ConfigValidator.Validate(spec.Spec));
         }
 
-        var clusterChanges = new List<(ResourceId, ClusterRuntime?)>();
+        var clusterChanges = new List<(ResourceId, ClusterRuntime?, ClusterRuntime?)>();
         var clusters = runtime.Clusters.ToBuilder();
         var removedClusters = false;
         foreach (var id in clusterKeys)
@@ -65,7 +65,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
             if (!next.Clusters.TryGetValue(id, out var cluster))
             {
                 removedClusters |= clusters.Remove(id);
-                clusterChanges.Add((id, null));
+                clusterChanges.Add((id, null, runtime.Clusters.GetValueOrDefault(id)));
                 continue;
             }
             if (!next.Tenants.ContainsKey(id.Tenant))
@@ -76,7 +76,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
                 continue;
             var built = ClusterRuntime.Build(id, cluster.Spec, runtime.Clusters.GetValueOrDefault(id));
             clusters[id] = built;
-            clusterChanges.Add((id, built));
+            clusterChanges.Add((id, built, runtime.Clusters.GetValueOrDefault(id)));
         }
         if (removedClusters && !full)
         {
@@ -133,13 +133,15 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
     {
         foreach (var (id, slot) in update.NewSlots)
             _slots.TryAdd(id, slot);
-        foreach (var (id, cluster) in update.ClusterChanges)
+        foreach (var (id, cluster, previous) in update.ClusterChanges)
         {
             if (!_slots.TryGetValue(id, out var slot))
                 _slots[id] = slot = new ClusterSlot(id);
             slot.Current = cluster;
             if (cluster is null && !update.Runtime.Clusters.ContainsKey(id))
                 _slots.Remove(id);
+            if (previous is not null && previous.Pool != cluster?.Pool)
+                previous.Pool.Retire();
         }
     }
 

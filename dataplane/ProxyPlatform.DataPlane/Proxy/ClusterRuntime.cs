@@ -179,6 +179,12 @@ public sealed class ConnectionPool
         }, disposeHandler: true);
     }
 
+    /// <summary>How long a replaced pool stays open for the requests and streams still using it.</summary>
+    private static readonly TimeSpan RetireAfter = TimeSpan.FromMinutes(5);
+
     public ConnectionSettings Settings { get; }
     public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>Closes the pool's connections once the requests that started on it have had time to finish.</summary>
+    public void Retire() => _ = Task.Delay(RetireAfter).ContinueWith(_ => Invoker.Dispose(), TaskScheduler.Default);
 }

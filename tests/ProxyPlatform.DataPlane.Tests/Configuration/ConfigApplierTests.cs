@@ -219,6 +219,35 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
+    public async Task Changes_after_the_whole_file_are_journalled_and_restored_and_a_torn_record_is_ignored()
+    {
+        var first = Create();
+        await first.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        await first.WhenSavedAsync();
+        var file = Path.Combine(_dataDir.Path, LastKnownGood.FileName);
+        var written = File.GetLastWriteTimeUtc(file);
+        var savedFile = await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken);
+        for (var revision = 2; revision <= 4; revision++)
+        {
+            await first.ApplyAsync(Delta(revision - 1, revision, [Route("acme", $"r{revision}", new RouteSpec { Cluster = "web" }, revision)]), TestContext.Current.CancellationToken);
+            await first.WhenSavedAsync();
+        }
+        await first.ApplyAsync(Delta(4, 5, [], [Key(ResourceKind.Route, "acme", "r2")]), TestContext.Current.CancellationToken);
+        await first.WhenSavedAsync();
+
+        // A change costs an append to the journal, not a rewrite of the whole configuration.
+        Assert.Equal(savedFile, await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(file));
+        var journal = Path.Combine(_dataDir.Path, LastKnownGood.JournalName);
+        await File.AppendAllTextAsync(journal, "\u0010\0\0\0torn", TestContext.Current.CancellationToken);
+
+        var restarted = Create();
+        Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(5, restarted.AppliedRevision);
+        Assert.Equal(["acme/api", "acme/r3", "acme/r4"], restarted.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Rejected_configuration_is_not_saved()
     {
         var applier = Create();
