@@ -21,6 +21,17 @@ if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
   export PROXYPLATFORM_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 fi
 
+# The proxy tests run Debian's httpbin as a real backend: install it when it is missing and we may.
+if ! python3 -c "import httpbin" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing python3-httpbin for the proxy tests..." >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-httpbin; } >&2 \
+      || echo "Could not install python3-httpbin; the tests that need it will say so." >&2
+  else
+    echo "python3-httpbin is not installed (apt-get install python3-httpbin); the tests that need it will say so." >&2
+  fi
+fi
+
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"
