@@ -1,0 +1,243 @@
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading.Channels;
+using static ProxyPlatform.Bench.Results;
+
+namespace ProxyPlatform.Bench.Throughput;
+
+/// <summary>Latency at a constant request rate.</summary>
+/// <param name="AchievedRate">Responses per second in the measured window (falls short of the rate when the target cannot keep up).</param>
+public sealed record ConstantRate(double P50Ms, double P99Ms, double AchievedRate, long Errors);
+
+/// <summary>
+/// An open-loop load generator, since Debian packages no wrk2: GETs are due at a constant rate,
+/// go out over a fixed set of keep-alive HTTP/1.1 connections (to the first free one; a request
+/// with none free waits), and each is timed from when it was <em>due</em>, not from when it was
+/// sent, so a target that stalls is charged for every request it held up (no coordinated omission,
+/// as in wrk2). Every target is measured by this same client, so its own overhead is common to all.
+/// </summary>
+public static class ConstantRateLoad
+{
+    public const int Connections = 64;
+
+    public static async Task<ConstantRate> RunAsync(Uri url, int rate, TimeSpan warmup, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var total = checked((int)(rate * (warmup + duration).TotalSeconds));
+        var measuredFrom = (int)(rate * warmup.TotalSeconds);
+        var latencies = new long[total];
+        Array.Fill(latencies, -1);
+        var errors = 0L;
+
+        var request = Encoding.ASCII.GetBytes($"GET {url.PathAndQuery} HTTP/1.1\r\nHost: {ThroughputBenchmark.Host}\r\n\r\n");
+        var endpoint = new IPEndPoint(IPAddress.Parse(url.Host), url.Port);
+        var connections = new List<KeepAliveConnection>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            for (var i = 0; i < Connections; i++)
+            {
+                connections.Add(new KeepAliveConnection(endpoint, request));
+                await connections[^1].ConnectAsync(cancellationToken);
+            }
+
+            var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 20;
+            var ticksPerRequest = (double)Stopwatch.Frequency / rate;
+            long DueAt(int i) => start + (long)(i * ticksPerRequest);
+
+            var due = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleWriter = true });
+            var senders = connections.Select(connection => Task.Run(async () =>
+            {
+                while (await due.Reader.WaitToReadAsync(stop.Token))
+                {
+                    if (!due.Reader.TryRead(out var i))
+                        continue;
+                    try
+                    {
+                        if (await connection.GetAsync(stop.Token) != 200)
+                            Interlocked.Increment(ref errors);
+                    }
+                    catch (Exception e) when (e is SocketException or IOException or InvalidDataException)
+                    {
+                        Interlocked.Increment(ref errors);
+                        connection.Reset();
+                    }
+                    latencies[i] = Stopwatch.GetTimestamp() - DueAt(i);
+                }
+            }, stop.Token)).ToArray();
+
+            var pacer = new Thread(() => Pace(due.Writer, total, DueAt, stop.Token)) { IsBackground = true, Name = "constant-rate pacer" };
+            pacer.Start();
+            try
+            {
+                // A target that falls behind gets a few seconds to catch up; what it still owes then counts as failed.
+                await Task.WhenAll(senders).WaitAsync(warmup + duration + TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                await stop.CancelAsync();
+                try
+                {
+                    await Task.WhenAll(senders);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
+            }
+            pacer.Join();
+            cancellationToken.ThrowIfCancellationRequested();
+
+            var end = Stopwatch.GetTimestamp();
+            var measured = new List<double>(total - measuredFrom);
+            var answered = 0;
+            for (var i = measuredFrom; i < total; i++)
+            {
+                if (latencies[i] >= 0)
+                    answered++;
+                else
+                    errors++;
+                measured.Add(Stopwatch.GetElapsedTime(0, latencies[i] >= 0 ? latencies[i] : end - DueAt(i)).TotalMilliseconds);
+            }
+            return new ConstantRate(Percentile(measured, 50), Percentile(measured, 99), answered / duration.TotalSeconds, errors);
+        }
+        finally
+        {
+            foreach (var connection in connections)
+                connection.Reset();
+        }
+    }
+
+    /// <summary>Releases each request when it falls due, sleeping in between (a spinning pacer would take a core from the target).</summary>
+    private static void Pace(ChannelWriter<int> due, int total, Func<int, long> dueAt, CancellationToken cancellationToken)
+    {
+        // Linux lets a sleep overrun by the thread's timer slack, 50 µs by default: ask for 1 µs.
+        try
+        {
+            _ = prctl(PrSetTimerslack, 1000, 0, 0, 0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+        }
+        var next = 0;
+        while (next < total && !cancellationToken.IsCancellationRequested)
+        {
+            var now = Stopwatch.GetTimestamp();
+            while (next < total && dueAt(next) <= now)
+                due.TryWrite(next++);
+            if (next < total)
+            {
+                var microseconds = (dueAt(next) - now) * 1_000_000 / Stopwatch.Frequency;
+                if (microseconds > 0)
+                    _ = usleep((uint)microseconds);
+            }
+        }
+        due.Complete();
+    }
+
+    private const int PrSetTimerslack = 29;
+
+    [DllImport("libc", EntryPoint = "usleep")]
+    private static extern int usleep(uint microseconds);
+
+    [DllImport("libc", EntryPoint = "prctl")]
+    private static extern int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
+    /// <summary>One keep-alive HTTP/1.1 connection sending the same GET and reading responses with a Content-Length.</summary>
+    private sealed class KeepAliveConnection(EndPoint endpoint, byte[] request)
+    {
+        private readonly byte[] _buffer = new byte[16 * 1024];
+        private int _start;
+        private int _end;
+        private Socket? _socket;
+
+        public async Task ConnectAsync(CancellationToken cancellationToken)
+        {
+            Reset();
+            _socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await _socket.ConnectAsync(endpoint, cancellationToken);
+        }
+
+        public void Reset()
+        {
+            _socket?.Dispose();
+            _socket = null;
+            _start = _end = 0;
+        }
+
+        /// <summary>Sends the request and reads the whole response; returns its status code.</summary>
+        public async ValueTask<int> GetAsync(CancellationToken cancellationToken)
+        {
+            if (_socket is null)
+                await ConnectAsync(cancellationToken);
+            await _socket!.SendAsync(request, SocketFlags.None, cancellationToken);
+            int headLength;
+            while ((headLength = HeadLength()) < 0)
+                await FillAsync(cancellationToken);
+            var (status, bodyLength, close) = ParseHead(_buffer.AsSpan(_start, headLength));
+            _start += headLength;
+            while (bodyLength > 0)
+            {
+                if (_start == _end)
+                    await FillAsync(cancellationToken);
+                var take = Math.Min(bodyLength, _end - _start);
+                _start += take;
+                bodyLength -= take;
+            }
+            if (close)
+                Reset();
+            return status;
+        }
+
+        private int HeadLength()
+        {
+            var at = _buffer.AsSpan(_start, _end - _start).IndexOf("\r\n\r\n"u8);
+            return at < 0 ? -1 : at + 4;
+        }
+
+        private async ValueTask FillAsync(CancellationToken cancellationToken)
+        {
+            if (_start == _end)
+            {
+                _start = _end = 0;
+            }
+            else if (_end == _buffer.Length)
+            {
+                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                (_start, _end) = (0, _end - _start);
+                if (_end == _buffer.Length)
+                    throw new InvalidDataException("A response head is larger than 16 KB.");
+            }
+            var read = await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+            if (read == 0)
+                throw new IOException("The server closed the connection.");
+            _end += read;
+        }
+
+        private static (int Status, int BodyLength, bool Close) ParseHead(ReadOnlySpan<byte> head)
+        {
+            if (head.Length < 12 || !head.StartsWith("HTTP/1.1 "u8) || !Utf8Parser.TryParse(head.Slice(9, 3), out int status, out _))
+                throw new InvalidDataException("Not an HTTP/1.1 response.");
+            var bodyLength = 0;
+            var close = false;
+            foreach (var range in head.Split("\r\n"u8))
+            {
+                var line = head[range];
+                var colon = line.IndexOf((byte)':');
+                if (colon <= 0)
+                    continue;
+                var name = line[..colon].Trim((byte)' ');
+                var value = line[(colon + 1)..].Trim((byte)' ');
+                if (Ascii.EqualsIgnoreCase(name, "content-length"u8) && !Utf8Parser.TryParse(value, out bodyLength, out _))
+                    throw new InvalidDataException("A response has a malformed Content-Length.");
+                if (Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8))
+                    throw new InvalidDataException("Chunked responses are not supported; the backends send a Content-Length.");
+                if (Ascii.EqualsIgnoreCase(name, "connection"u8) && Ascii.EqualsIgnoreCase(value, "close"u8))
+                    close = true;
+            }
+            return (status, bodyLength, close);
+        }
+    }
+}
