@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Threading.Channels;
 using static ProxyPlatform.Bench.Results;
 
 namespace ProxyPlatform.Bench.Throughput;
@@ -14,12 +13,17 @@ namespace ProxyPlatform.Bench.Throughput;
 public sealed record ConstantRate(double P50Ms, double P99Ms, double AchievedRate, long Errors);
 
 /// <summary>
-/// An open-loop load generator, since Debian packages no wrk2: GETs are due at a constant rate,
-/// go out over a fixed set of keep-alive HTTP/1.1 connections (to the first free one; a request
-/// with none free waits), and each is timed from when it was <em>due</em>, not from when it was
-/// sent, so a target that stalls is charged for every request it held up (no coordinated omission,
-/// as in wrk2). Every target is measured by this same client, so its own overhead is common to all.
+/// An open-loop load generator, since Debian packages no wrk2, built as wrk2 is: each of a fixed
+/// set of keep-alive HTTP/1.1 connections has its own schedule (together they make the rate),
+/// and each request is timed from when it was <em>due</em>, not from when it went out, so a
+/// target that stalls a connection is charged for every request it held up (no coordinated
+/// omission). Every target is measured by this same client, so its own overhead is in every row.
 /// </summary>
+/// <remarks>
+/// One thread per connection, blocking I/O, sleeping between requests: async sockets on the
+/// thread pool cost this client most of a core at a few thousand requests/s (the pool's workers
+/// spin waiting for work), which a target on the same 2 cores would lose.
+/// </remarks>
 public static class ConstantRateLoad
 {
     public const int Connections = 64;
@@ -35,30 +39,43 @@ public static class ConstantRateLoad
         var request = Encoding.ASCII.GetBytes($"GET {url.PathAndQuery} HTTP/1.1\r\nHost: {ThroughputBenchmark.Host}\r\n\r\n");
         var endpoint = new IPEndPoint(IPAddress.Parse(url.Host), url.Port);
         var connections = new List<KeepAliveConnection>();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Cancelling closes the sockets, which ends any blocking call on them.
+        await using var closeOnCancel = cancellationToken.Register(() =>
+        {
+            lock (connections)
+                connections.ForEach(c => c.Reset());
+        });
         try
         {
             for (var i = 0; i < Connections; i++)
             {
-                connections.Add(new KeepAliveConnection(endpoint, request));
-                await connections[^1].ConnectAsync(cancellationToken);
+                var connection = new KeepAliveConnection(endpoint, request);
+                lock (connections)
+                    connections.Add(connection);
+                connection.Connect();
             }
 
             var start = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 20;
             var ticksPerRequest = (double)Stopwatch.Frequency / rate;
             long DueAt(int i) => start + (long)(i * ticksPerRequest);
+            // A target that falls behind gets a few seconds to catch up; what it still owes then counts as failed.
+            var giveUpAt = DueAt(total) + Stopwatch.Frequency * 5;
 
-            var due = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleWriter = true });
-            var senders = connections.Select(connection => Task.Run(async () =>
+            var threads = connections.Select((connection, k) => new Thread(() =>
             {
-                while (await due.Reader.WaitToReadAsync(stop.Token))
+                SetTimerSlack();
+                for (var i = k; i < total && !cancellationToken.IsCancellationRequested && Stopwatch.GetTimestamp() < giveUpAt; i += Connections)
                 {
-                    if (!due.Reader.TryRead(out var i))
-                        continue;
+                    SleepUntil(DueAt(i));
                     try
                     {
-                        if (await connection.GetAsync(stop.Token) != 200)
+                        if (connection.Get() != 200)
                             Interlocked.Increment(ref errors);
+                    }
+                    catch (Exception) when (cancellationToken.IsCancellationRequested)
+                    {
+                        // The sockets were closed under this thread's feet, to stop it.
+                        break;
                     }
                     catch (Exception e) when (e is SocketException or IOException or InvalidDataException)
                     {
@@ -67,27 +84,9 @@ public static class ConstantRateLoad
                     }
                     latencies[i] = Stopwatch.GetTimestamp() - DueAt(i);
                 }
-            }, stop.Token)).ToArray();
-
-            var pacer = new Thread(() => Pace(due.Writer, total, DueAt, stop.Token)) { IsBackground = true, Name = "constant-rate pacer" };
-            pacer.Start();
-            try
-            {
-                // A target that falls behind gets a few seconds to catch up; what it still owes then counts as failed.
-                await Task.WhenAll(senders).WaitAsync(warmup + duration + TimeSpan.FromSeconds(5), cancellationToken);
-            }
-            catch (TimeoutException)
-            {
-                await stop.CancelAsync();
-                try
-                {
-                    await Task.WhenAll(senders);
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                }
-            }
-            pacer.Join();
+            }) { IsBackground = true, Name = $"constant-rate {k}" }).ToList();
+            threads.ForEach(t => t.Start());
+            await Task.Run(() => threads.ForEach(t => t.Join()), CancellationToken.None);
             cancellationToken.ThrowIfCancellationRequested();
 
             var end = Stopwatch.GetTimestamp();
@@ -105,15 +104,14 @@ public static class ConstantRateLoad
         }
         finally
         {
-            foreach (var connection in connections)
-                connection.Reset();
+            lock (connections)
+                connections.ForEach(c => c.Reset());
         }
     }
 
-    /// <summary>Releases each request when it falls due, sleeping in between (a spinning pacer would take a core from the target).</summary>
-    private static void Pace(ChannelWriter<int> due, int total, Func<int, long> dueAt, CancellationToken cancellationToken)
+    /// <summary>Linux lets a sleep overrun by the thread's timer slack, 50 µs by default: ask for 1 µs.</summary>
+    private static void SetTimerSlack()
     {
-        // Linux lets a sleep overrun by the thread's timer slack, 50 µs by default: ask for 1 µs.
         try
         {
             _ = prctl(PrSetTimerslack, 1000, 0, 0, 0);
@@ -121,20 +119,13 @@ public static class ConstantRateLoad
         catch (EntryPointNotFoundException)
         {
         }
-        var next = 0;
-        while (next < total && !cancellationToken.IsCancellationRequested)
-        {
-            var now = Stopwatch.GetTimestamp();
-            while (next < total && dueAt(next) <= now)
-                due.TryWrite(next++);
-            if (next < total)
-            {
-                var microseconds = (dueAt(next) - now) * 1_000_000 / Stopwatch.Frequency;
-                if (microseconds > 0)
-                    _ = usleep((uint)microseconds);
-            }
-        }
-        due.Complete();
+    }
+
+    private static void SleepUntil(long timestamp)
+    {
+        var microseconds = (timestamp - Stopwatch.GetTimestamp()) * 1_000_000 / Stopwatch.Frequency;
+        if (microseconds > 0)
+            _ = usleep((uint)Math.Min(microseconds, 1_000_000));
     }
 
     private const int PrSetTimerslack = 29;
@@ -145,7 +136,7 @@ public static class ConstantRateLoad
     [DllImport("libc", EntryPoint = "prctl")]
     private static extern int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
-    /// <summary>One keep-alive HTTP/1.1 connection sending the same GET and reading responses with a Content-Length.</summary>
+    /// <summary>One keep-alive HTTP/1.1 connection (blocking) sending the same GET and reading responses with a Content-Length.</summary>
     private sealed class KeepAliveConnection(EndPoint endpoint, byte[] request)
     {
         private readonly byte[] _buffer = new byte[16 * 1024];
@@ -153,35 +144,36 @@ public static class ConstantRateLoad
         private int _end;
         private Socket? _socket;
 
-        public async Task ConnectAsync(CancellationToken cancellationToken)
+        public Socket Connect()
         {
             Reset();
-            _socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await _socket.ConnectAsync(endpoint, cancellationToken);
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 5000, SendTimeout = 5000 };
+            socket.Connect(endpoint);
+            _socket = socket;
+            return socket;
         }
 
         public void Reset()
         {
-            _socket?.Dispose();
-            _socket = null;
+            Interlocked.Exchange(ref _socket, null)?.Dispose();
             _start = _end = 0;
         }
 
         /// <summary>Sends the request and reads the whole response; returns its status code.</summary>
-        public async ValueTask<int> GetAsync(CancellationToken cancellationToken)
+        public int Get()
         {
-            if (_socket is null)
-                await ConnectAsync(cancellationToken);
-            await _socket!.SendAsync(request, SocketFlags.None, cancellationToken);
+            // A local: Reset on cancellation may clear the field meanwhile (the socket then throws ObjectDisposedException).
+            var socket = _socket ?? Connect();
+            socket.Send(request);
             int headLength;
             while ((headLength = HeadLength()) < 0)
-                await FillAsync(cancellationToken);
+                Fill(socket);
             var (status, bodyLength, close) = ParseHead(_buffer.AsSpan(_start, headLength));
             _start += headLength;
             while (bodyLength > 0)
             {
                 if (_start == _end)
-                    await FillAsync(cancellationToken);
+                    Fill(socket);
                 var take = Math.Min(bodyLength, _end - _start);
                 _start += take;
                 bodyLength -= take;
@@ -197,7 +189,7 @@ public static class ConstantRateLoad
             return at < 0 ? -1 : at + 4;
         }
 
-        private async ValueTask FillAsync(CancellationToken cancellationToken)
+        private void Fill(Socket socket)
         {
             if (_start == _end)
             {
@@ -210,7 +202,7 @@ public static class ConstantRateLoad
                 if (_end == _buffer.Length)
                     throw new InvalidDataException("A response head is larger than 16 KB.");
             }
-            var read = await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+            var read = socket.Receive(_buffer, _end, _buffer.Length - _end, SocketFlags.None);
             if (read == 0)
                 throw new IOException("The server closed the connection.");
             _end += read;

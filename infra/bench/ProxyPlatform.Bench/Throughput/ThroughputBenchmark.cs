@@ -25,6 +25,7 @@ public static class ThroughputBenchmark
     public static async Task RunAsync(ThroughputOptions options, CancellationToken cancellationToken)
     {
         var duration = TimeSpan.FromSeconds(options.Seconds);
+        var loadBefore = LoadAverage();
         await using var lineup = await Lineup.StartAsync(cancellationToken);
         var targets = lineup.Targets.Where(t => options.Targets is null || options.Targets.Contains(t.Key)).ToList();
         if (targets.Count == 0)
@@ -64,7 +65,7 @@ public static class ThroughputBenchmark
             }
         }
 
-        var markdown = Report(targets, saturation, constant, rate, options, duration);
+        var markdown = Report(targets, saturation, constant, rate, options, duration, loadBefore);
         Console.WriteLine();
         Console.WriteLine(markdown);
         if (targets.Count == lineup.Targets.Count && options.Rate is null)
@@ -74,7 +75,7 @@ public static class ThroughputBenchmark
     }
 
     private static string Report(List<Target> targets, Dictionary<Target, List<Saturation>> saturation, Dictionary<Target, List<ConstantRate>> constant,
-        int rate, ThroughputOptions options, TimeSpan duration)
+        int rate, ThroughputOptions options, TimeSpan duration, double loadBefore)
     {
         var rps = targets.ToDictionary(t => t.Key, t => Median(saturation[t], s => s.RequestsPerSecond));
         string Ratio(Target target, string peer) => rps.TryGetValue(peer, out var baseline) ? F(rps[target.Key] / baseline, "0.00") + "x" : "–";
@@ -87,6 +88,9 @@ public static class ThroughputBenchmark
         md.AppendLine($"`infra/bench/run.sh throughput` — {Machine()}. **All of it shares these 2 cores**: the load tool, the proxy");
         md.AppendLine("under test, the backends, and the (idle) control plane and PostgreSQL. Absolute figures are therefore low and noisy;");
         md.AppendLine("the ratios between targets measured in the same run are what carry over.");
+        md.AppendLine(loadBefore < 1
+            ? $"The 1-minute load average was {F(loadBefore, "0.00")} when the run started (an idle machine)."
+            : $"**The 1-minute load average was {F(loadBefore, "0.00")} when the run started: other work was running, and these figures are not representative.**");
         md.AppendLine();
         md.AppendLine("Backends: one nginx worker answering a 10-byte body on three loopback ports. \"direct\" sends to one of them. Each proxy");
         md.AppendLine("forwards round robin over the same three with keep-alive upstream connections, adding X-Forwarded-For/-Proto/-Host:");
