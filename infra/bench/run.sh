@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [propagation] [--writes N]
+#   infra/bench/run.sh [all|propagation|throughput] [--writes N]
+#                      [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
+# throughput needs wrk, nginx and HAProxy; as root the script installs what is missing (apt-get).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 source infra/postgres.sh
+
+scenario=all
+[ $# -gt 0 ] && [[ $1 != --* ]] && scenario=$1
+
+# nginx and HAProxy live in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
+if [ "$scenario" = all ] || [ "$scenario" = throughput ]; then
+  missing=()
+  for tool in wrk nginx haproxy; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "The throughput benchmark needs ${missing[*]}, which are not installed." >&2
+      echo "Install them (apt-get install -y ${missing[*]}) or run this script as root, which installs them." >&2
+      exit 1
+    fi
+    echo "Installing ${missing[*]} for the throughput benchmark"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
 
 work=$(mktemp -d /tmp/proxyplatform-bench.XXXXXX)
 chmod 755 "$work"
@@ -21,4 +45,6 @@ if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
 fi
 
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet
+# Not in the solution, so that the tests do not build it.
+dotnet build infra/bench/ProxyPlatform.Bench.BareYarp -c Release -nologo -v quiet
 dotnet infra/bench/ProxyPlatform.Bench/bin/Release/net10.0/ProxyPlatform.Bench.dll "$@"

@@ -1,15 +1,52 @@
+using System.Runtime.InteropServices;
 using ProxyPlatform.Bench;
+using ProxyPlatform.Bench.Throughput;
 
-// infra/bench/run.sh [propagation] [--writes N]
-var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "propagation";
-var writes = args.SkipWhile(a => a != "--writes").Skip(1).Select(int.Parse).FirstOrDefault(200);
+// infra/bench/run.sh [all|propagation|throughput] [--writes N]
+//                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
+var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
+int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
+var throughput = new ThroughputOptions(
+    Runs: Option("--runs") ?? 3,
+    Seconds: Option("--seconds") ?? 10,
+    Targets: args.SkipWhile(a => a != "--targets").Skip(1).FirstOrDefault()?.Split(','),
+    Rate: Option("--rate"));
+
+// Ctrl-C or SIGTERM during the throughput benchmark stops the load and disposes of everything it started.
+using var interrupt = new CancellationTokenSource();
+var interruptible = false;
+void Interrupt(PosixSignalContext context)
+{
+    if (!interruptible)
+        return;
+    context.Cancel = true;
+    interrupt.Cancel();
+}
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+
 switch (which)
 {
     case "propagation":
-        await PropagationBenchmark.RunAsync(writes);
+        await PropagationBenchmark.RunAsync(Option("--writes") ?? 200);
+        break;
+    case "throughput":
+    case "all":
+        if (which == "all")
+            await PropagationBenchmark.RunAsync(Option("--writes") ?? 200);
+        interruptible = true;
+        try
+        {
+            await ThroughputBenchmark.RunAsync(throughput, interrupt.Token);
+        }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("Interrupted; everything the benchmark started has been stopped.");
+            return 130;
+        }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, throughput, all (the default).");
         return 2;
 }
 return 0;

@@ -41,6 +41,10 @@ public static class Results
         return $"{Environment.ProcessorCount} cores ({cpu}), .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC";
     }
 
+    /// <summary>The 1-minute load average: how busy the machine was with other work when a benchmark started.</summary>
+    public static double LoadAverage() =>
+        double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+
     public static string RepositoryRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
