@@ -22,7 +22,7 @@ if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
 fi
 
 # The proxy tests run Debian's httpbin as a real backend: install it when it is missing and we may.
-if ! python3 -c "import httpbin" 2>/dev/null; then
+if ! /usr/bin/python3 -c "import httpbin" 2>/dev/null && ! python3 -c "import httpbin" 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "Installing python3-httpbin for the proxy tests..." >&2
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-httpbin; } >&2 \
