@@ -44,6 +44,8 @@ public static class DataPlaneHost
                 kestrel.Limits.MaxRequestBodySize = limit;
             Listen(kestrel, options.ProxyUrl, HttpProtocols.Http1AndHttp2);
             Listen(kestrel, options.OpsUrl, HttpProtocols.Http1);
+            if (options.H2cUrl is { } h2c)
+                Listen(kestrel, h2c, HttpProtocols.Http2);
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
@@ -65,8 +67,8 @@ public static class DataPlaneHost
         app.Run(proxy.InvokeAsync);
 
         app.Lifetime.ApplicationStarted.Register(() =>
-            app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}, ops {Ops}, control plane {ControlPlane}",
-                options.WorkerId, options.Pool, options.ProxyUrl, options.OpsUrl, string.Join(", ", options.ControlPlaneUrls)));
+            app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}{H2c}, ops {Ops}, control plane {ControlPlane}",
+                options.WorkerId, options.Pool, options.ProxyUrl, options.H2cUrl is { } h2c ? $" and {h2c} (h2c)" : "", options.OpsUrl, string.Join(", ", options.ControlPlaneUrls)));
         return app;
     }
 

@@ -25,6 +25,11 @@ public sealed record DataPlaneOptions
     public Uri ProxyUrl { get; init; } = DefaultProxyUrl;
     public Uri OpsUrl { get; init; } = DefaultOpsUrl;
     /// <summary>
+    /// An optional HTTP/2-only cleartext (h2c, prior knowledge) proxy listener (<c>Proxy:H2cUrl</c>) for
+    /// gRPC clients: without TLS, Kestrel serves <see cref="ProxyUrl"/> as HTTP/1.1 only.
+    /// </summary>
+    public Uri? H2cUrl { get; init; }
+    /// <summary>
     /// This worker's ceiling on request bodies (<c>Proxy:MaxRequestBodyBytes</c>): Kestrel's limit, and
     /// a route asking for more is rejected. Unset keeps Kestrel's default and accepts any route limit.
     /// </summary>
@@ -37,6 +42,10 @@ public sealed record DataPlaneOptions
         // The ops endpoints are told from the proxy by the port a request arrived on.
         if (proxyUrl.Port == opsUrl.Port)
             throw new InvalidOperationException($"Proxy:Url ({proxyUrl}) and Ops:Url ({opsUrl}) must use different ports.");
+
+        var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerUrl(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
+        if (h2cUrl is not null && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
+            throw new InvalidOperationException($"Proxy:H2cUrl ({h2cUrl}) must use a port of its own.");
 
         var workerId = Blank(configuration["DataPlane:Id"]) ?? $"{Environment.MachineName}-{proxyUrl.Port}";
         if (workerId.Length > 253 || workerId.Contains('/', StringComparison.Ordinal))
@@ -62,6 +71,7 @@ public sealed record DataPlaneOptions
             DataDir = Path.GetFullPath(Blank(configuration["DataPlane:DataDir"]) ?? Path.Combine("data", workerId)),
             ProxyUrl = proxyUrl,
             OpsUrl = opsUrl,
+            H2cUrl = h2cUrl,
             MaxRequestBodyBytes = maxBody,
         };
     }

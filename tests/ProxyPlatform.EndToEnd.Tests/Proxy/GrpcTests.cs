@@ -32,7 +32,7 @@ public sealed class GrpcTests(ProxyFixture fixture)
 
         // A unary call's framing: no compression, a 4-byte big-endian length, the message.
         byte[] frame = [0, 0, 0, 0, 5, .. "hello"u8];
-        using var client = new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(fixture.Edge.ProxyUrl), Timeout = TimeSpan.FromSeconds(20) };
+        using var client = new HttpClient(new SocketsHttpHandler()) { BaseAddress = new Uri(fixture.EdgeH2cUrl), Timeout = TimeSpan.FromSeconds(20) };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/echo.Echo/Say")
         {
             Version = HttpVersion.Version20,
@@ -42,19 +42,9 @@ public sealed class GrpcTests(ProxyFixture fixture)
         request.Headers.Host = "grpc.test";
         request.Headers.TE.Add(new TransferCodingWithQualityHeaderValue("trailers"));
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        HttpResponseMessage response;
-        try
-        {
-            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        }
-        catch (HttpRequestException e) when (e.Message.Contains("HTTP/2", StringComparison.Ordinal))
-        {
-            // Kestrel serves an Http1AndHttp2 endpoint without TLS as HTTP/1.1 only, so the worker's
-            // cleartext proxy listener cannot take h2c (prior knowledge), and gRPC clients cannot reach it.
-            Assert.Skip($"The worker's proxy listener does not accept HTTP/2 over cleartext (h2c): {e.Message}");
-            return;
-        }
-        using var _ = response;
+        // Kestrel serves an Http1AndHttp2 endpoint without TLS as HTTP/1.1 only: gRPC clients use the
+        // worker's HTTP/2-only cleartext listener (Proxy:H2cUrl).
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         var body = await response.Content.ReadAsByteArrayAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

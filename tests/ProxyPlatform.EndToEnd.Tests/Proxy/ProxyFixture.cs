@@ -17,6 +17,8 @@ public sealed class ProxyFixture : IAsyncLifetime
     public Worker Edge { get; private set; } = null!;
     public Worker Plain { get; private set; } = null!;
     public HttpBinServer HttpBin { get; private set; } = null!;
+    /// <summary>The edge worker's HTTP/2 cleartext (h2c) listener, where gRPC clients connect.</summary>
+    public string EdgeH2cUrl { get; } = $"http://127.0.0.1:{FreePort.Get()}";
 
     public async ValueTask InitializeAsync()
     {
@@ -24,7 +26,7 @@ public sealed class ProxyFixture : IAsyncLifetime
         Platform = await Platform.StartAsync("proxy", workers: 0);
         Edge = await Platform.StartWorkerAsync("edge", 0,
             "--Proxy:TrustedProxies=127.0.0.0/8", "--Proxy:StripResponseHeaders=X-Secret-Internal",
-            $"--Proxy:InstanceName={EdgeName}", $"--Proxy:MaxHops={EdgeMaxHops}");
+            $"--Proxy:InstanceName={EdgeName}", $"--Proxy:MaxHops={EdgeMaxHops}", $"--Proxy:H2cUrl={EdgeH2cUrl}");
         Plain = await Platform.StartWorkerAsync("plain", 0);
         HttpBin = await httpBin;
     }
