@@ -5,6 +5,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source infra/postgres.sh
+# postgres.sh turns on errexit for its own callers; this script must outlive a failing test run to
+# print its summary, so it handles every status itself.
+set +e
 
 work=$(mktemp -d /tmp/proxyplatform-test.XXXXXX)
 chmod 755 "$work"
