@@ -6,7 +6,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 
 /// <summary>
 /// What resource grains share to publish a change: the JSON of the model, the pool's distribution
-/// grain, and the reconciliation a grain does when it activates.
+/// grain, and the committed row a grain loads or reconciles from when it activates.
 /// </summary>
 public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
 {
@@ -14,10 +14,15 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
 
     public static T FromJson<T>(string json) => JsonSerializer.Deserialize<T>(json, ConfigJson.Options)!;
 
-    public Task<long> CommitAsync(string pool, params ConfigEntry[] entries) =>
-        grains.GetGrain<IDistributionGrain>(pool).Commit(entries);
+    /// <summary>Commits a tenant's own entry to <paramref name="pool"/> (the tenant's grain knows its pool).</summary>
+    public Task<long> CommitAsync(string pool, ConfigEntry entry) => grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
 
-    public Task<string> PoolOfAsync(string tenant) => grains.GetGrain<ITenantGrain>(tenant).GetPool();
+    /// <summary>Commits an entry of a resource that belongs to a tenant (a cluster, a route) to the tenant's pool.</summary>
+    public async Task<long> CommitToTenantPoolAsync(ConfigEntry entry)
+    {
+        var pool = await grains.GetGrain<ITenantGrain>(entry.Key.Tenant).GetPool();
+        return await grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
+    }
 
     /// <summary>
     /// Persists a resource grain's state after its change was committed. If that write fails the
@@ -47,4 +52,14 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         var latest = await store.GetLatestAsync(key);
         return latest is not null && latest.Revision > revision ? latest : null;
     }
+
+    /// <summary>
+    /// The resource as last committed: its spec (null when it does not exist) and the revision of
+    /// its last change (0 when it never existed). Grains whose state is exactly that row load it
+    /// from here instead of keeping a copy of their own.
+    /// </summary>
+    public async Task<(TSpec? Spec, long Revision)> LoadAsync<TSpec>(ConfigKey key, CancellationToken ct) where TSpec : class =>
+        await store.GetLatestAsync(key, ct) is { } row
+            ? (row.Json is null ? null : FromJson<TSpec>(row.Json), row.Revision)
+            : (null, 0);
 }
