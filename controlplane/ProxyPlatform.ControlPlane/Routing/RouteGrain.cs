@@ -1,3 +1,4 @@
+using Orleans.Placement;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
 
@@ -10,8 +11,10 @@ namespace ProxyPlatform.ControlPlane.Routing;
 /// <remarks>
 /// The route's state is exactly its committed <c>config_resources</c> row (spec and revision), so
 /// the grain keeps no copy of its own: it loads the row when it activates, and a commit is the only
-/// write a PUT makes.
+/// write a PUT makes. It activates on the node that took the request (a route is written and read
+/// through the admin API, mostly from one client), which saves that request a hop between nodes.
 /// </remarks>
+[PreferLocalPlacement]
 public sealed class RouteGrain(ConfigWriter writer) : Grain, IRouteGrain
 {
     private string _tenant = "";
