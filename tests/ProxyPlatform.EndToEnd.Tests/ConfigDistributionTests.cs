@@ -278,6 +278,42 @@ public sealed class ConfigDistributionTests
             Assert.Equal(HttpStatusCode.NotFound, notThere.StatusCode);
     }
 
+    [Fact]
+    public async Task Tenant_moved_to_another_pool_gets_its_later_routes_there_through_every_silo()
+    {
+        await using var backend = await TestBackend.StartAsync("move");
+        await using var platform = await Platform.StartAsync("move", workers: 1, silos: 2);
+        var defaultWorker = platform.Workers[0];
+        var blueWorker = await platform.StartWorkerAsync("blue-1", 1, "--DataPlane:Pool=blue");
+        await platform.PutOkAsync("/v1/tenants/mover", new { hostnames = new[] { "mover.test" } });
+        await platform.PutOkAsync("/v1/tenants/mover/clusters/web", new { });
+        // A route is written on the silo that takes the request, so both silos write for the tenant in
+        // the default pool; then the tenant is emptied and moved.
+        foreach (var (silo, i) in platform.Silos.Select((s, i) => (s, i)))
+        {
+            await silo.PutOkAsync($"/v1/tenants/mover/routes/before{i}", new { match = new { pathPrefix = $"/before{i}" }, cluster = "web" });
+            using var deleted = await silo.Admin.DeleteAsync($"/v1/tenants/mover/routes/before{i}");
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+        using (var deleted = await platform.Admin.DeleteAsync("/v1/tenants/mover/clusters/web"))
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        await platform.PutOkAsync("/v1/tenants/mover", new { hostnames = new[] { "mover.test" }, pool = "blue" });
+        await platform.PutOkAsync("/v1/tenants/mover/clusters/web", new { });
+        await platform.PutOkAsync("/v1/tenants/mover/clusters/web/backends/b", new { address = backend.Address });
+
+        var revisions = new List<long>();
+        foreach (var (silo, i) in platform.Silos.Select((s, i) => (s, i)))
+            revisions.Add(await silo.PutOkAsync($"/v1/tenants/mover/routes/r{i}", new { match = new { pathPrefix = $"/r{i}" }, cluster = "web" }));
+
+        await blueWorker.WaitForRevisionAsync(revisions.Max());
+        Assert.Equal("move", (await blueWorker.EchoAsync("mover.test", "/r0")).Backend);
+        Assert.Equal("move", (await blueWorker.EchoAsync("mover.test", "/r1")).Backend);
+        var marker = await platform.CreateServiceAsync("stays", "stays.test", [backend]);
+        await defaultWorker.WaitForRevisionAsync(marker);
+        using var notHere = await defaultWorker.GetAsync("mover.test", "/r1");
+        Assert.Equal(HttpStatusCode.NotFound, notHere.StatusCode);
+    }
+
     private static async Task<List<long>> Load(Platform platform, IEnumerable<(string Path, object Body)> writes)
     {
         var queue = new System.Collections.Concurrent.ConcurrentQueue<(string Path, object Body)>(writes);

@@ -13,8 +13,11 @@ public sealed class ControlPlaneRestartTests
         var worker = platform.Workers[0];
         await using var a = await TestBackend.StartAsync("a");
         await using var b = await TestBackend.StartAsync("b");
-        await platform.CreateServiceAsync("crash", "crash.test", [a, b], "/api", stripPrefix: true);
+        var routeRevision = await platform.CreateServiceAsync("crash", "crash.test", [a, b], "/api", stripPrefix: true);
         (await worker.WaitForStatusAsync("crash.test", "/api/x", 200)).Dispose();
+        // Written and acknowledged right before the kill: a route and a tenant change.
+        var lastRevision = await platform.PutOkAsync("/v1/tenants/crash/routes/last", new { match = new { pathPrefix = "/last" }, cluster = "web" });
+        var tenantRevision = await platform.PutOkAsync("/v1/tenants/crash", new { displayName = "renamed", hostnames = new[] { "crash.test" } });
 
         await platform.KillControlPlaneAsync();
 
@@ -24,9 +27,23 @@ public sealed class ControlPlaneRestartTests
 
         await platform.StartControlPlaneAsync();
 
-        // Everything acknowledged before the crash is still there.
-        using (var route = await platform.Admin.GetAsync("/v1/tenants/crash/routes/main"))
-            Assert.Equal(HttpStatusCode.OK, route.StatusCode);
+        // Everything acknowledged before the crash is still there, at the revision (ETag) it was acknowledged with.
+        foreach (var (path, revision) in new[] { ("routes/main", routeRevision), ("routes/last", lastRevision), ("", tenantRevision) })
+        {
+            using var read = await platform.Admin.GetAsync($"/v1/tenants/crash/{path}".TrimEnd('/'));
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            Assert.Equal($"\"{revision}\"", read.Headers.ETag!.Tag);
+        }
+        using (var tenant = await platform.Admin.GetAsync("/v1/tenants/crash"))
+            Assert.Contains("renamed", await tenant.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        // And a conditional write against that ETag is accepted.
+        var conditional = new HttpRequestMessage(HttpMethod.Put, "/v1/tenants/crash/routes/last")
+        {
+            Content = new StringContent("""{"match":{"pathPrefix":"/last2"},"cluster":"web"}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        conditional.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue($"\"{lastRevision}\""));
+        using (var accepted = await platform.Admin.SendAsync(conditional))
+            Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
         using (var backends = await platform.Admin.GetAsync("/v1/tenants/crash/clusters/web/backends"))
         {
             var text = await backends.Content.ReadAsStringAsync();

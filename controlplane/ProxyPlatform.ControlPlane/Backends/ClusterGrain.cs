@@ -79,8 +79,7 @@ public sealed class ClusterGrain(
         if (S.Spec is null)
             throw AdminException.NotFound(What);
         ETags.Check(ifMatch, S.SpecRevision, What);
-        var pool = await writer.PoolOfAsync(Id.Tenant);
-        var revision = await writer.CommitAsync(pool, new ConfigEntry(Key, 0, null));
+        var revision = await writer.CommitToTenantPoolAsync(new ConfigEntry(Key, 0, null));
         state.State = new ClusterState();
         await Save(revision);
         return revision;
@@ -130,8 +129,7 @@ public sealed class ClusterGrain(
             Spec = spec,
             Backends = new SortedDictionary<string, BackendSpec>(backends.ToDictionary(b => b.Key, b => b.Value.Spec), StringComparer.Ordinal),
         };
-        var pool = await writer.PoolOfAsync(Id.Tenant);
-        return await writer.CommitAsync(pool, new ConfigEntry(Key, 0, ConfigWriter.ToJson(definition)));
+        return await writer.CommitToTenantPoolAsync(new ConfigEntry(Key, 0, ConfigWriter.ToJson(definition)));
     }
 
     private BackendResource ToResource(string backend, BackendState b) => new(Id.Tenant, Id.Cluster, backend, b.Spec, b.Revision);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Storage;
@@ -6,18 +7,54 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 
 /// <summary>
 /// What resource grains share to publish a change: the JSON of the model, the pool's distribution
-/// grain, and the reconciliation a grain does when it activates.
+/// grain, and the committed row a grain loads or reconciles from when it activates.
 /// </summary>
 public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
 {
+    // Which pool serves a tenant, as this node last learnt it, so a write does not ask the tenant's
+    // grain every time. A tenant moves to another pool only once it owns no cluster or route, and
+    // its old pool then rejects a commit for it as "tenant not found": a stale entry costs one
+    // retry and never puts a change in the wrong pool.
+    private readonly ConcurrentDictionary<string, string> _poolOfTenant = new(StringComparer.Ordinal);
+
     public static string ToJson<T>(T spec) => JsonSerializer.Serialize(spec, ConfigJson.Options);
 
     public static T FromJson<T>(string json) => JsonSerializer.Deserialize<T>(json, ConfigJson.Options)!;
 
-    public Task<long> CommitAsync(string pool, params ConfigEntry[] entries) =>
-        grains.GetGrain<IDistributionGrain>(pool).Commit(entries);
+    /// <summary>Commits a tenant's own entry to <paramref name="pool"/> (the tenant's grain knows its pool).</summary>
+    public async Task<long> CommitAsync(string pool, ConfigEntry entry)
+    {
+        var revision = await grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
+        if (entry.Key.Kind == ConfigKind.Tenant)
+        {
+            if (entry.IsRemoval)
+                _poolOfTenant.TryRemove(new KeyValuePair<string, string>(entry.Key.Tenant, pool));
+            else
+                _poolOfTenant[entry.Key.Tenant] = pool;
+        }
+        return revision;
+    }
 
-    public Task<string> PoolOfAsync(string tenant) => grains.GetGrain<ITenantGrain>(tenant).GetPool();
+    /// <summary>Commits an entry of a resource that belongs to a tenant (a cluster, a route) to the tenant's pool.</summary>
+    public async Task<long> CommitToTenantPoolAsync(ConfigEntry entry)
+    {
+        var tenant = entry.Key.Tenant;
+        if (_poolOfTenant.TryGetValue(tenant, out var known))
+        {
+            try
+            {
+                return await grains.GetGrain<IDistributionGrain>(known).Commit([entry]);
+            }
+            catch (AdminException ex) when (ex.Kind == AdminErrorKind.NotFound)
+            {
+                // Nothing was committed: the tenant left that pool, or was deleted. Ask its grain again.
+                _poolOfTenant.TryRemove(new KeyValuePair<string, string>(tenant, known));
+            }
+        }
+        var pool = await grains.GetGrain<ITenantGrain>(tenant).GetPool();
+        _poolOfTenant[tenant] = pool;
+        return await grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
+    }
 
     /// <summary>
     /// Persists a resource grain's state after its change was committed. If that write fails the
@@ -47,4 +84,14 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         var latest = await store.GetLatestAsync(key);
         return latest is not null && latest.Revision > revision ? latest : null;
     }
+
+    /// <summary>
+    /// The resource as last committed: its spec (null when it does not exist) and the revision of
+    /// its last change (0 when it never existed). Grains whose state is exactly that row load it
+    /// from here instead of keeping a copy of their own.
+    /// </summary>
+    public async Task<(TSpec? Spec, long Revision)> LoadAsync<TSpec>(ConfigKey key, CancellationToken ct) where TSpec : class =>
+        await store.GetLatestAsync(key, ct) is { } row
+            ? (row.Json is null ? null : FromJson<TSpec>(row.Json), row.Revision)
+            : (null, 0);
 }

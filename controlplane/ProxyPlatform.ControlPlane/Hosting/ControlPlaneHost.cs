@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Hosting;
 /// <summary>Wires the control plane: one extension per area, so Program.cs reads as a table of contents.</summary>
 public static class ControlPlaneHost
 {
-    /// <summary>The grain storage of tenant, cluster and route grains (see <see cref="ConfigWriter.SaveAsync"/>).</summary>
+    /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant and route grains load their committed row instead.</summary>
     public const string ResourceStorage = "resources";
 
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
@@ -22,7 +22,7 @@ public static class ControlPlaneHost
         var options = ControlPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.PostgresConnectionString));
-        // Resource grains mirror rows that ConfigStore has already committed durably, and reconcile
+        // Cluster grains mirror rows that ConfigStore has already committed durably, and reconcile
         // from them on activation, so their own writes need not wait for the WAL flush.
         builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(
             new NpgsqlConnectionStringBuilder(options.PostgresConnectionString) { Options = "-c synchronous_commit=off" }.ConnectionString));

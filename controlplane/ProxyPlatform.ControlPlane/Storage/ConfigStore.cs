@@ -44,58 +44,73 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     /// in the order they were drawn within a pool, so a reader that has seen revision R can never
     /// later find a smaller one appear.
     /// </summary>
+    /// <remarks>
+    /// The lock and the write go to PostgreSQL as one batch, which runs as one implicit transaction
+    /// committed at its end: one round trip per commit. The revisions are drawn inside the statement
+    /// and handed out in ascending order, the smallest to the first change, whatever order the
+    /// sequence is read in. The method returns only once the transaction is committed.
+    /// </remarks>
     public async Task<IReadOnlyList<long>> CommitAsync(string pool, IReadOnlyList<IReadOnlyList<ConfigEntry>> changes, CancellationToken ct = default)
     {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        await using (var lockPool = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('config-pool:' || $1))", connection, tx))
-        {
-            lockPool.Parameters.AddWithValue(pool);
-            await lockPool.ExecuteNonQueryAsync(ct);
-        }
-        var revisions = new List<long>(changes.Count);
-        await using (var next = new NpgsqlCommand("SELECT nextval('config_revision') FROM generate_series(1, $1)", connection, tx))
-        {
-            next.Parameters.AddWithValue(changes.Count);
-            await using var reader = await next.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                revisions.Add(reader.GetInt64(0));
-        }
-        revisions.Sort();
-
         // The newest change of each resource wins; one statement may not touch a row twice.
-        var rows = new Dictionary<ConfigKey, (long Revision, string? Json)>();
+        var rows = new Dictionary<ConfigKey, (int Change, string? Json)>();
         for (var i = 0; i < changes.Count; i++)
         {
             foreach (var entry in changes[i])
-                rows[entry.Key] = (revisions[i], entry.Json);
+                rows[entry.Key] = (i + 1, entry.Json);
         }
-        await using (var upsert = new NpgsqlCommand("""
-            INSERT INTO config_resources (pool, kind, tenant, id, revision, spec)
-            SELECT $1, k, t, i, r, s::jsonb FROM unnest($2::smallint[], $3::text[], $4::text[], $5::bigint[], $6::text[]) AS x(k, t, i, r, s)
-            ON CONFLICT (pool, kind, tenant, id)
-            DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, updated_at = now()
-            """, connection, tx))
+
+        await using var batch = db.CreateBatch();
+        var lockPool = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(hashtext('config-pool:' || $1))");
+        lockPool.Parameters.AddWithValue(pool);
+        batch.BatchCommands.Add(lockPool);
+        var write = new NpgsqlBatchCommand(CommitSql);
+        write.Parameters.AddWithValue(pool);
+        write.Parameters.AddWithValue(changes.Count);
+        write.Parameters.AddWithValue(rows.Keys.Select(k => (short)k.Kind).ToArray());
+        write.Parameters.AddWithValue(rows.Keys.Select(k => k.Tenant).ToArray());
+        write.Parameters.AddWithValue(rows.Keys.Select(k => k.Id).ToArray());
+        write.Parameters.AddWithValue(rows.Values.Select(v => v.Change).ToArray());
+        write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        write.Parameters.AddWithValue(changes.Select(c => c.Count).ToArray());
+        batch.BatchCommands.Add(write);
+
+        var revisions = new List<long>(changes.Count);
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
         {
-            upsert.Parameters.AddWithValue(pool);
-            upsert.Parameters.AddWithValue(rows.Keys.Select(k => (short)k.Kind).ToArray());
-            upsert.Parameters.AddWithValue(rows.Keys.Select(k => k.Tenant).ToArray());
-            upsert.Parameters.AddWithValue(rows.Keys.Select(k => k.Id).ToArray());
-            upsert.Parameters.AddWithValue(rows.Values.Select(v => v.Revision).ToArray());
-            upsert.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-            await upsert.ExecuteNonQueryAsync(ct);
+            await reader.NextResultAsync(ct);
+            while (await reader.ReadAsync(ct))
+                revisions.Add(reader.GetInt64(0));
+            // Reading to the end takes in the outcome of the commit itself.
+            while (await reader.NextResultAsync(ct))
+            {
+            }
         }
-        await using (var log = new NpgsqlCommand(
-            "INSERT INTO config_commits (revision, pool, changes) SELECT r, $1, c FROM unnest($2::bigint[], $3::int[]) AS x(r, c)", connection, tx))
-        {
-            log.Parameters.AddWithValue(pool);
-            log.Parameters.AddWithValue(revisions.ToArray());
-            log.Parameters.AddWithValue(changes.Select(c => c.Count).ToArray());
-            await log.ExecuteNonQueryAsync(ct);
-        }
-        await tx.CommitAsync(ct);
+        if (revisions.Count != changes.Count)
+            throw new InvalidOperationException($"Committing {changes.Count} change(s) to pool '{pool}' returned {revisions.Count} revision(s).");
         return revisions;
     }
+
+    private const string CommitSql = """
+        WITH drawn AS MATERIALIZED (
+            SELECT nextval('config_revision') AS revision FROM generate_series(1, $2)
+        ), numbered AS MATERIALIZED (
+            SELECT revision, row_number() OVER (ORDER BY revision) AS change FROM drawn
+        ), upserted AS (
+            INSERT INTO config_resources (pool, kind, tenant, id, revision, spec)
+            SELECT $1, x.k, x.t, x.i, n.revision, x.s::jsonb
+            FROM unnest($3::smallint[], $4::text[], $5::text[], $6::int[], $7::text[]) AS x(k, t, i, c, s)
+            JOIN numbered n ON n.change = x.c
+            ON CONFLICT (pool, kind, tenant, id)
+            DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, updated_at = now()
+        ), logged AS (
+            INSERT INTO config_commits (revision, pool, changes)
+            SELECT n.revision, $1, x.size
+            FROM unnest($8::int[]) WITH ORDINALITY AS x(size, change)
+            JOIN numbered n ON n.change = x.change
+        )
+        SELECT revision FROM numbered ORDER BY change
+        """;
 
     /// <summary>The pool a revision was committed to, or null when no such revision was committed.</summary>
     public async Task<string?> PoolOfRevisionAsync(long revision, CancellationToken ct = default)

@@ -3,49 +3,40 @@ using ProxyPlatform.ControlPlane.Distribution;
 
 namespace ProxyPlatform.ControlPlane.Tenants;
 
-[GenerateSerializer, Alias("pp.TenantState")]
-public sealed class TenantState
-{
-    [Id(0)] public TenantSpec? Spec { get; set; }
-    [Id(1)] public long Revision { get; set; }
-}
-
 /// <summary>A tenant's settings and the pool that serves it.</summary>
-public sealed class TenantGrain(
-    [PersistentState("tenant", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<TenantState> state,
-    ConfigWriter writer) : Grain, ITenantGrain
+/// <remarks>
+/// Like a route, the tenant's state is exactly its newest committed <c>config_resources</c> row
+/// (its pool is in the spec), loaded when the grain activates; a commit is the only write.
+/// </remarks>
+public sealed class TenantGrain(ConfigWriter writer) : Grain, ITenantGrain
 {
+    private TenantSpec? _spec;
+    private long _revision;
+
     private string Tenant => this.GetPrimaryKeyString();
     private ConfigKey Key => new(ConfigKind.Tenant, Tenant, Tenant);
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (await writer.NewerThanAsync(Key, state.State.Revision) is { } newer)
-        {
-            state.State.Spec = newer.Json is null ? null : ConfigWriter.FromJson<TenantSpec>(newer.Json);
-            state.State.Revision = newer.Revision;
-            await state.WriteStateAsync(cancellationToken);
-        }
-    }
+    public override async Task OnActivateAsync(CancellationToken cancellationToken) =>
+        (_spec, _revision) = await writer.LoadAsync<TenantSpec>(Key, cancellationToken);
 
     public Task<TenantResource?> Get() => Task.FromResult(Current());
 
     public Task<string> GetPool() =>
-        state.State.Spec is { } spec ? Task.FromResult(spec.Pool) : throw AdminException.NotFound($"Tenant '{Tenant}'");
+        _spec is { } spec ? Task.FromResult(spec.Pool) : throw AdminException.NotFound($"Tenant '{Tenant}'");
 
     public async Task<WriteResult<TenantResource>> Put(TenantSpec spec, string? ifMatch)
     {
-        var existing = state.State.Spec;
-        ETags.Check(ifMatch, existing is null ? null : state.State.Revision, $"Tenant '{Tenant}'");
+        var existing = _spec;
+        ETags.Check(ifMatch, existing is null ? null : _revision, $"Tenant '{Tenant}'");
         var json = ConfigWriter.ToJson(spec);
         if (existing is not null && ConfigWriter.ToJson(existing) == json)
-            return new(Current()!, state.State.Revision, false);
+            return new(Current()!, _revision, false);
 
         if (existing is not null && existing.Pool != spec.Pool)
         {
             try
             {
-                await writer.CommitAsync(existing.Pool, new ConfigEntry(Key, 0, null));
+                await Commit(existing.Pool, null, null);
             }
             catch (AdminException ex) when (ex.Kind == AdminErrorKind.Conflict)
             {
@@ -53,27 +44,32 @@ public sealed class TenantGrain(
                     $"Tenant '{Tenant}' cannot move from pool '{existing.Pool}' to '{spec.Pool}' while it has clusters or routes.");
             }
         }
-        var revision = await writer.CommitAsync(spec.Pool, new ConfigEntry(Key, 0, json));
-        await Save(spec, revision);
-        return new(Current()!, revision, existing is null);
+        await Commit(spec.Pool, spec, json);
+        return new(Current()!, _revision, existing is null);
     }
 
     public async Task<long> Delete(string? ifMatch)
     {
-        var existing = state.State.Spec ?? throw AdminException.NotFound($"Tenant '{Tenant}'");
-        ETags.Check(ifMatch, state.State.Revision, $"Tenant '{Tenant}'");
-        var revision = await writer.CommitAsync(existing.Pool, new ConfigEntry(Key, 0, null));
-        await Save(null, revision);
-        return revision;
+        var existing = _spec ?? throw AdminException.NotFound($"Tenant '{Tenant}'");
+        ETags.Check(ifMatch, _revision, $"Tenant '{Tenant}'");
+        await Commit(existing.Pool, null, null);
+        return _revision;
     }
 
-    private TenantResource? Current() =>
-        state.State.Spec is { } spec ? new TenantResource(Tenant, spec, state.State.Revision) : null;
+    private TenantResource? Current() => _spec is { } spec ? new TenantResource(Tenant, spec, _revision) : null;
 
-    private async Task Save(TenantSpec? spec, long revision)
+    private async Task Commit(string pool, TenantSpec? spec, string? json)
     {
-        state.State.Spec = spec;
-        state.State.Revision = revision;
-        await ConfigWriter.SaveAsync(state, DeactivateOnIdle);
+        try
+        {
+            _revision = await writer.CommitAsync(pool, new ConfigEntry(Key, 0, json));
+            _spec = spec;
+        }
+        catch (Exception ex) when (ex is not AdminException)
+        {
+            // The change may have been committed even so (a lost answer): reload the row next time.
+            DeactivateOnIdle();
+            throw;
+        }
     }
 }

@@ -14,9 +14,21 @@ public static class PropagationBenchmark
 {
     private const int Tenants = 100;
 
+    /// <summary>
+    /// Set to a number of routes (e.g. <c>PROXYPLATFORM_BENCH_LOAD_ONLY=10000</c>) to time only the
+    /// loading of that many routes: prints the durable writes per second and writes no results file,
+    /// for comparing control-plane changes quickly.
+    /// </summary>
+    public const string LoadOnlyVariable = "PROXYPLATFORM_BENCH_LOAD_ONLY";
+
     public static async Task RunAsync(int writes)
     {
         await using var backend = await TestBackend.StartAsync("bench");
+        if (int.TryParse(Environment.GetEnvironmentVariable(LoadOnlyVariable), System.Globalization.CultureInfo.InvariantCulture, out var loadOnly))
+        {
+            await MeasureAsync(backend, loadOnly, writes: 0);
+            return;
+        }
         var small = await MeasureAsync(backend, 100, writes);
         var large = await MeasureAsync(backend, 10_000, writes);
 
@@ -73,6 +85,8 @@ public static class PropagationBenchmark
         Console.WriteLine($"loaded {routes} routes at {writesPerSecond:0}/s");
         foreach (var worker in platform.Workers)
             await worker.WaitForRevisionAsync(max, TimeSpan.FromMinutes(2));
+        if (writes == 0)
+            return new Run(routes, [], writesPerSecond, 0);
         GC.Collect();
         await Task.Delay(1000);
         var rss = platform.Workers.Max(w => w.Process.ResidentBytes) / 1024.0 / 1024.0;
