@@ -11,6 +11,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// heartbeats go to the worker's grain.
 /// </summary>
 public sealed class ConfigStreamService(
+    IEnumerable<IWorkerReportHandler> reportHandlers,
     PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)
     : ConfigStream.ConfigStreamBase
 {
@@ -33,7 +34,8 @@ public sealed class ConfigStreamService(
         // A node that is shutting down ends its streams at once, so its workers move to another node
         // instead of waiting for the process to exit.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
-        var reading = ReadAsync(requestStream, worker, instance, session, stream);
+        var identity = new WorkerIdentity(hello.WorkerId, pool, instance);
+        var reading = ReadAsync(requestStream, worker, identity, session, stream);
         logger.LogInformation("Worker {Worker} connected for pool {Pool} at revision {Revision}", hello.WorkerId, pool, hello.AppliedRevision);
         try
         {
@@ -59,12 +61,15 @@ public sealed class ConfigStreamService(
             await stream.CancelAsync();
             await reading;
             await worker.Disconnected(instance);
+            foreach (var handler in reportHandlers)
+                await handler.DisconnectedAsync(identity);
             logger.LogInformation("Worker {Worker} disconnected from pool {Pool}", hello.WorkerId, pool);
         }
     }
 
-    private async Task ReadAsync(IAsyncStreamReader<WorkerMessage> requests, IDataPlaneGrain worker, string instance, Session session, CancellationTokenSource stream)
+    private async Task ReadAsync(IAsyncStreamReader<WorkerMessage> requests, IDataPlaneGrain worker, WorkerIdentity identity, Session session, CancellationTokenSource stream)
     {
+        var instance = identity.Instance;
         try
         {
             while (await requests.MoveNext(stream.Token))
@@ -83,6 +88,10 @@ public sealed class ConfigStreamService(
                         break;
                     case WorkerMessage.KindOneofCase.Heartbeat:
                         await worker.Heartbeat(instance, message.Heartbeat.AppliedRevision);
+                        break;
+                    default:
+                        foreach (var handler in reportHandlers)
+                            await handler.ReportAsync(identity, message);
                         break;
                 }
             }

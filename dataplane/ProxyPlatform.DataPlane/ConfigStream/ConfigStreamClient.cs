@@ -32,12 +32,14 @@ public sealed class ConfigStreamClient : BackgroundService
     private readonly ConfigStreamStats _stats;
     private readonly ILogger<ConfigStreamClient> _logger;
     private readonly GrpcChannel[] _channels;
+    private readonly IStreamReporter[] _reporters;
 
-    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, ILogger<ConfigStreamClient> logger)
+    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, ILogger<ConfigStreamClient> logger)
     {
         _options = options;
         _applier = applier;
         _stats = stats;
+        _reporters = [.. reporters];
         _logger = logger;
         _channels = [.. options.ControlPlaneUrls.Select(CreateChannel)];
     }
@@ -142,6 +144,7 @@ public sealed class ConfigStreamClient : BackgroundService
             throw;
         }
         var heartbeats = SendHeartbeatsAsync(writer, stream);
+        var reports = Task.WhenAll(_reporters.Select(r => ReportAsync(r, writer, stream)));
         try
         {
             // A control plane that refuses the worker (a wrong token, a bad Hello) ends the stream at
@@ -214,6 +217,24 @@ public sealed class ConfigStreamClient : BackgroundService
             _stats.Disconnected();
             await stream.CancelAsync();
             await heartbeats;
+            await reports;
+        }
+    }
+
+    private async Task ReportAsync(IStreamReporter reporter, MessageWriter writer, CancellationTokenSource stream)
+    {
+        try
+        {
+            await reporter.RunAsync(writer.WriteAsync, stream.Token);
+        }
+        catch (OperationCanceledException) when (stream.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // A stream that cannot be written to is gone: end it, so the reader reconnects.
+            _logger.LogDebug(ex, "Reporting through {Reporter} failed", reporter.GetType().Name);
+            await stream.CancelAsync();
         }
     }
 
