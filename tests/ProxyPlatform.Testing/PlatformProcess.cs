@@ -41,6 +41,22 @@ public sealed class PlatformProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The CPU time the process has used so far (user and system), or zero when it is not running.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            try
+            {
+                return _process is { HasExited: false } process ? process.TotalProcessorTime : TimeSpan.Zero;
+            }
+            catch (InvalidOperationException)
+            {
+                return TimeSpan.Zero;
+            }
+        }
+    }
+
     public string Output
     {
         get

@@ -36,7 +36,7 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
         logger.LogInformation("Pool {Pool} loaded at revision {Revision} with {Count} resources", Pool, _set.Revision, _set.Count);
     }
 
-    public Task<long> Commit(IReadOnlyList<ConfigEntry> entries)
+    public Task<long> Commit(ConfigEntry[] entries)
     {
         var pending = new PendingCommit(entries);
         _queue.Enqueue(pending);

@@ -71,6 +71,7 @@ public static class PropagationBenchmark
 
         var queue = new ConcurrentQueue<int>(Enumerable.Range(0, routes));
         var max = 0L;
+        var cpuBefore = CpuByPart(platform);
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 32).Select(async c =>
         {
@@ -82,7 +83,9 @@ public static class PropagationBenchmark
             }
         }));
         var writesPerSecond = routes / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"loaded {routes} routes at {writesPerSecond:0}/s");
+        var cpuAfter = CpuByPart(platform);
+        Console.WriteLine($"loaded {routes} routes at {writesPerSecond:0}/s; CPU per write: " +
+            string.Join(", ", cpuAfter.Select(p => $"{p.Key} {(p.Value - cpuBefore[p.Key]).TotalMicroseconds / routes:0} µs")));
         foreach (var worker in platform.Workers)
             await worker.WaitForRevisionAsync(max, TimeSpan.FromMinutes(2));
         if (writes == 0)
@@ -102,6 +105,60 @@ public static class PropagationBenchmark
         }
         Console.WriteLine($"p50 {Percentile(latencies, 50):0.00} ms, p99 {Percentile(latencies, 99):0.00} ms, RSS {rss:0} MB");
         return new Run(routes, latencies, writesPerSecond, rss);
+    }
+
+    /// <summary>CPU time used so far by each part of the platform, PostgreSQL's processes and this process.</summary>
+    private static Dictionary<string, TimeSpan> CpuByPart(Platform platform)
+    {
+        var parts = new Dictionary<string, TimeSpan>
+        {
+            ["silos"] = platform.Silos.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.Process.CpuTime),
+            ["workers"] = platform.Workers.Aggregate(TimeSpan.Zero, (sum, w) => sum + w.Process.CpuTime),
+            ["postgres"] = PostgresCpu(),
+            ["load client"] = Process.GetCurrentProcess().TotalProcessorTime,
+        };
+        return parts;
+    }
+
+    /// <summary>The CPU time of the PostgreSQL server the benchmark writes to: its postmaster (found by its port) and the postmaster's children.</summary>
+    private static TimeSpan PostgresCpu()
+    {
+        var port = new Npgsql.NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("PROXYPLATFORM_TEST_POSTGRES")).Port;
+        var parents = new Dictionary<int, int>();
+        var postmaster = -1;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+                continue;
+            try
+            {
+                var args = File.ReadAllText($"{dir}/cmdline").Split('\0');
+                var stat = File.ReadAllText($"{dir}/stat");
+                parents[pid] = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+                if (args[0].EndsWith("/postgres", StringComparison.Ordinal) && string.Join(' ', args).Contains($" -p {port} ", StringComparison.Ordinal))
+                    postmaster = pid;
+            }
+            catch (IOException)
+            {
+                // It exited meanwhile.
+            }
+        }
+        var ticks = 0L;
+        foreach (var (pid, parent) in parents)
+        {
+            if (pid != postmaster && parent != postmaster)
+                continue;
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                ticks += process.TotalProcessorTime.Ticks;
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                // It exited meanwhile.
+            }
+        }
+        return TimeSpan.FromTicks(ticks);
     }
 
     private static async Task<long> FirstOkAsync(Worker worker, string host, string path)
