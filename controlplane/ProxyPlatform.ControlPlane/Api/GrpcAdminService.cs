@@ -45,7 +45,7 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
         Call(async () =>
         {
             var reply = new ListBackendsReply();
-            reply.Backends.AddRange((await ops.ListBackends(request.Tenant, request.Cluster)).Select(b => b.ToReply()));
+            reply.Backends.AddRange((await ops.ListBackendsWithHealth(request.Tenant, request.Cluster)).Select(b => b.Backend.ToReply(b.Health)));
             return reply;
         });
 

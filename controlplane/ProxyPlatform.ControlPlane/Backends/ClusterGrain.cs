@@ -79,9 +79,13 @@ public sealed class ClusterGrain(
         if (S.Spec is null)
             throw AdminException.NotFound(What);
         ETags.Check(ifMatch, S.SpecRevision, What);
-        var revision = await writer.CommitToTenantPoolAsync(new ConfigEntry(Key, 0, null));
+        // The cluster's verdicts go with it, in the same change, and its verdict grain forgets it, so a
+        // cluster created again under this name starts Unknown.
+        var revision = await writer.CommitToTenantPoolAsync(
+            new ConfigEntry(Key, 0, null), new ConfigEntry(Key with { Kind = ConfigKind.BackendHealth }, 0, null));
         state.State = new ClusterState();
         await Save(revision);
+        await GrainFactory.GetGrain<IHealthVerdictGrain>(this.GetPrimaryKeyString()).Reset();
         return revision;
     }
 
