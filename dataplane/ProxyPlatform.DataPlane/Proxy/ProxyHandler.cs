@@ -65,8 +65,11 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
         var cluster = route.Cluster.Current;
         if (cluster is null || cluster.Backends.Length == 0)
         {
+            context.Response.Headers.RetryAfter = "1";
             await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
-                "The route's cluster has no enabled backend to send this request to.", route, cluster);
+                cluster is { AllUnhealthy: true }
+                    ? "Every backend of the route's cluster failed its health checks (verdict Unhealthy); retry shortly."
+                    : "The route's cluster has no enabled backend to send this request to.", route, cluster);
             return;
         }
 
