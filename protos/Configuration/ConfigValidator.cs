@@ -28,7 +28,7 @@ public static partial class ConfigValidator
     [GeneratedRegex(@"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$")]
     private static partial Regex PathPattern();
 
-    private static readonly HashSet<string> RetryConditions = ["connect-failure", "timeout", "502", "503", "504"];
+    private static readonly HashSet<string> RetryConditions = ["connect-failure", "reset", "timeout", "502", "503", "504"];
 
     public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
 

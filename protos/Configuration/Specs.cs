@@ -68,6 +68,11 @@ public sealed record BackendVerdictSpec
     public DateTimeOffset Since { get; init; }
 }
 
+/// <summary>
+/// Retries of idempotent requests on another backend. Conditions: <c>connect-failure</c> (nothing
+/// reached the backend), <c>reset</c> (the connection broke before any response, e.g. the backend
+/// died mid-request), <c>timeout</c>, and statuses <c>502</c>, <c>503</c>, <c>504</c>.
+/// </summary>
 public sealed record RetrySpec
 {
     public int MaxAttempts { get; init; } = 3;

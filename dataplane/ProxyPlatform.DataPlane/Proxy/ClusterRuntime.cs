@@ -34,6 +34,7 @@ public sealed class ClusterRuntime
         var retry = spec.Retry ?? new RetrySpec { MaxAttempts = 2, RetryOn = ["connect-failure"] };
         MaxAttempts = retry.MaxAttempts;
         RetryOnConnectFailure = retry.RetryOn.Contains("connect-failure");
+        RetryOnReset = retry.RetryOn.Contains("reset");
         RetryOnTimeout = retry.RetryOn.Contains("timeout");
         RetryStatuses = [.. retry.RetryOn.Where(c => int.TryParse(c, out _)).Select(int.Parse)];
         MaxBufferedBodyBytes = MaxAttempts > 1 ? retry.MaxBufferedBodyBytes : 0;
@@ -68,6 +69,8 @@ public sealed class ClusterRuntime
     public LoadBalancer Balancer { get; }
     public int MaxAttempts { get; }
     public bool RetryOnConnectFailure { get; }
+    /// <summary>Retry when the connection broke before any response (a backend killed mid-request).</summary>
+    public bool RetryOnReset { get; }
     public bool RetryOnTimeout { get; }
     public int[] RetryStatuses { get; }
     public long MaxBufferedBodyBytes { get; }

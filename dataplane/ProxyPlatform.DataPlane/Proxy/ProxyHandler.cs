@@ -233,7 +233,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             {
                 var connectFailure = IsConnectFailure(exception);
                 Failed(exchange, backend, now, connectFailure ? "connect failure" : "transport failure");
-                return new Outcome(connectFailure && exchange.Cluster.RetryOnConnectFailure, connectFailure ? "connect failure" : "transport failure",
+                var retry = connectFailure ? exchange.Cluster.RetryOnConnectFailure : exchange.Cluster.RetryOnReset;
+                return new Outcome(retry, connectFailure ? "connect failure" : "transport failure",
                     new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached",
                         "The request could not be forwarded to the backend, or the backend gave no valid answer."));
             }
