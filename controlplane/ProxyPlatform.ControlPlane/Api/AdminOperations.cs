@@ -78,6 +78,14 @@ public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, Hea
         return Cluster(tenant, cluster).ListBackends();
     }
 
+    /// <summary>One backend with its verdict, since when, and each reporting worker's view.</summary>
+    public async Task<(BackendResource Backend, BackendHealthStatus Health)> GetBackendWithHealth(string tenant, string cluster, string backend)
+    {
+        var resource = await GetBackend(tenant, cluster, backend);
+        var status = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus()).FirstOrDefault(s => s.Backend == backend);
+        return (resource, status ?? BackendHealthStatus.Unknown(backend));
+    }
+
     /// <summary>The cluster's backends, each with its verdict, since when, and each reporting worker's view.</summary>
     public async Task<IReadOnlyList<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(string tenant, string cluster)
     {

@@ -190,6 +190,16 @@ public static class AdminProtoMapping
         return reply;
     }
 
+    public static AdminPb.VerdictChange ToProto(this VerdictChange change) => new()
+    {
+        Verdict = change.Verdict,
+        AtUnixMs = change.At.ToUnixTimeMilliseconds(),
+        Failing = change.Failing,
+        Passing = change.Passing,
+        Reporting = change.Reporting,
+        Revision = change.Revision,
+    };
+
     public static AdminPb.RouteReply ToReply(this RouteResource r) => new() { Tenant = r.Tenant, Route = r.Route, Spec = r.Spec.ToProto(), Meta = Meta(r.Revision) };
 
     private static void Add(MapField<string, string> target, IReadOnlyDictionary<string, string> source)

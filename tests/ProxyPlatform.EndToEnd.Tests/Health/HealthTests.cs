@@ -2,8 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Grpc.Core;
+using Grpc.Net.Client;
 using ProxyPlatform.EndToEnd.Tests.Proxy;
 using ProxyPlatform.Testing;
+using AdminPb = ProxyPlatform.Protos.Admin;
 
 namespace ProxyPlatform.EndToEnd.Tests.Health;
 
@@ -89,6 +92,14 @@ public sealed class HealthTests(HealthFixture fixture)
             .Single(w => w.GetProperty("worker").GetString() == fixture.Partitioned.Id);
         Assert.False(string.IsNullOrEmpty(dissent.GetProperty("reason").GetString()), dissent.ToString());
         Assert.Equal("passing", HealthFixture.Views(backends["q"])[fixture.Partitioned.Id]);
+        using (var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl))
+        {
+            var listed = await new AdminPb.Admin.AdminClient(channel).ListBackendsAsync(new AdminPb.ClusterRef { Tenant = "hc-partition", Cluster = "web" });
+            var pb = listed.Backends.Single(b => b.Backend == "p");
+            Assert.Equal("Healthy", pb.Health);
+            Assert.True(pb.HealthSinceUnixMs > 0);
+            Assert.Equal("failing", pb.Workers.Single(w => w.Worker == fixture.Partitioned.Id).State);
+        }
 
         // Several of the dissenting worker's refresh periods later, the other two still send to it.
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
@@ -182,6 +193,21 @@ public sealed class HealthTests(HealthFixture fixture)
             Assert.Contains("y", answerers);
         }
         Assert.All((await fixture.BackendsAsync("hc-panic")).Values, b => Assert.Equal("Unhealthy", HealthFixture.Verdict(b)));
+
+        // The verdicts go with their cluster: workers take the removal in stride, and a cluster made again starts Unknown.
+        var nacks = (await fixture.One.StatsAsync()).NacksSent;
+        using (var route = await fixture.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/routes/main"))
+            Assert.Equal(HttpStatusCode.NoContent, route.StatusCode);
+        using (var cluster = await fixture.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/clusters/web"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, cluster.StatusCode);
+            await fixture.ServedAsync(long.Parse(cluster.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.Equal(nacks, (await fixture.One.StatsAsync()).NacksSent);
+        await fixture.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web", new { loadBalancing = "RoundRobin" });
+        await fixture.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web/backends/x", new { address = x.Address });
+        Assert.Equal("Unknown", HealthFixture.Verdict((await fixture.BackendsAsync("hc-panic"))["x"]));
+        Assert.Empty(await fixture.HistoryAsync("hc-panic", "x"));
     }
 
     [Fact]
@@ -238,6 +264,13 @@ public sealed class HealthTests(HealthFixture fixture)
         }
         using (var unknown = await fixture.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/nope/backends/a/health-history"))
             await ProblemAsync(unknown, 404);
+        using (var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl))
+        {
+            var rejected = await Assert.ThrowsAsync<RpcException>(async () => await new AdminPb.Admin.AdminClient(channel).GetBackendHealthHistoryAsync(
+                new AdminPb.BackendHealthHistoryRequest { Tenant = "hc-admin", Cluster = "web", Backend = "a", Limit = 0 }));
+            Assert.Equal(StatusCode.InvalidArgument, rejected.StatusCode);
+            Assert.Equal("limit", rejected.Trailers.GetValue("field"));
+        }
         Assert.Empty(await fixture.HistoryAsync("hc-admin", "a"));
     }
 
