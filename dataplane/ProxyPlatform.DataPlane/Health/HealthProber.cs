@@ -23,6 +23,8 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, DataP
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Off the start-up path: the listeners open without waiting for the probes to be set up.
+        await Task.Yield();
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
