@@ -252,6 +252,12 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
                 Failed(exchange, backend, now, "invalid response");
                 return new Outcome(false, "invalid response", new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached",
                     "The backend gave no valid answer."));
+            case ForwarderError.ResponseBodyDestination when !context.Response.HasStarted:
+                // The backend's connection broke after its headers, before a byte reached the client
+                // (a backend killed mid-response): as safe to retry as a reset before the headers.
+                Failed(exchange, backend, now, "reset");
+                return new Outcome(exchange.Cluster.RetryOnReset, "reset", new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable",
+                    "The backend could not be reached", "The backend's connection broke before its response was complete."));
             case ForwarderError.ResponseBodyDestination or ForwarderError.UpgradeResponseDestination or ForwarderError.UpgradeRequestDestination:
                 Failed(exchange, backend, now, error.ToString());
                 return default;
