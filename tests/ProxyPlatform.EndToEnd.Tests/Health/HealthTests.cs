@@ -10,13 +10,15 @@ using AdminPb = ProxyPlatform.Protos.Admin;
 
 namespace ProxyPlatform.EndToEnd.Tests.Health;
 
-[Collection(HealthCollection.Name)]
-public sealed class HealthTests(HealthFixture fixture)
+[Collection(ProxyCollection.Name)]
+public sealed class HealthTests(ProxyFixture proxy)
 {
+    private readonly HealthPlatform _health = new(proxy.Platform);
+
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(20);
 
-    private Worker[] TwoWorkers => [fixture.One, fixture.Two];
+    private Worker[] TwoWorkers => [proxy.Edge, proxy.Plain];
 
     /// <summary>Probes every 0.4 s, two in a row decide; idempotent requests are retried on another backend.</summary>
     private static object Spec(bool panic = false) => new
@@ -35,8 +37,8 @@ public sealed class HealthTests(HealthFixture fixture)
     {
         await using var a = await SwitchableBackend.StartAsync("a");
         await using var b = await SwitchableBackend.StartAsync("b");
-        await fixture.ServiceAsync("hc-eject", "hc-eject.test", Spec(), ("a", a.Address), ("b", b.Address));
-        await fixture.WaitForBackendsAsync("hc-eject", l => l.Values.All(x => HealthFixture.Verdict(x) == "Healthy"), Settle);
+        await _health.ServiceAsync("hc-eject", "hc-eject.test", Spec(), ("a", a.Address), ("b", b.Address));
+        await _health.WaitForBackendsAsync("hc-eject", l => l.Values.All(x => HealthPlatform.Verdict(x) == "Healthy"), Settle);
 
         a.Failing = true;
         await WithinAsync(Deadline, "neither worker sends to the failing backend", async () =>
@@ -61,7 +63,7 @@ public sealed class HealthTests(HealthFixture fixture)
             return back;
         });
 
-        var history = await fixture.HistoryAsync("hc-eject", "a");
+        var history = await _health.HistoryAsync("hc-eject", "a");
         Assert.True(history.Length >= 3, JsonSerializer.Serialize(history));
         Assert.Equal(["Healthy", "Unhealthy", "Healthy"], history.Take(3).Select(h => h.GetProperty("verdict").GetString()));
         foreach (var (change, majority) in new[] { (history[0], "passing"), (history[1], "failing") })
@@ -77,28 +79,29 @@ public sealed class HealthTests(HealthFixture fixture)
     [Fact]
     public async Task A_worker_that_cannot_reach_a_backend_does_not_eject_it_for_the_others_and_its_view_is_shown()
     {
-        await using var p = await SwitchableBackend.StartAsync("p", refused: IPAddress.Parse(HealthFixture.PartitionedAddress));
+        var partitioned = await proxy.PartitionedAsync();
+        await using var p = await SwitchableBackend.StartAsync("p", refused: IPAddress.Parse(ProxyFixture.PartitionedAddress));
         await using var q = await SwitchableBackend.StartAsync("q");
-        await fixture.ServiceAsync("hc-partition", "hc-partition.test", Spec(), ("p", p.Address), ("q", q.Address));
+        await _health.ServiceAsync("hc-partition", "hc-partition.test", Spec(), ("p", p.Address), ("q", q.Address));
 
-        var backends = await fixture.WaitForBackendsAsync("hc-partition", l =>
+        var backends = await _health.WaitForBackendsAsync("hc-partition", l =>
         {
-            var views = HealthFixture.Views(l["p"]);
-            return views.GetValueOrDefault("worker-1") == "passing" && views.GetValueOrDefault("worker-2") == "passing"
-                && views.GetValueOrDefault(fixture.Partitioned.Id) == "failing";
+            var views = HealthPlatform.Views(l["p"]);
+            return views.GetValueOrDefault(proxy.Edge.Id) == "passing" && views.GetValueOrDefault(proxy.Plain.Id) == "passing"
+                && views.GetValueOrDefault(partitioned.Id) == "failing";
         }, Settle);
-        Assert.Equal("Healthy", HealthFixture.Verdict(backends["p"]));
+        Assert.Equal("Healthy", HealthPlatform.Verdict(backends["p"]));
         var dissent = backends["p"].GetProperty("health").GetProperty("workers").EnumerateArray()
-            .Single(w => w.GetProperty("worker").GetString() == fixture.Partitioned.Id);
+            .Single(w => w.GetProperty("worker").GetString() == partitioned.Id);
         Assert.False(string.IsNullOrEmpty(dissent.GetProperty("reason").GetString()), dissent.ToString());
-        Assert.Equal("passing", HealthFixture.Views(backends["q"])[fixture.Partitioned.Id]);
-        using (var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl))
+        Assert.Equal("passing", HealthPlatform.Views(backends["q"])[partitioned.Id]);
+        using (var channel = GrpcChannel.ForAddress(_health.Platform.GrpcUrl))
         {
             var listed = await new AdminPb.Admin.AdminClient(channel).ListBackendsAsync(new AdminPb.ClusterRef { Tenant = "hc-partition", Cluster = "web" });
             var pb = listed.Backends.Single(b => b.Backend == "p");
             Assert.Equal("Healthy", pb.Health);
             Assert.True(pb.HealthSinceUnixMs > 0);
-            Assert.Equal("failing", pb.Workers.Single(w => w.Worker == fixture.Partitioned.Id).State);
+            Assert.Equal("failing", pb.Workers.Single(w => w.Worker == partitioned.Id).State);
         }
 
         // Several of the dissenting worker's refresh periods later, the other two still send to it.
@@ -109,8 +112,8 @@ public sealed class HealthTests(HealthFixture fixture)
                 Assert.Contains("p", await AnswerersAsync(worker, "hc-partition.test", 4));
             await Task.Delay(200);
         }
-        Assert.Equal("Healthy", HealthFixture.Verdict((await fixture.BackendsAsync("hc-partition"))["p"]));
-        Assert.DoesNotContain("Unhealthy", (await fixture.HistoryAsync("hc-partition", "p")).Select(h => h.GetProperty("verdict").GetString()));
+        Assert.Equal("Healthy", HealthPlatform.Verdict((await _health.BackendsAsync("hc-partition"))["p"]));
+        Assert.DoesNotContain("Unhealthy", (await _health.HistoryAsync("hc-partition", "p")).Select(h => h.GetProperty("verdict").GetString()));
     }
 
     [Fact]
@@ -121,8 +124,8 @@ public sealed class HealthTests(HealthFixture fixture)
         HttpBinServer? killed = await HttpBinServer.StartAsync();
         try
         {
-            await fixture.ServiceAsync("hc-steady", "hc-steady.test", Spec(), ("f", failing.Address), ("k", killed.Address), ("s", steady.Address));
-            await fixture.WaitForBackendsAsync("hc-steady", l => l.Values.All(x => HealthFixture.Verdict(x) == "Healthy"), Settle);
+            await _health.ServiceAsync("hc-steady", "hc-steady.test", Spec(), ("f", failing.Address), ("k", killed.Address), ("s", steady.Address));
+            await _health.WaitForBackendsAsync("hc-steady", l => l.Values.All(x => HealthPlatform.Verdict(x) == "Healthy"), Settle);
 
             var errors = new ConcurrentQueue<string>();
             var answered = 0;
@@ -148,13 +151,13 @@ public sealed class HealthTests(HealthFixture fixture)
             })).ToArray();
 
             failing.Failing = true;
-            await fixture.WaitForBackendsAsync("hc-steady", l => HealthFixture.Verdict(l["f"]) == "Unhealthy", Settle);
+            await _health.WaitForBackendsAsync("hc-steady", l => HealthPlatform.Verdict(l["f"]) == "Unhealthy", Settle);
             failing.Failing = false;
-            await fixture.WaitForBackendsAsync("hc-steady", l => HealthFixture.Verdict(l["f"]) == "Healthy", Settle);
+            await _health.WaitForBackendsAsync("hc-steady", l => HealthPlatform.Verdict(l["f"]) == "Healthy", Settle);
             // httpbin is a process of its own: killed outright, its connections break mid-stream.
             await killed.DisposeAsync();
             killed = null;
-            await fixture.WaitForBackendsAsync("hc-steady", l => HealthFixture.Verdict(l["k"]) == "Unhealthy", Settle);
+            await _health.WaitForBackendsAsync("hc-steady", l => HealthPlatform.Verdict(l["k"]) == "Unhealthy", Settle);
             await Task.Delay(TimeSpan.FromSeconds(1));
 
             await stop.CancelAsync();
@@ -175,7 +178,7 @@ public sealed class HealthTests(HealthFixture fixture)
         await using var x = await SwitchableBackend.StartAsync("x");
         await using var y = await SwitchableBackend.StartAsync("y");
         x.Failing = y.Failing = true;
-        await fixture.ServiceAsync("hc-panic", "hc-panic.test", Spec(), ("x", x.Address), ("y", y.Address));
+        await _health.ServiceAsync("hc-panic", "hc-panic.test", Spec(), ("x", x.Address), ("y", y.Address));
 
         foreach (var worker in TwoWorkers)
         {
@@ -185,29 +188,29 @@ public sealed class HealthTests(HealthFixture fixture)
             Assert.Contains("health", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         }
 
-        await fixture.ServedAsync(await fixture.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web", Spec(panic: true)));
+        await _health.ServedAsync(await _health.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web", Spec(panic: true)));
         foreach (var worker in TwoWorkers)
         {
             var answerers = await AnswerersAsync(worker, "hc-panic.test", 6);
             Assert.Contains("x", answerers);
             Assert.Contains("y", answerers);
         }
-        Assert.All((await fixture.BackendsAsync("hc-panic")).Values, b => Assert.Equal("Unhealthy", HealthFixture.Verdict(b)));
+        Assert.All((await _health.BackendsAsync("hc-panic")).Values, b => Assert.Equal("Unhealthy", HealthPlatform.Verdict(b)));
 
         // The verdicts go with their cluster: workers take the removal in stride, and a cluster made again starts Unknown.
-        var nacks = (await fixture.One.StatsAsync()).NacksSent;
-        using (var route = await fixture.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/routes/main"))
+        var nacks = (await proxy.Edge.StatsAsync()).NacksSent;
+        using (var route = await _health.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/routes/main"))
             Assert.Equal(HttpStatusCode.NoContent, route.StatusCode);
-        using (var cluster = await fixture.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/clusters/web"))
+        using (var cluster = await _health.Platform.Admin.DeleteAsync("/v1/tenants/hc-panic/clusters/web"))
         {
             Assert.Equal(HttpStatusCode.NoContent, cluster.StatusCode);
-            await fixture.ServedAsync(long.Parse(cluster.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture));
+            await _health.ServedAsync(long.Parse(cluster.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture));
         }
-        Assert.Equal(nacks, (await fixture.One.StatsAsync()).NacksSent);
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web", new { loadBalancing = "RoundRobin" });
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web/backends/x", new { address = x.Address });
-        Assert.Equal("Unknown", HealthFixture.Verdict((await fixture.BackendsAsync("hc-panic"))["x"]));
-        Assert.Empty(await fixture.HistoryAsync("hc-panic", "x"));
+        Assert.Equal(nacks, (await proxy.Edge.StatsAsync()).NacksSent);
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web", new { loadBalancing = "RoundRobin" });
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-panic/clusters/web/backends/x", new { address = x.Address });
+        Assert.Equal("Unknown", HealthPlatform.Verdict((await _health.BackendsAsync("hc-panic"))["x"]));
+        Assert.Empty(await _health.HistoryAsync("hc-panic", "x"));
     }
 
     [Fact]
@@ -215,17 +218,17 @@ public sealed class HealthTests(HealthFixture fixture)
     {
         await using var drained = await SwitchableBackend.StartAsync("d");
         await using var other = await SwitchableBackend.StartAsync("e");
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain", new { hostnames = new[] { "hc-drain.test" } });
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web", new { loadBalancing = "RoundRobin" });
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/d", new { address = drained.Address });
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = false });
-        await fixture.ServedAsync(await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/routes/main", new { match = new { pathPrefix = "/" }, cluster = "web" }));
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-drain", new { hostnames = new[] { "hc-drain.test" } });
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web", new { loadBalancing = "RoundRobin" });
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/d", new { address = drained.Address });
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = false });
+        await _health.ServedAsync(await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/routes/main", new { match = new { pathPrefix = "/" }, cluster = "web" }));
 
-        var slow = fixture.One.GetAsync("hc-drain.test", "/slow?ms=4000");
+        var slow = proxy.Edge.GetAsync("hc-drain.test", "/slow?ms=4000");
         await WithinAsync(TimeSpan.FromSeconds(10), "the slow request reaches the backend", () => Task.FromResult(drained.Traffic == 1));
 
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = true });
-        await fixture.ServedAsync(await fixture.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/d", new { address = drained.Address, enabled = false }));
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = true });
+        await _health.ServedAsync(await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/d", new { address = drained.Address, enabled = false }));
         Assert.False(slow.IsCompleted, "the slow request ended before the drain; the test proves nothing");
         foreach (var worker in TwoWorkers)
             Assert.All(await AnswerersAsync(worker, "hc-drain.test", 10), name => Assert.Equal("e", name));
@@ -239,8 +242,8 @@ public sealed class HealthTests(HealthFixture fixture)
     [Fact]
     public async Task Bad_health_input_is_a_problem_naming_the_field_and_changes_nothing()
     {
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-admin", new { hostnames = new[] { "hc-admin.test" } });
-        using (var response = await fixture.Platform.PutAsync("/v1/tenants/hc-admin/clusters/web",
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-admin", new { hostnames = new[] { "hc-admin.test" } });
+        using (var response = await _health.Platform.PutAsync("/v1/tenants/hc-admin/clusters/web",
             new { healthCheck = new { path = "/healthz", intervalSeconds = 0.1, expectedStatus = "2xx" } }))
         {
             var problem = await ProblemAsync(response, 400);
@@ -248,10 +251,10 @@ public sealed class HealthTests(HealthFixture fixture)
             Assert.Contains("healthCheck.intervalSeconds", fields);
             Assert.Contains("healthCheck.expectedStatus", fields);
         }
-        using (var missing = await fixture.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/web"))
+        using (var missing = await _health.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/web"))
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
 
-        await fixture.Platform.PutOkAsync("/v1/tenants/hc-admin/clusters/web", new { });
+        await _health.Platform.PutOkAsync("/v1/tenants/hc-admin/clusters/web", new { });
         foreach (var (path, field) in new[]
         {
             ("/v1/tenants/hc-admin/clusters/web/backends/a/health-history?limit=0", "limit"),
@@ -259,19 +262,19 @@ public sealed class HealthTests(HealthFixture fixture)
             ("/v1/tenants/hc-admin/clusters/web/backends/Not_An_Id/health-history", "backend"),
         })
         {
-            using var response = await fixture.Platform.Admin.GetAsync(path);
+            using var response = await _health.Platform.Admin.GetAsync(path);
             Assert.Equal(field, (await ProblemAsync(response, 400)).GetProperty("field").GetString());
         }
-        using (var unknown = await fixture.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/nope/backends/a/health-history"))
+        using (var unknown = await _health.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/nope/backends/a/health-history"))
             await ProblemAsync(unknown, 404);
-        using (var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl))
+        using (var channel = GrpcChannel.ForAddress(_health.Platform.GrpcUrl))
         {
             var rejected = await Assert.ThrowsAsync<RpcException>(async () => await new AdminPb.Admin.AdminClient(channel).GetBackendHealthHistoryAsync(
                 new AdminPb.BackendHealthHistoryRequest { Tenant = "hc-admin", Cluster = "web", Backend = "a", Limit = 0 }));
             Assert.Equal(StatusCode.InvalidArgument, rejected.StatusCode);
             Assert.Equal("limit", rejected.Trailers.GetValue("field"));
         }
-        Assert.Empty(await fixture.HistoryAsync("hc-admin", "a"));
+        Assert.Empty(await _health.HistoryAsync("hc-admin", "a"));
     }
 
     private static async Task<JsonElement> ProblemAsync(HttpResponseMessage response, int status)

@@ -1,31 +1,21 @@
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using ProxyPlatform.EndToEnd.Tests.Proxy;
 using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.EndToEnd.Tests.Health;
 
 /// <summary>
-/// One platform for the health tests: a silo and three workers, the third of which connects to
-/// backends from <see cref="PartitionedAddress"/> (<c>Proxy:OutboundBindAddress</c>), so a backend
-/// can refuse that worker alone. Each test uses its own tenant.
+/// What the health tests ask of a platform: services with health-checked clusters, and the admin
+/// API's view of their backends and verdict history. They run on the proxy tests' platform
+/// (<see cref="ProxyFixture"/>), so the suite starts no extra processes beyond the partitioned worker.
 /// </summary>
-public sealed class HealthFixture : IAsyncLifetime
+public sealed class HealthPlatform(Platform platform)
 {
-    public const string PartitionedAddress = "127.0.0.3";
+    public Platform Platform { get; } = platform;
 
-    public Platform Platform { get; private set; } = null!;
-    public Worker One => Platform.Workers[0];
-    public Worker Two => Platform.Workers[1];
-    public Worker Partitioned => Platform.Workers[2];
-
-    public async ValueTask InitializeAsync()
-    {
-        Platform = await Platform.StartAsync("health", workers: 2);
-        await Platform.StartWorkerAsync("worker-3", 0, $"--Proxy:OutboundBindAddress={PartitionedAddress}");
-    }
-
-    /// <summary>Creates tenant <paramref name="tenant"/> owning <paramref name="host"/>, cluster <c>web</c> with the backends, and a route to it; returns once every worker serves it.</summary>
+    /// <summary>Creates tenant <paramref name="tenant"/> owning <paramref name="host"/>, cluster <c>web</c> with the backends, and a route to it; returns once every worker of the platform serves it.</summary>
     public async Task ServiceAsync(string tenant, string host, object clusterSpec, params (string Name, string Address)[] backends)
     {
         await Platform.PutOkAsync($"/v1/tenants/{tenant}", new { hostnames = new[] { host } });
@@ -78,11 +68,6 @@ public sealed class HealthFixture : IAsyncLifetime
         return [.. JsonDocument.Parse(text).RootElement.GetProperty("items").EnumerateArray().Select(e => e.Clone())];
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (Platform is not null)
-            await Platform.DisposeAsync();
-    }
 }
 
 /// <summary>
@@ -130,10 +115,4 @@ public sealed class SwitchableBackend : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _backend.DisposeAsync();
-}
-
-[CollectionDefinition(Name)]
-public sealed class HealthCollection : ICollectionFixture<HealthFixture>
-{
-    public const string Name = "health";
 }
