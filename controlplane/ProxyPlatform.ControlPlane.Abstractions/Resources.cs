@@ -8,6 +8,8 @@ public enum ConfigKind
     Tenant = 1,
     Cluster = 2,
     Route = 3,
+    /// <summary>The health verdicts on a cluster's backends; keyed like the cluster (see <see cref="ClusterHealthSpec"/>).</summary>
+    BackendHealth = 4,
 }
 
 /// <summary>Addresses one distributed resource; for a tenant, <see cref="Id"/> is the tenant again.</summary>

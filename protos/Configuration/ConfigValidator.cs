@@ -13,6 +13,8 @@ public sealed record FieldError(string Field, string Message);
 public static partial class ConfigValidator
 {
     public const int MaxIdLength = 63;
+    /// <summary>The shortest health-check interval and time-out, in seconds.</summary>
+    public const double MinProbeSeconds = 0.2;
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
     private static partial Regex IdPattern();
@@ -26,7 +28,7 @@ public static partial class ConfigValidator
     [GeneratedRegex(@"^/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$")]
     private static partial Regex PathPattern();
 
-    private static readonly HashSet<string> RetryConditions = ["connect-failure", "timeout", "502", "503", "504"];
+    private static readonly HashSet<string> RetryConditions = ["connect-failure", "reset", "timeout", "502", "503", "504"];
 
     public static bool IsValidId(string? id) => id is not null && IdPattern().IsMatch(id);
 
@@ -67,12 +69,17 @@ public static partial class ConfigValidator
         {
             if (!IsPath(hc.Path))
                 errors.Add(new FieldError("healthCheck.path", "must be a path starting with '/'."));
-            Range("healthCheck.intervalSeconds", hc.IntervalSeconds, 1, 3600, errors);
-            Range("healthCheck.timeoutSeconds", hc.TimeoutSeconds, 1, 3600, errors);
-            if (hc.TimeoutSeconds > hc.IntervalSeconds)
+            if (hc.IntervalSeconds is < MinProbeSeconds or > 3600 || double.IsNaN(hc.IntervalSeconds))
+                errors.Add(new FieldError("healthCheck.intervalSeconds", $"must be between {MinProbeSeconds} and 3600."));
+            if (hc.TimeoutSeconds is < MinProbeSeconds or > 3600 || double.IsNaN(hc.TimeoutSeconds))
+                errors.Add(new FieldError("healthCheck.timeoutSeconds", $"must be between {MinProbeSeconds} and 3600."));
+            else if (hc.TimeoutSeconds > hc.IntervalSeconds)
                 errors.Add(new FieldError("healthCheck.timeoutSeconds", "must not exceed intervalSeconds."));
             Range("healthCheck.healthyThreshold", hc.HealthyThreshold, 1, 100, errors);
             Range("healthCheck.unhealthyThreshold", hc.UnhealthyThreshold, 1, 100, errors);
+            if (!StatusRanges.TryParse(hc.ExpectedStatus, out _))
+                errors.Add(new FieldError("healthCheck.expectedStatus",
+                    $"'{hc.ExpectedStatus}' is not a status range: use e.g. 200-399, 200, or 200,204,300-302 (statuses 100 to 599)."));
         }
         if (spec.Retry is { } retry)
         {

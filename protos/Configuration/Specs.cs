@@ -23,15 +23,56 @@ public sealed record ClusterSpec
     public ConnectionsSpec? Connections { get; init; }
 }
 
+/// <summary>
+/// The active probe every worker sends to each enabled backend of the cluster: <c>GET path</c> every
+/// <see cref="IntervalSeconds"/>; an answer within <see cref="TimeoutSeconds"/> whose status is in
+/// <see cref="ExpectedStatus"/> passes.
+/// </summary>
 public sealed record HealthCheckSpec
 {
     public string Path { get; init; } = "/healthz";
-    public int IntervalSeconds { get; init; } = 5;
-    public int TimeoutSeconds { get; init; } = 2;
+    /// <summary>Seconds between two probes of one backend; fractions allowed, at least 0.2.</summary>
+    public double IntervalSeconds { get; init; } = 5;
+    public double TimeoutSeconds { get; init; } = 2;
+    /// <summary>Probes passed in a row before a worker sees a failing backend as passing again.</summary>
     public int HealthyThreshold { get; init; } = 2;
+    /// <summary>Probes failed in a row before a worker sees a backend as failing.</summary>
     public int UnhealthyThreshold { get; init; } = 2;
+    /// <summary>The statuses that pass: <c>200-399</c>, <c>200</c>, or a comma-separated list of both (<c>200,204,300-302</c>).</summary>
+    public string ExpectedStatus { get; init; } = "200-399";
+    /// <summary>When every backend is Unhealthy, send to all of them rather than answer 503.</summary>
+    public bool Panic { get; init; }
 }
 
+/// <summary>The control plane's verdicts on a cluster's backends: what every worker routes on.</summary>
+public static class HealthVerdicts
+{
+    public const string Unknown = "Unknown";
+    public const string Healthy = "Healthy";
+    public const string Unhealthy = "Unhealthy";
+}
+
+/// <summary>
+/// The verdicts on one cluster's backends, as the data plane receives them (resource kind
+/// <c>BACKEND_HEALTH</c>, keyed like its cluster). A backend not listed is Unknown.
+/// </summary>
+public sealed record ClusterHealthSpec
+{
+    public IReadOnlyDictionary<string, BackendVerdictSpec> Backends { get; init; } = new Dictionary<string, BackendVerdictSpec>();
+}
+
+public sealed record BackendVerdictSpec
+{
+    /// <summary><see cref="HealthVerdicts.Healthy"/> or <see cref="HealthVerdicts.Unhealthy"/>.</summary>
+    public string Verdict { get; init; } = HealthVerdicts.Unknown;
+    public DateTimeOffset Since { get; init; }
+}
+
+/// <summary>
+/// Retries of idempotent requests on another backend. Conditions: <c>connect-failure</c> (nothing
+/// reached the backend), <c>reset</c> (the connection broke before any response, e.g. the backend
+/// died mid-request), <c>timeout</c>, and statuses <c>502</c>, <c>503</c>, <c>504</c>.
+/// </summary>
 public sealed record RetrySpec
 {
     public int MaxAttempts { get; init; } = 3;

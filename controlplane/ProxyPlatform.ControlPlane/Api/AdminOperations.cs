@@ -1,5 +1,6 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Api;
@@ -9,7 +10,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// and gRPC), then a call into the owning grain. A rejected input throws <see cref="AdminException"/>
 /// before anything is stored.
 /// </summary>
-public sealed class AdminOperations(IGrainFactory grains, ConfigStore store)
+public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, HealthStore health)
 {
     public Task<WriteResult<TenantResource>> PutTenant(string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -75,6 +76,39 @@ public sealed class AdminOperations(IGrainFactory grains, ConfigStore store)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
         return Cluster(tenant, cluster).ListBackends();
+    }
+
+    /// <summary>One backend with its verdict, since when, and each reporting worker's view.</summary>
+    public async Task<(BackendResource Backend, BackendHealthStatus Health)> GetBackendWithHealth(string tenant, string cluster, string backend)
+    {
+        var resource = await GetBackend(tenant, cluster, backend);
+        var status = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus()).FirstOrDefault(s => s.Backend == backend);
+        return (resource, status ?? BackendHealthStatus.Unknown(backend));
+    }
+
+    /// <summary>The cluster's backends, each with its verdict, since when, and each reporting worker's view.</summary>
+    public async Task<IReadOnlyList<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(string tenant, string cluster)
+    {
+        var backends = await ListBackends(tenant, cluster);
+        var statuses = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus())
+            .ToDictionary(s => s.Backend, StringComparer.Ordinal);
+        return backends.Select(b => (b, statuses.GetValueOrDefault(b.Backend) ?? BackendHealthStatus.Unknown(b.Backend))).ToList();
+    }
+
+    /// <summary>
+    /// A backend's verdict changes, newest first: at most <paramref name="limit"/> (default 100, up to
+    /// <see cref="HealthStore.MaxHistory"/>). The cluster must exist; the backend need not any more.
+    /// </summary>
+    public async Task<IReadOnlyList<VerdictChange>> HealthHistory(string tenant, string cluster, string backend, string? limit)
+    {
+        var count = 100;
+        var limitErrors = new List<FieldError>();
+        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count)
+            || count < 1 || count > HealthStore.MaxHistory))
+            limitErrors.Add(new FieldError("limit", $"'{limit}' is not a limit: expected a whole number from 1 to {HealthStore.MaxHistory}."));
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend), limitErrors);
+        await GetCluster(tenant, cluster);
+        return await health.HistoryAsync(tenant, cluster, backend, count);
     }
 
     public Task<WriteResult<RouteResource>> PutRoute(string tenant, string route, RouteSpec? spec, string? ifMatch)

@@ -39,6 +39,8 @@ public static class AdminProtoMapping
                 TimeoutSeconds = hc.HasTimeoutSeconds ? hc.TimeoutSeconds : new HealthCheckSpec().TimeoutSeconds,
                 HealthyThreshold = hc.HasHealthyThreshold ? hc.HealthyThreshold : new HealthCheckSpec().HealthyThreshold,
                 UnhealthyThreshold = hc.HasUnhealthyThreshold ? hc.UnhealthyThreshold : new HealthCheckSpec().UnhealthyThreshold,
+                ExpectedStatus = hc.ExpectedStatus.Length == 0 ? new HealthCheckSpec().ExpectedStatus : hc.ExpectedStatus,
+                Panic = hc.Panic,
             },
             Retry = pb.Retry is not { } r ? null : new RetrySpec
             {
@@ -79,6 +81,7 @@ public static class AdminProtoMapping
             {
                 Path = hc.Path, IntervalSeconds = hc.IntervalSeconds, TimeoutSeconds = hc.TimeoutSeconds,
                 HealthyThreshold = hc.HealthyThreshold, UnhealthyThreshold = hc.UnhealthyThreshold,
+                ExpectedStatus = hc.ExpectedStatus, Panic = hc.Panic,
             };
         }
         if (spec.Retry is { } r)
@@ -168,6 +171,35 @@ public static class AdminProtoMapping
         new() { Tenant = c.Tenant, Cluster = c.Cluster, Spec = c.Spec.ToProto(), Meta = Meta(c.Revision) };
     public static AdminPb.BackendReply ToReply(this BackendResource b) =>
         new() { Tenant = b.Tenant, Cluster = b.Cluster, Backend = b.Backend, Spec = b.Spec.ToProto(), Meta = Meta(b.Revision), Health = "Unknown" };
+    public static AdminPb.BackendReply ToReply(this BackendResource b, BackendHealthStatus health)
+    {
+        var reply = b.ToReply();
+        reply.Health = health.Verdict;
+        reply.HealthSinceUnixMs = health.Since?.ToUnixTimeMilliseconds() ?? 0;
+        reply.Workers.AddRange(health.Workers.Select(w => new AdminPb.WorkerHealthView
+        {
+            Worker = w.Worker,
+            State = w.Observation.View.ToString().ToLowerInvariant(),
+            SinceUnixMs = w.Observation.Since.ToUnixTimeMilliseconds(),
+            LatencyMs = w.Observation.LatencyMs,
+            Reason = w.Observation.Reason ?? "",
+            Outlier = w.Observation.Outlier,
+            OutlierReason = w.Observation.OutlierReason ?? "",
+            ReportedUnixMs = w.ReportedAt.ToUnixTimeMilliseconds(),
+        }));
+        return reply;
+    }
+
+    public static AdminPb.VerdictChange ToProto(this VerdictChange change) => new()
+    {
+        Verdict = change.Verdict,
+        AtUnixMs = change.At.ToUnixTimeMilliseconds(),
+        Failing = change.Failing,
+        Passing = change.Passing,
+        Reporting = change.Reporting,
+        Revision = change.Revision,
+    };
+
     public static AdminPb.RouteReply ToReply(this RouteResource r) => new() { Tenant = r.Tenant, Route = r.Route, Spec = r.Spec.ToProto(), Meta = Meta(r.Revision) };
 
     private static void Add(MapField<string, string> target, IReadOnlyDictionary<string, string> source)

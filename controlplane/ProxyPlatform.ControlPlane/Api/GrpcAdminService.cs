@@ -36,7 +36,20 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
         Call(async () => (await ops.PutBackend(request.Tenant, request.Cluster, request.Backend, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<BackendReply> GetBackend(BackendRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetBackend(request.Tenant, request.Cluster, request.Backend)).ToReply());
+        Call(async () =>
+        {
+            var (backend, health) = await ops.GetBackendWithHealth(request.Tenant, request.Cluster, request.Backend);
+            return backend.ToReply(health);
+        });
+
+    public override Task<BackendHealthHistoryReply> GetBackendHealthHistory(BackendHealthHistoryRequest request, ServerCallContext context) =>
+        Call(async () =>
+        {
+            var limit = request.HasLimit ? request.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+            var reply = new BackendHealthHistoryReply();
+            reply.Changes.AddRange((await ops.HealthHistory(request.Tenant, request.Cluster, request.Backend, limit)).Select(c => c.ToProto()));
+            return reply;
+        });
 
     public override Task<DeleteReply> DeleteBackend(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteBackend(request.Tenant, request.Cluster, request.Backend, IfMatch(request.IfMatch)) });
@@ -45,7 +58,7 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
         Call(async () =>
         {
             var reply = new ListBackendsReply();
-            reply.Backends.AddRange((await ops.ListBackends(request.Tenant, request.Cluster)).Select(b => b.ToReply()));
+            reply.Backends.AddRange((await ops.ListBackendsWithHealth(request.Tenant, request.Cluster)).Select(b => b.Backend.ToReply(b.Health)));
             return reply;
         });
 

@@ -31,9 +31,11 @@ public static class RestAdminApi
             await Deleted(c, await ops.DeleteCluster(tenant, cluster, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops) =>
-            Items((await ops.ListBackends(tenant, cluster)).Select(Render)));
+            Items((await ops.ListBackendsWithHealth(tenant, cluster)).Select(b => Render(b.Backend, b.Health))));
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}/health-history", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
+            Items((await ops.HealthHistory(tenant, cluster, backend, c.Request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null)).Select(Render)));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetBackend(tenant, cluster, backend), r => r.Revision, Render));
+            Resource(c, await ops.GetBackendWithHealth(tenant, cluster, backend), r => r.Backend.Revision, r => Render(r.Backend, r.Health)));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
             await Written(c, await ops.PutBackend(tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
@@ -168,6 +170,38 @@ public static class RestAdminApi
     private static JsonObject Render(ClusterResource c) => With(new() { ["tenant"] = c.Tenant, ["id"] = c.Cluster }, c.Spec, c.Revision);
     private static JsonObject Render(BackendResource b) =>
         With(new() { ["tenant"] = b.Tenant, ["cluster"] = b.Cluster, ["id"] = b.Backend }, b.Spec, b.Revision);
+    private static JsonObject Render(BackendResource b, BackendHealthStatus health)
+    {
+        var body = Render(b);
+        body["health"] = new JsonObject
+        {
+            ["verdict"] = health.Verdict,
+            ["since"] = health.Since,
+            ["workers"] = new JsonArray(health.Workers.Select(w => (JsonNode)new JsonObject
+            {
+                ["worker"] = w.Worker,
+                ["view"] = w.Observation.View.ToString().ToLowerInvariant(),
+                ["since"] = w.Observation.Since,
+                ["latencyMs"] = Math.Round(w.Observation.LatencyMs, 3),
+                ["reason"] = w.Observation.Reason,
+                ["outlier"] = w.Observation.Outlier,
+                ["outlierReason"] = w.Observation.OutlierReason,
+                ["reportedAt"] = w.ReportedAt,
+            }).ToArray()),
+        };
+        return body;
+    }
+
+    private static JsonObject Render(VerdictChange change) => new()
+    {
+        ["verdict"] = change.Verdict,
+        ["at"] = change.At,
+        ["failing"] = change.Failing,
+        ["passing"] = change.Passing,
+        ["reporting"] = change.Reporting,
+        ["revision"] = change.Revision,
+    };
+
     private static JsonObject Render(RouteResource r) => With(new() { ["tenant"] = r.Tenant, ["id"] = r.Route }, r.Spec, r.Revision);
 
     // The resource is its IDs, then the body as the client would PUT it, then its revision.

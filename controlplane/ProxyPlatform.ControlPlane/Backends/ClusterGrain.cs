@@ -28,7 +28,7 @@ public sealed class ClusterState
 /// </summary>
 public sealed class ClusterGrain(
     [PersistentState("cluster", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<ClusterState> state,
-    ConfigWriter writer) : Grain, IClusterGrain
+    ConfigWriter writer, ILogger<ClusterGrain> logger) : Grain, IClusterGrain
 {
     private (string Tenant, string Cluster) Id => GrainKeys.Split(this.GetPrimaryKeyString());
     private ConfigKey Key => new(ConfigKind.Cluster, Id.Tenant, Id.Cluster);
@@ -79,9 +79,21 @@ public sealed class ClusterGrain(
         if (S.Spec is null)
             throw AdminException.NotFound(What);
         ETags.Check(ifMatch, S.SpecRevision, What);
-        var revision = await writer.CommitToTenantPoolAsync(new ConfigEntry(Key, 0, null));
+        // The cluster's verdicts go with it, in the same change, and its verdict grain forgets it, so a
+        // cluster created again under this name starts Unknown.
+        var revision = await writer.CommitToTenantPoolAsync(
+            new ConfigEntry(Key, 0, null), new ConfigEntry(Key with { Kind = ConfigKind.BackendHealth }, 0, null));
         state.State = new ClusterState();
         await Save(revision);
+        try
+        {
+            await GrainFactory.GetGrain<IHealthVerdictGrain>(this.GetPrimaryKeyString()).Reset();
+        }
+        catch (Exception ex)
+        {
+            // The deletion stands (its verdicts were removed with it); only the verdict history outlives it.
+            logger.LogWarning(ex, "Cluster {Cluster} deleted, but forgetting its verdicts failed", this.GetPrimaryKeyString());
+        }
         return revision;
     }
 

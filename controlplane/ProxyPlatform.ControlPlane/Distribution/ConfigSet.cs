@@ -29,7 +29,7 @@ public sealed class ConfigSet
 
     public string? ClusterOfRoute(ConfigKey route) => _clusterOfRoute.GetValueOrDefault(route);
 
-    /// <summary>How many live clusters and routes a tenant has.</summary>
+    /// <summary>How many live clusters and routes a tenant has (verdicts are part of their cluster and do not count).</summary>
     public int OwnedBy(string tenant) => _ownedByTenant.GetValueOrDefault(tenant);
 
     public void Apply(ConfigEntry entry)
@@ -37,7 +37,7 @@ public sealed class ConfigSet
         var wasLive = Exists(entry.Key);
         _entries[entry.Key] = entry;
         Revision = Math.Max(Revision, entry.Revision);
-        if (entry.Key.Kind != ConfigKind.Tenant && wasLive != !entry.IsRemoval)
+        if (entry.Key.Kind is ConfigKind.Cluster or ConfigKind.Route && wasLive != !entry.IsRemoval)
             _ownedByTenant[entry.Key.Tenant] = OwnedBy(entry.Key.Tenant) + (entry.IsRemoval ? -1 : 1);
         if (entry.Key.Kind != ConfigKind.Route)
             return;
@@ -107,6 +107,9 @@ public sealed class ConfigBatch(ConfigSet committed)
             if (!Exists(new ConfigKey(ConfigKind.Cluster, tenant, cluster)))
                 throw AdminException.Invalid("cluster", $"tenant '{tenant}' has no cluster '{cluster}'; create the cluster first.");
         }
+        // Verdicts follow their cluster: one for a cluster that is gone (a report racing its deletion) is dropped.
+        if (kind == ConfigKind.BackendHealth && !entry.IsRemoval && !Exists(new ConfigKey(ConfigKind.Cluster, tenant, id)))
+            throw AdminException.NotFound($"Cluster '{tenant}/{id}'");
         if (kind == ConfigKind.Cluster && entry.IsRemoval && RoutesOf(tenant, id) is { Count: > 0 } routes)
             throw AdminException.Conflict(
                 $"Cluster '{tenant}/{id}' is used by route(s) {string.Join(", ", routes.Order(StringComparer.Ordinal).Take(10))}; delete or repoint them first.");
@@ -132,7 +135,7 @@ public sealed class ConfigBatch(ConfigSet committed)
         var owned = committed.OwnedBy(tenant);
         foreach (var e in _staged.Values)
         {
-            if (e.Key.Tenant != tenant || e.Key.Kind == ConfigKind.Tenant)
+            if (e.Key.Tenant != tenant || e.Key.Kind is not (ConfigKind.Cluster or ConfigKind.Route))
                 continue;
             owned += (committed.Exists(e.Key), e.IsRemoval) switch
             {

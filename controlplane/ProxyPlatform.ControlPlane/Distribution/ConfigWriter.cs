@@ -35,15 +35,18 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         return revision;
     }
 
-    /// <summary>Commits an entry of a resource that belongs to a tenant (a cluster, a route) to the tenant's pool.</summary>
-    public async Task<long> CommitToTenantPoolAsync(ConfigEntry entry)
+    /// <summary>
+    /// Commits entries of resources that belong to one tenant (a cluster, a route, a cluster's verdicts)
+    /// to the tenant's pool, as one change at one revision.
+    /// </summary>
+    public async Task<long> CommitToTenantPoolAsync(params ConfigEntry[] entries)
     {
-        var tenant = entry.Key.Tenant;
+        var tenant = entries[0].Key.Tenant;
         if (_poolOfTenant.TryGetValue(tenant, out var known))
         {
             try
             {
-                return await grains.GetGrain<IDistributionGrain>(known).Commit([entry]);
+                return await grains.GetGrain<IDistributionGrain>(known).Commit(entries);
             }
             catch (AdminException ex) when (ex.Kind == AdminErrorKind.NotFound)
             {
@@ -53,7 +56,7 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         }
         var pool = await grains.GetGrain<ITenantGrain>(tenant).GetPool();
         _poolOfTenant[tenant] = pool;
-        return await grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
+        return await grains.GetGrain<IDistributionGrain>(pool).Commit(entries);
     }
 
     /// <summary>

@@ -197,6 +197,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             ConfigKind.Tenant => ResourceKind.Tenant,
             ConfigKind.Cluster => ResourceKind.Cluster,
             ConfigKind.Route => ResourceKind.Route,
+            ConfigKind.BackendHealth => ResourceKind.BackendHealth,
             _ => ResourceKind.Unspecified,
         },
         Tenant = key.Tenant,

@@ -7,6 +7,7 @@ using Orleans.Serialization;
 using ProxyPlatform.ControlPlane.Api;
 using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -33,6 +34,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<DataPlaneDirectory>();
         builder.Services.AddSingleton<Rollouts>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddHealthVerdicts();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();
@@ -96,7 +98,7 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations], CancellationToken.None);
     }
 
     private static IPEndPoint EndPointOf(Uri url)

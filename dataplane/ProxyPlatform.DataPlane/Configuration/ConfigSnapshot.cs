@@ -27,6 +27,8 @@ public sealed record ConfigSnapshot
     public ImmutableDictionary<string, Revisioned<TenantSpec>> Tenants { get; init; } = ImmutableDictionary<string, Revisioned<TenantSpec>>.Empty;
     public ImmutableDictionary<ResourceId, Revisioned<ClusterDefinition>> Clusters { get; init; } = ImmutableDictionary<ResourceId, Revisioned<ClusterDefinition>>.Empty;
     public ImmutableDictionary<ResourceId, Revisioned<RouteSpec>> Routes { get; init; } = ImmutableDictionary<ResourceId, Revisioned<RouteSpec>>.Empty;
+    /// <summary>The control plane's verdicts on each cluster's backends, keyed like the cluster.</summary>
+    public ImmutableDictionary<ResourceId, Revisioned<ClusterHealthSpec>> Health { get; init; } = ImmutableDictionary<ResourceId, Revisioned<ClusterHealthSpec>>.Empty;
 
     /// <summary>
     /// True when <paramref name="update"/> can be applied on top of this snapshot: it is a full
@@ -45,6 +47,7 @@ public sealed record ConfigSnapshot
         var tenants = start.Tenants.ToBuilder();
         var clusters = start.Clusters.ToBuilder();
         var routes = start.Routes.ToBuilder();
+        var health = start.Health.ToBuilder();
         next = null;
 
         foreach (var key in update.Removals)
@@ -59,6 +62,9 @@ public sealed record ConfigSnapshot
                     break;
                 case ResourceKind.Route:
                     routes.Remove(new ResourceId(key.Tenant, key.Id));
+                    break;
+                case ResourceKind.BackendHealth:
+                    health.Remove(new ResourceId(key.Tenant, key.Id));
                     break;
                 default:
                     rejection = $"removal of {Describe(key)}: unknown resource kind {key.Kind}.";
@@ -97,6 +103,11 @@ public sealed record ConfigSnapshot
                         return false;
                     routes[id] = new(route, resource.Revision);
                     break;
+                case ResourceKind.BackendHealth:
+                    if (!TryDecode<ClusterHealthSpec>(resource, out var verdicts, out rejection))
+                        return false;
+                    health[id] = new(verdicts, resource.Revision);
+                    break;
                 default:
                     rejection = $"{Describe(key)}: unknown resource kind {key.Kind}.";
                     return false;
@@ -110,16 +121,18 @@ public sealed record ConfigSnapshot
             Tenants = tenants.ToImmutable(),
             Clusters = clusters.ToImmutable(),
             Routes = routes.ToImmutable(),
+            Health = health.ToImmutable(),
         };
         return true;
     }
 
-    /// <summary>How a reason names a resource: <c>tenant acme</c>, <c>cluster acme/web</c>, <c>route acme/api</c>.</summary>
+    /// <summary>How a reason names a resource: <c>tenant acme</c>, <c>cluster acme/web</c>, <c>route acme/api</c>, <c>health of cluster acme/web</c>.</summary>
     public static string Describe(ResourceKey key) => key.Kind switch
     {
         ResourceKind.Tenant => $"tenant {key.Tenant}",
         ResourceKind.Cluster => $"cluster {key.Tenant}/{key.Id}",
         ResourceKind.Route => $"route {key.Tenant}/{key.Id}",
+        ResourceKind.BackendHealth => $"health of cluster {key.Tenant}/{key.Id}",
         _ => $"resource {key.Tenant}/{key.Id}",
     };
 

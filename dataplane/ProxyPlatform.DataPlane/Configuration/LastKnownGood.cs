@@ -11,7 +11,7 @@ namespace ProxyPlatform.DataPlane.Configuration;
 /// that a restart serves it at once even when the control plane is unreachable. The file holds the
 /// revision and the resources in the stream's shape:
 /// <code>{ "revision": 7, "resources": [ { "kind": "route", "tenant": "acme", "id": "api", "revision": 7, "spec": { … } } ] }</code>
-/// with <c>kind</c> one of <c>tenant</c>, <c>cluster</c>, <c>route</c> and <c>spec</c> in the admin API's model.
+/// with <c>kind</c> one of <c>tenant</c>, <c>cluster</c>, <c>route</c>, <c>backend-health</c> and <c>spec</c> in the admin API's model.
 /// Changes since that file are appended to <c>last-known-good.journal</c> (each a length-prefixed
 /// delta as the stream sent it, flushed to disk), so saving a change costs what the change costs;
 /// the journal is folded into a new file once it has grown, and read after the file on restore.
@@ -147,6 +147,8 @@ public sealed class LastKnownGood(DataPlaneOptions options)
             .Select(c => Stored("cluster", c.Key, c.Value)));
         resources.AddRange(snapshot.Routes.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
             .Select(r => Stored("route", r.Key, r.Value)));
+        resources.AddRange(snapshot.Health.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
+            .Select(h => Stored("backend-health", h.Key, h.Value)));
         return new StoredConfig(snapshot.Revision, resources);
     }
 
@@ -158,7 +160,8 @@ public sealed class LastKnownGood(DataPlaneOptions options)
         "tenant" => ResourceKind.Tenant,
         "cluster" => ResourceKind.Cluster,
         "route" => ResourceKind.Route,
-        _ => throw new JsonException($"'{kind}' is not a resource kind (tenant, cluster or route)."),
+        "backend-health" => ResourceKind.BackendHealth,
+        _ => throw new JsonException($"'{kind}' is not a resource kind (tenant, cluster, route or backend-health)."),
     };
 
     private sealed record StoredConfig(long Revision, IReadOnlyList<StoredResource> Resources);

@@ -74,7 +74,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
             ValidateCluster(problems, id, cluster.Spec);
             if (problems.Count > before)
                 continue;
-            var built = ClusterRuntime.Build(id, cluster.Spec, runtime.Clusters.GetValueOrDefault(id));
+            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(id)?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress);
             clusters[id] = built;
             clusterChanges.Add((id, built, runtime.Clusters.GetValueOrDefault(id)));
         }
@@ -209,6 +209,12 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
                     break;
                 case ResourceKind.Route:
                     routes.Add(new ResourceId(key.Tenant, key.Id));
+                    break;
+                case ResourceKind.BackendHealth:
+                    // New verdicts rebuild the cluster's state only: its slot is swapped, routes are untouched.
+                    var cluster = new ResourceId(key.Tenant, key.Id);
+                    if (next.Clusters.ContainsKey(cluster) || runtime.Clusters.ContainsKey(cluster))
+                        clusters.Add(cluster);
                     break;
             }
         }

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Health;
 using ProxyPlatform.DataPlane.Ops;
 using ProxyPlatform.DataPlane.Proxy;
 
@@ -49,6 +50,7 @@ public static class DataPlaneHost
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
+        builder.Services.AddHealthProbes();
         return builder;
     }
 

@@ -34,6 +34,12 @@ public sealed record DataPlaneOptions
     /// a route asking for more is rejected. Unset keeps Kestrel's default and accepts any route limit.
     /// </summary>
     public long? MaxRequestBodyBytes { get; init; }
+    /// <summary>
+    /// The local address outbound connections to backends (proxied requests and health probes) are
+    /// bound to before connecting (<c>Proxy:OutboundBindAddress</c>), like nginx's <c>proxy_bind</c>.
+    /// Unset: the operating system chooses.
+    /// </summary>
+    public System.Net.IPAddress? OutboundBindAddress { get; init; }
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
@@ -60,6 +66,9 @@ public sealed record DataPlaneOptions
         var maxBody = configuration.GetValue<long?>("Proxy:MaxRequestBodyBytes");
         if (maxBody is <= 0)
             throw new InvalidOperationException($"Proxy:MaxRequestBodyBytes must be more than 0; got {maxBody}.");
+        System.Net.IPAddress? bind = null;
+        if (Blank(configuration["Proxy:OutboundBindAddress"]) is { } bindText && !System.Net.IPAddress.TryParse(bindText, out bind))
+            throw new InvalidOperationException($"Proxy:OutboundBindAddress must be an IP address of this host, e.g. 10.0.0.7; got '{bindText}'.");
 
         return new DataPlaneOptions
         {
@@ -73,6 +82,7 @@ public sealed record DataPlaneOptions
             OpsUrl = opsUrl,
             H2cUrl = h2cUrl,
             MaxRequestBodyBytes = maxBody,
+            OutboundBindAddress = bind,
         };
     }
 

@@ -31,6 +31,8 @@ public sealed class BackendState
     private long _openUntil;
 
     public int InFlight => Volatile.Read(ref _inFlight);
+    /// <summary>Live requests that failed in a row (the passive outlier signal health reports carry).</summary>
+    public int ConsecutiveFailures => Volatile.Read(ref _consecutiveFailures);
     public bool IsOpen => Volatile.Read(ref _circuit) != Closed;
     public string Circuit => Volatile.Read(ref _circuit) switch { Open => "open", HalfOpen => "half-open", _ => "closed" };
 

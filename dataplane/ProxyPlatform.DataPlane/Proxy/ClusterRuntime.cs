@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -7,20 +8,23 @@ using Yarp.ReverseProxy.Forwarder;
 namespace ProxyPlatform.DataPlane.Proxy;
 
 /// <summary>
-/// A cluster as the worker serves it: its enabled backends, how one is chosen, how failures are
-/// retried and broken, and the connection pool its requests travel on.
+/// A cluster as the worker serves it: its enabled backends, the ones it routes to under the control
+/// plane's verdicts, how one is chosen, how failures are retried and broken, and the connection pool
+/// its requests travel on.
 /// </summary>
 public sealed class ClusterRuntime
 {
     /// <summary>The methods a retry may repeat: safe or idempotent by RFC 9110 (POST and PATCH never).</summary>
     private static readonly HashSet<string> IdempotentMethods = new(StringComparer.OrdinalIgnoreCase) { "GET", "HEAD", "OPTIONS", "PUT", "DELETE" };
 
-    private ClusterRuntime(ResourceId id, ClusterDefinition definition, Backend[] backends, ConnectionPool pool, RetryBudget budget)
+    private ClusterRuntime(ResourceId id, ClusterDefinition definition, Backend[] enabled, Backend[] backends, bool allUnhealthy, ConnectionPool pool, RetryBudget budget)
     {
         Id = id;
         Name = id.ToString();
         Definition = definition;
+        Enabled = enabled;
         Backends = backends;
+        AllUnhealthy = allUnhealthy;
         Pool = pool;
         Budget = budget;
         var spec = definition.Spec ?? new ClusterSpec();
@@ -30,6 +34,7 @@ public sealed class ClusterRuntime
         var retry = spec.Retry ?? new RetrySpec { MaxAttempts = 2, RetryOn = ["connect-failure"] };
         MaxAttempts = retry.MaxAttempts;
         RetryOnConnectFailure = retry.RetryOn.Contains("connect-failure");
+        RetryOnReset = retry.RetryOn.Contains("reset");
         RetryOnTimeout = retry.RetryOn.Contains("timeout");
         RetryStatuses = [.. retry.RetryOn.Where(c => int.TryParse(c, out _)).Select(int.Parse)];
         MaxBufferedBodyBytes = MaxAttempts > 1 ? retry.MaxBufferedBodyBytes : 0;
@@ -50,13 +55,22 @@ public sealed class ClusterRuntime
     public ResourceId Id { get; }
     public string Name { get; }
     public ClusterDefinition Definition { get; }
-    /// <summary>The enabled backends with a weight above 0, by ID.</summary>
+    /// <summary>
+    /// The backends requests go to: the enabled ones with a weight above 0 whose verdict is not
+    /// Unhealthy (all enabled ones when every one is Unhealthy and the cluster's health check panics), by ID.
+    /// </summary>
     public Backend[] Backends { get; }
+    /// <summary>The enabled backends with a weight above 0, whatever their verdict: the ones the worker probes.</summary>
+    public Backend[] Enabled { get; }
+    /// <summary>True when the cluster has enabled backends and the control plane judged every one Unhealthy.</summary>
+    public bool AllUnhealthy { get; }
     public ConnectionPool Pool { get; }
     public RetryBudget Budget { get; }
     public LoadBalancer Balancer { get; }
     public int MaxAttempts { get; }
     public bool RetryOnConnectFailure { get; }
+    /// <summary>Retry when the connection broke before any response (a backend killed mid-request).</summary>
+    public bool RetryOnReset { get; }
     public bool RetryOnTimeout { get; }
     public int[] RetryStatuses { get; }
     public long MaxBufferedBodyBytes { get; }
@@ -97,25 +111,34 @@ public sealed class ClusterRuntime
     }
 
     /// <summary>
-    /// The runtime for <paramref name="definition"/>, keeping what <paramref name="previous"/> knew
-    /// of backends that kept their ID and address, and its connection pool when the connection
-    /// settings are unchanged.
+    /// The runtime for <paramref name="definition"/> under the verdicts in <paramref name="health"/>,
+    /// keeping what <paramref name="previous"/> knew of backends that kept their ID and address, and
+    /// its connection pool when the connection settings are unchanged: a new verdict or a drained
+    /// backend swaps the cluster's state without touching a connection or a request in flight.
+    /// Verdicts count only while the cluster has a health check (without one, nobody probes it).
     /// </summary>
-    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterRuntime? previous)
+    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null)
     {
         var spec = definition.Spec ?? new ClusterSpec();
-        var backends = new List<Backend>(definition.Backends.Count);
+        var verdicts = spec.HealthCheck is null ? null : health?.Backends;
+        var enabled = new List<Backend>(definition.Backends.Count);
+        var routable = new List<Backend>(definition.Backends.Count);
         foreach (var (backendId, backend) in definition.Backends.OrderBy(b => b.Key, StringComparer.Ordinal))
         {
             if (!backend.Enabled || backend.Weight <= 0)
                 continue;
             var address = backend.Address.TrimEnd('/');
-            var state = previous?.Backends.FirstOrDefault(b => b.Id == backendId && b.Address == address)?.State ?? new BackendState();
-            backends.Add(new Backend(backendId, address, backend.Weight, state));
+            var state = previous?.Enabled.FirstOrDefault(b => b.Id == backendId && b.Address == address)?.State ?? new BackendState();
+            var built = new Backend(backendId, address, backend.Weight, state);
+            enabled.Add(built);
+            if (verdicts is null || !verdicts.TryGetValue(backendId, out var verdict) || verdict.Verdict != HealthVerdicts.Unhealthy)
+                routable.Add(built);
         }
-        var settings = ConnectionSettings.From(spec);
+        var allUnhealthy = enabled.Count > 0 && routable.Count == 0;
+        var backends = allUnhealthy && spec.HealthCheck!.Panic ? enabled : routable;
+        var settings = ConnectionSettings.From(spec, bindAddress);
         var pool = previous is not null && previous.Pool.Settings == settings ? previous.Pool : new ConnectionPool(settings);
-        return new ClusterRuntime(id, definition, [.. backends], pool, previous?.Budget ?? new RetryBudget());
+        return new ClusterRuntime(id, definition, [.. enabled], [.. backends], allUnhealthy, pool, previous?.Budget ?? new RetryBudget());
     }
 }
 
@@ -150,12 +173,35 @@ public sealed class RetryBudget
     public void RetryFinished() => Interlocked.Decrement(ref _retries);
 }
 
-public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout)
+public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, IPAddress? BindAddress = null)
 {
-    public static ConnectionSettings From(ClusterSpec spec) => new(
+    public static ConnectionSettings From(ClusterSpec spec, IPAddress? bindAddress = null) => new(
         TimeSpan.FromSeconds(spec.Timeouts?.ConnectSeconds ?? 10),
         spec.Connections?.MaxPerBackend ?? int.MaxValue,
-        TimeSpan.FromSeconds(spec.Connections?.IdleSeconds ?? new ConnectionsSpec().IdleSeconds));
+        TimeSpan.FromSeconds(spec.Connections?.IdleSeconds ?? new ConnectionsSpec().IdleSeconds),
+        bindAddress);
+}
+
+/// <summary>Connects from a chosen local address (<c>Proxy:OutboundBindAddress</c>), as nginx's <c>proxy_bind</c> does.</summary>
+public static class BoundConnections
+{
+    /// <summary>A <see cref="SocketsHttpHandler.ConnectCallback"/> that binds the socket to <paramref name="local"/> before connecting.</summary>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> From(IPAddress local) =>
+        async (context, cancellationToken) =>
+        {
+            var socket = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(local, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        };
 }
 
 /// <summary>A cluster's connections to its backends: one <see cref="HttpMessageInvoker"/>, shared by its requests.</summary>
@@ -164,7 +210,7 @@ public sealed class ConnectionPool
     public ConnectionPool(ConnectionSettings settings)
     {
         Settings = settings;
-        Invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             // A proxy forwards what it gets: no proxies of its own, redirects, decompression or cookies.
             UseProxy = false,
@@ -176,7 +222,10 @@ public sealed class ConnectionPool
             ConnectTimeout = settings.ConnectTimeout,
             MaxConnectionsPerServer = settings.MaxPerBackend,
             PooledConnectionIdleTimeout = settings.IdleTimeout,
-        }, disposeHandler: true);
+        };
+        if (settings.BindAddress is { } local)
+            handler.ConnectCallback = BoundConnections.From(local);
+        Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
     /// <summary>How long a replaced pool stays open for the requests and streams still using it.</summary>

@@ -65,8 +65,11 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
         var cluster = route.Cluster.Current;
         if (cluster is null || cluster.Backends.Length == 0)
         {
+            context.Response.Headers.RetryAfter = "1";
             await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
-                "The route's cluster has no enabled backend to send this request to.", route, cluster);
+                cluster is { AllUnhealthy: true }
+                    ? "Every backend of the route's cluster failed its health checks (verdict Unhealthy); retry shortly."
+                    : "The route's cluster has no enabled backend to send this request to.", route, cluster);
             return;
         }
 
@@ -230,7 +233,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             {
                 var connectFailure = IsConnectFailure(exception);
                 Failed(exchange, backend, now, connectFailure ? "connect failure" : "transport failure");
-                return new Outcome(connectFailure && exchange.Cluster.RetryOnConnectFailure, connectFailure ? "connect failure" : "transport failure",
+                var retry = connectFailure ? exchange.Cluster.RetryOnConnectFailure : exchange.Cluster.RetryOnReset;
+                return new Outcome(retry, connectFailure ? "connect failure" : "transport failure",
                     new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached",
                         "The request could not be forwarded to the backend, or the backend gave no valid answer."));
             }
@@ -248,6 +252,12 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
                 Failed(exchange, backend, now, "invalid response");
                 return new Outcome(false, "invalid response", new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached",
                     "The backend gave no valid answer."));
+            case ForwarderError.ResponseBodyDestination when !context.Response.HasStarted:
+                // The backend's connection broke after its headers, before a byte reached the client
+                // (a backend killed mid-response): as safe to retry as a reset before the headers.
+                Failed(exchange, backend, now, "reset");
+                return new Outcome(exchange.Cluster.RetryOnReset, "reset", new ProblemText(StatusCodes.Status502BadGateway, "backend-unreachable",
+                    "The backend could not be reached", "The backend's connection broke before its response was complete."));
             case ForwarderError.ResponseBodyDestination or ForwarderError.UpgradeResponseDestination or ForwarderError.UpgradeRequestDestination:
                 Failed(exchange, backend, now, error.ToString());
                 return default;

@@ -12,6 +12,10 @@ public sealed class ProxyFixture : IAsyncLifetime
 {
     public const string EdgeName = "edge-e2e";
     public const int EdgeMaxHops = 5;
+    /// <summary>The local address the <see cref="PartitionedAsync">partitioned worker</see> connects to backends from.</summary>
+    public const string PartitionedAddress = "127.0.0.3";
+
+    private Task<Worker>? _partitioned;
 
     public Platform Platform { get; private set; } = null!;
     public Worker Edge { get; private set; } = null!;
@@ -30,6 +34,13 @@ public sealed class ProxyFixture : IAsyncLifetime
         Plain = await Platform.StartWorkerAsync("plain", 0);
         HttpBin = await httpBin;
     }
+
+    /// <summary>
+    /// A third worker, started on first use, that connects to backends from <see cref="PartitionedAddress"/>
+    /// (<c>Proxy:OutboundBindAddress</c>), so that a backend can refuse it alone.
+    /// </summary>
+    public Task<Worker> PartitionedAsync() =>
+        _partitioned ??= Platform.StartWorkerAsync("partitioned", 0, $"--Proxy:OutboundBindAddress={PartitionedAddress}");
 
     /// <summary>A PUT through the admin API that must succeed; returns its revision.</summary>
     public Task<long> PutAsync(string path, object body) => Platform.PutOkAsync(path, body);

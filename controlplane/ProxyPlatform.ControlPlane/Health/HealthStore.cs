@@ -1,0 +1,100 @@
+using Npgsql;
+using ProxyPlatform.ControlPlane.Storage;
+
+namespace ProxyPlatform.ControlPlane.Health;
+
+/// <summary>
+/// Verdict changes in PostgreSQL, one row per change of one backend's verdict with the counts behind
+/// it and the revision that distributed it. The newest row of each backend is its current verdict,
+/// which a verdict grain reads back when it activates.
+/// </summary>
+public sealed class HealthStore(NpgsqlDataSource db)
+{
+    /// <summary>Most rows one history read returns.</summary>
+    public const int MaxHistory = 1000;
+
+    public static readonly IReadOnlyList<SchemaMigration> Migrations =
+    [
+        new("health", 1, "backend verdict changes with their counts and revision", """
+            CREATE TABLE IF NOT EXISTS health_verdicts (
+                id         bigserial   PRIMARY KEY,
+                tenant     text        NOT NULL,
+                cluster    text        NOT NULL,
+                backend    text        NOT NULL,
+                verdict    text        NOT NULL,
+                failing    int         NOT NULL,
+                passing    int         NOT NULL,
+                reporting  int         NOT NULL,
+                revision   bigint      NOT NULL,
+                changed_at timestamptz NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS health_verdicts_by_backend ON health_verdicts (tenant, cluster, backend, id DESC);
+            """),
+    ];
+
+    public async Task RecordAsync(string tenant, string cluster, IReadOnlyList<VerdictChange> changes, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("""
+            INSERT INTO health_verdicts (tenant, cluster, backend, verdict, failing, passing, reporting, revision, changed_at)
+            SELECT $1, $2, x.b, x.v, x.f, x.p, x.r, x.rev, x.at
+            FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::bigint[], $9::timestamptz[]) AS x(b, v, f, p, r, rev, at)
+            """);
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(cluster);
+        command.Parameters.AddWithValue(changes.Select(c => c.Backend).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.Verdict).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.Failing).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.Passing).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.Reporting).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.Revision).ToArray());
+        command.Parameters.AddWithValue(changes.Select(c => c.At.UtcDateTime).ToArray());
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The newest change of each backend of the cluster: its current verdict.</summary>
+    public async Task<List<VerdictChange>> CurrentAsync(string tenant, string cluster, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT DISTINCT ON (backend) backend, verdict, failing, passing, reporting, revision, changed_at
+            FROM health_verdicts WHERE tenant = $1 AND cluster = $2 ORDER BY backend, id DESC
+            """);
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(cluster);
+        return await ReadAsync(command, ct);
+    }
+
+    /// <summary>A backend's verdict changes, newest first, at most <paramref name="limit"/>.</summary>
+    public async Task<List<VerdictChange>> HistoryAsync(string tenant, string cluster, string backend, int limit, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT backend, verdict, failing, passing, reporting, revision, changed_at
+            FROM health_verdicts WHERE tenant = $1 AND cluster = $2 AND backend = $3 ORDER BY id DESC LIMIT $4
+            """);
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(cluster);
+        command.Parameters.AddWithValue(backend);
+        command.Parameters.AddWithValue(Math.Clamp(limit, 1, MaxHistory));
+        return await ReadAsync(command, ct);
+    }
+
+    /// <summary>Forgets a deleted cluster's verdicts and their history.</summary>
+    public async Task ForgetAsync(string tenant, string cluster, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("DELETE FROM health_verdicts WHERE tenant = $1 AND cluster = $2");
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(cluster);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<List<VerdictChange>> ReadAsync(NpgsqlCommand command, CancellationToken ct)
+    {
+        var changes = new List<VerdictChange>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            changes.Add(new VerdictChange(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4),
+                reader.GetInt64(5), new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc))));
+        }
+        return changes;
+    }
+}

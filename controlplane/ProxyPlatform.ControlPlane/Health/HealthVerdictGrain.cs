@@ -1,0 +1,105 @@
+using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Distribution;
+
+namespace ProxyPlatform.ControlPlane.Health;
+
+/// <summary>
+/// The verdicts on one cluster's backends (see <see cref="IHealthVerdictGrain"/>). Worker views live
+/// in memory only: they are refreshed every few seconds by every worker, and a fresh activation
+/// gathers them again within one refresh. The verdicts are durable: every change is committed to the
+/// tenant's pool as the cluster's <see cref="ConfigKind.BackendHealth"/> entry (so workers receive it
+/// like any other change) and then recorded in <c>health_verdicts</c>, from which an activation
+/// restores them.
+/// </summary>
+public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, TimeProvider time, ILogger<HealthVerdictGrain> logger)
+    : Grain, IHealthVerdictGrain
+{
+    /// <summary>How long a worker's view counts without being reported again; workers refresh every 2 s at most.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ExpiryPeriod = TimeSpan.FromSeconds(2);
+
+    private HealthQuorum _quorum = new(Window);
+
+    private (string Tenant, string Cluster) Id => GrainKeys.Split(this.GetPrimaryKeyString());
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var change in await store.CurrentAsync(Id.Tenant, Id.Cluster, cancellationToken))
+            _quorum.Restore(change.Backend, change.Verdict, change.At);
+        // Views of workers that stop reporting expire even when no other report arrives to notice.
+        this.RegisterGrainTimer(_ => DecideAsync(), ExpiryPeriod, ExpiryPeriod);
+    }
+
+    public Task Report(string worker, string instance, IReadOnlyList<BackendObservation> backends)
+    {
+        _quorum.Record(worker, instance, time.GetUtcNow(), backends);
+        return DecideAsync();
+    }
+
+    public Task WorkerGone(string worker, string instance) =>
+        _quorum.Forget(worker, instance) ? DecideAsync() : Task.CompletedTask;
+
+    public Task<IReadOnlyList<BackendHealthStatus>> GetStatus()
+    {
+        _quorum.Decide(time.GetUtcNow());
+        var statuses = _quorum.Backends().Select(backend => new BackendHealthStatus(
+            backend,
+            _quorum.VerdictOf(backend),
+            _quorum.Verdicts.TryGetValue(backend, out var v) ? v.Since : null,
+            _quorum.ViewsOf(backend))).ToList();
+        return Task.FromResult<IReadOnlyList<BackendHealthStatus>>(statuses);
+    }
+
+    public async Task Reset()
+    {
+        _quorum = new HealthQuorum(Window);
+        await store.ForgetAsync(Id.Tenant, Id.Cluster);
+    }
+
+    /// <summary>
+    /// Commits the verdicts the current views call for. Nothing is held until the commit succeeded,
+    /// so a failed commit is tried again on the next report or expiry tick.
+    /// </summary>
+    private async Task DecideAsync()
+    {
+        var now = time.GetUtcNow();
+        var decisions = _quorum.Decide(now);
+        if (decisions.Count == 0)
+            return;
+        var verdicts = _quorum.Verdicts.ToDictionary(v => v.Key, v => new BackendVerdictSpec { Verdict = v.Value.Verdict, Since = v.Value.Since }, StringComparer.Ordinal);
+        foreach (var decision in decisions)
+            verdicts[decision.Backend] = new BackendVerdictSpec { Verdict = decision.Verdict, Since = now };
+        var spec = new ClusterHealthSpec { Backends = new SortedDictionary<string, BackendVerdictSpec>(verdicts, StringComparer.Ordinal) };
+        long revision;
+        try
+        {
+            revision = await writer.CommitToTenantPoolAsync(
+                new ConfigEntry(new ConfigKey(ConfigKind.BackendHealth, Id.Tenant, Id.Cluster), 0, ConfigWriter.ToJson(spec)));
+        }
+        catch (AdminException ex) when (ex.Kind == AdminErrorKind.NotFound)
+        {
+            // The cluster or its tenant is gone (a report racing the deletion): nothing to judge.
+            logger.LogDebug("Cluster {Tenant}/{Cluster} no longer exists; verdicts not committed", Id.Tenant, Id.Cluster);
+            return;
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Committing verdicts of cluster {Tenant}/{Cluster} failed; retrying on the next report", Id.Tenant, Id.Cluster);
+            return;
+        }
+        _quorum.Accept(decisions, now);
+        foreach (var d in decisions)
+            logger.LogInformation("Backend {Tenant}/{Cluster}/{Backend} is {Verdict} ({Failing} failing, {Passing} passing of {Reporting} reporting workers) at revision {Revision}",
+                Id.Tenant, Id.Cluster, d.Backend, d.Verdict, d.Failing, d.Passing, d.Reporting, revision);
+        try
+        {
+            await store.RecordAsync(Id.Tenant, Id.Cluster,
+                decisions.Select(d => new VerdictChange(d.Backend, d.Verdict, d.Failing, d.Passing, d.Reporting, revision, now)).ToList());
+        }
+        catch (Exception ex)
+        {
+            // The verdict is committed and distributed; only its history row is missing.
+            logger.LogWarning(ex, "Recording the verdict changes of cluster {Tenant}/{Cluster} at revision {Revision} failed", Id.Tenant, Id.Cluster, revision);
+        }
+    }
+}
