@@ -3,7 +3,7 @@ using ProxyPlatform.DataPlane.Configuration;
 
 namespace ProxyPlatform.DataPlane.Ops;
 
-/// <summary>The ops listener: liveness, readiness and the configuration stream's counters.</summary>
+/// <summary>The ops listener: liveness, readiness, the configuration stream's counters and the Prometheus scrape endpoint.</summary>
 public static class OpsEndpoints
 {
     public static IEndpointRouteBuilder MapOpsEndpoints(this IEndpointRouteBuilder endpoints)
@@ -32,6 +32,9 @@ public static class OpsEndpoints
             lastUpdate = stats.LastUpdate,
             lastNack = stats.LastNack,
         }));
+
+        // Prometheus text: the traffic counters (proxyplatform_requests_total…) and the runtime's.
+        endpoints.MapPrometheusScrapingEndpoint("/metrics");
         return endpoints;
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyPlatform.DataPlane.Proxy;
@@ -101,7 +102,7 @@ public sealed class ClusterRuntime
     /// of backends that kept their ID and address, and its connection pool when the connection
     /// settings are unchanged.
     /// </summary>
-    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterRuntime? previous)
+    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterRuntime? previous, TrafficRegistry? traffic = null)
     {
         var spec = definition.Spec ?? new ClusterSpec();
         var backends = new List<Backend>(definition.Backends.Count);
@@ -111,7 +112,7 @@ public sealed class ClusterRuntime
                 continue;
             var address = backend.Address.TrimEnd('/');
             var state = previous?.Backends.FirstOrDefault(b => b.Id == backendId && b.Address == address)?.State ?? new BackendState();
-            backends.Add(new Backend(backendId, address, backend.Weight, state));
+            backends.Add(new Backend(backendId, address, backend.Weight, state, traffic?.Backend(id, backendId)));
         }
         var settings = ConnectionSettings.From(spec);
         var pool = previous is not null && previous.Pool.Settings == settings ? previous.Pool : new ConnectionPool(settings);

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -14,73 +15,95 @@ namespace ProxyPlatform.DataPlane.Proxy;
 /// route's limits, sent to a backend the cluster's balancer chooses through YARP's forwarder, and
 /// retried on another backend when the cluster's policy, the method and the retry budget allow.
 /// Whatever the worker answers itself is problem+json naming the request, route and cluster.
+/// Every request of a route is counted on the route's <see cref="TrafficCounters"/> under the status
+/// the client got, and every attempt on its backend's; both were resolved when the route was compiled.
 /// </summary>
-public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder, ProxyTransformer transformer, ProxyOptions options, ILogger<ProxyHandler> logger)
+public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder, ProxyTransformer transformer, ProxyOptions options, ILogger<ProxyHandler> logger, ILoggerFactory loggers)
 {
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Traces of the request path; without a listener (no OTLP endpoint) starting an activity costs a flag check.</summary>
+    public static readonly ActivitySource Activities = new("ProxyPlatform.DataPlane");
+
+    /// <summary>YARP's forwarder logs a line per request at Information; only then is a per-request scope worth opening.</summary>
+    private readonly ILogger _forwarderLog = loggers.CreateLogger("Yarp.ReverseProxy.Forwarder.HttpForwarder");
+
+    public Task InvokeAsync(HttpContext context)
     {
         var runtime = applier.Runtime;
         if (runtime is null)
         {
             context.Response.Headers.RetryAfter = "1";
-            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-configuration", "No configuration yet",
+            return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-configuration", "No configuration yet",
                 "This worker has not received a configuration from the control plane yet; retry shortly.");
-            return;
         }
         var request = context.Request;
         var route = runtime.Routes.Match(request);
         if (route is null)
         {
-            await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "no-route", "No route matches this request",
+            return Problems.WriteAsync(context, StatusCodes.Status404NotFound, "no-route", "No route matches this request",
                 $"No route of this worker matches {request.Method} {request.Host}{request.Path}.");
-            return;
         }
-        if (LoopDetection.Check(request, options) is { } loop)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", loop, route);
-            return;
-        }
-        if (route.MaxRequestBodyBytes is { } maxBody)
-        {
-            if (request.ContentLength > maxBody)
-            {
-                await BodyTooLargeAsync(context, route, maxBody);
-                return;
-            }
-            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-                limit.MaxRequestBodySize = maxBody;
-        }
-        var forwarded = ForwardedHeaders.Resolve(context, options.TrustedProxies);
-        if (route.RateLimit is { } rateLimit)
-        {
-            var key = rateLimit.Header is { } header ? request.Headers[header].ToString() : forwarded.RealIp;
-            if (!rateLimit.TryAcquire(key, out var retryAfter))
-            {
-                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests",
-                    $"The route allows {rateLimit.RequestsPerSecond.ToString(CultureInfo.InvariantCulture)} requests per second (burst {rateLimit.Burst}) per client; retry later.", route);
-                return;
-            }
-        }
-        var cluster = route.Cluster.Current;
-        if (cluster is null || cluster.Backends.Length == 0)
-        {
-            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
-                "The route's cluster has no enabled backend to send this request to.", route, cluster);
-            return;
-        }
+        return ServeAsync(context, route);
+    }
 
-        var exchange = new ProxyExchange(route, cluster, forwarded, AffinityKeyOf(request, cluster));
-        context.Features.Set(exchange);
-        cluster.Budget.RequestStarted();
-        using var deadline = route.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
+    private async Task ServeAsync(HttpContext context, CompiledRoute route)
+    {
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            await ForwardAsync(context, exchange, deadline);
+            var request = context.Request;
+            if (LoopDetection.Check(request, options) is { } loop)
+            {
+                await Problems.WriteAsync(context, StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", loop, route);
+                return;
+            }
+            if (route.MaxRequestBodyBytes is { } maxBody)
+            {
+                if (request.ContentLength > maxBody)
+                {
+                    await BodyTooLargeAsync(context, route, maxBody);
+                    return;
+                }
+                if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                    limit.MaxRequestBodySize = maxBody;
+            }
+            var forwarded = ForwardedHeaders.Resolve(context, options.TrustedProxies);
+            if (route.RateLimit is { } rateLimit)
+            {
+                var key = rateLimit.Header is { } header ? request.Headers[header].ToString() : forwarded.RealIp;
+                if (!rateLimit.TryAcquire(key, out var retryAfter))
+                {
+                    context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                    await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests",
+                        $"The route allows {rateLimit.RequestsPerSecond.ToString(CultureInfo.InvariantCulture)} requests per second (burst {rateLimit.Burst}) per client; retry later.", route);
+                    return;
+                }
+            }
+            var cluster = route.Cluster.Current;
+            if (cluster is null || cluster.Backends.Length == 0)
+            {
+                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
+                    "The route's cluster has no enabled backend to send this request to.", route, cluster);
+                return;
+            }
+
+            var exchange = new ProxyExchange(context.TraceIdentifier, route, cluster, forwarded, AffinityKeyOf(request, cluster));
+            context.Features.Set(exchange);
+            using var scope = _forwarderLog.IsEnabled(LogLevel.Information) ? logger.BeginScope(exchange) : null;
+            exchange.InScope = scope is not null;
+            cluster.Budget.RequestStarted();
+            using var deadline = route.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
+            try
+            {
+                await ForwardAsync(context, exchange, deadline);
+            }
+            finally
+            {
+                cluster.Budget.RequestFinished();
+            }
         }
         finally
         {
-            cluster.Budget.RequestFinished();
+            route.Traffic?.Record(StatusOf(context), context.Request.ContentLength ?? 0, context.Response.ContentLength ?? 0, Stopwatch.GetTimestamp() - started);
         }
     }
 
@@ -139,6 +162,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             }
             attempt++;
             exchange.StartAttempt(backend, retryable && attempt < cluster.MaxAttempts);
+            var attemptStarted = Stopwatch.GetTimestamp();
+            using var activity = Activities.StartActivity("proxy attempt", ActivityKind.Internal);
             try
             {
                 outcome = await AttemptAsync(context, exchange, backend, requestConfig, deadline);
@@ -147,6 +172,17 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             {
                 if (isRetry)
                     cluster.Budget.RetryFinished();
+                var status = AttemptStatusOf(context, exchange, outcome);
+                // The response body travels to the client only from the attempt whose answer was passed on.
+                var bytesOut = exchange.RetryStatus == 0 && exchange.BackendStatus != 0 ? context.Response.ContentLength ?? 0 : 0;
+                backend.Traffic?.Record(status, request.ContentLength ?? 0, bytesOut, Stopwatch.GetTimestamp() - attemptStarted);
+                if (activity is not null)
+                {
+                    activity.SetTag("proxyplatform.route", route.Name);
+                    activity.SetTag("proxyplatform.cluster", cluster.Name);
+                    activity.SetTag("proxyplatform.backend", backend.Id);
+                    activity.SetTag("http.response.status_code", status);
+                }
             }
             if (!outcome.Retry || attempt >= cluster.MaxAttempts || !retryable || context.RequestAborted.IsCancellationRequested)
                 break;
@@ -155,8 +191,12 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             context.Features.Set<IForwarderErrorFeature>(null);
             if (request.Body.CanSeek)
                 request.Body.Position = 0;
-            logger.LogInformation("Retrying {Method} {Path} of route {Route} after {Reason} from backend {Backend} (attempt {Attempt} of {MaxAttempts})",
-                request.Method, request.Path, route.Name, outcome.Reason, backend.Id, attempt + 1, cluster.MaxAttempts);
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                using var retryScope = exchange.InScope ? null : logger.BeginScope(exchange);
+                logger.LogInformation("Retrying {Method} {Path} of route {Route} after {Reason} from backend {Backend} (attempt {Attempt} of {MaxAttempts})",
+                    request.Method, request.Path, route.Name, outcome.Reason, backend.Id, attempt + 1, cluster.MaxAttempts);
+            }
         }
         if (outcome.Problem is { } problem && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
@@ -263,7 +303,26 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
     private void Failed(ProxyExchange exchange, Backend backend, long now, string reason)
     {
         if (backend.State.Failed(exchange.Cluster.Breaker, now))
+        {
+            using var scope = exchange.InScope ? null : logger.BeginScope(exchange);
             logger.LogWarning("Circuit of backend {Backend} of cluster {Cluster} opened after {Reason}", backend.Id, exchange.Cluster.Name, reason);
+        }
+    }
+
+    /// <summary>The status the client got; one that went away before an answer started counts as 499, as nginx logs it.</summary>
+    private static int StatusOf(HttpContext context) =>
+        !context.Response.HasStarted && context.RequestAborted.IsCancellationRequested ? 499 : context.Response.StatusCode;
+
+    /// <summary>What an attempt came to: the backend's status, or the worker's own 502/504 when the backend gave none.</summary>
+    private static int AttemptStatusOf(HttpContext context, ProxyExchange exchange, Outcome outcome)
+    {
+        if (exchange.RetryStatus != 0)
+            return exchange.RetryStatus;
+        if (exchange.BackendStatus != 0)
+            return exchange.BackendStatus;
+        if (outcome.Problem is { } problem)
+            return problem.Status;
+        return context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status502BadGateway;
     }
 
     private async Task<bool> TryBufferBodyAsync(HttpContext context, ProxyExchange exchange, CancellationTokenSource? deadline)
