@@ -7,6 +7,7 @@ using Orleans.Serialization;
 using ProxyPlatform.ControlPlane.Api;
 using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Metrics;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -34,6 +35,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<Rollouts>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
+        builder.AddTrafficMetrics();
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();
 
@@ -86,6 +88,9 @@ public static class ControlPlaneHost
         app.MapGrpcService<ConfigStreamService>();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+        // Prometheus text on the REST admin listener: this node's metrics and its workers' traffic counters.
+        app.Services.GetRequiredService<ReceivedTraffic>();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
                 options.AdminUrl, options.GrpcUrl, options.SiloPort));
