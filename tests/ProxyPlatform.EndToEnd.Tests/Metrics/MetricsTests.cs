@@ -1,6 +1,7 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using ProxyPlatform.Testing;
+using Grpc.Core;
+using Grpc.Net.Client;
+using AdminPb = ProxyPlatform.Protos.Admin;
 using static ProxyPlatform.EndToEnd.Tests.Metrics.MetricsFixture;
 
 namespace ProxyPlatform.EndToEnd.Tests.Metrics;
@@ -63,6 +64,14 @@ public sealed class MetricsTests(MetricsFixture fixture)
         // Latency percentiles are estimated from the histogram.
         Assert.NotNull(metrics["totals"]!["latency"]!["p99Ms"]);
         Assert.True(metrics["totals"]!["latency"]!["p50Ms"]!.GetValue<double>() <= metrics["totals"]!["latency"]!["p99Ms"]!.GetValue<double>());
+
+        // The gRPC admin API answers the same.
+        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        var grpc = await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = tenant });
+        Assert.Equal(16, grpc.Totals.Requests);
+        Assert.Equal(3, grpc.Totals.ByStatusClass["4xx"]);
+        Assert.Equal(2, grpc.Routes.Single(r => r.Route == "api").Traffic.ByStatusClass["5xx"]);
+        Assert.True(grpc.Totals.HasLatencyP99Ms);
     }
 
     [Fact]
@@ -71,6 +80,11 @@ public sealed class MetricsTests(MetricsFixture fixture)
         using var response = await fixture.Platform.Silos[0].Admin.GetAsync("/v1/tenants/mx-nobody/metrics");
         Assert.Equal(404, (int)response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+
+        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = "mx-nobody" }));
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
     }
 
     [Fact]
@@ -102,7 +116,8 @@ public sealed class MetricsTests(MetricsFixture fixture)
             using var response = await http.GetAsync($"{fixture.Platform.AdminUrl}/metrics");
             controlPlane = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, controlPlane);
-            if (Classes.All(c => Scraped(controlPlane, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", c)) == expected["api"].GetValueOrDefault(c))
+            var received = controlPlane;
+            if (expected.All(route => Classes.All(c => Scraped(received, "proxyplatform_requests_total", ("tenant", tenant), ("route", route.Key), ("status_class", c)) == route.Value.GetValueOrDefault(c)))
                 || DateTime.UtcNow > deadline)
                 break;
             await Task.Delay(250);
