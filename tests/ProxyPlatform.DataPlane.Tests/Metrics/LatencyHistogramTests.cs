@@ -31,6 +31,17 @@ public sealed class LatencyHistogramTests
     }
 
     [Fact]
+    public void Counting_a_request_allocates_nothing()
+    {
+        var counters = new TrafficCounters();
+        counters.Record(200, 1, 1, Ticks(3));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+            counters.Record(200 + i % 400, i, i, Ticks(i % 50));
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+
+    [Fact]
     public void Concurrent_requests_are_all_counted()
     {
         var counters = new TrafficCounters();
