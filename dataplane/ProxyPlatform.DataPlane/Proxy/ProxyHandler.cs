@@ -26,84 +26,74 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
     /// <summary>YARP's forwarder logs a line per request at Information; only then is a per-request scope worth opening.</summary>
     private readonly ILogger _forwarderLog = loggers.CreateLogger("Yarp.ReverseProxy.Forwarder.HttpForwarder");
 
-    public Task InvokeAsync(HttpContext context)
+    public async Task InvokeAsync(HttpContext context)
     {
         var runtime = applier.Runtime;
         if (runtime is null)
         {
             context.Response.Headers.RetryAfter = "1";
-            return Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-configuration", "No configuration yet",
+            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-configuration", "No configuration yet",
                 "This worker has not received a configuration from the control plane yet; retry shortly.");
+            return;
         }
         var request = context.Request;
         var route = runtime.Routes.Match(request);
         if (route is null)
         {
-            return Problems.WriteAsync(context, StatusCodes.Status404NotFound, "no-route", "No route matches this request",
+            await Problems.WriteAsync(context, StatusCodes.Status404NotFound, "no-route", "No route matches this request",
                 $"No route of this worker matches {request.Method} {request.Host}{request.Path}.");
+            return;
         }
-        return ServeAsync(context, route);
-    }
+        // Counts the request on its route however it ends, under the status the client got.
+        using var counted = new CountedRequest(context, route.Traffic);
+        if (LoopDetection.Check(request, options) is { } loop)
+        {
+            await Problems.WriteAsync(context, StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", loop, route);
+            return;
+        }
+        if (route.MaxRequestBodyBytes is { } maxBody)
+        {
+            if (request.ContentLength > maxBody)
+            {
+                await BodyTooLargeAsync(context, route, maxBody);
+                return;
+            }
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = maxBody;
+        }
+        var forwarded = ForwardedHeaders.Resolve(context, options.TrustedProxies);
+        if (route.RateLimit is { } rateLimit)
+        {
+            var key = rateLimit.Header is { } header ? request.Headers[header].ToString() : forwarded.RealIp;
+            if (!rateLimit.TryAcquire(key, out var retryAfter))
+            {
+                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests",
+                    $"The route allows {rateLimit.RequestsPerSecond.ToString(CultureInfo.InvariantCulture)} requests per second (burst {rateLimit.Burst}) per client; retry later.", route);
+                return;
+            }
+        }
+        var cluster = route.Cluster.Current;
+        if (cluster is null || cluster.Backends.Length == 0)
+        {
+            await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
+                "The route's cluster has no enabled backend to send this request to.", route, cluster);
+            return;
+        }
 
-    private async Task ServeAsync(HttpContext context, CompiledRoute route)
-    {
-        var started = Stopwatch.GetTimestamp();
+        var exchange = new ProxyExchange(context.TraceIdentifier, route, cluster, forwarded, AffinityKeyOf(request, cluster));
+        context.Features.Set(exchange);
+        using var scope = _forwarderLog.IsEnabled(LogLevel.Information) ? logger.BeginScope(exchange) : null;
+        exchange.InScope = scope is not null;
+        cluster.Budget.RequestStarted();
+        using var deadline = route.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
         try
         {
-            var request = context.Request;
-            if (LoopDetection.Check(request, options) is { } loop)
-            {
-                await Problems.WriteAsync(context, StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", loop, route);
-                return;
-            }
-            if (route.MaxRequestBodyBytes is { } maxBody)
-            {
-                if (request.ContentLength > maxBody)
-                {
-                    await BodyTooLargeAsync(context, route, maxBody);
-                    return;
-                }
-                if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-                    limit.MaxRequestBodySize = maxBody;
-            }
-            var forwarded = ForwardedHeaders.Resolve(context, options.TrustedProxies);
-            if (route.RateLimit is { } rateLimit)
-            {
-                var key = rateLimit.Header is { } header ? request.Headers[header].ToString() : forwarded.RealIp;
-                if (!rateLimit.TryAcquire(key, out var retryAfter))
-                {
-                    context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                    await Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "rate-limited", "Too many requests",
-                        $"The route allows {rateLimit.RequestsPerSecond.ToString(CultureInfo.InvariantCulture)} requests per second (burst {rateLimit.Burst}) per client; retry later.", route);
-                    return;
-                }
-            }
-            var cluster = route.Cluster.Current;
-            if (cluster is null || cluster.Backends.Length == 0)
-            {
-                await Problems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-backend", "No backend is available",
-                    "The route's cluster has no enabled backend to send this request to.", route, cluster);
-                return;
-            }
-
-            var exchange = new ProxyExchange(context.TraceIdentifier, route, cluster, forwarded, AffinityKeyOf(request, cluster));
-            context.Features.Set(exchange);
-            using var scope = _forwarderLog.IsEnabled(LogLevel.Information) ? logger.BeginScope(exchange) : null;
-            exchange.InScope = scope is not null;
-            cluster.Budget.RequestStarted();
-            using var deadline = route.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
-            try
-            {
-                await ForwardAsync(context, exchange, deadline);
-            }
-            finally
-            {
-                cluster.Budget.RequestFinished();
-            }
+            await ForwardAsync(context, exchange, deadline);
         }
         finally
         {
-            route.Traffic?.Record(StatusOf(context), context.Request.ContentLength ?? 0, context.Response.ContentLength ?? 0, Stopwatch.GetTimestamp() - started);
+            cluster.Budget.RequestFinished();
         }
     }
 
@@ -309,10 +299,6 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
         }
     }
 
-    /// <summary>The status the client got; one that went away before an answer started counts as 499, as nginx logs it.</summary>
-    private static int StatusOf(HttpContext context) =>
-        !context.Response.HasStarted && context.RequestAborted.IsCancellationRequested ? 499 : context.Response.StatusCode;
-
     /// <summary>What an attempt came to: the backend's status, or the worker's own 502/504 when the backend gave none.</summary>
     private static int AttemptStatusOf(HttpContext context, ProxyExchange exchange, Outcome outcome)
     {
@@ -323,6 +309,25 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
         if (outcome.Problem is { } problem)
             return problem.Status;
         return context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status502BadGateway;
+    }
+
+    /// <summary>
+    /// Counts a request on its route when disposed, however the request ended. A struct in a
+    /// <c>using</c>: it lives in the request's state machine, so it costs no allocation.
+    /// </summary>
+    private readonly struct CountedRequest(HttpContext context, TrafficCounters? traffic) : IDisposable
+    {
+        private readonly long _started = Stopwatch.GetTimestamp();
+
+        public void Dispose()
+        {
+            if (traffic is null)
+                return;
+            var response = context.Response;
+            // A client that went away before an answer started counts as 499, as nginx logs it.
+            var status = !response.HasStarted && context.RequestAborted.IsCancellationRequested ? 499 : response.StatusCode;
+            traffic.Record(status, context.Request.ContentLength ?? 0, response.ContentLength ?? 0, Stopwatch.GetTimestamp() - _started);
+        }
     }
 
     private async Task<bool> TryBufferBodyAsync(HttpContext context, ProxyExchange exchange, CancellationTokenSource? deadline)
