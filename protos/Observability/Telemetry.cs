@@ -8,9 +8,9 @@ using OpenTelemetry.Trace;
 namespace ProxyPlatform.Observability;
 
 /// <summary>
-/// OpenTelemetry for both processes: metrics for the Prometheus scrape endpoint, always; traces only
-/// when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> names a collector, so that without one no activity
-/// listener exists and the request path starts no activities of its own.
+/// OpenTelemetry for both processes: metrics for the Prometheus scrape endpoint (when the process
+/// asks for them here), and traces only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> names a collector,
+/// so that without one no activity listener exists and the request path starts no activities of its own.
 /// </summary>
 public static class Telemetry
 {
@@ -18,18 +18,25 @@ public static class Telemetry
 
     public static bool TracingEnabled(IConfiguration configuration) => !string.IsNullOrWhiteSpace(configuration[OtlpEndpointKey]);
 
+    /// <param name="metrics">The meters to export (with the runtime's) for the Prometheus endpoint; null when the process builds its own.</param>
     public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder, string serviceName,
-        Action<MeterProviderBuilder> metrics, Action<TracerProviderBuilder> traces)
+        Action<MeterProviderBuilder>? metrics, Action<TracerProviderBuilder> traces)
     {
+        var tracing = TracingEnabled(builder.Configuration);
+        if (metrics is null && !tracing)
+            return builder;
         var otel = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(serviceName))
-            .WithMetrics(meter =>
+            .ConfigureResource(resource => resource.AddService(serviceName));
+        if (metrics is not null)
+        {
+            otel.WithMetrics(meter =>
             {
                 meter.AddRuntimeInstrumentation();
                 metrics(meter);
                 meter.AddPrometheusExporter();
             });
-        if (TracingEnabled(builder.Configuration))
+        }
+        if (tracing)
         {
             otel.WithTracing(tracer =>
             {

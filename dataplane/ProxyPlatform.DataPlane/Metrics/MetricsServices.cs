@@ -20,9 +20,11 @@ public static class MetricsServices
         builder.Services.AddSingleton<TrafficMeter>();
         // The request path records into its own counters; the ASP.NET Core and HttpClient meters
         // would add a histogram update with a tag lookup to every request, so they are not enabled.
+        // The scrape endpoint builds its own meter provider on first use (see PrometheusScrape).
+        builder.Services.AddSingleton<PrometheusScrape>();
         builder.AddTelemetry("proxyplatform-dataplane",
-            metrics => metrics.AddMeter(TrafficMeter.MeterName),
-            traces => traces.AddSource(ProxyHandler.Activities.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation());
+            metrics: null,
+            traces: traces => traces.AddSource(ProxyHandler.Activities.Name).AddAspNetCoreInstrumentation().AddHttpClientInstrumentation());
         return builder;
     }
 }

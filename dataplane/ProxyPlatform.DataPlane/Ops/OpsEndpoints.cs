@@ -1,5 +1,6 @@
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 
 namespace ProxyPlatform.DataPlane.Ops;
 
@@ -34,7 +35,7 @@ public static class OpsEndpoints
         }));
 
         // Prometheus text: the traffic counters (proxyplatform_requests_total…) and the runtime's.
-        endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        ops.MapGet("/metrics", (HttpContext context, PrometheusScrape scrape) => scrape.InvokeAsync(context));
         return endpoints;
     }
 }
