@@ -137,6 +137,13 @@ public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, Hea
             .ToList();
     }
 
+    /// <summary>The tenant's traffic as its workers reported it; NotFound for an unknown tenant.</summary>
+    public async Task<TenantTrafficReport> GetTenantMetrics(string tenant)
+    {
+        await GetTenant(tenant);
+        return await grains.GetGrain<ITenantMetricsGrain>(tenant).Get();
+    }
+
     private ITenantGrain Tenant(string tenant) => grains.GetGrain<ITenantGrain>(tenant);
     private IClusterGrain Cluster(string tenant, string cluster) => grains.GetGrain<IClusterGrain>(GrainKeys.Of(tenant, cluster));
     private IRouteGrain Route(string tenant, string route) => grains.GetGrain<IRouteGrain>(GrainKeys.Of(tenant, route));

@@ -202,9 +202,46 @@ public static class AdminProtoMapping
 
     public static AdminPb.RouteReply ToReply(this RouteResource r) => new() { Tenant = r.Tenant, Route = r.Route, Spec = r.Spec.ToProto(), Meta = Meta(r.Revision) };
 
-    private static void Add(MapField<string, string> target, IReadOnlyDictionary<string, string> source)
+    private static void Add<T>(MapField<string, T> target, IReadOnlyDictionary<string, T> source)
     {
         foreach (var (key, value) in source)
             target[key] = value;
+    }
+
+    public static AdminPb.TenantMetricsReply ToReply(this TenantTrafficReport report)
+    {
+        var reply = new AdminPb.TenantMetricsReply
+        {
+            Tenant = report.Tenant,
+            Totals = report.Totals.ToProto(),
+            RateWindowSeconds = report.RateWindowSeconds,
+            LastReportUnixMs = report.LastReport?.ToUnixTimeMilliseconds() ?? 0,
+        };
+        reply.Routes.AddRange(report.Routes.Select(r => new AdminPb.RouteMetrics { Route = r.Route, Traffic = r.Traffic.ToProto() }));
+        reply.Backends.AddRange(report.Backends.Select(b => new AdminPb.BackendMetrics { Cluster = b.Cluster, Backend = b.Backend, Traffic = b.Traffic.ToProto() }));
+        reply.Workers.AddRange(report.Workers.Select(w => new AdminPb.WorkerMetrics { Worker = w.Worker, Traffic = w.Traffic.ToProto() }));
+        return reply;
+    }
+
+    private static AdminPb.MetricsSummary ToProto(this TrafficSummary summary)
+    {
+        var pb = new AdminPb.MetricsSummary
+        {
+            Requests = summary.Requests,
+            BytesIn = summary.BytesIn,
+            BytesOut = summary.BytesOut,
+            RequestsPerSecond = summary.RequestsPerSecond,
+        };
+        Add(pb.ByStatusClass, summary.ByStatusClass);
+        Add(pb.RatePerStatusClass, summary.RatePerStatusClass);
+        if (summary.Latency.MeanMs is { } mean)
+            pb.LatencyMeanMs = mean;
+        if (summary.Latency.P50Ms is { } p50)
+            pb.LatencyP50Ms = p50;
+        if (summary.Latency.P90Ms is { } p90)
+            pb.LatencyP90Ms = p90;
+        if (summary.Latency.P99Ms is { } p99)
+            pb.LatencyP99Ms = p99;
+        return pb;
     }
 }

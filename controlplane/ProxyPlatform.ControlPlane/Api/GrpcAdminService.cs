@@ -68,6 +68,9 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
     public override Task<RouteReply> GetRoute(RouteRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetRoute(request.Tenant, request.Route)).ToReply());
 
+    public override Task<TenantMetricsReply> GetTenantMetrics(TenantRef request, ServerCallContext context) =>
+        Call(async () => (await ops.GetTenantMetrics(request.Tenant)).ToReply());
+
     public override Task<DeleteReply> DeleteRoute(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteRoute(request.Tenant, request.Route, IfMatch(request.IfMatch)) });
 

@@ -50,6 +50,9 @@ public static class RestAdminApi
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
 
+        v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops) =>
+            Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(tenant), ConfigJson.Options), "application/json"));
+
         v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
             Items((await directory.ListAsync(ct)).Select(Render)));
         v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts) =>

@@ -8,6 +8,7 @@ using ProxyPlatform.ControlPlane.Api;
 using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Health;
+using ProxyPlatform.ControlPlane.Metrics;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -36,6 +37,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHealthVerdicts();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
+        builder.AddTrafficMetrics();
         builder.Services.AddGrpc();
         builder.Services.AddGrpcReflection();
 
@@ -88,6 +90,9 @@ public static class ControlPlaneHost
         app.MapGrpcService<ConfigStreamService>();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+        // Prometheus text on the REST admin listener: this node's metrics and its workers' traffic counters.
+        app.Services.GetRequiredService<ReceivedTraffic>();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
                 options.AdminUrl, options.GrpcUrl, options.SiloPort));

@@ -16,6 +16,7 @@ public static class ProxyConfigurationServices
     {
         services.AddHttpForwarder();
         services.TryAddSingleton<ConfigStream.ConfigStreamStats>();
+        services.TryAddSingleton<Metrics.TrafficRegistry>();
         services.AddSingleton<SnapshotCompiler>();
         services.AddSingleton<LastKnownGood>();
         services.AddSingleton<ConfigApplier>();

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
+using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Proxy;
 using ProxyPlatform.Protos.DataPlane;
 
@@ -22,7 +23,8 @@ public sealed record CompiledUpdate(
     ProxyRuntime Runtime,
     IReadOnlyList<(ResourceId Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
     IReadOnlyDictionary<ResourceId, ClusterSlot> NewSlots,
-    int RouteChanges);
+    int RouteChanges,
+    IReadOnlyList<ResourceId> RemovedRoutes);
 
 /// <summary>The verdict on an update: the compiled runtime to serve, or why it cannot be served.</summary>
 public sealed record SnapshotCompilation(CompiledUpdate? Update, string? Rejection)
@@ -37,7 +39,7 @@ public sealed record SnapshotCompilation(CompiledUpdate? Update, string? Rejecti
 /// validated and compiled: the routing table is updated for the routes it touches, clusters are
 /// rebuilt for the clusters it touches, and a cluster change never touches the routing table.
 /// </summary>
-public sealed class SnapshotCompiler(DataPlaneOptions options)
+public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry traffic)
 {
     /// <summary>A NACK names this many problems at most; the rest are counted.</summary>
     private const int MaxReasons = 5;
@@ -74,7 +76,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
             ValidateCluster(problems, id, cluster.Spec);
             if (problems.Count > before)
                 continue;
-            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(id)?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress);
+            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(id)?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress, traffic);
             clusters[id] = built;
             clusterChanges.Add((id, built, runtime.Clusters.GetValueOrDefault(id)));
         }
@@ -90,6 +92,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
 
         var pendingSlots = new Dictionary<ResourceId, ClusterSlot>();
         var removed = new List<CompiledRoute>();
+        var removedRoutes = new List<ResourceId>();
         var added = new List<CompiledRoute>();
         var routeIndex = runtime.RouteIndex.ToBuilder();
         foreach (var id in routeKeys)
@@ -98,7 +101,8 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
                 removed.Add(old);
             if (!next.Routes.TryGetValue(id, out var route))
             {
-                routeIndex.Remove(id);
+                if (routeIndex.Remove(id))
+                    removedRoutes.Add(id);
                 continue;
             }
             // Without its tenant a route would fall back to matching every host, not the tenant's.
@@ -115,7 +119,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
             var slot = _slots.GetValueOrDefault(clusterId) ?? pendingSlots.GetValueOrDefault(clusterId);
             if (slot is null)
                 pendingSlots[clusterId] = slot = new ClusterSlot(clusterId);
-            var compiled = CompileRoute(id, route.Spec, tenant.Spec, slot);
+            var compiled = CompileRoute(id, route.Spec, tenant.Spec, slot, traffic.Route(id, clusterId));
             routeIndex[id] = compiled;
             added.Add(compiled);
         }
@@ -125,7 +129,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
         var routes = removed.Count + added.Count == 0 ? runtime.Routes : runtime.Routes.With(removed, added);
         return new SnapshotCompilation(new CompiledUpdate(
             new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable()),
-            clusterChanges, pendingSlots, removed.Count + added.Count), null);
+            clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes), null);
     }
 
     /// <summary>Makes a compiled update's clusters live. The caller then publishes its runtime (and with it, its routes).</summary>
@@ -142,10 +146,19 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
                 _slots.Remove(id);
             if (previous is not null && previous.Pool != cluster?.Pool)
                 previous.Pool.Retire();
+            // Backends no longer served: their counters are reported one last time, then dropped. A
+            // backend ejected by its health verdict is still served (it may come back): its counters stay.
+            foreach (var backend in previous?.Enabled ?? [])
+            {
+                if (cluster is null || Array.FindIndex(cluster.Enabled, b => b.Id == backend.Id) < 0)
+                    traffic.RetireBackend(id, backend.Id);
+            }
         }
+        foreach (var route in update.RemovedRoutes)
+            traffic.RetireRoute(route);
     }
 
-    private static CompiledRoute CompileRoute(ResourceId id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster)
+    private static CompiledRoute CompileRoute(ResourceId id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
     {
         var match = route.Match ?? new RouteMatchSpec();
         // A route without hosts serves its tenant's host names; a tenant without any serves every host.
@@ -164,6 +177,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options)
             PreserveHost = route.PreserveHost,
             Timeout = route.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
             MaxRequestBodyBytes = route.MaxRequestBodyBytes,
+            Traffic = series.Counters,
             RateLimit = route.RateLimit is { } limit
                 ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null)
                 : null,

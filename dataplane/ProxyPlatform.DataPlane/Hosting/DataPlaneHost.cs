@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Health;
+using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Ops;
 using ProxyPlatform.DataPlane.Proxy;
 
@@ -51,12 +52,15 @@ public static class DataPlaneHost
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
         builder.Services.AddHealthProbes();
+        builder.AddTrafficMetrics();
         return builder;
     }
 
     public static WebApplication MapDataPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<DataPlaneOptions>();
+        // Created now, so /metrics has the traffic instruments from the first scrape.
+        app.Services.GetRequiredService<TrafficMeter>();
         app.UseRequestIds();
         // The two listeners share one process: the port a connection arrived on, never the Host
         // header a client controls, decides which one answers.

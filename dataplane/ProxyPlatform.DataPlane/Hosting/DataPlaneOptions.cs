@@ -15,6 +15,8 @@ public sealed record DataPlaneOptions
     public string? DataPlaneToken { get; init; }
     /// <summary>How often the worker tells the control plane which revision it serves (<c>ControlPlane:HeartbeatSeconds</c>).</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How often the worker reports its traffic counters on the stream (<c>DataPlane:MetricsIntervalSeconds</c>).</summary>
+    public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port.</summary>
     public required string WorkerId { get; init; }
@@ -63,6 +65,9 @@ public sealed record DataPlaneOptions
         var heartbeat = configuration.GetValue("ControlPlane:HeartbeatSeconds", 10.0);
         if (heartbeat <= 0)
             throw new InvalidOperationException($"ControlPlane:HeartbeatSeconds must be more than 0; got {heartbeat}.");
+        var metrics = configuration.GetValue("DataPlane:MetricsIntervalSeconds", 5.0);
+        if (metrics is <= 0 or > 3600)
+            throw new InvalidOperationException($"DataPlane:MetricsIntervalSeconds must be more than 0 and at most 3600; got {metrics}.");
         var maxBody = configuration.GetValue<long?>("Proxy:MaxRequestBodyBytes");
         if (maxBody is <= 0)
             throw new InvalidOperationException($"Proxy:MaxRequestBodyBytes must be more than 0; got {maxBody}.");
@@ -75,6 +80,7 @@ public sealed record DataPlaneOptions
             ControlPlaneUrls = ControlPlaneUrlsFrom(configuration["ControlPlane:Url"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
             HeartbeatInterval = TimeSpan.FromSeconds(heartbeat),
+            MetricsInterval = TimeSpan.FromSeconds(metrics),
             WorkerId = workerId,
             Pool = pool,
             DataDir = Path.GetFullPath(Blank(configuration["DataPlane:DataDir"]) ?? Path.Combine("data", workerId)),

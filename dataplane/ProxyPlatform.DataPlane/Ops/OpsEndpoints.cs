@@ -1,9 +1,10 @@
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 
 namespace ProxyPlatform.DataPlane.Ops;
 
-/// <summary>The ops listener: liveness, readiness and the configuration stream's counters.</summary>
+/// <summary>The ops listener: liveness, readiness, the configuration stream's counters and the Prometheus scrape endpoint.</summary>
 public static class OpsEndpoints
 {
     public static IEndpointRouteBuilder MapOpsEndpoints(this IEndpointRouteBuilder endpoints)
@@ -32,6 +33,9 @@ public static class OpsEndpoints
             lastUpdate = stats.LastUpdate,
             lastNack = stats.LastNack,
         }));
+
+        // Prometheus text: the traffic counters (proxyplatform_requests_total…) and the runtime's.
+        ops.MapGet("/metrics", (HttpContext context, PrometheusScrape scrape) => scrape.InvokeAsync(context));
         return endpoints;
     }
 }

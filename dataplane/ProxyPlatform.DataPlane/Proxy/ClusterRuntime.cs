@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyPlatform.DataPlane.Proxy;
@@ -117,7 +118,7 @@ public sealed class ClusterRuntime
     /// backend swaps the cluster's state without touching a connection or a request in flight.
     /// Verdicts count only while the cluster has a health check (without one, nobody probes it).
     /// </summary>
-    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null)
+    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null, TrafficRegistry? traffic = null)
     {
         var spec = definition.Spec ?? new ClusterSpec();
         var verdicts = spec.HealthCheck is null ? null : health?.Backends;
@@ -129,7 +130,7 @@ public sealed class ClusterRuntime
                 continue;
             var address = backend.Address.TrimEnd('/');
             var state = previous?.Enabled.FirstOrDefault(b => b.Id == backendId && b.Address == address)?.State ?? new BackendState();
-            var built = new Backend(backendId, address, backend.Weight, state);
+            var built = new Backend(backendId, address, backend.Weight, state, traffic?.Backend(id, backendId));
             enabled.Add(built);
             if (verdicts is null || !verdicts.TryGetValue(backendId, out var verdict) || verdict.Verdict != HealthVerdicts.Unhealthy)
                 routable.Add(built);

@@ -1,4 +1,5 @@
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 
 namespace ProxyPlatform.DataPlane.Proxy;
 
@@ -32,6 +33,8 @@ public sealed class CompiledRoute
     public TimeSpan? Timeout { get; init; }
     public long? MaxRequestBodyBytes { get; init; }
     public TokenBucketLimiter? RateLimit { get; init; }
+    /// <summary>The route's requests, counted under the status the client got.</summary>
+    public TrafficCounters? Traffic { get; init; }
 
     private int Constraints => (Methods.Length > 0 ? 1 : 0) + Headers.Length;
 

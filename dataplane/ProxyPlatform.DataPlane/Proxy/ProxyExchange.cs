@@ -1,8 +1,16 @@
+using System.Collections;
+
 namespace ProxyPlatform.DataPlane.Proxy;
 
-/// <summary>One request on its way through the worker: what it matched, and what its current attempt has seen.</summary>
-public sealed class ProxyExchange(CompiledRoute route, ClusterRuntime cluster, ForwardedValues forwarded, string? affinityKey)
+/// <summary>
+/// One request on its way through the worker: what it matched, and what its current attempt has seen.
+/// It is also the request's logging scope (request ID, route, cluster and the current attempt's
+/// backend), read only when a log line is written, so that opening the scope allocates nothing more.
+/// </summary>
+public sealed class ProxyExchange(string requestId, CompiledRoute route, ClusterRuntime cluster, ForwardedValues forwarded, string? affinityKey)
+    : IReadOnlyList<KeyValuePair<string, object?>>
 {
+    public string RequestId { get; } = requestId;
     public CompiledRoute Route { get; } = route;
     public ClusterRuntime Cluster { get; } = cluster;
     public ForwardedValues Forwarded { get; } = forwarded;
@@ -19,6 +27,8 @@ public sealed class ProxyExchange(CompiledRoute route, ClusterRuntime cluster, F
     public int BackendStatus { get; set; }
     /// <summary>Cancels the current attempt if its response headers take too long; stopped when they arrive.</summary>
     public CancellationTokenSource? HeadersTimer { get; set; }
+    /// <summary>True while the exchange is the logging scope of the whole request.</summary>
+    public bool InScope { get; set; }
 
     public void StartAttempt(Backend backend, bool mayRetryOnStatus)
     {
@@ -29,4 +39,26 @@ public sealed class ProxyExchange(CompiledRoute route, ClusterRuntime cluster, F
     }
 
     public void ResponseHeadersReceived() => HeadersTimer?.CancelAfter(Timeout.InfiniteTimeSpan);
+
+    int IReadOnlyCollection<KeyValuePair<string, object?>>.Count => 4;
+
+    KeyValuePair<string, object?> IReadOnlyList<KeyValuePair<string, object?>>.this[int index] => index switch
+    {
+        0 => new("RequestId", RequestId),
+        1 => new("Route", Route.Name),
+        2 => new("Cluster", Cluster.Name),
+        3 => new("Backend", Backend?.Id),
+        _ => throw new ArgumentOutOfRangeException(nameof(index)),
+    };
+
+    IEnumerator<KeyValuePair<string, object?>> IEnumerable<KeyValuePair<string, object?>>.GetEnumerator()
+    {
+        IReadOnlyList<KeyValuePair<string, object?>> scope = this;
+        for (var i = 0; i < scope.Count; i++)
+            yield return scope[i];
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)this).GetEnumerator();
+
+    public override string ToString() => $"RequestId:{RequestId} Route:{Route.Name} Cluster:{Cluster.Name} Backend:{Backend?.Id}";
 }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -14,9 +15,17 @@ namespace ProxyPlatform.DataPlane.Proxy;
 /// route's limits, sent to a backend the cluster's balancer chooses through YARP's forwarder, and
 /// retried on another backend when the cluster's policy, the method and the retry budget allow.
 /// Whatever the worker answers itself is problem+json naming the request, route and cluster.
+/// Every request of a route is counted on the route's <see cref="TrafficCounters"/> under the status
+/// the client got, and every attempt on its backend's; both were resolved when the route was compiled.
 /// </summary>
-public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder, ProxyTransformer transformer, ProxyOptions options, ILogger<ProxyHandler> logger)
+public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder, ProxyTransformer transformer, ProxyOptions options, ILogger<ProxyHandler> logger, ILoggerFactory loggers)
 {
+    /// <summary>Traces of the request path; without a listener (no OTLP endpoint) starting an activity costs a flag check.</summary>
+    public static readonly ActivitySource Activities = new("ProxyPlatform.DataPlane");
+
+    /// <summary>YARP's forwarder logs a line per request at Information; only then is a per-request scope worth opening.</summary>
+    private readonly ILogger _forwarderLog = loggers.CreateLogger("Yarp.ReverseProxy.Forwarder.HttpForwarder");
+
     public async Task InvokeAsync(HttpContext context)
     {
         var runtime = applier.Runtime;
@@ -35,6 +44,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
                 $"No route of this worker matches {request.Method} {request.Host}{request.Path}.");
             return;
         }
+        // Counts the request on its route however it ends, under the status the client got.
+        using var counted = new CountedRequest(context, route.Traffic);
         if (LoopDetection.Check(request, options) is { } loop)
         {
             await Problems.WriteAsync(context, StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", loop, route);
@@ -73,8 +84,10 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             return;
         }
 
-        var exchange = new ProxyExchange(route, cluster, forwarded, AffinityKeyOf(request, cluster));
+        var exchange = new ProxyExchange(context.TraceIdentifier, route, cluster, forwarded, AffinityKeyOf(request, cluster));
         context.Features.Set(exchange);
+        using var scope = _forwarderLog.IsEnabled(LogLevel.Information) ? logger.BeginScope(exchange) : null;
+        exchange.InScope = scope is not null;
         cluster.Budget.RequestStarted();
         using var deadline = route.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
         try
@@ -142,6 +155,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             }
             attempt++;
             exchange.StartAttempt(backend, retryable && attempt < cluster.MaxAttempts);
+            var attemptStarted = Stopwatch.GetTimestamp();
+            using var activity = Activities.StartActivity("proxy attempt", ActivityKind.Internal);
             try
             {
                 outcome = await AttemptAsync(context, exchange, backend, requestConfig, deadline);
@@ -150,6 +165,17 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             {
                 if (isRetry)
                     cluster.Budget.RetryFinished();
+                var status = AttemptStatusOf(context, exchange, outcome);
+                // The response body travels to the client only from the attempt whose answer was passed on.
+                var bytesOut = exchange.RetryStatus == 0 && exchange.BackendStatus != 0 ? context.Response.ContentLength ?? 0 : 0;
+                backend.Traffic?.Record(status, request.ContentLength ?? 0, bytesOut, Stopwatch.GetTimestamp() - attemptStarted);
+                if (activity is not null)
+                {
+                    activity.SetTag("proxyplatform.route", route.Name);
+                    activity.SetTag("proxyplatform.cluster", cluster.Name);
+                    activity.SetTag("proxyplatform.backend", backend.Id);
+                    activity.SetTag("http.response.status_code", status);
+                }
             }
             if (!outcome.Retry || attempt >= cluster.MaxAttempts || !retryable || context.RequestAborted.IsCancellationRequested)
                 break;
@@ -158,8 +184,12 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             context.Features.Set<IForwarderErrorFeature>(null);
             if (request.Body.CanSeek)
                 request.Body.Position = 0;
-            logger.LogInformation("Retrying {Method} {Path} of route {Route} after {Reason} from backend {Backend} (attempt {Attempt} of {MaxAttempts})",
-                request.Method, request.Path, route.Name, outcome.Reason, backend.Id, attempt + 1, cluster.MaxAttempts);
+            if (logger.IsEnabled(LogLevel.Information))
+            {
+                using var retryScope = exchange.InScope ? null : logger.BeginScope(exchange);
+                logger.LogInformation("Retrying {Method} {Path} of route {Route} after {Reason} from backend {Backend} (attempt {Attempt} of {MaxAttempts})",
+                    request.Method, request.Path, route.Name, outcome.Reason, backend.Id, attempt + 1, cluster.MaxAttempts);
+            }
         }
         if (outcome.Problem is { } problem && !context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
         {
@@ -273,7 +303,41 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
     private void Failed(ProxyExchange exchange, Backend backend, long now, string reason)
     {
         if (backend.State.Failed(exchange.Cluster.Breaker, now))
+        {
+            using var scope = exchange.InScope ? null : logger.BeginScope(exchange);
             logger.LogWarning("Circuit of backend {Backend} of cluster {Cluster} opened after {Reason}", backend.Id, exchange.Cluster.Name, reason);
+        }
+    }
+
+    /// <summary>What an attempt came to: the backend's status, or the worker's own 502/504 when the backend gave none.</summary>
+    private static int AttemptStatusOf(HttpContext context, ProxyExchange exchange, Outcome outcome)
+    {
+        if (exchange.RetryStatus != 0)
+            return exchange.RetryStatus;
+        if (exchange.BackendStatus != 0)
+            return exchange.BackendStatus;
+        if (outcome.Problem is { } problem)
+            return problem.Status;
+        return context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status502BadGateway;
+    }
+
+    /// <summary>
+    /// Counts a request on its route when disposed, however the request ended. A struct in a
+    /// <c>using</c>: it lives in the request's state machine, so it costs no allocation.
+    /// </summary>
+    private readonly struct CountedRequest(HttpContext context, TrafficCounters? traffic) : IDisposable
+    {
+        private readonly long _started = Stopwatch.GetTimestamp();
+
+        public void Dispose()
+        {
+            if (traffic is null)
+                return;
+            var response = context.Response;
+            // A client that went away before an answer started counts as 499, as nginx logs it.
+            var status = !response.HasStarted && context.RequestAborted.IsCancellationRequested ? 499 : response.StatusCode;
+            traffic.Record(status, context.Request.ContentLength ?? 0, response.ContentLength ?? 0, Stopwatch.GetTimestamp() - _started);
+        }
     }
 
     private async Task<bool> TryBufferBodyAsync(HttpContext context, ProxyExchange exchange, CancellationTokenSource? deadline)

@@ -22,6 +22,7 @@ public sealed class DataPlaneOptionsTests
         Assert.Equal($"{Environment.MachineName}-8080", options.WorkerId);
         Assert.Equal(Path.GetFullPath(Path.Combine("data", options.WorkerId)), options.DataDir);
         Assert.Equal(TimeSpan.FromSeconds(10), options.HeartbeatInterval);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.MetricsInterval);
         Assert.Null(options.DataPlaneToken);
         Assert.Null(options.MaxRequestBodyBytes);
     }
@@ -53,6 +54,8 @@ public sealed class DataPlaneOptionsTests
     [InlineData("DataPlane:Pool", "Blue Pool")]
     [InlineData("DataPlane:Id", "a/b")]
     [InlineData("ControlPlane:HeartbeatSeconds", "0")]
+    [InlineData("DataPlane:MetricsIntervalSeconds", "0")]
+    [InlineData("DataPlane:MetricsIntervalSeconds", "3601")]
     public void Setting_the_worker_cannot_use_stops_it_with_a_message_naming_the_key(string key, string value)
     {
         var error = Assert.Throws<InvalidOperationException>(() => From((key, value)));

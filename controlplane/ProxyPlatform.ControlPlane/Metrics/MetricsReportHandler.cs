@@ -1,0 +1,131 @@
+using System.Diagnostics.Metrics;
+using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.ControlPlane.Metrics;
+
+/// <summary>
+/// Takes workers' metrics reports off the configuration stream: each tenant's series go to that
+/// tenant's <see cref="ITenantMetricsGrain"/>, and this node keeps what it has received for its own
+/// <c>/metrics</c> (<see cref="ReceivedTraffic"/>).
+/// </summary>
+public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic received, ILogger<MetricsReportHandler> logger) : IWorkerReportHandler
+{
+    public async Task ReportAsync(WorkerIdentity worker, WorkerMessage message)
+    {
+        if (message.KindCase != WorkerMessage.KindOneofCase.Metrics)
+            return;
+        var report = message.Metrics;
+        received.Take(worker, report);
+        foreach (var tenant in report.Series.GroupBy(s => s.Tenant))
+        {
+            if (!Configuration.ConfigValidator.IsValidId(tenant.Key))
+                continue;
+            var samples = tenant.Select(ToSample).ToList();
+            try
+            {
+                await grains.GetGrain<ITenantMetricsGrain>(tenant.Key).Report(worker.WorkerId, worker.Instance, samples);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The next report carries the same cumulative values (and more): nothing is lost by skipping this one.
+                logger.LogWarning(ex, "Metrics of tenant {Tenant} from worker {Worker} could not be recorded", tenant.Key, worker.WorkerId);
+            }
+        }
+    }
+
+    public Task DisconnectedAsync(WorkerIdentity worker)
+    {
+        received.Forget(worker);
+        return Task.CompletedTask;
+    }
+
+    private static TrafficSample ToSample(Protos.DataPlane.TrafficSample sample) => new(
+        sample.Kind == SeriesKind.Backend,
+        sample.Route,
+        sample.Cluster,
+        sample.Backend,
+        sample.Epoch,
+        [.. sample.RequestsByClass.Select(v => (long)v)],
+        (long)sample.BytesIn,
+        (long)sample.BytesOut,
+        [.. sample.LatencyBuckets.Select(v => (long)v)],
+        (long)sample.LatencySumUs);
+}
+
+/// <summary>
+/// The traffic counters as this node has received them from the workers streaming to it, for the
+/// control plane's <c>/metrics</c>: per worker, the latest cumulative request counts of each series.
+/// A worker's series leave when its stream to this node ends (it reports them to its next node).
+/// </summary>
+public sealed class ReceivedTraffic : IDisposable
+{
+    public const string MeterName = "ProxyPlatform.ControlPlane";
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(string Worker, string Instance), Dictionary<(SeriesKind, string Tenant, string Name, string Backend, ulong Epoch), long[]>> _workers = [];
+    private readonly Meter _meter;
+    private readonly Counter<long> _reports;
+
+    public ReceivedTraffic(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _reports = _meter.CreateCounter<long>("proxyplatform.metrics.reports", description: "Metrics reports received from workers.");
+        _meter.CreateObservableCounter("proxyplatform.requests", () => Requests(SeriesKind.Route),
+            description: "Requests of each route by status class, as reported to this node by its workers.");
+        _meter.CreateObservableCounter("proxyplatform.backend.requests", () => Requests(SeriesKind.Backend),
+            description: "Attempts sent to each backend by status class, as reported to this node by its workers.");
+        _meter.CreateObservableUpDownCounter("proxyplatform.workers.reporting", () => { lock (_gate) return _workers.Count; },
+            description: "Worker streams on this node that have reported metrics.");
+    }
+
+    public void Take(WorkerIdentity worker, MetricsReport report)
+    {
+        _reports.Add(1);
+        lock (_gate)
+        {
+            if (!_workers.TryGetValue((worker.WorkerId, worker.Instance), out var series))
+                _workers[(worker.WorkerId, worker.Instance)] = series = [];
+            foreach (var sample in report.Series)
+            {
+                var key = (sample.Kind, sample.Tenant, sample.Kind == SeriesKind.Backend ? sample.Cluster : sample.Route, sample.Backend, sample.Epoch);
+                var latest = series.GetValueOrDefault(key) ?? new long[5];
+                for (var i = 0; i < Math.Min(latest.Length, sample.RequestsByClass.Count); i++)
+                    latest[i] = Math.Max(latest[i], (long)sample.RequestsByClass[i]);
+                series[key] = latest;
+            }
+        }
+    }
+
+    public void Forget(WorkerIdentity worker)
+    {
+        lock (_gate)
+            _workers.Remove((worker.WorkerId, worker.Instance));
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private List<Measurement<long>> Requests(SeriesKind kind)
+    {
+        var sums = new Dictionary<(string Worker, string Tenant, string Name, string Backend, int Class), long>();
+        lock (_gate)
+        {
+            foreach (var ((worker, _), series) in _workers)
+            {
+                foreach (var ((seriesKind, tenant, name, backend, _), counts) in series)
+                {
+                    if (seriesKind != kind)
+                        continue;
+                    for (var i = 0; i < counts.Length; i++)
+                    {
+                        if (counts[i] > 0)
+                            sums[(worker, tenant, name, backend, i)] = sums.GetValueOrDefault((worker, tenant, name, backend, i)) + counts[i];
+                    }
+                }
+            }
+        }
+        return [.. sums.Select(s => kind == SeriesKind.Route
+            ? new Measurement<long>(s.Value, new("worker", s.Key.Worker), new("tenant", s.Key.Tenant), new("route", s.Key.Name), new("status_class", ProxyPlatform.Metrics.LatencyBuckets.StatusClassNames[s.Key.Class]))
+            : new Measurement<long>(s.Value, new("worker", s.Key.Worker), new("tenant", s.Key.Tenant), new("cluster", s.Key.Name), new("backend", s.Key.Backend), new("status_class", ProxyPlatform.Metrics.LatencyBuckets.StatusClassNames[s.Key.Class])))];
+    }
+}

@@ -1,0 +1,65 @@
+namespace ProxyPlatform.ControlPlane.Metrics;
+
+/// <summary>
+/// A tenant's traffic, aggregated from every worker's reports (see <see cref="TenantTraffic"/>).
+/// Reports arrive every few seconds from every worker, so the state is written at most every
+/// <see cref="WriteInterval"/> and on deactivation: what a crash loses in between, the workers'
+/// next reports (cumulative, and complete on every new stream) bring back.
+/// </summary>
+public sealed class TenantMetricsGrain(
+    [PersistentState("metrics")] IPersistentState<TenantTrafficState> state,
+    TimeProvider time) : Grain, ITenantMetricsGrain
+{
+    private static readonly TimeSpan WriteInterval = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan RateWindowLength = TimeSpan.FromMinutes(1);
+
+    private readonly RateWindow _rates = new(RateWindowLength);
+    private TenantTraffic _traffic = null!;
+    private bool _dirty;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _traffic = new TenantTraffic(state.State);
+        this.RegisterGrainTimer(FlushAsync, WriteInterval, WriteInterval);
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await FlushAsync(cancellationToken);
+    }
+
+    public Task Report(string worker, string instance, IReadOnlyList<TrafficSample> samples)
+    {
+        var now = time.GetUtcNow();
+        if (_traffic.Apply(worker, instance, samples, now))
+        {
+            _dirty = true;
+            _rates.Sample(now, _traffic.RateTotals());
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<TenantTrafficReport> Get()
+    {
+        // A sample now, so that rates fall to zero when the reports stop growing.
+        _rates.Sample(time.GetUtcNow(), _traffic.RateTotals());
+        return Task.FromResult(_traffic.Report(this.GetPrimaryKeyString(), _rates));
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        if (!_dirty)
+            return;
+        _dirty = false;
+        try
+        {
+            await state.WriteStateAsync(cancellationToken);
+        }
+        catch
+        {
+            _dirty = true;
+            throw;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.DataPlane.Metrics;
+
+/// <summary>
+/// Every traffic series of this worker instance, by route and by backend. Consulted only when a
+/// configuration is compiled (to hang each route's and backend's series on it) and when counters are
+/// reported or scraped; requests never see it. A route or backend that is compiled again keeps its
+/// series, so its counts stay cumulative; one that is removed is retired, reported once more with
+/// its final values, and then dropped.
+/// </summary>
+public sealed class TrafficRegistry
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(SeriesKind Kind, string Tenant, string Name, string Backend), TrafficSeries> _series = [];
+    private ulong _epochs;
+
+    public TrafficSeries Route(ResourceId route, ResourceId cluster)
+    {
+        var series = GetOrAdd(SeriesKind.Route, route.Tenant, route.Id, null);
+        series.Cluster = cluster.Id;
+        return series;
+    }
+
+    public TrafficSeries Backend(ResourceId cluster, string backend) => GetOrAdd(SeriesKind.Backend, cluster.Tenant, cluster.Id, backend);
+
+    public void RetireRoute(ResourceId route) => Retire((SeriesKind.Route, route.Tenant, route.Id, ""));
+
+    public void RetireBackend(ResourceId cluster, string backend) => Retire((SeriesKind.Backend, cluster.Tenant, cluster.Id, backend));
+
+    /// <summary>Every series as of now.</summary>
+    public IReadOnlyList<TrafficSeries> All()
+    {
+        lock (_gate)
+            return [.. _series.Values];
+    }
+
+    /// <summary>Forgets a retired series once its final values are reported (unless it came back meanwhile).</summary>
+    public void Drop(TrafficSeries series)
+    {
+        lock (_gate)
+        {
+            var key = (series.Kind, series.Tenant, series.Name, series.Backend ?? "");
+            if (series.Retired && _series.TryGetValue(key, out var held) && ReferenceEquals(held, series))
+                _series.Remove(key);
+        }
+    }
+
+    private TrafficSeries GetOrAdd(SeriesKind kind, string tenant, string name, string? backend)
+    {
+        lock (_gate)
+        {
+            var key = (kind, tenant, name, backend ?? "");
+            if (_series.TryGetValue(key, out var series))
+            {
+                series.Retired = false;
+                return series;
+            }
+            series = new TrafficSeries(kind, tenant, name, backend, ++_epochs);
+            _series[key] = series;
+            return series;
+        }
+    }
+
+    private void Retire((SeriesKind, string, string, string) key)
+    {
+        lock (_gate)
+        {
+            if (_series.TryGetValue(key, out var series))
+                series.Retired = true;
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using ProxyPlatform.ControlPlane.Metrics;
+using ProxyPlatform.Metrics;
+
+namespace ProxyPlatform.ControlPlane.Tests.Metrics;
+
+public sealed class TenantTrafficTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private static TrafficSample Route(string route, long ok, long failed, ulong epoch = 1)
+    {
+        var buckets = new long[LatencyBuckets.Count];
+        buckets[3] = ok + failed;
+        return new TrafficSample(false, route, "web", "", epoch, [0, ok, 0, 0, failed], ok * 10, ok * 100, buckets, (ok + failed) * 7000);
+    }
+
+    private static TrafficSample Backend(string backend, long ok) =>
+        new(true, "", "web", backend, 7, [0, ok, 0, 0, 0], 0, 0, new long[LatencyBuckets.Count], 0);
+
+    private static TenantTrafficReport Report(TenantTraffic traffic) => traffic.Report("acme", new RateWindow(TimeSpan.FromMinutes(1)));
+
+    private static long Class(TrafficSummary summary, string statusClass) => summary.ByStatusClass.GetValueOrDefault(statusClass);
+
+    [Fact]
+    public void A_repeated_or_reordered_report_counts_once()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        Assert.True(traffic.Apply("w1", "i1", [Route("api", 5, 1), Backend("a", 5)], Start));
+        Assert.True(traffic.Apply("w1", "i1", [Route("api", 8, 1)], Start));
+        // The first report again (resent on a new stream), then the second again: nothing grows.
+        Assert.False(traffic.Apply("w1", "i1", [Route("api", 5, 1), Backend("a", 5)], Start));
+        Assert.False(traffic.Apply("w1", "i1", [Route("api", 8, 1)], Start));
+
+        var report = Report(traffic);
+        Assert.Equal(9, report.Totals.Requests);
+        Assert.Equal(8, Class(report.Totals, "2xx"));
+        Assert.Equal(1, Class(report.Totals, "5xx"));
+        Assert.Equal(5, Class(report.Backends.Single(b => b.Backend == "a").Traffic, "2xx"));
+        Assert.Equal(80, report.Totals.BytesIn);
+        Assert.Equal(7.0, report.Totals.Latency.MeanMs);
+    }
+
+    [Fact]
+    public void Workers_add_up_and_each_is_shown_on_its_own()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 3, 0), Route("site", 1, 1)], Start);
+        traffic.Apply("w2", "j1", [Route("api", 4, 2)], Start);
+
+        var report = Report(traffic);
+        Assert.Equal(11, report.Totals.Requests);
+        Assert.Equal(7, Class(report.Routes.Single(r => r.Route == "api").Traffic, "2xx"));
+        Assert.Equal(2, Class(report.Routes.Single(r => r.Route == "api").Traffic, "5xx"));
+        Assert.Equal(5, report.Workers.Single(w => w.Worker == "w1").Traffic.Requests);
+        Assert.Equal(6, report.Workers.Single(w => w.Worker == "w2").Traffic.Requests);
+    }
+
+    [Fact]
+    public void A_restarted_worker_counts_from_zero_on_top_of_its_previous_instance_whose_late_reports_are_ignored()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "old", [Route("api", 10, 0)], Start);
+        // The process restarts: a new instance starts its counters again.
+        traffic.Apply("w1", "new", [Route("api", 2, 0)], Start);
+        Assert.Equal(12, Report(traffic).Totals.Requests);
+        // A late report of the old instance (still in flight on its old stream) changes nothing.
+        Assert.False(traffic.Apply("w1", "old", [Route("api", 11, 0)], Start));
+        traffic.Apply("w1", "new", [Route("api", 3, 0)], Start);
+
+        var report = Report(traffic);
+        Assert.Equal(13, report.Totals.Requests);
+        Assert.Equal(13, report.Workers.Single().Traffic.Requests);
+        Assert.Single(traffic.State.Live);
+    }
+
+    [Fact]
+    public void A_route_removed_and_added_again_counts_its_new_epoch_on_top_of_the_old()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 6, 0, epoch: 1)], Start);
+        traffic.Apply("w1", "i1", [Route("api", 1, 0, epoch: 9)], Start);
+        Assert.Equal(7, Report(traffic).Routes.Single().Traffic.Requests);
+    }
+
+    [Fact]
+    public void Rates_are_the_growth_over_the_window_per_second()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        var rates = new RateWindow(TimeSpan.FromMinutes(1));
+        traffic.Apply("w1", "i1", [Route("api", 100, 0)], Start);
+        rates.Sample(Start, traffic.RateTotals());
+        traffic.Apply("w1", "i1", [Route("api", 150, 10)], Start.AddSeconds(10));
+        rates.Sample(Start.AddSeconds(10), traffic.RateTotals());
+
+        var report = traffic.Report("acme", rates);
+        Assert.Equal(6, report.Totals.RequestsPerSecond);
+        Assert.Equal(5, report.Totals.RatePerStatusClass["2xx"]);
+        Assert.Equal(1, report.Totals.RatePerStatusClass["5xx"]);
+        Assert.Equal(6, report.Routes.Single().Traffic.RequestsPerSecond);
+
+        // Samples older than the window stop counting: two minutes without growth is a rate of 0.
+        rates.Sample(Start.AddSeconds(130), traffic.RateTotals());
+        rates.Sample(Start.AddSeconds(131), traffic.RateTotals());
+        Assert.Equal(0, traffic.Report("acme", rates).Totals.RequestsPerSecond);
+    }
+}

@@ -1,0 +1,61 @@
+using System.Threading.Channels;
+using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Hosting;
+using ProxyPlatform.DataPlane.Metrics;
+using ProxyPlatform.Protos.DataPlane;
+
+namespace ProxyPlatform.DataPlane.Tests.Metrics;
+
+public sealed class MetricsReporterTests
+{
+    private static readonly DataPlaneOptions Options = new() { WorkerId = "w", DataDir = "/tmp/unused", MetricsInterval = TimeSpan.FromMilliseconds(20) };
+
+    [Fact]
+    public async Task Reports_carry_cumulative_values_of_changed_series_and_a_removed_series_once_with_its_final_values()
+    {
+        var registry = new TrafficRegistry();
+        var api = registry.Route(new ResourceId("acme", "api"), new ResourceId("acme", "web"));
+        var quiet = registry.Route(new ResourceId("acme", "quiet"), new ResourceId("acme", "web"));
+        var reports = Channel.CreateUnbounded<MetricsReport>();
+        using var stream = new CancellationTokenSource();
+        var reporter = new MetricsReporter(registry, Options, TimeProvider.System);
+        var running = reporter.RunAsync((message, _) => reports.Writer.WriteAsync(message.Metrics).AsTask(), stream.Token);
+
+        api.Counters.Record(200, 0, 0, 10);
+        api.Counters.Record(503, 0, 0, 10);
+        var first = await NextWithAsync(reports, "api");
+        var sample = first.Series.Single();
+        Assert.Equal(SeriesKind.Route, sample.Kind);
+        Assert.Equal(("acme", "api", "web"), (sample.Tenant, sample.Route, sample.Cluster));
+        Assert.Equal([0UL, 1, 0, 0, 1], sample.RequestsByClass);
+        Assert.False(sample.Removed);
+
+        // The route is removed after one more request: its final values go out once, then it is gone.
+        api.Counters.Record(404, 0, 0, 10);
+        registry.RetireRoute(new ResourceId("acme", "api"));
+        var last = (await NextWithAsync(reports, "api")).Series.Single(s => s.Route == "api");
+        Assert.True(last.Removed);
+        Assert.Equal([0UL, 1, 0, 1, 1], last.RequestsByClass);
+        Assert.DoesNotContain(api, registry.All());
+        Assert.Contains(quiet, registry.All());
+
+        // Only changes are reported: a later report has the quiet route once it has traffic, and never api again.
+        quiet.Counters.Record(200, 0, 0, 10);
+        var later = await NextWithAsync(reports, "quiet");
+        Assert.DoesNotContain(later.Series, s => s.Route == "api");
+
+        await stream.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+    }
+
+    private static async Task<MetricsReport> NextWithAsync(Channel<MetricsReport> reports, string route)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var report = await reports.Reader.ReadAsync(timeout.Token);
+            if (report.Series.Any(s => s.Route == route))
+                return report;
+        }
+    }
+}

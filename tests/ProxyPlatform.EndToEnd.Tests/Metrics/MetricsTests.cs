@@ -1,0 +1,204 @@
+using System.Text.Json.Nodes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using AdminPb = ProxyPlatform.Protos.Admin;
+using static ProxyPlatform.EndToEnd.Tests.Metrics.MetricsFixture;
+
+namespace ProxyPlatform.EndToEnd.Tests.Metrics;
+
+[Collection(MetricsCollection.Name)]
+public sealed class MetricsTests(MetricsFixture fixture)
+{
+    private static readonly string[] Classes = ["2xx", "4xx", "5xx"];
+
+    /// <summary>Sends a known mix through both workers: api 6×200, 3×404, 2×500; site 4×200, 1×503. Returns the expected route counts.</summary>
+    private async Task<Dictionary<string, Dictionary<string, long>>> SendMixAsync(string tenant, string host)
+    {
+        var first = fixture.First;
+        var second = fixture.Second;
+        await SendAsync(first, host, $"/api/status/200?t={tenant}", 200, 4);
+        await SendAsync(second, host, $"/api/status/200?t={tenant}", 200, 2);
+        await SendAsync(first, host, $"/api/status/404?t={tenant}", 404, 1);
+        await SendAsync(second, host, $"/api/status/404?t={tenant}", 404, 2);
+        await SendAsync(first, host, $"/api/status/500?t={tenant}", 500, 1);
+        await SendAsync(second, host, $"/api/status/500?t={tenant}", 500, 1);
+        await SendAsync(first, host, $"/status/200?t={tenant}", 200, 1);
+        await SendAsync(second, host, $"/status/200?t={tenant}", 200, 3);
+        await SendAsync(second, host, $"/status/503?t={tenant}", 503, 1);
+        return new()
+        {
+            ["api"] = new() { ["2xx"] = 6, ["4xx"] = 3, ["5xx"] = 2 },
+            ["site"] = new() { ["2xx"] = 4, ["5xx"] = 1 },
+        };
+    }
+
+    private static bool Matches(JsonNode? summary, Dictionary<string, long> expected) =>
+        Classes.All(c => Count(summary, c) == expected.GetValueOrDefault(c));
+
+    [Fact]
+    public async Task Tenant_metrics_show_exactly_the_requests_sent_through_two_workers_by_route_backend_worker_and_status_class()
+    {
+        const string tenant = "mx-count";
+        await fixture.ServiceAsync(tenant, "mx-count.test");
+        var expected = await SendMixAsync(tenant, "mx-count.test");
+        var total = new Dictionary<string, long> { ["2xx"] = 10, ["4xx"] = 3, ["5xx"] = 3 };
+
+        var metrics = await fixture.MetricsWhenAsync(tenant, m => Matches(m["totals"], total)
+            && Matches(Route(m, "api"), expected["api"]) && Matches(Route(m, "site"), expected["site"])
+            && Count(Backend(m, "a"), "2xx") + Count(Backend(m, "b"), "2xx") == 10
+            && Count(WorkerOf(m, "metrics-2"), "2xx") == 5);
+
+        Assert.Equal(16, metrics["totals"]!["requests"]!.GetValue<long>());
+        foreach (var statusClass in Classes)
+        {
+            Assert.Equal(total[statusClass], Count(metrics["totals"], statusClass));
+            Assert.Equal(expected["api"].GetValueOrDefault(statusClass), Count(Route(metrics, "api"), statusClass));
+            Assert.Equal(expected["site"].GetValueOrDefault(statusClass), Count(Route(metrics, "site"), statusClass));
+            // Each backend's series counts exactly what that backend answered (no retries here: 5xx are not retried by default).
+            Assert.Equal(fixture.A.Answered(tenant, statusClass), Count(Backend(metrics, "a"), statusClass));
+            Assert.Equal(fixture.B.Answered(tenant, statusClass), Count(Backend(metrics, "b"), statusClass));
+        }
+        Assert.True(fixture.A.Answered(tenant, "2xx") > 0 && fixture.B.Answered(tenant, "2xx") > 0, "round robin used only one backend");
+        Assert.Equal(7, WorkerOf(metrics, "metrics-1")!["requests"]!.GetValue<long>());
+        Assert.Equal(9, WorkerOf(metrics, "metrics-2")!["requests"]!.GetValue<long>());
+        // Latency percentiles are estimated from the histogram.
+        Assert.NotNull(metrics["totals"]!["latency"]!["p99Ms"]);
+        Assert.True(metrics["totals"]!["latency"]!["p50Ms"]!.GetValue<double>() <= metrics["totals"]!["latency"]!["p99Ms"]!.GetValue<double>());
+
+        // The gRPC admin API answers the same.
+        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        var grpc = await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = tenant });
+        Assert.Equal(16, grpc.Totals.Requests);
+        Assert.Equal(3, grpc.Totals.ByStatusClass["4xx"]);
+        Assert.Equal(2, grpc.Routes.Single(r => r.Route == "api").Traffic.ByStatusClass["5xx"]);
+        Assert.True(grpc.Totals.HasLatencyP99Ms);
+    }
+
+    [Fact]
+    public async Task Metrics_of_an_unknown_tenant_are_404_problem_json()
+    {
+        using var response = await fixture.Platform.Silos[0].Admin.GetAsync("/v1/tenants/mx-nobody/metrics");
+        Assert.Equal(404, (int)response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+
+        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
+            await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = "mx-nobody" }));
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Workers_and_the_control_plane_serve_the_request_counters_as_Prometheus_text_and_the_proxy_port_does_not()
+    {
+        const string tenant = "mx-prom";
+        await fixture.ServiceAsync(tenant, "mx-prom.test");
+        var expected = await SendMixAsync(tenant, "mx-prom.test");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+
+        // The first worker's own counters: api 4×2xx, 1×4xx, 1×5xx; site 1×2xx.
+        using var scrape = await http.GetAsync($"{fixture.First.OpsUrl}/metrics");
+        var text = await scrape.Content.ReadAsStringAsync();
+        Assert.True(scrape.IsSuccessStatusCode, text);
+        var mediaType = scrape.Content.Headers.ContentType!.ToString();
+        Assert.True(mediaType.StartsWith("text/plain", StringComparison.Ordinal) || mediaType.StartsWith("application/openmetrics-text", StringComparison.Ordinal), mediaType);
+        Assert.Equal(4, Scraped(text, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", "2xx")));
+        Assert.Equal(1, Scraped(text, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", "4xx")));
+        Assert.Equal(1, Scraped(text, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", "5xx")));
+        Assert.Equal(1, Scraped(text, "proxyplatform_requests_total", ("tenant", tenant), ("route", "site"), ("status_class", "2xx")));
+        Assert.Equal(7, Scraped(text, "proxyplatform_backend_requests_total", ("tenant", tenant), ("cluster", "web")));
+        Assert.Equal(6, Scraped(text, "proxyplatform_request_duration_bucket_total", ("tenant", tenant), ("route", "api"), ("le", "+Inf")));
+
+        // The control plane's: what both workers reported to it.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        string controlPlane;
+        while (true)
+        {
+            using var response = await http.GetAsync($"{fixture.Platform.AdminUrl}/metrics");
+            controlPlane = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, controlPlane);
+            var received = controlPlane;
+            if (expected.All(route => Classes.All(c => Scraped(received, "proxyplatform_requests_total", ("tenant", tenant), ("route", route.Key), ("status_class", c)) == route.Value.GetValueOrDefault(c)))
+                || DateTime.UtcNow > deadline)
+                break;
+            await Task.Delay(250);
+        }
+        foreach (var statusClass in Classes)
+        {
+            Assert.Equal(expected["api"].GetValueOrDefault(statusClass), Scraped(controlPlane, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", statusClass)));
+            Assert.Equal(expected["site"].GetValueOrDefault(statusClass), Scraped(controlPlane, "proxyplatform_requests_total", ("tenant", tenant), ("route", "site"), ("status_class", statusClass)));
+        }
+        Assert.Contains("http_server_request_duration_seconds", controlPlane, StringComparison.Ordinal);
+
+        // The proxy port has no ops endpoints: /metrics there is just a request with no route.
+        using var onProxy = await fixture.First.GetAsync("127.0.0.1", "/metrics");
+        Assert.Equal(404, (int)onProxy.StatusCode);
+        Assert.DoesNotContain("proxyplatform_requests_total", await onProxy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_proxied_request_logs_JSON_lines_carrying_its_request_id_route_cluster_and_backend()
+    {
+        const string tenant = "mx-log";
+        await fixture.ServiceAsync(tenant, "mx-log.test");
+        var requestId = $"mx-log-{Guid.NewGuid():N}";
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"/api/status/200?t={tenant}"))
+        {
+            request.Headers.Host = "mx-log.test";
+            request.Headers.Add("X-Request-ID", requestId);
+            using var response = await fixture.First.Client.SendAsync(request);
+            Assert.Equal(200, (int)response.StatusCode);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        JsonObject? scope = null;
+        while (scope is null && DateTime.UtcNow < deadline)
+        {
+            foreach (var line in fixture.First.Process.Output.Split('\n'))
+            {
+                if (!line.Contains(requestId, StringComparison.Ordinal))
+                    continue;
+                var entry = JsonNode.Parse(line)!.AsObject();
+                scope = entry["Scopes"]?.AsArray().OfType<JsonObject>().FirstOrDefault(s => s["RequestId"]?.GetValue<string>() == requestId);
+                if (scope is not null)
+                    break;
+            }
+            if (scope is null)
+                await Task.Delay(100);
+        }
+        Assert.True(scope is not null, $"no JSON log line carries request ID {requestId}:\n{fixture.First.Process.Output}");
+        Assert.Equal($"{tenant}/api", scope["Route"]!.GetValue<string>());
+        Assert.Equal($"{tenant}/web", scope["Cluster"]!.GetValue<string>());
+        Assert.Contains(scope["Backend"]!.GetValue<string>(), new[] { "a", "b" });
+    }
+
+    [Fact]
+    public async Task Counts_stay_exact_when_the_control_plane_restarts_and_the_workers_reconnect()
+    {
+        const string tenant = "mx-restart";
+        await fixture.ServiceAsync(tenant, "mx-restart.test");
+        await SendAsync(fixture.First, "mx-restart.test", $"/api/status/200?t={tenant}", 200, 5);
+        await SendAsync(fixture.Second, "mx-restart.test", $"/api/status/404?t={tenant}", 404, 3);
+        var before = await fixture.MetricsWhenAsync(tenant, m => Count(m["totals"], "2xx") == 5 && Count(m["totals"], "4xx") == 3);
+        Assert.Equal(5, Count(before["totals"], "2xx"));
+        Assert.Equal(3, Count(before["totals"], "4xx"));
+
+        // A crash: the grain's state is whatever was last written; the workers keep serving and counting.
+        await fixture.Platform.KillControlPlaneAsync();
+        await SendAsync(fixture.First, "mx-restart.test", $"/api/status/200?t={tenant}", 200, 2);
+        await SendAsync(fixture.Second, "mx-restart.test", $"/status/500?t={tenant}", 500, 1);
+        await fixture.Platform.StartControlPlaneAsync();
+        await SendAsync(fixture.Second, "mx-restart.test", $"/api/status/200?t={tenant}", 200, 4);
+
+        var after = await fixture.MetricsWhenAsync(tenant, m => Count(m["totals"], "2xx") == 11 && Count(m["totals"], "4xx") == 3 && Count(m["totals"], "5xx") == 1,
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(11, Count(after["totals"], "2xx"));
+        // Several more reports later (every worker re-reports everything on its new stream), nothing is counted twice.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var settled = await fixture.MetricsWhenAsync(tenant, _ => true);
+        Assert.Equal(11, Count(settled["totals"], "2xx"));
+        Assert.Equal(3, Count(settled["totals"], "4xx"));
+        Assert.Equal(1, Count(settled["totals"], "5xx"));
+        Assert.Equal(15, settled["totals"]!["requests"]!.GetValue<long>());
+        Assert.Equal(14, Count(Route(settled, "api"), "2xx") + Count(Route(settled, "api"), "4xx"));
+    }
+}
