@@ -83,6 +83,11 @@ public sealed class ProxyTransformer(ProxyOptions options) : HttpTransformer
             return new ValueTask<bool>(false);
         }
 
+        // An answer passed on without a Content-Length (chunked, SSE) is counted as it is written.
+        if (exchange.CountedResponseBody is null && status != StatusCodes.Status101SwitchingProtocols
+            && proxyResponse.Content?.Headers.NonValidated.Contains(HeaderNames.ContentLength) != true)
+            context.Response.Body = exchange.CountedResponseBody = new CountingStream(context.Response.Body);
+
         var headers = context.Response.Headers;
         var named = proxyResponse.Headers.NonValidated.TryGetValues(HeaderNames.Connection, out var connection)
             ? ConnectionTokens(new StringValues([.. connection]))

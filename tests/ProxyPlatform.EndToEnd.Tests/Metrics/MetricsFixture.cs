@@ -122,14 +122,23 @@ public sealed class CountingBackend : IAsyncDisposable
     public static async Task<CountingBackend> StartAsync(string name)
     {
         var counting = new CountingBackend { Name = name };
-        counting._backend = await ScriptedBackend.StartAsync(name, context =>
+        counting._backend = await ScriptedBackend.StartAsync(name, async context =>
         {
             var path = context.Request.Path.Value ?? "";
             var at = path.LastIndexOf("/status/", StringComparison.Ordinal);
             var status = at >= 0 ? int.Parse(path[(at + "/status/".Length)..], CultureInfo.InvariantCulture) : 200;
             counting._answers.AddOrUpdate((context.Request.Query["t"].ToString(), $"{status / 100}xx"), 1, (_, n) => n + 1);
             context.Response.StatusCode = status;
-            return context.Response.WriteAsync($"{name} {status}");
+            if (context.Request.Query.ContainsKey("chunked"))
+            {
+                // Reads the whole request body, and answers in two flushed parts: chunked, with no Content-Length.
+                await context.Request.Body.CopyToAsync(Stream.Null);
+                await context.Response.WriteAsync($"{name} ");
+                await context.Response.Body.FlushAsync();
+                await context.Response.WriteAsync($"{status}");
+                return;
+            }
+            await context.Response.WriteAsync($"{name} {status}");
         });
         return counting;
     }

@@ -75,6 +75,40 @@ public sealed class MetricsTests(MetricsFixture fixture)
     }
 
     [Fact]
+    public async Task Bytes_of_bodies_without_a_content_length_are_counted_as_they_pass()
+    {
+        const string tenant = "mx-bytes";
+        await fixture.ServiceAsync(tenant, "mx-bytes.test");
+        const int requests = 4, upload = 10_000;
+        for (var i = 0; i < requests; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"{fixture.First.ProxyUrl}/api/status/200?t={tenant}&chunked=1")
+            {
+                // A stream of unknown length goes out chunked.
+                Content = new StreamContent(new NoLengthStream(new byte[upload])),
+            };
+            request.Headers.Host = "mx-bytes.test";
+            using var response = await fixture.First.Client.SendAsync(request);
+            Assert.Equal(200, (int)response.StatusCode);
+            Assert.True(response.Headers.TransferEncodingChunked, "the answer should be passed on chunked");
+            Assert.Matches("^[ab] 200$", await response.Content.ReadAsStringAsync());
+        }
+
+        // Each answer is "a 200" or "b 200": 5 bytes.
+        var metrics = await fixture.MetricsWhenAsync(tenant, m => Route(m, "api")?["requests"]?.GetValue<long>() == requests);
+        Assert.Equal(requests * upload, Route(metrics, "api")!["bytesIn"]!.GetValue<long>());
+        Assert.Equal(requests * 5, Route(metrics, "api")!["bytesOut"]!.GetValue<long>());
+        Assert.Equal(requests * upload, Backend(metrics, "a")!["bytesIn"]!.GetValue<long>() + Backend(metrics, "b")!["bytesIn"]!.GetValue<long>());
+        Assert.Equal(requests * 5, Backend(metrics, "a")!["bytesOut"]!.GetValue<long>() + Backend(metrics, "b")!["bytesOut"]!.GetValue<long>());
+    }
+
+    /// <summary>A readable stream that does not tell its length, so HttpClient sends it chunked.</summary>
+    private sealed class NoLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+
+    [Fact]
     public async Task Metrics_of_an_unknown_tenant_are_404_problem_json()
     {
         using var response = await fixture.Platform.Silos[0].Admin.GetAsync("/v1/tenants/mx-nobody/metrics");
