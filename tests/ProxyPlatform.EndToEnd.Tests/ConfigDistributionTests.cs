@@ -72,7 +72,14 @@ public sealed class ConfigDistributionTests
         await platform.CreateServiceAsync("resume", "resume.test", [backend], "/main");
         for (var i = 0; i < 5; i++)
             await platform.PutOkAsync($"/v1/tenants/resume/routes/old{i}", new { match = new { pathPrefix = $"/old{i}" }, cluster = "web" });
-        var before = await platform.PutOkAsync("/v1/tenants/resume/routes/old5", new { match = new { pathPrefix = "/old5" }, cluster = "web" });
+        // ?wait= answers once the worker has ACKed, and it ACKs a revision only once it is saved as
+        // last-known-good: killed after that, the worker restarts from this revision and no older one.
+        long before;
+        using (var acked = await platform.PutAsync("/v1/tenants/resume/routes/old5?wait=30s", new { match = new { pathPrefix = "/old5" }, cluster = "web" }))
+        {
+            Assert.Equal(HttpStatusCode.Created, acked.StatusCode);
+            before = long.Parse(acked.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        }
         await worker.WaitForRevisionAsync(before);
         await worker.KillAsync();
 
