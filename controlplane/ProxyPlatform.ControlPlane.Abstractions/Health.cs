@@ -60,7 +60,7 @@ public interface IHealthVerdictGrain : IGrainWithStringKey
 {
     /// <summary>A worker's whole current view of the cluster's backends (replaces its previous one).</summary>
     [OneWay]
-    Task Report(string worker, string instance, IReadOnlyList<BackendObservation> backends);
+    Task Report(string worker, string instance, BackendObservation[] backends);
 
     /// <summary>The worker no longer reports on this cluster (its stream ended, or it stopped probing the cluster).</summary>
     [OneWay]

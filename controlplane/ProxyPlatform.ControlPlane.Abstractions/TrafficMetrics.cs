@@ -65,6 +65,6 @@ public sealed record TenantTrafficReport(
 /// </summary>
 public interface ITenantMetricsGrain : IGrainWithStringKey
 {
-    Task Report(string worker, string instance, IReadOnlyList<TrafficSample> samples);
+    Task Report(string worker, string instance, TrafficSample[] samples);
     Task<TenantTrafficReport> Get();
 }

@@ -34,7 +34,7 @@ public sealed class HealthReportHandler(IGrainFactory grains, ILogger<HealthRepo
             var backends = cluster.Backends
                 .Where(b => ConfigValidator.IsValidId(b.Backend))
                 .Select(ToObservation)
-                .ToList();
+                .ToArray();
             calls.Add(grains.GetGrain<IHealthVerdictGrain>(key).Report(worker.WorkerId, worker.Instance, backends));
         }
 

@@ -30,7 +30,7 @@ public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, T
         this.RegisterGrainTimer(_ => DecideAsync(), ExpiryPeriod, ExpiryPeriod);
     }
 
-    public Task Report(string worker, string instance, IReadOnlyList<BackendObservation> backends)
+    public Task Report(string worker, string instance, BackendObservation[] backends)
     {
         _quorum.Record(worker, instance, time.GetUtcNow(), backends);
         return DecideAsync();

@@ -17,20 +17,23 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
             return;
         var report = message.Metrics;
         received.Take(worker, report);
-        foreach (var tenant in report.Series.GroupBy(s => s.Tenant))
+        // The stream's reader waits for this: the tenants' grains are called together, not one after another.
+        await Task.WhenAll(report.Series
+            .GroupBy(s => s.Tenant)
+            .Where(tenant => Configuration.ConfigValidator.IsValidId(tenant.Key))
+            .Select(tenant => RecordAsync(worker, tenant.Key, [.. tenant.Select(ToSample)])));
+    }
+
+    private async Task RecordAsync(WorkerIdentity worker, string tenant, TrafficSample[] samples)
+    {
+        try
         {
-            if (!Configuration.ConfigValidator.IsValidId(tenant.Key))
-                continue;
-            var samples = tenant.Select(ToSample).ToList();
-            try
-            {
-                await grains.GetGrain<ITenantMetricsGrain>(tenant.Key).Report(worker.WorkerId, worker.Instance, samples);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The next report carries the same cumulative values (and more): nothing is lost by skipping this one.
-                logger.LogWarning(ex, "Metrics of tenant {Tenant} from worker {Worker} could not be recorded", tenant.Key, worker.WorkerId);
-            }
+            await grains.GetGrain<ITenantMetricsGrain>(tenant).Report(worker.WorkerId, worker.Instance, samples);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The next report carries the same cumulative values (and more): nothing is lost by skipping this one.
+            logger.LogWarning(ex, "Metrics of tenant {Tenant} from worker {Worker} could not be recorded", tenant, worker.WorkerId);
         }
     }
 

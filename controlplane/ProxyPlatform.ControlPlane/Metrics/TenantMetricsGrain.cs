@@ -29,7 +29,7 @@ public sealed class TenantMetricsGrain(
         await FlushAsync(cancellationToken);
     }
 
-    public Task Report(string worker, string instance, IReadOnlyList<TrafficSample> samples)
+    public Task Report(string worker, string instance, TrafficSample[] samples)
     {
         var now = time.GetUtcNow();
         if (_traffic.Apply(worker, instance, samples, now))

@@ -11,6 +11,12 @@ public sealed class CountingStream(Stream inner) : Stream
 
     public long Bytes => Interlocked.Read(ref _bytes);
 
+    /// <summary>The request body's size: its Content-Length, or what was read of a body without one.</summary>
+    public static long BytesOf(HttpRequest request) => request.ContentLength ?? (request.Body as CountingStream)?.Bytes ?? 0;
+
+    /// <summary>The response body's size: its Content-Length, or what was written of a body without one.</summary>
+    public static long BytesOf(HttpResponse response) => response.ContentLength ?? (response.Body as CountingStream)?.Bytes ?? 0;
+
     public override bool CanRead => inner.CanRead;
     public override bool CanSeek => false;
     public override bool CanWrite => inner.CanWrite;

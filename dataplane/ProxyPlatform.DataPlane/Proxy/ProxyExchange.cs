@@ -29,16 +29,6 @@ public sealed class ProxyExchange(string requestId, CompiledRoute route, Cluster
     public CancellationTokenSource? HeadersTimer { get; set; }
     /// <summary>True while the exchange is the logging scope of the whole request.</summary>
     public bool InScope { get; set; }
-    /// <summary>The request body, counted as it is read, when it has no Content-Length.</summary>
-    public CountingStream? CountedRequestBody { get; set; }
-    /// <summary>The response body, counted as it is written, when the answer passed on has no Content-Length.</summary>
-    public CountingStream? CountedResponseBody { get; set; }
-
-    /// <summary>The request body's size: its Content-Length, or what was read of a body without one.</summary>
-    public long RequestBytes(HttpRequest request) => request.ContentLength ?? CountedRequestBody?.Bytes ?? 0;
-
-    /// <summary>The response body's size: its Content-Length, or what was written of a body without one.</summary>
-    public long ResponseBytes(HttpResponse response) => response.ContentLength ?? CountedResponseBody?.Bytes ?? 0;
 
     public void StartAttempt(Backend backend, bool mayRetryOnStatus)
     {

@@ -86,7 +86,7 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
 
         var exchange = new ProxyExchange(context.TraceIdentifier, route, cluster, forwarded, AffinityKeyOf(request, cluster));
         if (request.ContentLength is null && context.Features.Get<IHttpRequestBodyDetectionFeature>() is { CanHaveBody: true })
-            request.Body = exchange.CountedRequestBody = new CountingStream(request.Body);
+            request.Body = new CountingStream(request.Body);
         context.Features.Set(exchange);
         using var scope = _forwarderLog.IsEnabled(LogLevel.Information) ? logger.BeginScope(exchange) : null;
         exchange.InScope = scope is not null;
@@ -169,8 +169,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
                     cluster.Budget.RetryFinished();
                 var status = AttemptStatusOf(context, exchange, outcome);
                 // The response body travels to the client only from the attempt whose answer was passed on.
-                var bytesOut = exchange.RetryStatus == 0 && exchange.BackendStatus != 0 ? exchange.ResponseBytes(context.Response) : 0;
-                backend.Traffic?.Record(status, exchange.RequestBytes(request), bytesOut, Stopwatch.GetTimestamp() - attemptStarted);
+                var bytesOut = exchange.RetryStatus == 0 && exchange.BackendStatus != 0 ? CountingStream.BytesOf(context.Response) : 0;
+                backend.Traffic?.Record(status, CountingStream.BytesOf(request), bytesOut, Stopwatch.GetTimestamp() - attemptStarted);
                 if (activity is not null)
                 {
                     activity.SetTag("proxyplatform.route", route.Name);
@@ -338,12 +338,8 @@ public sealed class ProxyHandler(ConfigApplier applier, IHttpForwarder forwarder
             var response = context.Response;
             // A client that went away before an answer started counts as 499, as nginx logs it.
             var status = !response.HasStarted && context.RequestAborted.IsCancellationRequested ? 499 : response.StatusCode;
-            var request = context.Request;
             // Bodies without a Content-Length were counted as they went through, if the request got that far.
-            var exchange = request.ContentLength is null || response.ContentLength is null ? context.Features.Get<ProxyExchange>() : null;
-            var bytesIn = exchange?.RequestBytes(request) ?? request.ContentLength ?? 0;
-            var bytesOut = exchange?.ResponseBytes(response) ?? response.ContentLength ?? 0;
-            traffic.Record(status, bytesIn, bytesOut, Stopwatch.GetTimestamp() - _started);
+            traffic.Record(status, CountingStream.BytesOf(context.Request), CountingStream.BytesOf(response), Stopwatch.GetTimestamp() - _started);
         }
     }
 

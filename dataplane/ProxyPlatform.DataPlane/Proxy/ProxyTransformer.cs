@@ -84,9 +84,9 @@ public sealed class ProxyTransformer(ProxyOptions options) : HttpTransformer
         }
 
         // An answer passed on without a Content-Length (chunked, SSE) is counted as it is written.
-        if (exchange.CountedResponseBody is null && status != StatusCodes.Status101SwitchingProtocols
+        if (context.Response.Body is not CountingStream && status != StatusCodes.Status101SwitchingProtocols
             && proxyResponse.Content?.Headers.NonValidated.Contains(HeaderNames.ContentLength) != true)
-            context.Response.Body = exchange.CountedResponseBody = new CountingStream(context.Response.Body);
+            context.Response.Body = new CountingStream(context.Response.Body);
 
         var headers = context.Response.Headers;
         var named = proxyResponse.Headers.NonValidated.TryGetValues(HeaderNames.Connection, out var connection)
