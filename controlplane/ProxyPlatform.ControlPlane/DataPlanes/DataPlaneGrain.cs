@@ -82,5 +82,13 @@ public sealed class DataPlaneGrain(
         return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack);
     }
 
-    private void Report() => GrainFactory.GetGrain<IDataPlanePoolGrain>(S.Pool).Report(Status()).Ignore();
+    private (string Pool, IDataPlanePoolGrain Grain)? _poolGrain;
+
+    // Called on every ACK: the reference is made once per pool (GetGrain resolves the grain type on every call).
+    private void Report()
+    {
+        if (_poolGrain?.Pool != S.Pool)
+            _poolGrain = (S.Pool, GrainFactory.GetGrain<IDataPlanePoolGrain>(S.Pool));
+        _poolGrain.Value.Grain.Report(Status()).Ignore();
+    }
 }

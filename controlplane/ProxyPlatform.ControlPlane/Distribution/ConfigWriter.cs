@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
@@ -9,7 +10,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// What resource grains share to publish a change: the JSON of the model, the pool's distribution
 /// grain, and the committed row a grain loads or reconciles from when it activates.
 /// </summary>
-public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
+public sealed class ConfigWriter(IGrainFactory grains, GrainReferences<IDistributionGrain> pools, ConfigStore store)
 {
     // Which pool serves a tenant, as this node last learnt it, so a write does not ask the tenant's
     // grain every time. A tenant moves to another pool only once it owns no cluster or route, and
@@ -24,7 +25,7 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
     /// <summary>Commits a tenant's own entry to <paramref name="pool"/> (the tenant's grain knows its pool).</summary>
     public async Task<long> CommitAsync(string pool, ConfigEntry entry)
     {
-        var revision = await grains.GetGrain<IDistributionGrain>(pool).Commit([entry]);
+        var revision = await pools[pool].Commit([entry]);
         if (entry.Key.Kind == ConfigKind.Tenant)
         {
             if (entry.IsRemoval)
@@ -46,7 +47,7 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         {
             try
             {
-                return await grains.GetGrain<IDistributionGrain>(known).Commit(entries);
+                return await pools[known].Commit(entries);
             }
             catch (AdminException ex) when (ex.Kind == AdminErrorKind.NotFound)
             {
@@ -56,7 +57,7 @@ public sealed class ConfigWriter(IGrainFactory grains, ConfigStore store)
         }
         var pool = await grains.GetGrain<ITenantGrain>(tenant).GetPool();
         _poolOfTenant[tenant] = pool;
-        return await grains.GetGrain<IDistributionGrain>(pool).Commit(entries);
+        return await pools[pool].Commit(entries);
     }
 
     /// <summary>

@@ -19,15 +19,30 @@ public static class ControlPlaneHost
     /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant and route grains load their committed row instead.</summary>
     public const string ResourceStorage = "resources";
 
+    /// <summary>
+    /// The control plane sends the same few statements over and over (commits, a resource's row,
+    /// membership, grain state): unless the connection string says otherwise, Npgsql prepares each
+    /// once it has been used a few times, so PostgreSQL stops parsing and planning it on every call.
+    /// </summary>
+    private static string Prepared(string connectionString, bool synchronousCommit)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0)
+            builder.MaxAutoPrepare = 64;
+        if (!synchronousCommit)
+            builder.Options = string.Join(' ', new[] { builder.Options, "-c synchronous_commit=off" }.Where(o => !string.IsNullOrEmpty(o)));
+        return builder.ConnectionString;
+    }
+
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
     {
         var options = ControlPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(options.PostgresConnectionString));
+        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(Prepared(options.PostgresConnectionString, synchronousCommit: true)));
         // Cluster grains mirror rows that ConfigStore has already committed durably, and reconcile
         // from them on activation, so their own writes need not wait for the WAL flush.
-        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(
-            new NpgsqlConnectionStringBuilder(options.PostgresConnectionString) { Options = "-c synchronous_commit=off" }.ConnectionString));
+        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(Prepared(options.PostgresConnectionString, synchronousCommit: false)));
+        builder.Services.AddSingleton(typeof(GrainReferences<>));
         builder.Services.AddSingleton<ConfigStore>();
         builder.Services.AddSingleton<ConfigWriter>();
         builder.Services.AddSingleton<AdminOperations>();

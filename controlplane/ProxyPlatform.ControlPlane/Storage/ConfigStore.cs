@@ -145,13 +145,20 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     /// <summary>The live resources of a kind, for one tenant or for all; ordered by tenant and ID.</summary>
     public async Task<List<ConfigEntry>> ListAsync(ConfigKind kind, string? tenant, CancellationToken ct = default)
     {
-        await using var command = db.CreateCommand("""
-            SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text FROM config_resources
-            WHERE kind = $1 AND ($2::text IS NULL OR tenant = $2)
-            ORDER BY tenant, id, revision DESC
-            """);
+        // Two statements rather than "tenant = $2 OR $2 IS NULL": each is prepared once and reused,
+        // and a reused plan of the latter could not use the index on the tenant.
+        await using var command = db.CreateCommand(tenant is null
+            ? """
+              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text FROM config_resources
+              WHERE kind = $1 ORDER BY tenant, id, revision DESC
+              """
+            : """
+              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text FROM config_resources
+              WHERE kind = $1 AND tenant = $2 ORDER BY tenant, id, revision DESC
+              """);
         command.Parameters.AddWithValue((short)kind);
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)tenant ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        if (tenant is not null)
+            command.Parameters.AddWithValue(tenant);
         var rows = await ReadEntriesAsync(command, ct);
         rows.RemoveAll(e => e.IsRemoval);
         return rows;
