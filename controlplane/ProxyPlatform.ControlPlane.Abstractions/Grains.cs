@@ -26,12 +26,18 @@ public interface IClusterGrain : IGrainWithStringKey
     Task<long> DeleteBackend(string backend, string? ifMatch);
 }
 
-/// <summary>One route of a tenant's route table. Key: <c>tenant/route</c>.</summary>
-public interface IRouteGrain : IGrainWithStringKey
+/// <summary>A tenant's route table. Key: tenant ID.</summary>
+/// <remarks>
+/// A route is written as the JSON of its validated <see cref="RouteSpec"/>, the form it is committed
+/// in: strings cross between silos and within one without the copy and the type name that a
+/// JSON-serialized model costs Orleans on every call.
+/// </remarks>
+public interface IRouteTableGrain : IGrainWithStringKey
 {
-    Task<RouteResource?> Get();
-    Task<WriteResult<RouteResource>> Put(RouteSpec spec, string? ifMatch);
-    Task<long> Delete(string? ifMatch);
+    Task<RouteResource?> Get(string route);
+    /// <summary>Commits the route unless it is unchanged; returns its revision and whether it was created.</summary>
+    Task<(long Revision, bool Created)> Put(string route, string specJson, string? ifMatch);
+    Task<long> Delete(string route, string? ifMatch);
 }
 
 /// <summary>

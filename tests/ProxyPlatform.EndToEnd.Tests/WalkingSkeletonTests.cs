@@ -111,4 +111,41 @@ public sealed class WalkingSkeletonTests(OneWorkerPlatform fixture) : IClassFixt
         Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
         Assert.True(long.Parse(accepted.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture) > long.Parse(revision, System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    [Fact]
+    public async Task A_tenants_route_writes_run_together_but_each_route_sees_the_write_before_it()
+    {
+        await Platform.PutOkAsync("/v1/tenants/table", new { hostnames = new[] { "table.test" } });
+        await Platform.PutOkAsync("/v1/tenants/table/clusters/web", new { });
+
+        // Different routes of one tenant at once: each commits at a revision of its own.
+        var revisions = await Task.WhenAll(Enumerable.Range(0, 40).Select(i =>
+            Platform.PutOkAsync($"/v1/tenants/table/routes/r{i}", new { match = new { pathPrefix = $"/r{i}" }, cluster = "web" })));
+        Assert.Equal(40, revisions.Distinct().Count());
+
+        // One route at once, all from its current version: exactly one write wins, the others see it and fail the precondition.
+        var etag = $"\"{revisions[0]}\"";
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 10).Select(async i =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, "/v1/tenants/table/routes/r0")
+            {
+                Content = new StringContent($$"""{"match":{"pathPrefix":"/r0/v{{i}}"},"cluster":"web"}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue(etag));
+            using var response = await Platform.Admin.SendAsync(request);
+            return response.StatusCode;
+        }));
+        Assert.Single(outcomes, s => s == HttpStatusCode.OK);
+        Assert.Equal(9, outcomes.Count(s => s == HttpStatusCode.PreconditionFailed));
+
+        // The same body again is no change; a delete then leaves nothing behind.
+        using var listed = await Platform.Admin.GetAsync("/v1/tenants/table/routes/r1");
+        var current = JsonDocument.Parse(await listed.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("/r1", current.GetProperty("match").GetProperty("pathPrefix").GetString());
+        Assert.Equal(revisions[1], await Platform.PutOkAsync("/v1/tenants/table/routes/r1", new { match = new { pathPrefix = "/r1" }, cluster = "web" }));
+        using var deleted = await Platform.Admin.DeleteAsync("/v1/tenants/table/routes/r1");
+        Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        using var gone = await Platform.Admin.GetAsync("/v1/tenants/table/routes/r1");
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+    }
 }

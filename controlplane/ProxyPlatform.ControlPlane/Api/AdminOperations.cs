@@ -1,6 +1,7 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Health;
+using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Api;
@@ -10,7 +11,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// and gRPC), then a call into the owning grain. A rejected input throws <see cref="AdminException"/>
 /// before anything is stored.
 /// </summary>
-public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, HealthStore health)
+public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health)
 {
     public Task<WriteResult<TenantResource>> PutTenant(string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -111,22 +112,24 @@ public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, Hea
         return await health.HistoryAsync(tenant, cluster, backend, count);
     }
 
-    public Task<WriteResult<RouteResource>> PutRoute(string tenant, string route, RouteSpec? spec, string? ifMatch)
+    public async Task<WriteResult<RouteResource>> PutRoute(string tenant, string route, RouteSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route), ConfigValidator.Validate(spec));
-        return Route(tenant, route).Put(spec!, ifMatch);
+        // The stored route is this spec, or one with the same JSON when unchanged.
+        var (revision, created) = await Routes(tenant).Put(route, ConfigWriter.ToJson(spec!), ifMatch);
+        return new WriteResult<RouteResource>(new RouteResource(tenant, route, spec!, revision), revision, created);
     }
 
     public async Task<RouteResource> GetRoute(string tenant, string route)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
-        return await Route(tenant, route).Get() ?? throw AdminException.NotFound($"Route '{tenant}/{route}'");
+        return await Routes(tenant).Get(route) ?? throw AdminException.NotFound($"Route '{tenant}/{route}'");
     }
 
     public Task<long> DeleteRoute(string tenant, string route, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
-        return Route(tenant, route).Delete(ifMatch);
+        return Routes(tenant).Delete(route, ifMatch);
     }
 
     public async Task<IReadOnlyList<RouteResource>> ListRoutes(string tenant)
@@ -146,7 +149,7 @@ public sealed class AdminOperations(IGrainFactory grains, ConfigStore store, Hea
 
     private ITenantGrain Tenant(string tenant) => grains.GetGrain<ITenantGrain>(tenant);
     private IClusterGrain Cluster(string tenant, string cluster) => grains.GetGrain<IClusterGrain>(GrainKeys.Of(tenant, cluster));
-    private IRouteGrain Route(string tenant, string route) => grains.GetGrain<IRouteGrain>(GrainKeys.Of(tenant, route));
+    private IRouteTableGrain Routes(string tenant) => routeTables[tenant];
 
     private static void Validate(params IReadOnlyList<FieldError>[] results)
     {
