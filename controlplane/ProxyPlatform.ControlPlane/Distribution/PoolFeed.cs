@@ -11,11 +11,16 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) : IConfigObserver
 {
     private const int RecentChanges = 4096;
+    // Notifications that arrived before the ones they follow are held this long, at most this many, before the feed pulls what it lacks.
+    private static readonly TimeSpan EarlyPatience = TimeSpan.FromMilliseconds(200);
+    private const int MaxEarly = 256;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<ConfigKey, Resource> _live = [];
     private readonly Dictionary<ConfigKey, long> _removed = [];
     private readonly Queue<(long Base, long Revision, ConfigKey[] Keys)> _recent = new();
+    private readonly SortedDictionary<long, ConfigDelta> _early = [];
+    private bool _watching;
     private TaskCompletionSource _changed = NewSignal();
     private bool _loaded;
     private int _catchingUp;
@@ -37,6 +42,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
                 Put(entry);
             Revision = snapshot.Revision;
             _loaded = true;
+            ApplyEarly();
             Signal();
         }
     }
@@ -48,14 +54,62 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         {
             if (!_loaded || delta.Revision <= Revision)
                 return Task.CompletedTask;
-            if (delta.BaseRevision == Revision)
-                Apply(delta);
+            if (delta.BaseRevision > Revision)
+            {
+                // Notifications can overtake one another on their way here: hold this one until the
+                // ones before it arrive, and pull what is missing only if they do not come soon.
+                _early[delta.BaseRevision] = delta;
+                gap = !_watching;
+                _watching = true;
+            }
             else
-                gap = true;
+            {
+                Apply(delta);
+                ApplyEarly();
+            }
         }
         if (gap)
-            _ = CatchUpAsync();
+            _ = CatchUpSoonAsync();
         return Task.CompletedTask;
+    }
+
+    /// <summary>While notifications are held, pulls what is missing whenever the feed has not moved for a while.</summary>
+    private async Task CatchUpSoonAsync()
+    {
+        long seen;
+        lock (_gate)
+            seen = Revision;
+        while (true)
+        {
+            await Task.Delay(EarlyPatience);
+            bool stuck;
+            lock (_gate)
+            {
+                if (_early.Count == 0)
+                {
+                    _watching = false;
+                    return;
+                }
+                stuck = Revision == seen || _early.Count > MaxEarly;
+                seen = Revision;
+            }
+            if (stuck)
+                await CatchUpAsync();
+        }
+    }
+
+    /// <summary>Applies the held notifications that now follow on; drops those already covered.</summary>
+    private void ApplyEarly()
+    {
+        while (_early.Count > 0)
+        {
+            var (baseRevision, next) = _early.First();
+            if (baseRevision > Revision)
+                return;
+            _early.Remove(baseRevision);
+            if (next.Revision > Revision)
+                Apply(next);
+        }
     }
 
     /// <summary>Pulls whatever this node missed (a lost notification, a re-activated grain).</summary>
@@ -74,8 +128,9 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             }
             lock (_gate)
             {
-                if (delta.BaseRevision == Revision && delta.Revision > Revision)
+                if (delta.BaseRevision <= Revision && delta.Revision > Revision)
                     Apply(delta);
+                ApplyEarly();
             }
         }
         catch (Exception ex)
@@ -126,11 +181,22 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         return signal.WaitAsync(ct);
     }
 
+    /// <summary>
+    /// Applies a delta that starts at or before this feed's revision: the changes in (base, revision]
+    /// are all in it, so those after this feed's revision are exactly what the feed lacks.
+    /// </summary>
     private void Apply(ConfigDelta delta)
     {
+        var from = Revision;
+        var keys = new List<ConfigKey>(delta.Entries.Count);
         foreach (var entry in delta.Entries)
+        {
+            if (entry.Revision <= from)
+                continue;
             Put(entry);
-        _recent.Enqueue((delta.BaseRevision, delta.Revision, delta.Entries.Select(e => e.Key).ToArray()));
+            keys.Add(entry.Key);
+        }
+        _recent.Enqueue((from, delta.Revision, keys.ToArray()));
         while (_recent.Count > RecentChanges)
             _recent.Dequeue();
         Revision = delta.Revision;
