@@ -179,12 +179,18 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             ScheduleSave(next, update);
         }
 
-        logger.LogInformation(
-            "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes ({RouteChanges} route changes); compile {CompileMs:0.00} ms, swap {SwapMs:0.00} ms",
-            next.Revision, restoring ? $"last-known-good from {lastKnownGood.FilePath}" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}",
-            next.Tenants.Count, next.Clusters.Count, next.Routes.Count, change.RouteChanges,
-            System.Diagnostics.Stopwatch.GetElapsedTime(started, compiled).TotalMilliseconds,
-            System.Diagnostics.Stopwatch.GetElapsedTime(compiled, swapped).TotalMilliseconds);
+        // Snapshots and restores are rare and worth a line; a busy pool sends deltas by the hundred
+        // per second, and the control plane already shows each worker's applied revision.
+        var level = restoring || update.BaseRevision == 0 ? LogLevel.Information : LogLevel.Debug;
+        if (logger.IsEnabled(level))
+        {
+            logger.Log(level,
+                "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes ({RouteChanges} route changes); compile {CompileMs:0.00} ms, swap {SwapMs:0.00} ms",
+                next.Revision, restoring ? $"last-known-good from {lastKnownGood.FilePath}" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}",
+                next.Tenants.Count, next.Clusters.Count, next.Routes.Count, change.RouteChanges,
+                System.Diagnostics.Stopwatch.GetElapsedTime(started, compiled).TotalMilliseconds,
+                System.Diagnostics.Stopwatch.GetElapsedTime(compiled, swapped).TotalMilliseconds);
+        }
         return new ApplyResult(ApplyOutcome.Applied, next.Revision);
     }
 
