@@ -3,6 +3,8 @@
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
 #   infra/bench/run.sh [all|propagation|throughput] [--writes N]
 #                      [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
+# --runs N repeats each benchmark N times (default 3) and reports medians.
+# PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # throughput needs wrk, nginx and HAProxy; as root the script installs what is missing (apt-get).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

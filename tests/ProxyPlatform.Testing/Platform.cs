@@ -144,9 +144,20 @@ public sealed class Silo : IAsyncDisposable
     public async Task<long> PutOkAsync(string path, object body)
     {
         using var response = await PutAsync(path, body);
+        return await RevisionOfAsync(response, "PUT", path);
+    }
+
+    public async Task<long> DeleteOkAsync(string path)
+    {
+        using var response = await Admin.DeleteAsync(path);
+        return await RevisionOfAsync(response, "DELETE", path);
+    }
+
+    private async Task<long> RevisionOfAsync(HttpResponseMessage response, string method, string path)
+    {
         var text = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"PUT {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}");
+            throw new InvalidOperationException($"{method} {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}");
         return long.Parse(response.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -28,12 +28,12 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrup
 switch (which)
 {
     case "propagation":
-        await PropagationBenchmark.RunAsync(Option("--writes") ?? 200);
+        await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
         break;
     case "throughput":
     case "all":
         if (which == "all")
-            await PropagationBenchmark.RunAsync(Option("--writes") ?? 200);
+            await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
         interruptible = true;
         try
         {
