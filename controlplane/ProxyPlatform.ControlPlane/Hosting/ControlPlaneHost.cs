@@ -16,7 +16,7 @@ namespace ProxyPlatform.ControlPlane.Hosting;
 /// <summary>Wires the control plane: one extension per area, so Program.cs reads as a table of contents.</summary>
 public static class ControlPlaneHost
 {
-    /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant and route grains load their committed row instead.</summary>
+    /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant grains and route tables load their committed rows instead.</summary>
     public const string ResourceStorage = "resources";
 
     /// <summary>
