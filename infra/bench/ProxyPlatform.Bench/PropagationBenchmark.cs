@@ -15,6 +15,7 @@ public static class PropagationBenchmark
     private const int Tenants = 100;
     private const int Clients = 32;
     private const int WarmUpRoutes = 1_000;
+    private static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// Set to a number of routes (e.g. <c>PROXYPLATFORM_BENCH_LOAD_ONLY=10000</c>) to time only the
@@ -50,6 +51,7 @@ public static class PropagationBenchmark
         md.AppendLine($"{Tenants} tenants. Each measured write adds a route through alternating silos; latency runs from the");
         md.AppendLine("write's HTTP response to the route answering 200 on **both** workers (each polled every ~1 ms, so figures carry ~1-2 ms of polling granularity).");
         md.AppendLine($"{runs} runs, each on a freshly started platform; latency percentiles are over the writes of all runs together, the other figures are medians of the runs.");
+        md.AppendLine($"The measured writes start {SettleTime.TotalSeconds:0} s after the load, once 50 requests have gone through each worker.");
         if (load > 1.5)
             md.AppendLine($"**The 1-minute load average was {F(load, "0.00")} when the run started: other work was running, and these figures are not representative.**");
         md.AppendLine();
@@ -149,8 +151,11 @@ public static class PropagationBenchmark
             for (var i = 0; i < 50; i++)
                 await FirstOkAsync(worker, "t0.bench", "/r0");
         }
+        // The latency is that of a platform holding this many routes, not of one still digesting the
+        // load: PostgreSQL's autovacuum and checkpoint, the background JIT and the GCs that follow a
+        // bulk load otherwise pause the first measured writes (see docs/benchmarks.md).
         GC.Collect();
-        await Task.Delay(1000);
+        await Task.Delay(SettleTime);
         var rss = platform.Workers.Max(w => w.Process.ResidentBytes) / 1024.0 / 1024.0;
 
         var latencies = new List<double>();
