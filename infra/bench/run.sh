@@ -33,6 +33,9 @@ if [ "$scenario" = all ] || [ "$scenario" = throughput ]; then
   fi
 fi
 
+# How busy the machine is before this script adds its build: the figures say when it was not idle.
+export PROXYPLATFORM_BENCH_LOADAVG="$(cut -d' ' -f1 /proc/loadavg)"
+
 work=$(mktemp -d /tmp/proxyplatform-bench.XXXXXX)
 chmod 755 "$work"
 cleanup() { [ -n "${started_pg:-}" ] && pg_local_stop "$work/pg"; rm -rf "$work"; }
