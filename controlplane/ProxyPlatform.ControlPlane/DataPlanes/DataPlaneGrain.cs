@@ -21,7 +21,8 @@ public sealed class DataPlaneState
 /// </summary>
 [GrainType("dataplane")]
 public sealed class DataPlaneGrain(
-    [PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time, ControlPlaneOptions options) : Grain, IDataPlaneGrain
+    [PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time, ControlPlaneOptions options,
+    GrainReferences<IDataPlanePoolGrain> pools) : Grain, IDataPlaneGrain
 {
     private TimeSpan Silence => options.WorkerSilence;
 
@@ -82,13 +83,6 @@ public sealed class DataPlaneGrain(
         return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack);
     }
 
-    private (string Pool, IDataPlanePoolGrain Grain)? _poolGrain;
-
-    // Called on every ACK: the reference is made once per pool (GetGrain resolves the grain type on every call).
-    private void Report()
-    {
-        if (_poolGrain?.Pool != S.Pool)
-            _poolGrain = (S.Pool, GrainFactory.GetGrain<IDataPlanePoolGrain>(S.Pool));
-        _poolGrain.Value.Grain.Report(Status()).Ignore();
-    }
+    // Called on every ACK, hence the cached reference.
+    private void Report() => pools[S.Pool].Report(Status()).Ignore();
 }

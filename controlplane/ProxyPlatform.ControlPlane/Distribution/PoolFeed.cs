@@ -11,7 +11,8 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) : IConfigObserver
 {
     private const int RecentChanges = 4096;
-    // Notifications that arrived before the ones they follow are held this long, at most this many, before the feed pulls what it lacks.
+    // Notifications that arrived before the ones they follow are held while the feed keeps moving; it pulls
+    // what it lacks once it has not moved for this long, or as soon as it notices it holds more than this many.
     private static readonly TimeSpan EarlyPatience = TimeSpan.FromMilliseconds(200);
     private const int MaxEarly = 256;
 

@@ -11,8 +11,5 @@ public sealed class GrainReferences<TGrain>(IGrainFactory grains) where TGrain :
 {
     private readonly ConcurrentDictionary<string, TGrain> _byKey = new(StringComparer.Ordinal);
 
-    public TGrain this[string key] => _byKey.TryGetValue(key, out var grain) ? grain : _byKey.GetOrAdd(key, grains.GetGrain<TGrain>(key));
-
-    /// <summary>Forgets a key's reference (its resource is gone), so the cache holds only what exists.</summary>
-    public void Forget(string key) => _byKey.TryRemove(key, out _);
+    public TGrain this[string key] => _byKey.GetOrAdd(key, static (k, factory) => factory.GetGrain<TGrain>(k), grains);
 }

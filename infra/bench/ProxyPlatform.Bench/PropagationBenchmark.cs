@@ -85,10 +85,10 @@ public static class PropagationBenchmark
     private sealed record Run(int Routes, List<double> Latencies, double WritesPerSecond, double ColdWritesPerSecond, double WorkerRssMb, Dictionary<string, double> CpuPerWrite);
 
     /// <summary>
-    /// Sends <paramref name="count"/> route writes from 32 concurrent clients, alternating between the
-    /// two silos, and returns the highest revision they answered.
+    /// Sends <paramref name="count"/> writes from concurrent clients, alternating between the two
+    /// silos, and returns the highest revision they answered.
     /// </summary>
-    private static async Task<long> LoadAsync(Platform platform, int count, Func<int, (string Method, string Tenant, string Route)> write)
+    private static async Task<long> LoadAsync(Platform platform, int count, Func<Silo, int, Task<long>> write)
     {
         var queue = new ConcurrentQueue<int>(Enumerable.Range(0, count));
         var max = 0L;
@@ -96,17 +96,13 @@ public static class PropagationBenchmark
         {
             var silo = platform.Silos[c % 2];
             while (queue.TryDequeue(out var i))
-            {
-                var (method, tenant, route) = write(i);
-                var path = $"/v1/tenants/{tenant}/routes/{route}";
-                var revision = method == "DELETE"
-                    ? await silo.DeleteOkAsync(path)
-                    : await silo.PutOkAsync(path, new { match = new { pathPrefix = $"/{route}" }, cluster = "web" });
-                InterlockedMax(ref max, revision);
-            }
+                InterlockedMax(ref max, await write(silo, i));
         }));
         return max;
     }
+
+    private static Task<long> PutRouteAsync(Silo silo, string tenant, string route) =>
+        silo.PutOkAsync($"/v1/tenants/{tenant}/routes/{route}", new { match = new { pathPrefix = $"/{route}" }, cluster = "web" });
 
     private static async Task<Run> MeasureAsync(TestBackend backend, int routes, int writes)
     {
@@ -128,13 +124,13 @@ public static class PropagationBenchmark
         await platform.Silos[0].PutOkAsync("/v1/tenants/warmup/clusters/web", new { });
         await platform.Silos[0].PutOkAsync("/v1/tenants/warmup/clusters/web/backends/b", new { address = backend.Address });
         var cold = Stopwatch.StartNew();
-        await LoadAsync(platform, WarmUpRoutes, i => ("PUT", "warmup", $"w{i}"));
-        await LoadAsync(platform, WarmUpRoutes, i => ("DELETE", "warmup", $"w{i}"));
+        await LoadAsync(platform, WarmUpRoutes, (silo, i) => PutRouteAsync(silo, "warmup", $"w{i}"));
+        await LoadAsync(platform, WarmUpRoutes, (silo, i) => silo.DeleteOkAsync($"/v1/tenants/warmup/routes/w{i}"));
         var coldWritesPerSecond = 2 * WarmUpRoutes / cold.Elapsed.TotalSeconds;
 
         var cpuBefore = CpuByPart(platform);
         var clock = Stopwatch.StartNew();
-        var max = await LoadAsync(platform, routes, i => ("PUT", $"t{i % Tenants}", $"r{i}"));
+        var max = await LoadAsync(platform, routes, (silo, i) => PutRouteAsync(silo, $"t{i % Tenants}", $"r{i}"));
         var writesPerSecond = routes / clock.Elapsed.TotalSeconds;
         var cpuAfter = CpuByPart(platform);
         var cpuPerWrite = cpuAfter.ToDictionary(p => p.Key, p => (p.Value - cpuBefore[p.Key]).TotalMicroseconds / routes);
@@ -162,7 +158,7 @@ public static class PropagationBenchmark
         for (var i = 0; i < writes; i++)
         {
             var tenant = i % Tenants;
-            await platform.Silos[i % 2].PutOkAsync($"/v1/tenants/t{tenant}/routes/probe{i}", new { match = new { pathPrefix = $"/probe{i}" }, cluster = "web" });
+            await PutRouteAsync(platform.Silos[i % 2], $"t{tenant}", $"probe{i}");
             var written = Stopwatch.GetTimestamp();
             var seen = await Task.WhenAll(platform.Workers.Select(w => FirstOkAsync(w, $"t{tenant}.bench", $"/probe{i}")));
             latencies.Add(Stopwatch.GetElapsedTime(written, seen.Max()).TotalMilliseconds);
