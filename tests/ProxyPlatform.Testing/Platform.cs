@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Npgsql;
 
 namespace ProxyPlatform.Testing;
 
@@ -16,10 +17,14 @@ public sealed class Platform : IAsyncDisposable
 
     private Platform(string connectionString, int silos, string[] siloArgs)
     {
+        ConnectionString = connectionString;
         for (var i = 0; i < silos; i++)
             Silos.Add(new Silo(connectionString, _clusterId, siloArgs));
         Admin = Silos[0].Admin;
     }
+
+    /// <summary>The silos' connection string: the platform's own database on the run's PostgreSQL.</summary>
+    public string ConnectionString { get; }
 
     public List<Silo> Silos { get; } = [];
     public List<Worker> Workers { get; } = [];
@@ -29,10 +34,16 @@ public sealed class Platform : IAsyncDisposable
     public string AdminUrl => Silos[0].AdminUrl;
     public string GrpcUrl => Silos[0].GrpcUrl;
 
-    public static async Task<Platform> StartAsync(string name, int workers = 1, int silos = 1, params string[] siloArgs)
+    public static Task<Platform> StartAsync(string name, int workers = 1, int silos = 1, params string[] siloArgs) =>
+        StartAsync(name, workers, silos, connection: null, siloArgs);
+
+    /// <param name="connection">Changes the silos' connection string, e.g. to replace the test pools' settings (see <see cref="PostgresServer.CreateDatabaseAsync"/>).</param>
+    public static async Task<Platform> StartAsync(string name, int workers, int silos, Action<NpgsqlConnectionStringBuilder>? connection, params string[] siloArgs)
     {
         var postgres = await PostgresServer.GetAsync();
-        var platform = new Platform(await postgres.CreateDatabaseAsync(name), silos, siloArgs);
+        var connectionString = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync(name));
+        connection?.Invoke(connectionString);
+        var platform = new Platform(connectionString.ConnectionString, silos, siloArgs);
         try
         {
             foreach (var silo in platform.Silos)

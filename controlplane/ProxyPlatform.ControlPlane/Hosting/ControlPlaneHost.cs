@@ -19,29 +19,16 @@ public static class ControlPlaneHost
     /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant grains and route tables load their committed rows instead.</summary>
     public const string ResourceStorage = "resources";
 
-    /// <summary>
-    /// The control plane sends the same few statements over and over (commits, a resource's row,
-    /// membership, grain state): unless the connection string says otherwise, Npgsql prepares each
-    /// once it has been used a few times, so PostgreSQL stops parsing and planning it on every call.
-    /// </summary>
-    private static string Prepared(string connectionString, bool synchronousCommit)
-    {
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (builder.MaxAutoPrepare == 0)
-            builder.MaxAutoPrepare = 64;
-        if (!synchronousCommit)
-            builder.Options = string.Join(' ', new[] { builder.Options, "-c synchronous_commit=off" }.Where(o => !string.IsNullOrEmpty(o)));
-        return builder.ConnectionString;
-    }
+    /// <summary>The grain storage of tenants' traffic metrics (<see cref="TenantMetricsGrain"/>), on a pool of its own (<see cref="PostgresPools.Metrics"/>).</summary>
+    public const string MetricsStorage = "metrics";
 
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
     {
         var options = ControlPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(Prepared(options.PostgresConnectionString, synchronousCommit: true)));
-        // Cluster grains mirror rows that ConfigStore has already committed durably, and reconcile
-        // from them on activation, so their own writes need not wait for the WAL flush.
-        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(Prepared(options.PostgresConnectionString, synchronousCommit: false)));
+        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(PostgresPools.Commands(options.PostgresConnectionString)));
+        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Resources(options.PostgresConnectionString)));
+        builder.Services.AddKeyedSingleton(MetricsStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Metrics(options.PostgresConnectionString)));
         builder.Services.AddSingleton(typeof(GrainReferences<>));
         builder.Services.AddSingleton<ConfigStore>();
         builder.Services.AddSingleton<ConfigWriter>();
@@ -88,6 +75,7 @@ public static class ControlPlaneHost
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
             silo.AddNpgsqlGrainStorage(ResourceStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(ResourceStorage));
+            silo.AddNpgsqlGrainStorage(MetricsStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(MetricsStorage));
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(
                 isSupported: type => type.Namespace == typeof(Configuration.RouteSpec).Namespace));
         });

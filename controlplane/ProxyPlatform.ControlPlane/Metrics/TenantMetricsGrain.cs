@@ -7,7 +7,7 @@ namespace ProxyPlatform.ControlPlane.Metrics;
 /// next reports (cumulative, and complete on every new stream) bring back.
 /// </summary>
 public sealed class TenantMetricsGrain(
-    [PersistentState("metrics")] IPersistentState<TenantTrafficState> state,
+    [PersistentState("metrics", Hosting.ControlPlaneHost.MetricsStorage)] IPersistentState<TenantTrafficState> state,
     TimeProvider time) : Grain, ITenantMetricsGrain
 {
     private static readonly TimeSpan WriteInterval = TimeSpan.FromSeconds(2);
@@ -20,7 +20,9 @@ public sealed class TenantMetricsGrain(
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _traffic = new TenantTraffic(state.State);
-        this.RegisterGrainTimer(FlushAsync, WriteInterval, WriteInterval);
+        // A worker's report activates the grains of all its tenants at once: a random first due
+        // time spreads their writes over the interval instead of sending them all together.
+        this.RegisterGrainTimer(FlushAsync, WriteInterval * (0.5 + Random.Shared.NextDouble()), WriteInterval);
         return Task.CompletedTask;
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Npgsql;
 using AdminPb = ProxyPlatform.Protos.Admin;
 using static ProxyPlatform.EndToEnd.Tests.Metrics.MetricsFixture;
 
@@ -106,6 +107,49 @@ public sealed class MetricsTests(MetricsFixture fixture)
     private sealed class NoLengthStream(byte[] bytes) : MemoryStream(bytes)
     {
         public override bool CanSeek => false;
+    }
+
+    [Fact]
+    public async Task A_report_reaching_many_tenants_at_once_is_stored_over_a_few_connections_of_the_metrics_pool()
+    {
+        const int tenants = 30;
+        var revision = 0L;
+        for (var t = 0; t < tenants; t++)
+        {
+            await fixture.Platform.PutOkAsync($"/v1/tenants/burst{t}", new { hostnames = new[] { $"burst{t}.test" } });
+            await fixture.Platform.PutOkAsync($"/v1/tenants/burst{t}/clusters/web", new { });
+            await fixture.Platform.PutOkAsync($"/v1/tenants/burst{t}/clusters/web/backends/a", new { address = fixture.A.Address });
+            revision = await fixture.Platform.PutOkAsync($"/v1/tenants/burst{t}/routes/site", new { match = new { pathPrefix = "/" }, cluster = "web" });
+        }
+        await fixture.First.WaitForRevisionAsync(revision);
+
+        // The metrics pool's connections to this platform's database, sampled until every tenant's
+        // request is stored: its one report reaches all 30 tenants' grains at once.
+        await using var db = NpgsqlDataSource.Create(fixture.Platform.ConnectionString);
+        var peak = 0L;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            await using var count = db.CreateCommand(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%-metrics'");
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, (long)(await count.ExecuteScalarAsync())!);
+                await Task.Delay(10);
+            }
+        });
+        for (var t = 0; t < tenants; t++)
+            await SendAsync(fixture.First, $"burst{t}.test", "/status/200", 200, 1);
+        for (var t = 0; t < tenants; t++)
+            Assert.Equal(1, Count((await fixture.MetricsWhenAsync($"burst{t}", m => Count(m["totals"], "2xx") == 1))["totals"], "2xx"));
+        // The grains flush 1-3 s after activating.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await sampling.CancelAsync();
+        await sampler;
+
+        // PostgresPools.MetricsConnections; idle connections stay in the pool for 10 s, so a sample
+        // every 10 ms sees the largest number open.
+        Assert.InRange(peak, 1, 4);
     }
 
     [Fact]
