@@ -5,6 +5,8 @@
 #                      [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
+# PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and
+# monotonic times, to line it up with a trace (perf record -k mono) of the same run.
 # throughput needs wrk, nginx and HAProxy; as root the script installs what is missing (apt-get).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Npgsql;
 using ProxyPlatform.Testing;
 using static ProxyPlatform.Bench.Results;
 
@@ -16,6 +17,10 @@ public static class PropagationBenchmark
     private const int Clients = 32;
     private const int WarmUpRoutes = 1_000;
     private static readonly TimeSpan SettleTime = TimeSpan.FromSeconds(5);
+    private const double SlowWriteMs = 25;
+    /// <summary>Set (to anything), the benchmark prints each measured write slower than <see cref="SlowWriteMs"/>.</summary>
+    public const string TraceSlowWritesVariable = "PROXYPLATFORM_BENCH_TRACE_SLOW";
+    private static readonly bool TraceSlowWrites = Environment.GetEnvironmentVariable(TraceSlowWritesVariable) is not null;
 
     /// <summary>
     /// Set to a number of routes (e.g. <c>PROXYPLATFORM_BENCH_LOAD_ONLY=10000</c>) to time only the
@@ -107,7 +112,9 @@ public static class PropagationBenchmark
     private static async Task<Run> MeasureAsync(TestBackend backend, int routes, int writes)
     {
         Console.WriteLine($"--- {routes} routes");
-        await using var platform = await Platform.StartAsync($"bench{routes}", workers: 2, silos: 2);
+        // The silos get Npgsql's own pool settings, as a deployment does, not the test suite's (which
+        // closes connections idle for 10 s, so that many test classes can share one server).
+        await using var platform = await Platform.StartAsync($"bench{routes}", workers: 2, silos: 2, connection: ProductionPools);
         for (var t = 0; t < Tenants; t++)
         {
             var silo = platform.Silos[t % 2];
@@ -140,12 +147,18 @@ public static class PropagationBenchmark
             await worker.WaitForRevisionAsync(max, TimeSpan.FromMinutes(2));
         if (writes == 0)
             return new Run(routes, [], writesPerSecond, coldWritesPerSecond, 0, cpuPerWrite);
-        // The workers have not proxied anything yet: their first requests JIT the proxy path and open
-        // the backend's connection pool, which is not propagation.
+        // The workers have not proxied anything yet: their first requests JIT the proxy path (the
+        // 404 of a route not there yet included) and open each tenant's backend connections, which
+        // is not propagation. A platform in service has done both long before.
         foreach (var worker in platform.Workers)
         {
-            for (var i = 0; i < 50; i++)
-                await FirstOkAsync(worker, "t0.bench", "/r0");
+            for (var t = 0; t < Tenants; t++)
+            {
+                using (await worker.GetAsync($"t{t}.bench", "/absent"))
+                {
+                }
+                await FirstOkAsync(worker, $"t{t}.bench", $"/r{t}");
+            }
         }
         // The latency is that of a platform holding this many routes, not of one still digesting the
         // load: PostgreSQL's autovacuum and checkpoint, the background JIT and the GCs that follow a
@@ -161,10 +174,22 @@ public static class PropagationBenchmark
             await PutRouteAsync(platform.Silos[i % 2], $"t{tenant}", $"probe{i}");
             var written = Stopwatch.GetTimestamp();
             var seen = await Task.WhenAll(platform.Workers.Select(w => FirstOkAsync(w, $"t{tenant}.bench", $"/probe{i}")));
-            latencies.Add(Stopwatch.GetElapsedTime(written, seen.Max()).TotalMilliseconds);
+            var latency = Stopwatch.GetElapsedTime(written, seen.Max()).TotalMilliseconds;
+            latencies.Add(latency);
+            // For lining slow writes up with a trace: wall clock, the monotonic clock perf uses (-k mono), each worker's latency.
+            if (latency > SlowWriteMs && TraceSlowWrites)
+                Console.WriteLine($"slow write {i} via silo {i % 2} at {DateTime.UtcNow:HH:mm:ss.fff} (monotonic {written} ns): " + string.Join(" / ", seen.Select(s => $"{Stopwatch.GetElapsedTime(written, s).TotalMilliseconds:0.0} ms")));
         }
         Console.WriteLine($"p50 {Percentile(latencies, 50):0.00} ms, p99 {Percentile(latencies, 99):0.00} ms, RSS {rss:0} MB");
         return new Run(routes, latencies, writesPerSecond, coldWritesPerSecond, rss, cpuPerWrite);
+    }
+
+    private static void ProductionPools(NpgsqlConnectionStringBuilder connection)
+    {
+        var defaults = new NpgsqlConnectionStringBuilder();
+        connection.MaxPoolSize = defaults.MaxPoolSize;
+        connection.ConnectionIdleLifetime = defaults.ConnectionIdleLifetime;
+        connection.ConnectionPruningInterval = defaults.ConnectionPruningInterval;
     }
 
     /// <summary>CPU time used so far by each part of the platform, PostgreSQL's processes and this process.</summary>
@@ -188,7 +213,7 @@ public static class PropagationBenchmark
     /// </summary>
     private static TimeSpan PostgresCpu()
     {
-        var port = new Npgsql.NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("PROXYPLATFORM_TEST_POSTGRES")).Port;
+        var port = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("PROXYPLATFORM_TEST_POSTGRES")).Port;
         var stats = new Dictionary<int, string[]>();
         var postmaster = -1;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
