@@ -56,7 +56,7 @@ public static class PropagationBenchmark
         md.AppendLine($"{Tenants} tenants. Each measured write adds a route through alternating silos; latency runs from the");
         md.AppendLine("write's HTTP response to the route answering 200 on **both** workers (each polled every ~1 ms, so figures carry ~1-2 ms of polling granularity).");
         md.AppendLine($"{runs} runs, each on a freshly started platform; latency percentiles are over the writes of all runs together, the other figures are medians of the runs.");
-        md.AppendLine($"The measured writes start {SettleTime.TotalSeconds:0} s after the load, once 50 requests have gone through each worker.");
+        md.AppendLine($"The measured writes start {SettleTime.TotalSeconds:0} s after the load, once each worker has answered a 404 and a 200 for every tenant; the silos use Npgsql's default pool settings, not the test suite's.");
         if (load > 1.5)
             md.AppendLine($"**The 1-minute load average was {F(load, "0.00")} when the run started: other work was running, and these figures are not representative.**");
         md.AppendLine();
