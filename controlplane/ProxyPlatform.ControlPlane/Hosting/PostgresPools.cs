@@ -17,13 +17,13 @@ public static class PostgresPools
     /// prepares each once it has been used a few times and PostgreSQL stops parsing and planning it
     /// on every call.
     /// </summary>
-    public static string Commands(string connectionString) => Build(connectionString, synchronousCommit: true);
+    public static string Commands(string connectionString) => Build(connectionString, synchronousCommit: true).ConnectionString;
 
     /// <summary>
     /// Cluster grains' storage. They mirror rows that the admin commit has already made durable and
     /// reconcile from them on activation, so their writes need not wait for the WAL flush.
     /// </summary>
-    public static string Resources(string connectionString) => Build(connectionString, synchronousCommit: false);
+    public static string Resources(string connectionString) => Build(connectionString, synchronousCommit: false).ConnectionString;
 
     /// <summary>
     /// Tenants' traffic metrics, which the workers' next cumulative reports rebuild after a crash, so
@@ -37,20 +37,20 @@ public static class PostgresPools
     /// </summary>
     public static string Metrics(string connectionString)
     {
-        var builder = new NpgsqlConnectionStringBuilder(Build(connectionString, synchronousCommit: false));
+        var builder = Build(connectionString, synchronousCommit: false);
         builder.MaxPoolSize = Math.Min(builder.MaxPoolSize, MetricsConnections);
         builder.MinPoolSize = Math.Min(builder.MinPoolSize, builder.MaxPoolSize);
         builder.ApplicationName = $"{builder.ApplicationName ?? "proxyplatform"}-metrics";
         return builder.ConnectionString;
     }
 
-    private static string Build(string connectionString, bool synchronousCommit)
+    private static NpgsqlConnectionStringBuilder Build(string connectionString, bool synchronousCommit)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (builder.MaxAutoPrepare == 0)
             builder.MaxAutoPrepare = 64;
         if (!synchronousCommit)
             builder.Options = string.Join(' ', new[] { builder.Options, "-c synchronous_commit=off" }.Where(o => !string.IsNullOrEmpty(o)));
-        return builder.ConnectionString;
+        return builder;
     }
 }

@@ -64,7 +64,7 @@ public static class PropagationBenchmark
             ["routes", "writes measured", "p50 ms", "p90 ms", "p99 ms", "max ms", "load: durable writes/s", "runs (writes/s)", "warm-up (cold) writes/s", "worker RSS MB"],
             new[] { small, large }.Select(r =>
             {
-                var latencies = r.SelectMany(x => x.Latencies).ToList();
+                var latencies = Pooled(r);
                 return new[]
                 {
                     r[0].Routes.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), latencies.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -73,7 +73,7 @@ public static class PropagationBenchmark
                     F(Median(r.Select(x => x.ColdWritesPerSecond)), "0"), F(Median(r.Select(x => x.WorkerRssMb)), "0"),
                 };
             })));
-        var ratio = Percentile(large.SelectMany(x => x.Latencies).ToList(), 99) / Percentile(small.SelectMany(x => x.Latencies).ToList(), 99);
+        var ratio = Percentile(Pooled(large), 99) / Percentile(Pooled(small), 99);
         md.AppendLine($"p99 at 10,000 routes is **{F(ratio, "0.00")}x** the p99 at 100 routes (target ≤ 1.5x); targets: p99 ≤ 50 ms at 10,000 routes, ≥ 1,000 durable writes/s while loading, worker ≤ 250 MB at 10,000 routes.");
         md.AppendLine();
         md.AppendLine($"Writes/s counts route PUTs acknowledged (committed in PostgreSQL) by the two silos under {Clients} concurrent clients, on the same 2 cores as everything else here.");
@@ -86,6 +86,9 @@ public static class PropagationBenchmark
     }
 
     private static double Median(IEnumerable<double> values) => Percentile(values.ToList(), 50);
+
+    /// <summary>The latencies of all runs together.</summary>
+    private static List<double> Pooled(List<Run> runs) => [.. runs.SelectMany(r => r.Latencies)];
 
     private sealed record Run(int Routes, List<double> Latencies, double WritesPerSecond, double ColdWritesPerSecond, double WorkerRssMb, Dictionary<string, double> CpuPerWrite);
 
