@@ -53,8 +53,8 @@ public interface IDistributionGrain : IGrainWithStringKey
     /// silo's CPU while loading routes); an array of an immutable record has a copier fixed at compile time.</remarks>
     Task<long> Commit(ConfigEntry[] entries);
     Task<PoolSnapshot> GetSnapshot();
-    /// <summary>The changes after <paramref name="revision"/>, or null when it is behind the retained horizon.</summary>
-    Task<ConfigDelta?> GetChangesSince(long revision);
+    /// <summary>The changes after <paramref name="revision"/>, removals included.</summary>
+    Task<ConfigDelta> GetChangesSince(long revision);
     /// <summary>Registers (or refreshes) a node's observer; it expires unless refreshed. Returns the pool's revision.</summary>
     Task<long> Subscribe(IConfigObserver observer);
     Task Unsubscribe(IConfigObserver observer);

@@ -1,30 +1,36 @@
+using Orleans.Concurrency;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane;
 
-/// <summary>The kinds of configuration resource the data plane receives.</summary>
-public enum ConfigKind
-{
-    Tenant = 1,
-    Cluster = 2,
-    Route = 3,
-    /// <summary>The health verdicts on a cluster's backends; keyed like the cluster (see <see cref="ClusterHealthSpec"/>).</summary>
-    BackendHealth = 4,
-}
+/// <summary>
+/// Carries a <see cref="ResourceKey"/> across grain calls. The key lives in the contracts, which know
+/// nothing of Orleans, so Orleans serializes it through this surrogate.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pp.ResourceKey")]
+public readonly record struct ResourceKeySurrogate([property: Id(0)] int Kind, [property: Id(1)] string Tenant, [property: Id(2)] string Id);
 
-/// <summary>Addresses one distributed resource; for a tenant, <see cref="Id"/> is the tenant again.</summary>
-[GenerateSerializer, Immutable, Alias("pp.ConfigKey")]
-public sealed record ConfigKey([property: Id(0)] ConfigKind Kind, [property: Id(1)] string Tenant, [property: Id(2)] string Id)
+[RegisterConverter]
+public sealed class ResourceKeyConverter : IConverter<ResourceKey, ResourceKeySurrogate>
 {
-    public override string ToString() => $"{Kind.ToString().ToLowerInvariant()} {Tenant}/{Id}";
+    public ResourceKey ConvertFromSurrogate(in ResourceKeySurrogate surrogate) => new((ResourceKind)surrogate.Kind, surrogate.Tenant, surrogate.Id);
+
+    public ResourceKeySurrogate ConvertToSurrogate(in ResourceKey value) => new((int)value.Kind, value.Tenant, value.Id);
 }
 
 /// <summary>
 /// One resource of a pool's configuration at a revision, as JSON of the configuration model;
 /// <see cref="Json"/> is null when the resource was removed at that revision (a tombstone).
+/// <see cref="Meta"/> is what the control plane keeps beside the spec in the same row and never
+/// distributes (a cluster's per-backend revisions, its backends' ETags).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("pp.ConfigEntry")]
-public sealed record ConfigEntry([property: Id(0)] ConfigKey Key, [property: Id(1)] long Revision, [property: Id(2)] string? Json)
+public sealed record ConfigEntry(
+    [property: Id(0)] ResourceKey Key,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] string? Json,
+    [property: Id(3)] string? Meta = null)
 {
     public bool IsRemoval => Json is null;
 }
@@ -36,15 +42,11 @@ public sealed record ConfigDelta(
     [property: Id(1)] long Revision,
     [property: Id(2)] IReadOnlyList<ConfigEntry> Entries);
 
-/// <summary>
-/// A pool's configuration as a whole: every resource and the tombstones it still remembers.
-/// Removals older than <see cref="Horizon"/> are forgotten, so a worker behind it needs a full snapshot.
-/// </summary>
+/// <summary>A pool's configuration as a whole: every resource, and the tombstones of removed ones.</summary>
 [GenerateSerializer, Immutable, Alias("pp.ConfigSnapshot")]
 public sealed record PoolSnapshot(
     [property: Id(0)] string Pool,
     [property: Id(1)] long Revision,
-    [property: Id(2)] long Horizon,
     [property: Id(3)] IReadOnlyList<ConfigEntry> Entries);
 
 [GenerateSerializer, Immutable, Alias("pp.TenantResource")]

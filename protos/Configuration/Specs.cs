@@ -187,6 +187,11 @@ public static class ConfigJson
     /// <summary>Strict options for input: camelCase, unknown fields rejected so typos do not pass silently.</summary>
     public static readonly System.Text.Json.JsonSerializerOptions Options = Create();
 
+    public static string Write<T>(T spec) => System.Text.Json.JsonSerializer.Serialize(spec, Options);
+
+    /// <summary>A spec from JSON this platform wrote (a committed row); null only for the JSON <c>null</c>.</summary>
+    public static T Read<T>(string json) => System.Text.Json.JsonSerializer.Deserialize<T>(json, Options)!;
+
     private static System.Text.Json.JsonSerializerOptions Create()
     {
         var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)

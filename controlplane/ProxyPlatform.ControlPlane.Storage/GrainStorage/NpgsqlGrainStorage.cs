@@ -76,6 +76,21 @@ public sealed class NpgsqlGrainStorage : IGrainStorage, ILifecycleParticipant<IS
         _activators = activators;
     }
 
+    /// <summary>
+    /// The keys of the grains of <paramref name="grainType"/> (its <c>[GrainType]</c> name) that have
+    /// stored state, in order: a directory of, say, every worker ever registered, without a table of its own.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ListKeysAsync(NpgsqlDataSource dataSource, string grainType, CancellationToken ct = default)
+    {
+        await using var command = dataSource.CreateCommand("SELECT DISTINCT grain_key FROM grain_state WHERE grain_type = $1 ORDER BY grain_key");
+        command.Parameters.AddWithValue(grainType);
+        var keys = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            keys.Add(reader.GetString(0));
+        return keys;
+    }
+
     /// <inheritdoc />
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         ReadStateAsync(stateName, grainId, grainState, CancellationToken.None);

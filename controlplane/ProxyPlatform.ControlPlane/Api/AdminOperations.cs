@@ -1,8 +1,8 @@
 using ProxyPlatform.Configuration;
-using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Api;
 
@@ -32,8 +32,8 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
     }
 
     public async Task<IReadOnlyList<TenantResource>> ListTenants() =>
-        (await store.ListAsync(ConfigKind.Tenant, null))
-        .Select(e => new TenantResource(e.Key.Tenant, ConfigWriter.FromJson<TenantSpec>(e.Json!), e.Revision))
+        (await store.ListAsync(ResourceKind.Tenant, null))
+        .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision))
         .ToList();
 
     public Task<WriteResult<ClusterResource>> PutCluster(string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
@@ -116,7 +116,7 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route), ConfigValidator.Validate(spec));
         // The stored route is this spec, or one with the same JSON when unchanged.
-        var (revision, created) = await Routes(tenant).Put(route, ConfigWriter.ToJson(spec!), ifMatch);
+        var (revision, created) = await Routes(tenant).Put(route, ConfigJson.Write(spec!), ifMatch);
         return new WriteResult<RouteResource>(new RouteResource(tenant, route, spec!, revision), revision, created);
     }
 
@@ -135,8 +135,8 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
     public async Task<IReadOnlyList<RouteResource>> ListRoutes(string tenant)
     {
         await GetTenant(tenant);
-        return (await store.ListAsync(ConfigKind.Route, tenant))
-            .Select(e => new RouteResource(tenant, e.Key.Id, ConfigWriter.FromJson<RouteSpec>(e.Json!), e.Revision))
+        return (await store.ListAsync(ResourceKind.Route, tenant))
+            .Select(e => new RouteResource(tenant, e.Key.Id, ConfigJson.Read<RouteSpec>(e.Json!), e.Revision))
             .ToList();
     }
 

@@ -1,90 +1,65 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Backends;
-
-[GenerateSerializer, Alias("pp.BackendState")]
-public sealed class BackendState
-{
-    [Id(0)] public BackendSpec Spec { get; set; } = new();
-    [Id(1)] public long Revision { get; set; }
-}
-
-[GenerateSerializer, Alias("pp.ClusterState")]
-public sealed class ClusterState
-{
-    [Id(0)] public ClusterSpec? Spec { get; set; }
-    /// <summary>The revision at which the cluster's own settings last changed (its ETag).</summary>
-    [Id(1)] public long SpecRevision { get; set; }
-    [Id(2)] public Dictionary<string, BackendState> Backends { get; set; } = [];
-    /// <summary>The revision at which anything of the cluster, backends included, last changed.</summary>
-    [Id(3)] public long Revision { get; set; }
-}
 
 /// <summary>
 /// A tenant's cluster and its backend registry. The data plane needs a cluster and its backends
 /// together, so they are one distributed resource; a cluster's backends are few, so a backend
 /// write rewrites only its own cluster.
 /// </summary>
-public sealed class ClusterGrain(
-    [PersistentState("cluster", Hosting.ControlPlaneHost.ResourceStorage)] IPersistentState<ClusterState> state,
-    ConfigWriter writer, ILogger<ClusterGrain> logger) : Grain, IClusterGrain
+/// <remarks>
+/// Like every configuration grain, its state is its newest committed <c>config_resources</c> row,
+/// loaded when it activates; a commit is the only write. The row's spec is what workers receive
+/// (<see cref="ClusterDefinition"/>); the row's meta keeps what only the admin API needs: the
+/// revision at which the settings and each backend last changed, their ETags.
+/// </remarks>
+public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogger<ClusterGrain> logger) : Grain, IClusterGrain
 {
+    private ClusterSpec? _spec;
+    private ClusterMeta _meta = new();
+    private Dictionary<string, BackendSpec> _backends = new(StringComparer.Ordinal);
+
     private (string Tenant, string Cluster) Id => GrainKeys.Split(this.GetPrimaryKeyString());
-    private ConfigKey Key => new(ConfigKind.Cluster, Id.Tenant, Id.Cluster);
+    private ResourceKey Key => ResourceKey.OfCluster(Id.Tenant, Id.Cluster);
     private string What => $"Cluster '{Id.Tenant}/{Id.Cluster}'";
-    private ClusterState S => state.State;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (await writer.NewerThanAsync(Key, S.Revision) is not { } newer)
+        if (await store.GetLatestAsync(Key, cancellationToken) is not { Json: { } json } row)
             return;
-        if (newer.Json is null)
-        {
-            state.State = new ClusterState { Revision = newer.Revision };
-        }
-        else
-        {
-            var definition = ConfigWriter.FromJson<ClusterDefinition>(newer.Json);
-            state.State = new ClusterState
-            {
-                Spec = definition.Spec,
-                SpecRevision = newer.Revision,
-                Revision = newer.Revision,
-                Backends = definition.Backends.ToDictionary(b => b.Key, b => new BackendState { Spec = b.Value, Revision = newer.Revision }),
-            };
-        }
-        await state.WriteStateAsync(cancellationToken);
+        var definition = ConfigJson.Read<ClusterDefinition>(json);
+        _spec = definition.Spec;
+        _backends = new Dictionary<string, BackendSpec>(definition.Backends, StringComparer.Ordinal);
+        // A row committed before the meta column existed: everything dates from the row's revision.
+        _meta = (row.Meta is { } meta ? ConfigJson.Read<ClusterMeta>(meta) : new ClusterMeta()).Resolved(row.Revision);
     }
 
-    public Task<ClusterResource?> Get() => Task.FromResult(S.Spec is { } spec ? new ClusterResource(Id.Tenant, Id.Cluster, spec, S.SpecRevision) : null);
+    public Task<ClusterResource?> Get() => Task.FromResult(_spec is { } spec ? new ClusterResource(Id.Tenant, Id.Cluster, spec, _meta.SpecRevision) : null);
 
     public async Task<WriteResult<ClusterResource>> Put(ClusterSpec spec, string? ifMatch)
     {
-        var existing = S.Spec;
-        ETags.Check(ifMatch, existing is null ? null : S.SpecRevision, What);
-        if (existing is not null && ConfigWriter.ToJson(existing) == ConfigWriter.ToJson(spec))
-            return new((await Get())!, S.SpecRevision, false);
-        var backends = existing is null ? [] : S.Backends;
-        var revision = await Commit(spec, backends);
-        S.Spec = spec;
-        S.SpecRevision = revision;
-        S.Backends = backends;
-        await Save(revision);
+        var existing = _spec;
+        ETags.Check(ifMatch, existing is null ? null : _meta.SpecRevision, What);
+        if (existing is not null && ConfigJson.Write(existing) == ConfigJson.Write(spec))
+            return new((await Get())!, _meta.SpecRevision, false);
+        var backends = existing is null ? new Dictionary<string, BackendSpec>(StringComparer.Ordinal) : _backends;
+        var meta = existing is null ? new ClusterMeta() : _meta;
+        var revision = await Commit(spec, backends, meta, changed: null);
         return new(new ClusterResource(Id.Tenant, Id.Cluster, spec, revision), revision, existing is null);
     }
 
     public async Task<long> Delete(string? ifMatch)
     {
-        if (S.Spec is null)
+        if (_spec is null)
             throw AdminException.NotFound(What);
-        ETags.Check(ifMatch, S.SpecRevision, What);
+        ETags.Check(ifMatch, _meta.SpecRevision, What);
         // The cluster's verdicts go with it, in the same change, and its verdict grain forgets it, so a
         // cluster created again under this name starts Unknown.
-        var revision = await writer.CommitToTenantPoolAsync(
-            new ConfigEntry(Key, 0, null), new ConfigEntry(Key with { Kind = ConfigKind.BackendHealth }, 0, null));
-        state.State = new ClusterState();
-        await Save(revision);
+        var revision = await Committed(() => commits.CommitAsync(new ConfigEntry(Key, 0, null), new ConfigEntry(ResourceKey.HealthOf(Id.Tenant, Id.Cluster), 0, null)));
+        (_spec, _backends, _meta) = (null, new Dictionary<string, BackendSpec>(StringComparer.Ordinal), new ClusterMeta());
         try
         {
             await GrainFactory.GetGrain<IHealthVerdictGrain>(this.GetPrimaryKeyString()).Reset();
@@ -98,57 +73,91 @@ public sealed class ClusterGrain(
     }
 
     public Task<BackendResource?> GetBackend(string backend) =>
-        Task.FromResult(S.Spec is not null && S.Backends.TryGetValue(backend, out var b) ? ToResource(backend, b) : null);
+        Task.FromResult(_spec is not null && _backends.TryGetValue(backend, out var b) ? ToResource(backend, b) : null);
 
     public Task<IReadOnlyList<BackendResource>> ListBackends() =>
-        S.Spec is null
+        _spec is null
             ? throw AdminException.NotFound(What)
-            : Task.FromResult<IReadOnlyList<BackendResource>>(S.Backends.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => ToResource(b.Key, b.Value)).ToList());
+            : Task.FromResult<IReadOnlyList<BackendResource>>(_backends.OrderBy(b => b.Key, StringComparer.Ordinal).Select(b => ToResource(b.Key, b.Value)).ToList());
 
     public async Task<WriteResult<BackendResource>> PutBackend(string backend, BackendSpec spec, string? ifMatch)
     {
-        var clusterSpec = S.Spec ?? throw AdminException.NotFound(What);
-        S.Backends.TryGetValue(backend, out var existing);
-        ETags.Check(ifMatch, existing?.Revision, $"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
-        if (existing is not null && existing.Spec == spec)
-            return new(ToResource(backend, existing), existing.Revision, false);
-        var backends = new Dictionary<string, BackendState>(S.Backends) { [backend] = new BackendState { Spec = spec } };
-        var revision = await Commit(clusterSpec, backends);
-        backends[backend].Revision = revision;
-        S.Backends = backends;
-        await Save(revision);
-        return new(ToResource(backend, backends[backend]), revision, existing is null);
+        var clusterSpec = _spec ?? throw AdminException.NotFound(What);
+        var existing = _backends.GetValueOrDefault(backend);
+        ETags.Check(ifMatch, existing is null ? null : BackendRevision(backend), $"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
+        if (existing is not null && existing == spec)
+            return new(ToResource(backend, existing), BackendRevision(backend), false);
+        var backends = new Dictionary<string, BackendSpec>(_backends, StringComparer.Ordinal) { [backend] = spec };
+        var revision = await Commit(clusterSpec, backends, _meta, changed: backend);
+        return new(ToResource(backend, spec), revision, existing is null);
     }
 
     public async Task<long> DeleteBackend(string backend, string? ifMatch)
     {
-        var clusterSpec = S.Spec ?? throw AdminException.NotFound(What);
-        if (!S.Backends.TryGetValue(backend, out var existing))
+        var clusterSpec = _spec ?? throw AdminException.NotFound(What);
+        if (!_backends.ContainsKey(backend))
             throw AdminException.NotFound($"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
-        ETags.Check(ifMatch, existing.Revision, $"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
-        var backends = new Dictionary<string, BackendState>(S.Backends);
+        ETags.Check(ifMatch, BackendRevision(backend), $"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
+        var backends = new Dictionary<string, BackendSpec>(_backends, StringComparer.Ordinal);
         backends.Remove(backend);
-        var revision = await Commit(clusterSpec, backends);
-        S.Backends = backends;
-        await Save(revision);
+        return await Commit(clusterSpec, backends, _meta, changed: backend);
+    }
+
+    /// <summary>
+    /// Commits the cluster with <paramref name="backends"/> and takes it as the grain's state: a change of
+    /// the settings (<paramref name="changed"/> null) or of one backend, stamped with the new revision.
+    /// </summary>
+    private async Task<long> Commit(ClusterSpec spec, Dictionary<string, BackendSpec> backends, ClusterMeta meta, string? changed)
+    {
+        var definition = new ClusterDefinition { Spec = spec, Backends = new SortedDictionary<string, BackendSpec>(backends, StringComparer.Ordinal) };
+        var pending = new ConfigEntry(Key, 0, ConfigJson.Write(definition));
+        // The revision is drawn by the commit itself: the row's meta says "this row's revision" (0) for what changed.
+        var revision = await Committed(() => commits.CommitAsync(pending with { Meta = ConfigJson.Write(meta.After(changed, backends, 0)) }));
+        _spec = spec;
+        _backends = backends;
+        _meta = meta.After(changed, backends, revision);
         return revision;
     }
 
-    private async Task<long> Commit(ClusterSpec spec, Dictionary<string, BackendState> backends)
+    private async Task<long> Committed(Func<Task<long>> commit)
     {
-        var definition = new ClusterDefinition
+        try
         {
-            Spec = spec,
-            Backends = new SortedDictionary<string, BackendSpec>(backends.ToDictionary(b => b.Key, b => b.Value.Spec), StringComparer.Ordinal),
-        };
-        return await writer.CommitToTenantPoolAsync(new ConfigEntry(Key, 0, ConfigWriter.ToJson(definition)));
+            return await commit();
+        }
+        catch (Exception ex) when (ex is not AdminException)
+        {
+            // The change may have been committed even so (a lost answer): reload the row next time.
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
-    private BackendResource ToResource(string backend, BackendState b) => new(Id.Tenant, Id.Cluster, backend, b.Spec, b.Revision);
+    private long BackendRevision(string backend) => _meta.BackendRevisions.GetValueOrDefault(backend, _meta.SpecRevision);
 
-    private async Task Save(long revision)
+    private BackendResource ToResource(string backend, BackendSpec spec) => new(Id.Tenant, Id.Cluster, backend, spec, BackendRevision(backend));
+
+    /// <summary>
+    /// What a cluster's row keeps beside its spec: the revision at which its settings and each backend
+    /// last changed. In the row, 0 stands for the row's own revision, which its commit draws.
+    /// </summary>
+    private sealed record ClusterMeta
     {
-        S.Revision = revision;
-        await ConfigWriter.SaveAsync(state, DeactivateOnIdle);
+        public long SpecRevision { get; init; }
+        public IReadOnlyDictionary<string, long> BackendRevisions { get; init; } = new Dictionary<string, long>();
+
+        /// <summary>The meta after a change of the settings (<paramref name="changed"/> null) or of one backend, at <paramref name="revision"/>.</summary>
+        public ClusterMeta After(string? changed, IReadOnlyDictionary<string, BackendSpec> backends, long revision) => new()
+        {
+            SpecRevision = changed is null ? revision : SpecRevision,
+            BackendRevisions = backends.Keys.ToDictionary(b => b, b => b == changed ? revision : BackendRevisions.GetValueOrDefault(b, SpecRevision), StringComparer.Ordinal),
+        };
+
+        /// <summary>The meta as read from a row committed at <paramref name="rowRevision"/>; a row without any dates everything from its revision.</summary>
+        public ClusterMeta Resolved(long rowRevision) => new()
+        {
+            SpecRevision = SpecRevision == 0 ? rowRevision : SpecRevision,
+            BackendRevisions = BackendRevisions.ToDictionary(b => b.Key, b => b.Value == 0 ? rowRevision : b.Value, StringComparer.Ordinal),
+        };
     }
 }

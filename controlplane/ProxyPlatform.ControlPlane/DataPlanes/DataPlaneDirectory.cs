@@ -1,4 +1,5 @@
 using Npgsql;
+using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.DataPlanes;
 
@@ -7,14 +8,8 @@ public sealed class DataPlaneDirectory(NpgsqlDataSource db, IGrainFactory grains
 {
     public async Task<IReadOnlyList<DataPlaneStatus>> ListAsync(CancellationToken ct = default)
     {
-        // Worker grains persist through the project's grain storage, so its table is the directory.
-        await using var command = db.CreateCommand("SELECT grain_key FROM grain_state WHERE grain_type = 'dataplane' ORDER BY grain_key");
-        var ids = new List<string>();
-        await using (var reader = await command.ExecuteReaderAsync(ct))
-        {
-            while (await reader.ReadAsync(ct))
-                ids.Add(reader.GetString(0));
-        }
+        // A worker's grain stores its record as soon as it connects, so the grain storage knows them all.
+        var ids = await NpgsqlGrainStorage.ListKeysAsync(db, DataPlaneGrain.GrainType, ct);
         var statuses = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDataPlaneGrain>(id).Get()));
         return statuses.OfType<DataPlaneStatus>().ToList();
     }

@@ -19,11 +19,13 @@ public sealed class DataPlaneState
 /// and heartbeats are frequent and kept in memory (persisted with the next rare event), so that a
 /// busy pool does not turn every revision into one PostgreSQL write per worker.
 /// </summary>
-[GrainType("dataplane")]
+[GrainType(GrainType)]
 public sealed class DataPlaneGrain(
     [PersistentState("worker")] IPersistentState<DataPlaneState> state, TimeProvider time, ControlPlaneOptions options,
     GrainReferences<IDataPlanePoolGrain> pools) : Grain, IDataPlaneGrain
 {
+    public const string GrainType = "dataplane";
+
     private TimeSpan Silence => options.WorkerSilence;
 
     private DateTimeOffset? _lastSeen;

@@ -1,17 +1,17 @@
-using System.Text.Json;
-using ProxyPlatform.Configuration;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
 /// <summary>
 /// A pool's committed resources with the indexes needed to check the invariants that span
-/// resources. Removals are kept as tombstones so deltas can name them.
+/// resources (<see cref="ResourceKindInfo.Reference"/>, <see cref="ResourceKindInfo.Owned"/>).
+/// Removals are kept as tombstones so deltas can name them.
 /// </summary>
 public sealed class ConfigSet
 {
-    private readonly Dictionary<ConfigKey, ConfigEntry> _entries = [];
-    private readonly Dictionary<(string Tenant, string Cluster), HashSet<string>> _routesByCluster = [];
-    private readonly Dictionary<ConfigKey, string> _clusterOfRoute = [];
+    private readonly Dictionary<ResourceKey, ConfigEntry> _entries = [];
+    private readonly Dictionary<ResourceKey, ResourceKey> _referenceOf = [];
+    private readonly Dictionary<ResourceKey, HashSet<ResourceKey>> _referrers = [];
     private readonly Dictionary<string, int> _ownedByTenant = [];
 
     public long Revision { get; private set; }
@@ -20,43 +20,38 @@ public sealed class ConfigSet
 
     public IEnumerable<ConfigEntry> Entries => _entries.Values;
 
-    public ConfigEntry? Get(ConfigKey key) => _entries.GetValueOrDefault(key);
+    public bool Exists(ResourceKey key) => _entries.TryGetValue(key, out var e) && !e.IsRemoval;
 
-    public bool Exists(ConfigKey key) => _entries.TryGetValue(key, out var e) && !e.IsRemoval;
+    /// <summary>The live resources that refer to <paramref name="key"/> (a cluster's routes and verdicts).</summary>
+    public IReadOnlyCollection<ResourceKey> ReferrersOf(ResourceKey key) => _referrers.TryGetValue(key, out var set) ? set : [];
 
-    public IReadOnlyCollection<string> RoutesOf(string tenant, string cluster) =>
-        _routesByCluster.TryGetValue((tenant, cluster), out var routes) ? routes : [];
-
-    public string? ClusterOfRoute(ConfigKey route) => _clusterOfRoute.GetValueOrDefault(route);
-
-    /// <summary>How many live clusters and routes a tenant has (verdicts are part of their cluster and do not count).</summary>
+    /// <summary>How many live resources a tenant owns (of the kinds it must delete before it can be deleted).</summary>
     public int OwnedBy(string tenant) => _ownedByTenant.GetValueOrDefault(tenant);
 
     public void Apply(ConfigEntry entry)
     {
-        var wasLive = Exists(entry.Key);
-        _entries[entry.Key] = entry;
+        var key = entry.Key;
+        var wasLive = Exists(key);
+        _entries[key] = entry;
         Revision = Math.Max(Revision, entry.Revision);
-        if (entry.Key.Kind is ConfigKind.Cluster or ConfigKind.Route && wasLive != !entry.IsRemoval)
-            _ownedByTenant[entry.Key.Tenant] = OwnedBy(entry.Key.Tenant) + (entry.IsRemoval ? -1 : 1);
-        if (entry.Key.Kind != ConfigKind.Route)
-            return;
-        if (_clusterOfRoute.Remove(entry.Key, out var previous))
-            _routesByCluster[(entry.Key.Tenant, previous)].Remove(entry.Key.Id);
-        if (entry.IsRemoval)
-            return;
-        var cluster = ClusterOf(entry);
-        _clusterOfRoute[entry.Key] = cluster;
-        if (!_routesByCluster.TryGetValue((entry.Key.Tenant, cluster), out var set))
-            _routesByCluster[(entry.Key.Tenant, cluster)] = set = [];
-        set.Add(entry.Key.Id);
+        if (ResourceKinds.Of(key.Kind).Owned && wasLive == entry.IsRemoval)
+            _ownedByTenant[key.Tenant] = OwnedBy(key.Tenant) + (entry.IsRemoval ? -1 : 1);
+        if (_referenceOf.Remove(key, out var previous))
+            _referrers[previous].Remove(key);
+        if (!entry.IsRemoval && ReferenceOf(entry) is { } reference)
+        {
+            _referenceOf[key] = reference.Target;
+            if (!_referrers.TryGetValue(reference.Target, out var referrers))
+                _referrers[reference.Target] = referrers = [];
+            referrers.Add(key);
+        }
     }
 
     /// <summary>The entries changed after <paramref name="revision"/>, removals included.</summary>
     public List<ConfigEntry> ChangedSince(long revision) => _entries.Values.Where(e => e.Revision > revision).ToList();
 
-    public static string ClusterOf(ConfigEntry route) =>
-        JsonSerializer.Deserialize<RouteSpec>(route.Json!, ConfigJson.Options)!.Cluster;
+    public static ResourceReference? ReferenceOf(ConfigEntry entry) =>
+        entry.Json is { } json ? ResourceKinds.Of(entry.Key.Kind).Reference(entry.Key, json) : null;
 }
 
 /// <summary>
@@ -66,22 +61,22 @@ public sealed class ConfigSet
 /// </summary>
 public sealed class ConfigBatch(ConfigSet committed)
 {
-    private readonly Dictionary<ConfigKey, ConfigEntry> _staged = [];
-
-    public bool IsEmpty => _staged.Count == 0;
+    private readonly Dictionary<ResourceKey, ConfigEntry> _staged = [];
 
     /// <summary>Rejects a change that would break an invariant (and stages nothing); otherwise stages it.</summary>
     public void Stage(IReadOnlyList<ConfigEntry> change)
     {
-        var before = new Dictionary<ConfigKey, ConfigEntry?>();
+        var before = new Dictionary<ResourceKey, ConfigEntry?>();
         try
         {
             foreach (var entry in change)
             {
-                Check(entry);
                 before.TryAdd(entry.Key, _staged.GetValueOrDefault(entry.Key));
                 _staged[entry.Key] = entry;
             }
+            // Checked once the whole change is staged: a cluster and the verdicts that go with it leave together.
+            foreach (var entry in change)
+                Check(entry);
         }
         catch
         {
@@ -98,36 +93,42 @@ public sealed class ConfigBatch(ConfigSet committed)
 
     private void Check(ConfigEntry entry)
     {
-        var (kind, tenant, id) = (entry.Key.Kind, entry.Key.Tenant, entry.Key.Id);
-        if (!entry.IsRemoval && kind != ConfigKind.Tenant && !Exists(new ConfigKey(ConfigKind.Tenant, tenant, tenant)))
-            throw AdminException.NotFound($"Tenant '{tenant}'");
-        if (kind == ConfigKind.Route && !entry.IsRemoval)
+        var key = entry.Key;
+        var kind = ResourceKinds.Of(key.Kind);
+        if (!entry.IsRemoval)
         {
-            var cluster = ConfigSet.ClusterOf(entry);
-            if (!Exists(new ConfigKey(ConfigKind.Cluster, tenant, cluster)))
-                throw AdminException.Invalid("cluster", $"tenant '{tenant}' has no cluster '{cluster}'; create the cluster first.");
+            if (key.Kind != ResourceKind.Tenant && !Exists(ResourceKey.OfTenant(key.Tenant)))
+                throw AdminException.NotFound($"Tenant '{key.Tenant}'");
+            if (ConfigSet.ReferenceOf(entry) is { } reference && !Exists(reference.Target))
+            {
+                var target = ResourceKinds.Of(reference.Target.Kind).Name;
+                throw AdminException.Invalid(reference.Field,
+                    $"tenant '{key.Tenant}' has no {target} '{reference.Target.Id}'; create the {target} first.");
+            }
+            return;
         }
-        // Verdicts follow their cluster: one for a cluster that is gone (a report racing its deletion) is dropped.
-        if (kind == ConfigKind.BackendHealth && !entry.IsRemoval && !Exists(new ConfigKey(ConfigKind.Cluster, tenant, id)))
-            throw AdminException.NotFound($"Cluster '{tenant}/{id}'");
-        if (kind == ConfigKind.Cluster && entry.IsRemoval && RoutesOf(tenant, id) is { Count: > 0 } routes)
-            throw AdminException.Conflict(
-                $"Cluster '{tenant}/{id}' is used by route(s) {string.Join(", ", routes.Order(StringComparer.Ordinal).Take(10))}; delete or repoint them first.");
-        if (kind == ConfigKind.Tenant && entry.IsRemoval && OwnedBy(tenant) is > 0 and var owned)
-            throw AdminException.Conflict($"Tenant '{tenant}' still has {owned} cluster(s) or route(s); delete them first.");
+        if (Referrers(key) is { Count: > 0 } referrers)
+        {
+            var names = string.Join(", ", referrers.GroupBy(r => r.Kind).Select(g =>
+                $"{ResourceKinds.Of(g.Key).Name}(s) {string.Join(", ", g.Select(r => r.Id).Order(StringComparer.Ordinal).Take(10))}"));
+            throw AdminException.Conflict($"{Capitalised(kind.Name)} '{key.Tenant}/{key.Id}' is used by {names}; delete or repoint them first.");
+        }
+        if (key.Kind == ResourceKind.Tenant && OwnedBy(key.Tenant) is > 0 and var owned)
+            throw AdminException.Conflict($"Tenant '{key.Tenant}' still has {owned} resource(s) (clusters, routes); delete them first.");
     }
 
-    private bool Exists(ConfigKey key) => _staged.TryGetValue(key, out var e) ? !e.IsRemoval : committed.Exists(key);
+    private bool Exists(ResourceKey key) => _staged.TryGetValue(key, out var e) ? !e.IsRemoval : committed.Exists(key);
 
-    private List<string> RoutesOf(string tenant, string cluster)
+    /// <summary>The live resources that refer to <paramref name="key"/>, with the batch's changes applied.</summary>
+    private List<ResourceKey> Referrers(ResourceKey key)
     {
-        var routes = committed.RoutesOf(tenant, cluster)
-            .Where(r => !_staged.ContainsKey(new ConfigKey(ConfigKind.Route, tenant, r)))
-            .ToList();
-        routes.AddRange(_staged.Values
-            .Where(e => e.Key.Kind == ConfigKind.Route && e.Key.Tenant == tenant && !e.IsRemoval && ConfigSet.ClusterOf(e) == cluster)
-            .Select(e => e.Key.Id));
-        return routes;
+        var referrers = committed.ReferrersOf(key).Where(r => !_staged.ContainsKey(r)).ToList();
+        foreach (var staged in _staged.Values)
+        {
+            if (!staged.IsRemoval && ConfigSet.ReferenceOf(staged)?.Target == key)
+                referrers.Add(staged.Key);
+        }
+        return referrers;
     }
 
     private int OwnedBy(string tenant)
@@ -135,7 +136,7 @@ public sealed class ConfigBatch(ConfigSet committed)
         var owned = committed.OwnedBy(tenant);
         foreach (var e in _staged.Values)
         {
-            if (e.Key.Tenant != tenant || e.Key.Kind is not (ConfigKind.Cluster or ConfigKind.Route))
+            if (e.Key.Tenant != tenant || !ResourceKinds.Of(e.Key.Kind).Owned)
                 continue;
             owned += (committed.Exists(e.Key), e.IsRemoval) switch
             {
@@ -146,4 +147,6 @@ public sealed class ConfigBatch(ConfigSet committed)
         }
         return owned;
     }
+
+    private static string Capitalised(string name) => char.ToUpperInvariant(name[0]) + name[1..];
 }

@@ -32,7 +32,7 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         foreach (var entry in await store.LoadPoolAsync(Pool, cancellationToken))
-            _set.Apply(entry);
+            _set.Apply(entry with { Meta = null });
         logger.LogInformation("Pool {Pool} loaded at revision {Revision} with {Count} resources", Pool, _set.Revision, _set.Count);
     }
 
@@ -49,10 +49,10 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
     }
 
     public Task<PoolSnapshot> GetSnapshot() =>
-        Task.FromResult(new PoolSnapshot(Pool, _set.Revision, 0, _set.Entries.ToList()));
+        Task.FromResult(new PoolSnapshot(Pool, _set.Revision, _set.Entries.ToList()));
 
-    public Task<ConfigDelta?> GetChangesSince(long revision) =>
-        Task.FromResult<ConfigDelta?>(new ConfigDelta(revision, _set.Revision, _set.ChangedSince(revision)));
+    public Task<ConfigDelta> GetChangesSince(long revision) =>
+        Task.FromResult(new ConfigDelta(revision, _set.Revision, _set.ChangedSince(revision)));
 
     public Task<long> Subscribe(IConfigObserver observer)
     {
@@ -118,7 +118,8 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
         {
             foreach (var entry in accepted[i].Entries)
             {
-                var committed = entry with { Revision = revisions[i] };
+                // What is distributed: the control plane's own metadata stays in the row.
+                var committed = entry with { Revision = revisions[i], Meta = null };
                 _set.Apply(committed);
                 stamped.Add(committed);
             }

@@ -1,5 +1,7 @@
 using Google.Protobuf;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
+using ResourceKey = ProxyPlatform.Resources.ResourceKey;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
@@ -17,9 +19,9 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
     private const int MaxEarly = 256;
 
     private readonly Lock _gate = new();
-    private readonly Dictionary<ConfigKey, Resource> _live = [];
-    private readonly Dictionary<ConfigKey, long> _removed = [];
-    private readonly Queue<(long Base, long Revision, ConfigKey[] Keys)> _recent = new();
+    private readonly Dictionary<ResourceKey, Resource> _live = [];
+    private readonly Dictionary<ResourceKey, long> _removed = [];
+    private readonly Queue<(long Base, long Revision, ResourceKey[] Keys)> _recent = new();
     private readonly SortedDictionary<long, ConfigDelta> _early = [];
     private bool _watching;
     private TaskCompletionSource _changed = NewSignal();
@@ -120,13 +122,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             return;
         try
         {
-            var grain = grains.GetGrain<IDistributionGrain>(Pool);
-            var delta = await grain.GetChangesSince(Revision);
-            if (delta is null)
-            {
-                Load(await grain.GetSnapshot());
-                return;
-            }
+            var delta = await grains.GetGrain<IDistributionGrain>(Pool).GetChangesSince(Revision);
             lock (_gate)
             {
                 if (delta.BaseRevision <= Revision && delta.Revision > Revision)
@@ -159,7 +155,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             var oldest = _recent.Count > 0 ? _recent.Peek().Base : Revision;
             if (from < oldest)
                 return ScanSince(from);
-            var keys = new HashSet<ConfigKey>();
+            var keys = new HashSet<ResourceKey>();
             foreach (var change in _recent)
             {
                 if (change.Revision > from)
@@ -189,7 +185,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
     private void Apply(ConfigDelta delta)
     {
         var from = Revision;
-        var keys = new List<ConfigKey>(delta.Entries.Count);
+        var keys = new List<ResourceKey>(delta.Entries.Count);
         foreach (var entry in delta.Entries)
         {
             if (entry.Revision <= from)
@@ -215,7 +211,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         _removed.Remove(entry.Key);
         _live[entry.Key] = new Resource
         {
-            Key = ToWire(entry.Key),
+            Key = ResourceKinds.ToWire(entry.Key),
             Revision = entry.Revision,
             SpecJson = ByteString.CopyFromUtf8(entry.Json),
         };
@@ -235,7 +231,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         return Delta(from, keys);
     }
 
-    private ConfigUpdate Delta(long from, IEnumerable<ConfigKey> keys)
+    private ConfigUpdate Delta(long from, IEnumerable<ResourceKey> keys)
     {
         var update = new ConfigUpdate { Revision = Revision, BaseRevision = from };
         foreach (var key in keys)
@@ -243,7 +239,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             if (_live.TryGetValue(key, out var resource))
                 update.Upserts.Add(resource);
             else
-                update.Removals.Add(ToWire(key));
+                update.Removals.Add(ResourceKinds.ToWire(key));
         }
         return update;
     }
@@ -256,18 +252,4 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private static ResourceKey ToWire(ConfigKey key) => new()
-    {
-        Kind = key.Kind switch
-        {
-            ConfigKind.Tenant => ResourceKind.Tenant,
-            ConfigKind.Cluster => ResourceKind.Cluster,
-            ConfigKind.Route => ResourceKind.Route,
-            ConfigKind.BackendHealth => ResourceKind.BackendHealth,
-            _ => ResourceKind.Unspecified,
-        },
-        Tenant = key.Tenant,
-        Id = key.Id,
-    };
 }

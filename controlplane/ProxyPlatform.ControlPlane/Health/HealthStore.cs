@@ -4,9 +4,9 @@ using ProxyPlatform.ControlPlane.Storage;
 namespace ProxyPlatform.ControlPlane.Health;
 
 /// <summary>
-/// Verdict changes in PostgreSQL, one row per change of one backend's verdict with the counts behind
-/// it and the revision that distributed it. The newest row of each backend is its current verdict,
-/// which a verdict grain reads back when it activates.
+/// The backends' health history in PostgreSQL: one row per change of one backend's verdict, with the
+/// counts of worker views behind it and the revision that distributed it. The current verdicts are
+/// configuration (the cluster's <c>BackendHealth</c> resource); this is their log.
 /// </summary>
 public sealed class HealthStore(NpgsqlDataSource db)
 {
@@ -49,18 +49,6 @@ public sealed class HealthStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(changes.Select(c => c.Revision).ToArray());
         command.Parameters.AddWithValue(changes.Select(c => c.At.UtcDateTime).ToArray());
         await command.ExecuteNonQueryAsync(ct);
-    }
-
-    /// <summary>The newest change of each backend of the cluster: its current verdict.</summary>
-    public async Task<List<VerdictChange>> CurrentAsync(string tenant, string cluster, CancellationToken ct = default)
-    {
-        await using var command = db.CreateCommand("""
-            SELECT DISTINCT ON (backend) backend, verdict, failing, passing, reporting, revision, changed_at
-            FROM health_verdicts WHERE tenant = $1 AND cluster = $2 ORDER BY backend, id DESC
-            """);
-        command.Parameters.AddWithValue(tenant);
-        command.Parameters.AddWithValue(cluster);
-        return await ReadAsync(command, ct);
     }
 
     /// <summary>A backend's verdict changes, newest first, at most <paramref name="limit"/>.</summary>

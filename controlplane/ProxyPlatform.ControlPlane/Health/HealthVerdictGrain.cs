@@ -1,17 +1,19 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Health;
 
 /// <summary>
 /// The verdicts on one cluster's backends (see <see cref="IHealthVerdictGrain"/>). Worker views live
 /// in memory only: they are refreshed every few seconds by every worker, and a fresh activation
-/// gathers them again within one refresh. The verdicts are durable: every change is committed to the
-/// tenant's pool as the cluster's <see cref="ConfigKind.BackendHealth"/> entry (so workers receive it
-/// like any other change) and then recorded in <c>health_verdicts</c>, from which an activation
-/// restores them.
+/// gathers them again within one refresh. The verdicts are configuration: every change is committed
+/// to the tenant's pool as the cluster's <see cref="ResourceKind.BackendHealth"/> resource (so workers
+/// receive it like any other change), which is what an activation restores them from; each change
+/// is then also recorded in <c>health_verdicts</c>, the backends' health history.
 /// </summary>
-public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, TimeProvider time, ILogger<HealthVerdictGrain> logger)
+public sealed class HealthVerdictGrain(HealthStore history, ConfigStore store, ConfigCommits commits, TimeProvider time, ILogger<HealthVerdictGrain> logger)
     : Grain, IHealthVerdictGrain
 {
     /// <summary>How long a worker's view counts without being reported again; workers refresh every 2 s at most.</summary>
@@ -21,11 +23,15 @@ public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, T
     private HealthQuorum _quorum = new(Window);
 
     private (string Tenant, string Cluster) Id => GrainKeys.Split(this.GetPrimaryKeyString());
+    private ResourceKey Key => ResourceKey.HealthOf(Id.Tenant, Id.Cluster);
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        foreach (var change in await store.CurrentAsync(Id.Tenant, Id.Cluster, cancellationToken))
-            _quorum.Restore(change.Backend, change.Verdict, change.At);
+        if (await store.GetLatestAsync(Key, cancellationToken) is { Json: { } json })
+        {
+            foreach (var (backend, verdict) in ConfigJson.Read<ClusterHealthSpec>(json).Backends)
+                _quorum.Restore(backend, verdict.Verdict, verdict.Since);
+        }
         // Views of workers that stop reporting expire even when no other report arrives to notice.
         this.RegisterGrainTimer(_ => DecideAsync(), ExpiryPeriod, ExpiryPeriod);
     }
@@ -53,7 +59,7 @@ public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, T
     public async Task Reset()
     {
         _quorum = new HealthQuorum(Window);
-        await store.ForgetAsync(Id.Tenant, Id.Cluster);
+        await history.ForgetAsync(Id.Tenant, Id.Cluster);
     }
 
     /// <summary>
@@ -73,10 +79,9 @@ public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, T
         long revision;
         try
         {
-            revision = await writer.CommitToTenantPoolAsync(
-                new ConfigEntry(new ConfigKey(ConfigKind.BackendHealth, Id.Tenant, Id.Cluster), 0, ConfigWriter.ToJson(spec)));
+            revision = await commits.CommitAsync(new ConfigEntry(Key, 0, ConfigJson.Write(spec)));
         }
-        catch (AdminException ex) when (ex.Kind == AdminErrorKind.NotFound)
+        catch (AdminException ex) when (ex.Kind is AdminErrorKind.NotFound or AdminErrorKind.Invalid)
         {
             // The cluster or its tenant is gone (a report racing the deletion): nothing to judge.
             logger.LogDebug("Cluster {Tenant}/{Cluster} no longer exists; verdicts not committed", Id.Tenant, Id.Cluster);
@@ -93,7 +98,7 @@ public sealed class HealthVerdictGrain(HealthStore store, ConfigWriter writer, T
                 Id.Tenant, Id.Cluster, d.Backend, d.Verdict, d.Failing, d.Passing, d.Reporting, revision);
         try
         {
-            await store.RecordAsync(Id.Tenant, Id.Cluster,
+            await history.RecordAsync(Id.Tenant, Id.Cluster,
                 decisions.Select(d => new VerdictChange(d.Backend, d.Verdict, d.Failing, d.Passing, d.Reporting, revision, now)).ToList());
         }
         catch (Exception ex)

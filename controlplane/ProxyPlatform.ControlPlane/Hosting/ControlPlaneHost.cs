@@ -16,9 +16,6 @@ namespace ProxyPlatform.ControlPlane.Hosting;
 /// <summary>Wires the control plane: one extension per area, so Program.cs reads as a table of contents.</summary>
 public static class ControlPlaneHost
 {
-    /// <summary>The grain storage of cluster grains (see <see cref="ConfigWriter.SaveAsync"/>); tenant grains and route tables load their committed rows instead.</summary>
-    public const string ResourceStorage = "resources";
-
     /// <summary>The grain storage of tenants' traffic metrics (<see cref="TenantMetricsGrain"/>), on a pool of its own (<see cref="PostgresPools.Metrics"/>).</summary>
     public const string MetricsStorage = "metrics";
 
@@ -27,11 +24,10 @@ public static class ControlPlaneHost
         var options = ControlPlaneOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(PostgresPools.Commands(options.PostgresConnectionString)));
-        builder.Services.AddKeyedSingleton(ResourceStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Resources(options.PostgresConnectionString)));
         builder.Services.AddKeyedSingleton(MetricsStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Metrics(options.PostgresConnectionString)));
         builder.Services.AddSingleton(typeof(GrainReferences<>));
         builder.Services.AddSingleton<ConfigStore>();
-        builder.Services.AddSingleton<ConfigWriter>();
+        builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
@@ -74,7 +70,6 @@ public static class ControlPlaneHost
             });
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
-            silo.AddNpgsqlGrainStorage(ResourceStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(ResourceStorage));
             silo.AddNpgsqlGrainStorage(MetricsStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(MetricsStorage));
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(
                 isSupported: type => type.Namespace == typeof(Configuration.RouteSpec).Namespace));

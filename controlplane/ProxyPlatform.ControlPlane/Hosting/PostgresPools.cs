@@ -3,7 +3,7 @@ using Npgsql;
 namespace ProxyPlatform.ControlPlane.Hosting;
 
 /// <summary>
-/// The control plane's three connection pools, each derived from the one connection string an
+/// The control plane's two connection pools, each derived from the one connection string an
 /// operator gives (<c>ConnectionStrings:Postgres</c>).
 /// </summary>
 public static class PostgresPools
@@ -18,12 +18,6 @@ public static class PostgresPools
     /// on every call.
     /// </summary>
     public static string Commands(string connectionString) => Build(connectionString, synchronousCommit: true).ConnectionString;
-
-    /// <summary>
-    /// Cluster grains' storage. They mirror rows that the admin commit has already made durable and
-    /// reconcile from them on activation, so their writes need not wait for the WAL flush.
-    /// </summary>
-    public static string Resources(string connectionString) => Build(connectionString, synchronousCommit: false).ConnectionString;
 
     /// <summary>
     /// Tenants' traffic metrics, which the workers' next cumulative reports rebuild after a crash, so

@@ -3,6 +3,7 @@ using Orleans.Placement;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Routing;
 
@@ -27,9 +28,9 @@ namespace ProxyPlatform.ControlPlane.Routing;
 /// </remarks>
 [Reentrant]
 [PreferLocalPlacement]
-public sealed class RouteTableGrain(ConfigWriter writer, ConfigStore store) : Grain, IRouteTableGrain
+public sealed class RouteTableGrain(ConfigCommits commits, ConfigStore store) : Grain, IRouteTableGrain
 {
-    private readonly Dictionary<string, (string Json, long Revision)> _routes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CommittedRoute> _routes = new(StringComparer.Ordinal);
     // The operation in progress on each route that has one; the next one waits for it.
     private readonly Dictionary<string, Task> _tails = new(StringComparer.Ordinal);
     // Routes whose commit ended without an answer (it may have been committed): read again before their next use.
@@ -39,8 +40,8 @@ public sealed class RouteTableGrain(ConfigWriter writer, ConfigStore store) : Gr
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        foreach (var row in await store.ListAsync(ConfigKind.Route, Tenant, cancellationToken))
-            _routes[row.Key.Id] = (row.Json!, row.Revision);
+        foreach (var row in await store.ListAsync(ResourceKind.Route, Tenant, cancellationToken))
+            _routes[row.Key.Id] = new CommittedRoute(row.Json!, row.Revision);
     }
 
     public Task<RouteResource?> Get(string route) =>
@@ -49,12 +50,12 @@ public sealed class RouteTableGrain(ConfigWriter writer, ConfigStore store) : Gr
     public Task<(long Revision, bool Created)> Put(string route, string specJson, string? ifMatch) => InTurn(route, async () =>
     {
         var existing = _routes.GetValueOrDefault(route);
-        ETags.Check(ifMatch, existing.Json is null ? null : existing.Revision, What(route));
-        if (existing.Json == specJson)
+        ETags.Check(ifMatch, existing?.Revision, What(route));
+        if (existing?.Json == specJson)
             return (existing.Revision, false);
         var revision = await Commit(route, specJson);
-        _routes[route] = (specJson, revision);
-        return (revision, existing.Json is null);
+        _routes[route] = new CommittedRoute(specJson, revision);
+        return (revision, existing is null);
     });
 
     public Task<long> Delete(string route, string? ifMatch) => InTurn(route, async () =>
@@ -70,13 +71,13 @@ public sealed class RouteTableGrain(ConfigWriter writer, ConfigStore store) : Gr
     private string What(string route) => $"Route '{Tenant}/{route}'";
 
     private RouteResource? Current(string route) =>
-        _routes.TryGetValue(route, out var r) ? new RouteResource(Tenant, route, ConfigWriter.FromJson<RouteSpec>(r.Json), r.Revision) : null;
+        _routes.TryGetValue(route, out var r) ? new RouteResource(Tenant, route, r.Spec, r.Revision) : null;
 
     private async Task<long> Commit(string route, string? json)
     {
         try
         {
-            return await writer.CommitToTenantPoolAsync(new ConfigEntry(new ConfigKey(ConfigKind.Route, Tenant, route), 0, json));
+            return await commits.CommitAsync(new ConfigEntry(ResourceKey.OfRoute(Tenant, route), 0, json));
         }
         catch (Exception ex) when (ex is not AdminException)
         {
@@ -112,10 +113,20 @@ public sealed class RouteTableGrain(ConfigWriter writer, ConfigStore store) : Gr
 
     private async Task ReloadAsync(string route)
     {
-        if (await store.GetLatestAsync(new ConfigKey(ConfigKind.Route, Tenant, route)) is { Json: { } json } row)
-            _routes[route] = (json, row.Revision);
+        if (await store.GetLatestAsync(ResourceKey.OfRoute(Tenant, route)) is { Json: { } json } row)
+            _routes[route] = new CommittedRoute(json, row.Revision);
         else
             _routes.Remove(route);
         _unsure.Remove(route);
+    }
+
+    /// <summary>A route as committed: its JSON (what writes compare with) and its spec, read once when first asked for.</summary>
+    private sealed class CommittedRoute(string json, long revision)
+    {
+        private RouteSpec? _spec;
+
+        public string Json { get; } = json;
+        public long Revision { get; } = revision;
+        public RouteSpec Spec => _spec ??= ConfigJson.Read<RouteSpec>(Json);
     }
 }

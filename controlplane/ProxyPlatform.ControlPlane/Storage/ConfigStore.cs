@@ -1,13 +1,15 @@
 using Npgsql;
 using NpgsqlTypes;
-using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Storage;
 
 /// <summary>
 /// The distributed configuration in PostgreSQL: one row per resource and pool, stamped with the
-/// revision of its last change (a removal leaves a row with a null spec until it is pruned), and
-/// the global revision sequence. "Changes since revision R" is then a range scan on (pool, revision).
+/// revision of its last change (a removal leaves a row with a null spec, a tombstone), and the
+/// global revision sequence. "Changes since revision R" is then a range scan on (pool, revision).
+/// The rows are the state of the configuration grains: they load them when they activate, and a
+/// commit is their only write.
 /// </summary>
 public sealed class ConfigStore(NpgsqlDataSource db)
 {
@@ -36,6 +38,9 @@ public sealed class ConfigStore(NpgsqlDataSource db)
                 committed_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        new("config", 3, "what the control plane keeps beside a resource's spec (a cluster's per-backend revisions)", """
+            ALTER TABLE config_resources ADD COLUMN IF NOT EXISTS meta jsonb;
+            """),
     ];
 
     /// <summary>
@@ -53,11 +58,11 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     public async Task<IReadOnlyList<long>> CommitAsync(string pool, IReadOnlyList<IReadOnlyList<ConfigEntry>> changes, CancellationToken ct = default)
     {
         // The newest change of each resource wins; one statement may not touch a row twice.
-        var rows = new Dictionary<ConfigKey, (int Change, string? Json)>();
+        var rows = new Dictionary<ResourceKey, (int Change, string? Json, string? Meta)>();
         for (var i = 0; i < changes.Count; i++)
         {
             foreach (var entry in changes[i])
-                rows[entry.Key] = (i + 1, entry.Json);
+                rows[entry.Key] = (i + 1, entry.Json, entry.Meta);
         }
 
         await using var batch = db.CreateBatch();
@@ -73,6 +78,7 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         write.Parameters.AddWithValue(rows.Values.Select(v => v.Change).ToArray());
         write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         write.Parameters.AddWithValue(changes.Select(c => c.Count).ToArray());
+        write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Meta).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         batch.BatchCommands.Add(write);
 
         var revisions = new List<long>(changes.Count);
@@ -97,12 +103,12 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         ), numbered AS MATERIALIZED (
             SELECT revision, row_number() OVER (ORDER BY revision) AS change FROM drawn
         ), upserted AS (
-            INSERT INTO config_resources (pool, kind, tenant, id, revision, spec)
-            SELECT $1, x.k, x.t, x.i, n.revision, x.s::jsonb
-            FROM unnest($3::smallint[], $4::text[], $5::text[], $6::int[], $7::text[]) AS x(k, t, i, c, s)
+            INSERT INTO config_resources (pool, kind, tenant, id, revision, spec, meta)
+            SELECT $1, x.k, x.t, x.i, n.revision, x.s::jsonb, x.m::jsonb
+            FROM unnest($3::smallint[], $4::text[], $5::text[], $6::int[], $7::text[], $9::text[]) AS x(k, t, i, c, s, m)
             JOIN numbered n ON n.change = x.c
             ON CONFLICT (pool, kind, tenant, id)
-            DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, updated_at = now()
+            DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, meta = EXCLUDED.meta, updated_at = now()
         ), logged AS (
             INSERT INTO config_commits (revision, pool, changes)
             SELECT n.revision, $1, x.size
@@ -123,16 +129,16 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     /// <summary>Every resource of the pool, removals included.</summary>
     public async Task<List<ConfigEntry>> LoadPoolAsync(string pool, CancellationToken ct = default)
     {
-        await using var command = db.CreateCommand("SELECT kind, tenant, id, revision, spec::text FROM config_resources WHERE pool = $1");
+        await using var command = db.CreateCommand("SELECT kind, tenant, id, revision, spec::text, NULL FROM config_resources WHERE pool = $1");
         command.Parameters.AddWithValue(pool);
         return await ReadEntriesAsync(command, ct);
     }
 
     /// <summary>The newest row of a resource in any pool (a tenant's resources move with the tenant).</summary>
-    public async Task<ConfigEntry?> GetLatestAsync(ConfigKey key, CancellationToken ct = default)
+    public async Task<ConfigEntry?> GetLatestAsync(ResourceKey key, CancellationToken ct = default)
     {
         await using var command = db.CreateCommand("""
-            SELECT kind, tenant, id, revision, spec::text FROM config_resources
+            SELECT kind, tenant, id, revision, spec::text, meta::text FROM config_resources
             WHERE kind = $1 AND tenant = $2 AND id = $3 ORDER BY revision DESC LIMIT 1
             """);
         command.Parameters.AddWithValue((short)key.Kind);
@@ -143,17 +149,17 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     }
 
     /// <summary>The live resources of a kind, for one tenant or for all; ordered by tenant and ID.</summary>
-    public async Task<List<ConfigEntry>> ListAsync(ConfigKind kind, string? tenant, CancellationToken ct = default)
+    public async Task<List<ConfigEntry>> ListAsync(ResourceKind kind, string? tenant, CancellationToken ct = default)
     {
         // Two statements rather than "tenant = $2 OR $2 IS NULL": each is prepared once and reused,
         // and a reused plan of the latter could not use the index on the tenant.
         await using var command = db.CreateCommand(tenant is null
             ? """
-              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text FROM config_resources
+              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text, meta::text FROM config_resources
               WHERE kind = $1 ORDER BY tenant, id, revision DESC
               """
             : """
-              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text FROM config_resources
+              SELECT DISTINCT ON (tenant, id) kind, tenant, id, revision, spec::text, meta::text FROM config_resources
               WHERE kind = $1 AND tenant = $2 ORDER BY tenant, id, revision DESC
               """);
         command.Parameters.AddWithValue((short)kind);
@@ -171,9 +177,10 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         while (await reader.ReadAsync(ct))
         {
             entries.Add(new ConfigEntry(
-                new ConfigKey((ConfigKind)reader.GetInt16(0), reader.GetString(1), reader.GetString(2)),
+                new ResourceKey((ResourceKind)reader.GetInt16(0), reader.GetString(1), reader.GetString(2)),
                 reader.GetInt64(3),
-                reader.IsDBNull(4) ? null : reader.GetString(4)));
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5)));
         }
         return entries;
     }

@@ -1,23 +1,28 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Tenants;
 
 /// <summary>A tenant's settings and the pool that serves it.</summary>
 /// <remarks>
-/// Like a route, the tenant's state is exactly its newest committed <c>config_resources</c> row
-/// (its pool is in the spec), loaded when the grain activates; a commit is the only write.
+/// The tenant's state is exactly its newest committed <c>config_resources</c> row (its pool is in
+/// the spec), loaded when the grain activates; a commit is the only write.
 /// </remarks>
-public sealed class TenantGrain(ConfigWriter writer) : Grain, ITenantGrain
+public sealed class TenantGrain(ConfigStore store, ConfigCommits commits) : Grain, ITenantGrain
 {
     private TenantSpec? _spec;
     private long _revision;
 
     private string Tenant => this.GetPrimaryKeyString();
-    private ConfigKey Key => new(ConfigKind.Tenant, Tenant, Tenant);
+    private ResourceKey Key => ResourceKey.OfTenant(Tenant);
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken) =>
-        (_spec, _revision) = await writer.LoadAsync<TenantSpec>(Key, cancellationToken);
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (await store.GetLatestAsync(Key, cancellationToken) is { } row)
+            (_spec, _revision) = (row.Json is null ? null : ConfigJson.Read<TenantSpec>(row.Json), row.Revision);
+    }
 
     public Task<TenantResource?> Get() => Task.FromResult(Current());
 
@@ -28,8 +33,8 @@ public sealed class TenantGrain(ConfigWriter writer) : Grain, ITenantGrain
     {
         var existing = _spec;
         ETags.Check(ifMatch, existing is null ? null : _revision, $"Tenant '{Tenant}'");
-        var json = ConfigWriter.ToJson(spec);
-        if (existing is not null && ConfigWriter.ToJson(existing) == json)
+        var json = ConfigJson.Write(spec);
+        if (existing is not null && ConfigJson.Write(existing) == json)
             return new(Current()!, _revision, false);
 
         if (existing is not null && existing.Pool != spec.Pool)
@@ -62,7 +67,7 @@ public sealed class TenantGrain(ConfigWriter writer) : Grain, ITenantGrain
     {
         try
         {
-            _revision = await writer.CommitAsync(pool, new ConfigEntry(Key, 0, json));
+            _revision = await commits.CommitTenantAsync(pool, new ConfigEntry(Key, 0, json));
             _spec = spec;
         }
         catch (Exception ex) when (ex is not AdminException)

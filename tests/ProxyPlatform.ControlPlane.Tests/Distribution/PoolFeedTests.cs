@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Distribution;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Tests.Distribution;
 
@@ -12,7 +13,7 @@ namespace ProxyPlatform.ControlPlane.Tests.Distribution;
 public sealed class PoolFeedTests
 {
     private static ConfigEntry Route(string id, long revision) =>
-        new(new ConfigKey(ConfigKind.Route, "t", id), revision, $$$"""{"cluster":"web","match":{"pathPrefix":"/{{{id}}}"}}""");
+        new(ResourceKey.OfRoute("t", id), revision, $$$"""{"cluster":"web","match":{"pathPrefix":"/{{{id}}}"}}""");
 
     private static ConfigDelta Delta(long from, long to, params ConfigEntry[] entries) => new(from, to, entries);
 
@@ -20,7 +21,7 @@ public sealed class PoolFeedTests
     private static PoolFeed LoadedAt(long revision, params ConfigEntry[] entries)
     {
         var feed = new PoolFeed("default", grains: null!, NullLogger.Instance);
-        feed.Load(new PoolSnapshot("default", revision, 0, entries));
+        feed.Load(new PoolSnapshot("default", revision, entries));
         return feed;
     }
 
