@@ -1,14 +1,13 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.Http;
 
 namespace ProxyPlatform.ControlPlane.Api;
 
 /// <summary>RFC 9457 problem details with stable types, the fields at fault and the request ID.</summary>
 public static class Problems
 {
-    public const string BaseUri = "https://proxyplatform.dev/problems/";
-
     public static IResult From(AdminException ex, HttpContext context) => ex.Kind switch
     {
         AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
@@ -49,21 +48,14 @@ public static class Problems
 
     public static IResult Create(HttpContext context, int status, string type, string title, string detail, IReadOnlyList<FieldError>? errors = null)
     {
-        var body = new JsonObject
-        {
-            ["type"] = BaseUri + type,
-            ["title"] = title,
-            ["status"] = status,
-            ["detail"] = detail,
-            ["instance"] = context.Request.Path.Value,
-            ["requestId"] = context.TraceIdentifier,
-        };
+        var body = ProblemJson.Create(context, status, type, title, detail);
+        body["instance"] = context.Request.Path.Value;
         if (errors is { Count: > 0 })
         {
             body["field"] = errors[0].Field;
             body["errors"] = new JsonArray(errors.Select(e => (JsonNode)new JsonObject { ["field"] = e.Field, ["message"] = e.Message }).ToArray());
         }
-        return Results.Text(body.ToJsonString(ConfigJson.Options), "application/problem+json", statusCode: status);
+        return Results.Text(body.ToJsonString(ConfigJson.Options), ProblemJson.ContentType, statusCode: status);
     }
 
     // System.Text.Json reports "$.match.pathPrefix" or, for an unknown member, the path of its object
