@@ -11,6 +11,10 @@ public enum AdminErrorKind
     PreconditionFailed = 3,
     /// <summary>The change conflicts with other configuration (e.g. a cluster still used by routes).</summary>
     Conflict = 4,
+    /// <summary>The caller's credential does not allow this operation.</summary>
+    Forbidden = 5,
+    /// <summary>The request is too large to take in.</summary>
+    TooLarge = 6,
 }
 
 /// <summary>
@@ -57,4 +61,8 @@ public sealed class AdminException : Exception
             current is null ? $"{what} does not exist, so If-Match cannot hold." : $"{what} has ETag {current}, not the one given in If-Match.");
 
     public static AdminException Conflict(string message) => new(AdminErrorKind.Conflict, message);
+
+    public static AdminException Forbidden(string message) => new(AdminErrorKind.Forbidden, message);
+
+    public static AdminException TooLarge(string field, string message) => new(AdminErrorKind.TooLarge, $"{field}: {message}", [new FieldError(field, message)]);
 }

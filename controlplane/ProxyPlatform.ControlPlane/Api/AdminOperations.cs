@@ -1,4 +1,5 @@
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
@@ -7,90 +8,111 @@ using ProxyPlatform.Resources;
 namespace ProxyPlatform.ControlPlane.Api;
 
 /// <summary>
-/// The admin operations both APIs expose: validation of IDs and bodies (one validator for REST
-/// and gRPC), then a call into the owning grain. A rejected input throws <see cref="AdminException"/>
-/// before anything is stored.
+/// The admin operations both APIs expose: validation of IDs, the caller's right to the tenant, then
+/// validation of the body (one validator for REST and gRPC) and a call into the owning grain. A
+/// refused request throws <see cref="AdminException"/> before anything is stored.
 /// </summary>
-public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health)
+public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys)
 {
-    public Task<WriteResult<TenantResource>> PutTenant(string tenant, TenantSpec? spec, string? ifMatch)
-    {
-        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.Validate(spec));
-        return Tenant(tenant).Put(spec!, ifMatch);
-    }
-
-    public async Task<TenantResource> GetTenant(string tenant)
+    public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant));
+        caller.EnsureCanRead(tenant);
+        caller.EnsureOperator("create or change a tenant (its host names and pool)");
+        Validate(ConfigValidator.Validate(spec));
+        var result = await Tenant(tenant).Put(spec!, ifMatch);
+        // A tenant created again under an old name never inherits keys its predecessor left behind.
+        if (result.Created)
+            await keys.DeleteTenantKeysAsync(tenant);
+        return result;
+    }
+
+    public async Task<TenantResource> GetTenant(Caller caller, string tenant)
+    {
+        Validate(ConfigValidator.ValidateId("tenant", tenant));
+        caller.EnsureCanRead(tenant);
         return await Tenant(tenant).Get() ?? throw AdminException.NotFound($"Tenant '{tenant}'");
     }
 
-    public Task<long> DeleteTenant(string tenant, string? ifMatch)
+    public async Task<long> DeleteTenant(Caller caller, string tenant, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant));
-        return Tenant(tenant).Delete(ifMatch);
+        caller.EnsureCanRead(tenant);
+        caller.EnsureOperator("delete a tenant");
+        var revision = await Tenant(tenant).Delete(ifMatch);
+        await keys.DeleteTenantKeysAsync(tenant);
+        return revision;
     }
 
-    public async Task<IReadOnlyList<TenantResource>> ListTenants() =>
-        (await store.ListAsync(ResourceKind.Tenant, null))
+    /// <summary>Every tenant for an operator; a tenant's key sees its own.</summary>
+    public async Task<IReadOnlyList<TenantResource>> ListTenants(Caller caller) =>
+        (await store.ListAsync(ResourceKind.Tenant, caller.IsOperator ? null : caller.Tenant ?? ""))
         .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision))
         .ToList();
 
-    public Task<WriteResult<ClusterResource>> PutCluster(string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
+    public Task<WriteResult<ClusterResource>> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
     {
-        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.Validate(spec));
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
+        caller.EnsureCanWrite(tenant);
+        Validate(ConfigValidator.Validate(spec));
         return Cluster(tenant, cluster).Put(spec!, ifMatch);
     }
 
-    public async Task<ClusterResource> GetCluster(string tenant, string cluster)
+    public async Task<ClusterResource> GetCluster(Caller caller, string tenant, string cluster)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
+        caller.EnsureCanRead(tenant);
         return await Cluster(tenant, cluster).Get() ?? throw AdminException.NotFound($"Cluster '{tenant}/{cluster}'");
     }
 
-    public Task<long> DeleteCluster(string tenant, string cluster, string? ifMatch)
+    public Task<long> DeleteCluster(Caller caller, string tenant, string cluster, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
+        caller.EnsureCanWrite(tenant);
         return Cluster(tenant, cluster).Delete(ifMatch);
     }
 
-    public Task<WriteResult<BackendResource>> PutBackend(string tenant, string cluster, string backend, BackendSpec? spec, string? ifMatch)
+    public Task<WriteResult<BackendResource>> PutBackend(Caller caller, string tenant, string cluster, string backend, BackendSpec? spec, string? ifMatch)
     {
-        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster),
-            ConfigValidator.ValidateId("backend", backend), ConfigValidator.Validate(spec));
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend));
+        caller.EnsureCanWrite(tenant);
+        Validate(ConfigValidator.Validate(spec));
         return Cluster(tenant, cluster).PutBackend(backend, spec!, ifMatch);
     }
 
-    public async Task<BackendResource> GetBackend(string tenant, string cluster, string backend)
+    public async Task<BackendResource> GetBackend(Caller caller, string tenant, string cluster, string backend)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend));
+        caller.EnsureCanRead(tenant);
         return await Cluster(tenant, cluster).GetBackend(backend) ?? throw AdminException.NotFound($"Backend '{tenant}/{cluster}/{backend}'");
     }
 
-    public Task<long> DeleteBackend(string tenant, string cluster, string backend, string? ifMatch)
+    public Task<long> DeleteBackend(Caller caller, string tenant, string cluster, string backend, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend));
+        caller.EnsureCanWrite(tenant);
         return Cluster(tenant, cluster).DeleteBackend(backend, ifMatch);
     }
 
-    public Task<IReadOnlyList<BackendResource>> ListBackends(string tenant, string cluster)
+    public Task<IReadOnlyList<BackendResource>> ListBackends(Caller caller, string tenant, string cluster)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
+        caller.EnsureCanRead(tenant);
         return Cluster(tenant, cluster).ListBackends();
     }
 
     /// <summary>One backend with its verdict, since when, and each reporting worker's view.</summary>
-    public async Task<(BackendResource Backend, BackendHealthStatus Health)> GetBackendWithHealth(string tenant, string cluster, string backend)
+    public async Task<(BackendResource Backend, BackendHealthStatus Health)> GetBackendWithHealth(Caller caller, string tenant, string cluster, string backend)
     {
-        var resource = await GetBackend(tenant, cluster, backend);
+        var resource = await GetBackend(caller, tenant, cluster, backend);
         var status = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus()).FirstOrDefault(s => s.Backend == backend);
         return (resource, status ?? BackendHealthStatus.Unknown(backend));
     }
 
     /// <summary>The cluster's backends, each with its verdict, since when, and each reporting worker's view.</summary>
-    public async Task<IReadOnlyList<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(string tenant, string cluster)
+    public async Task<IReadOnlyList<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(Caller caller, string tenant, string cluster)
     {
-        var backends = await ListBackends(tenant, cluster);
+        var backends = await ListBackends(caller, tenant, cluster);
         var statuses = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus())
             .ToDictionary(s => s.Backend, StringComparer.Ordinal);
         return backends.Select(b => (b, statuses.GetValueOrDefault(b.Backend) ?? BackendHealthStatus.Unknown(b.Backend))).ToList();
@@ -100,7 +122,7 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
     /// A backend's verdict changes, newest first: at most <paramref name="limit"/> (default 100, up to
     /// <see cref="HealthStore.MaxHistory"/>). The cluster must exist; the backend need not any more.
     /// </summary>
-    public async Task<IReadOnlyList<VerdictChange>> HealthHistory(string tenant, string cluster, string backend, string? limit)
+    public async Task<IReadOnlyList<VerdictChange>> HealthHistory(Caller caller, string tenant, string cluster, string backend, string? limit)
     {
         var count = 100;
         var limitErrors = new List<FieldError>();
@@ -108,42 +130,46 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
             || count < 1 || count > HealthStore.MaxHistory))
             limitErrors.Add(new FieldError("limit", $"'{limit}' is not a limit: expected a whole number from 1 to {HealthStore.MaxHistory}."));
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend), limitErrors);
-        await GetCluster(tenant, cluster);
+        await GetCluster(caller, tenant, cluster);
         return await health.HistoryAsync(tenant, cluster, backend, count);
     }
 
-    public async Task<WriteResult<RouteResource>> PutRoute(string tenant, string route, RouteSpec? spec, string? ifMatch)
+    public async Task<WriteResult<RouteResource>> PutRoute(Caller caller, string tenant, string route, RouteSpec? spec, string? ifMatch)
     {
-        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route), ConfigValidator.Validate(spec));
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
+        caller.EnsureCanWrite(tenant);
+        Validate(ConfigValidator.Validate(spec));
         // The stored route is this spec, or one with the same JSON when unchanged.
         var (revision, created) = await Routes(tenant).Put(route, ConfigJson.Write(spec!), ifMatch);
         return new WriteResult<RouteResource>(new RouteResource(tenant, route, spec!, revision), revision, created);
     }
 
-    public async Task<RouteResource> GetRoute(string tenant, string route)
+    public async Task<RouteResource> GetRoute(Caller caller, string tenant, string route)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
+        caller.EnsureCanRead(tenant);
         return await Routes(tenant).Get(route) ?? throw AdminException.NotFound($"Route '{tenant}/{route}'");
     }
 
-    public Task<long> DeleteRoute(string tenant, string route, string? ifMatch)
+    public Task<long> DeleteRoute(Caller caller, string tenant, string route, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
+        caller.EnsureCanWrite(tenant);
         return Routes(tenant).Delete(route, ifMatch);
     }
 
-    public async Task<IReadOnlyList<RouteResource>> ListRoutes(string tenant)
+    public async Task<IReadOnlyList<RouteResource>> ListRoutes(Caller caller, string tenant)
     {
-        await GetTenant(tenant);
+        await GetTenant(caller, tenant);
         return (await store.ListAsync(ResourceKind.Route, tenant))
             .Select(e => new RouteResource(tenant, e.Key.Id, ConfigJson.Read<RouteSpec>(e.Json!), e.Revision))
             .ToList();
     }
 
     /// <summary>The tenant's traffic as its workers reported it; NotFound for an unknown tenant.</summary>
-    public async Task<TenantTrafficReport> GetTenantMetrics(string tenant)
+    public async Task<TenantTrafficReport> GetTenantMetrics(Caller caller, string tenant)
     {
-        await GetTenant(tenant);
+        await GetTenant(caller, tenant);
         return await grains.GetGrain<ITenantMetricsGrain>(tenant).Get();
     }
 

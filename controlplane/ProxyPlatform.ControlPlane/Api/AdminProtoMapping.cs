@@ -208,6 +208,20 @@ public static class AdminProtoMapping
             target[key] = value;
     }
 
+    public static AdminPb.Credential ToProto(this Access.Credential c) => new()
+    {
+        Id = c.Id,
+        Name = c.Name,
+        Role = c.Role,
+        Tenant = c.Tenant ?? "",
+        Pool = c.Pool ?? "",
+        CreatedAtUnixMs = c.CreatedAt.ToUnixTimeMilliseconds(),
+        CreatedBy = c.CreatedBy,
+        ExpiresAtUnixMs = c.ExpiresAt?.ToUnixTimeMilliseconds() ?? 0,
+        RevokedAtUnixMs = c.RevokedAt?.ToUnixTimeMilliseconds() ?? 0,
+        LastUsedAtUnixMs = c.LastUsedAt?.ToUnixTimeMilliseconds() ?? 0,
+    };
+
     public static AdminPb.TenantMetricsReply ToReply(this TenantTrafficReport report)
     {
         var reply = new AdminPb.TenantMetricsReply

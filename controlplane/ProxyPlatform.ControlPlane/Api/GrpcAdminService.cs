@@ -1,44 +1,51 @@
 using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
+using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.Protos.Admin;
 
 namespace ProxyPlatform.ControlPlane.Api;
 
-/// <summary>The gRPC admin API: mapping and a call into <see cref="AdminOperations"/>, nothing else.</summary>
-public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
+/// <summary>
+/// The gRPC admin API: mapping and a call into <see cref="AdminOperations"/> or <see cref="KeyOperations"/>,
+/// nothing else. Every method needs an admin key (the <c>authorization</c> metadata); what a tenant's
+/// key may touch is the operation's check, as over REST.
+/// </summary>
+[Authorize(Policies.Admin)]
+public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : Admin.AdminBase
 {
     public override Task<TenantReply> PutTenant(PutTenantRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutTenant(request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => (await ops.PutTenant(Who(context), request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<TenantReply> GetTenant(TenantRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetTenant(request.Tenant)).ToReply());
+        Call(async () => (await ops.GetTenant(Who(context), request.Tenant)).ToReply());
 
     public override Task<DeleteReply> DeleteTenant(DeleteRequest request, ServerCallContext context) =>
-        Call(async () => new DeleteReply { Revision = await ops.DeleteTenant(request.Tenant, IfMatch(request.IfMatch)) });
+        Call(async () => new DeleteReply { Revision = await ops.DeleteTenant(Who(context), request.Tenant, IfMatch(request.IfMatch)) });
 
     public override Task<ListTenantsReply> ListTenants(ListTenantsRequest request, ServerCallContext context) =>
         Call(async () =>
         {
             var reply = new ListTenantsReply();
-            reply.Tenants.AddRange((await ops.ListTenants()).Select(t => t.ToReply()));
+            reply.Tenants.AddRange((await ops.ListTenants(Who(context))).Select(t => t.ToReply()));
             return reply;
         });
 
     public override Task<ClusterReply> PutCluster(PutClusterRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutCluster(request.Tenant, request.Cluster, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => (await ops.PutCluster(Who(context), request.Tenant, request.Cluster, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<ClusterReply> GetCluster(ClusterRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetCluster(request.Tenant, request.Cluster)).ToReply());
+        Call(async () => (await ops.GetCluster(Who(context), request.Tenant, request.Cluster)).ToReply());
 
     public override Task<DeleteReply> DeleteCluster(DeleteRequest request, ServerCallContext context) =>
-        Call(async () => new DeleteReply { Revision = await ops.DeleteCluster(request.Tenant, request.Cluster, IfMatch(request.IfMatch)) });
+        Call(async () => new DeleteReply { Revision = await ops.DeleteCluster(Who(context), request.Tenant, request.Cluster, IfMatch(request.IfMatch)) });
 
     public override Task<BackendReply> PutBackend(PutBackendRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutBackend(request.Tenant, request.Cluster, request.Backend, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => (await ops.PutBackend(Who(context), request.Tenant, request.Cluster, request.Backend, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<BackendReply> GetBackend(BackendRef request, ServerCallContext context) =>
         Call(async () =>
         {
-            var (backend, health) = await ops.GetBackendWithHealth(request.Tenant, request.Cluster, request.Backend);
+            var (backend, health) = await ops.GetBackendWithHealth(Who(context), request.Tenant, request.Cluster, request.Backend);
             return backend.ToReply(health);
         });
 
@@ -47,40 +54,84 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
         {
             var limit = request.HasLimit ? request.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
             var reply = new BackendHealthHistoryReply();
-            reply.Changes.AddRange((await ops.HealthHistory(request.Tenant, request.Cluster, request.Backend, limit)).Select(c => c.ToProto()));
+            reply.Changes.AddRange((await ops.HealthHistory(Who(context), request.Tenant, request.Cluster, request.Backend, limit)).Select(c => c.ToProto()));
             return reply;
         });
 
     public override Task<DeleteReply> DeleteBackend(DeleteRequest request, ServerCallContext context) =>
-        Call(async () => new DeleteReply { Revision = await ops.DeleteBackend(request.Tenant, request.Cluster, request.Backend, IfMatch(request.IfMatch)) });
+        Call(async () => new DeleteReply { Revision = await ops.DeleteBackend(Who(context), request.Tenant, request.Cluster, request.Backend, IfMatch(request.IfMatch)) });
 
     public override Task<ListBackendsReply> ListBackends(ClusterRef request, ServerCallContext context) =>
         Call(async () =>
         {
             var reply = new ListBackendsReply();
-            reply.Backends.AddRange((await ops.ListBackendsWithHealth(request.Tenant, request.Cluster)).Select(b => b.Backend.ToReply(b.Health)));
+            reply.Backends.AddRange((await ops.ListBackendsWithHealth(Who(context), request.Tenant, request.Cluster)).Select(b => b.Backend.ToReply(b.Health)));
             return reply;
         });
 
     public override Task<RouteReply> PutRoute(PutRouteRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutRoute(request.Tenant, request.Route, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => (await ops.PutRoute(Who(context), request.Tenant, request.Route, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<RouteReply> GetRoute(RouteRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetRoute(request.Tenant, request.Route)).ToReply());
+        Call(async () => (await ops.GetRoute(Who(context), request.Tenant, request.Route)).ToReply());
 
     public override Task<TenantMetricsReply> GetTenantMetrics(TenantRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetTenantMetrics(request.Tenant)).ToReply());
+        Call(async () => (await ops.GetTenantMetrics(Who(context), request.Tenant)).ToReply());
 
     public override Task<DeleteReply> DeleteRoute(DeleteRequest request, ServerCallContext context) =>
-        Call(async () => new DeleteReply { Revision = await ops.DeleteRoute(request.Tenant, request.Route, IfMatch(request.IfMatch)) });
+        Call(async () => new DeleteReply { Revision = await ops.DeleteRoute(Who(context), request.Tenant, request.Route, IfMatch(request.IfMatch)) });
 
     public override Task<ListRoutesReply> ListRoutes(TenantRef request, ServerCallContext context) =>
         Call(async () =>
         {
             var reply = new ListRoutesReply();
-            reply.Routes.AddRange((await ops.ListRoutes(request.Tenant)).Select(r => r.ToReply()));
+            reply.Routes.AddRange((await ops.ListRoutes(Who(context), request.Tenant)).Select(r => r.ToReply()));
             return reply;
         });
+
+    public override Task<CredentialReply> CreateKey(CreateKeyRequest request, ServerCallContext context) =>
+        Call(async () => Reply(await keys.CreateKey(Who(context), new KeyRequest
+        {
+            Name = request.Name, Role = request.Role, Tenant = Blank(request.Tenant), ExpiresAt = Time(request.ExpiresAtUnixMs),
+        })));
+
+    public override Task<ListCredentialsReply> ListKeys(ListKeysRequest request, ServerCallContext context) =>
+        Call(async () => Reply(await keys.ListKeys(Who(context), Blank(request.Tenant), Limit(request.HasLimit, request.Limit), Blank(request.After))));
+
+    public override Task<CredentialReply> GetKey(CredentialRef request, ServerCallContext context) =>
+        Call(async () => new CredentialReply { Credential = (await keys.GetKey(Who(context), request.Id)).ToProto() });
+
+    public override Task<CredentialReply> RevokeKey(CredentialRef request, ServerCallContext context) =>
+        Call(async () => new CredentialReply { Credential = (await keys.RevokeKey(Who(context), request.Id)).ToProto() });
+
+    [Authorize(Policies.Operator)]
+    public override Task<CredentialReply> CreatePoolToken(CreatePoolTokenRequest request, ServerCallContext context) =>
+        Call(async () => Reply(await keys.CreatePoolToken(Who(context), request.Pool, new PoolTokenRequest { Name = request.Name, ExpiresAt = Time(request.ExpiresAtUnixMs) })));
+
+    [Authorize(Policies.Operator)]
+    public override Task<ListCredentialsReply> ListPoolTokens(ListPoolTokensRequest request, ServerCallContext context) =>
+        Call(async () => Reply(await keys.ListPoolTokens(Who(context), request.Pool, Limit(request.HasLimit, request.Limit), Blank(request.After))));
+
+    [Authorize(Policies.Operator)]
+    public override Task<CredentialReply> RevokePoolToken(PoolTokenRef request, ServerCallContext context) =>
+        Call(async () => new CredentialReply { Credential = (await keys.RevokePoolToken(Who(context), request.Pool, request.Id)).ToProto() });
+
+    private static Caller Who(ServerCallContext context) => Caller.From(context.GetHttpContext().User);
+
+    private static CredentialReply Reply(IssuedCredential issued) => new() { Credential = issued.Credential.ToProto(), Secret = issued.Secret };
+
+    private static ListCredentialsReply Reply(CredentialPage page)
+    {
+        var reply = new ListCredentialsReply { Next = page.Next ?? "" };
+        reply.Items.AddRange(page.Items.Select(c => c.ToProto()));
+        return reply;
+    }
+
+    private static string? Blank(string value) => value.Length == 0 ? null : value;
+
+    private static string? Limit(bool has, int limit) => has ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+
+    private static DateTimeOffset? Time(long unixMs) => unixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
 
     private static string? IfMatch(string value) => value.Length == 0 ? null : value;
 
@@ -98,6 +149,8 @@ public sealed class GrpcAdminService(AdminOperations ops) : Admin.AdminBase
                 AdminErrorKind.NotFound => StatusCode.NotFound,
                 AdminErrorKind.PreconditionFailed => StatusCode.Aborted,
                 AdminErrorKind.Conflict => StatusCode.FailedPrecondition,
+                AdminErrorKind.Forbidden => StatusCode.PermissionDenied,
+                AdminErrorKind.TooLarge => StatusCode.ResourceExhausted,
                 _ => StatusCode.Internal,
             };
             var trailers = new Metadata();

@@ -14,6 +14,8 @@ public static class Problems
         AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
         AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
         AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message),
+        AdminErrorKind.Forbidden => Create(context, 403, "forbidden", "Forbidden", ex.Message),
+        AdminErrorKind.TooLarge => Create(context, 413, "too-large", "Too large", ex.Message, ex.Errors),
         _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
     };
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.ControlPlane.DataPlanes;
 
 namespace ProxyPlatform.ControlPlane.Api;
@@ -12,55 +13,79 @@ public static class RestAdminApi
 
     public static IEndpointRouteBuilder MapRestAdminApi(this IEndpointRouteBuilder app)
     {
-        var v1 = app.MapGroup("/v1").AddEndpointFilter(RejectAsProblem);
+        // Every /v1 endpoint needs an admin key; what a tenant's key may touch is the operation's check.
+        var v1 = app.MapGroup("/v1").RequireAuthorization(Policies.Admin).AddEndpointFilter(RejectAsProblem);
 
-        v1.MapGet("/tenants", async (AdminOperations ops) =>
-            Items((await ops.ListTenants()).Select(Render)));
+        v1.MapGet("/tenants", async (AdminOperations ops, HttpContext c) =>
+            Items((await ops.ListTenants(Who(c))).Select(Render)));
         v1.MapGet("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetTenant(tenant), t => t.Revision, Render));
+            Resource(c, await ops.GetTenant(Who(c), tenant), t => t.Revision, Render));
         v1.MapPut("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutTenant(tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
+            await Written(c, await ops.PutTenant(Who(c), tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
         v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            await Deleted(c, await ops.DeleteTenant(tenant, IfMatch(c))));
+            await Deleted(c, await ops.DeleteTenant(Who(c), tenant, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetCluster(tenant, cluster), r => r.Revision, Render));
+            Resource(c, await ops.GetCluster(Who(c), tenant, cluster), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutCluster(tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutCluster(Who(c), tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            await Deleted(c, await ops.DeleteCluster(tenant, cluster, IfMatch(c))));
+            await Deleted(c, await ops.DeleteCluster(Who(c), tenant, cluster, IfMatch(c))));
 
-        v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops) =>
-            Items((await ops.ListBackendsWithHealth(tenant, cluster)).Select(b => Render(b.Backend, b.Health))));
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
+            Items((await ops.ListBackendsWithHealth(Who(c), tenant, cluster)).Select(b => Render(b.Backend, b.Health))));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}/health-history", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Items((await ops.HealthHistory(tenant, cluster, backend, c.Request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null)).Select(Render)));
+            Items((await ops.HealthHistory(Who(c), tenant, cluster, backend, c.Request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null)).Select(Render)));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetBackendWithHealth(tenant, cluster, backend), r => r.Backend.Revision, r => Render(r.Backend, r.Health)));
+            Resource(c, await ops.GetBackendWithHealth(Who(c), tenant, cluster, backend), r => r.Backend.Revision, r => Render(r.Backend, r.Health)));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutBackend(tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutBackend(Who(c), tenant, cluster, backend, await Body<BackendSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            await Deleted(c, await ops.DeleteBackend(tenant, cluster, backend, IfMatch(c))));
+            await Deleted(c, await ops.DeleteBackend(Who(c), tenant, cluster, backend, IfMatch(c))));
 
-        v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops) =>
-            Items((await ops.ListRoutes(tenant)).Select(Render)));
+        v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Items((await ops.ListRoutes(Who(c), tenant)).Select(Render)));
         v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetRoute(tenant, route), r => r.Revision, Render));
+            Resource(c, await ops.GetRoute(Who(c), tenant, route), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutRoute(tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
+            await Written(c, await ops.PutRoute(Who(c), tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            await Deleted(c, await ops.DeleteRoute(tenant, route, IfMatch(c))));
+            await Deleted(c, await ops.DeleteRoute(Who(c), tenant, route, IfMatch(c))));
 
-        v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops) =>
-            Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(tenant), ConfigJson.Options), "application/json"));
+        v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(Who(c), tenant), ConfigJson.Options), "application/json"));
 
         v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
-            Items((await directory.ListAsync(ct)).Select(Render)));
-        v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts) =>
+            Items((await directory.ListAsync(ct)).Select(Render))).RequireAuthorization(Policies.Operator);
+        v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts, HttpContext c) =>
         {
             if (!long.TryParse(revision, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) || r <= 0)
                 throw AdminException.Invalid("revision", $"'{revision}' is not a revision: expected a positive whole number.");
-            var rollout = await rollouts.GetAsync(r) ?? throw AdminException.NotFound($"Revision {r}");
+            var rollout = await rollouts.GetAsync(Who(c), r) ?? throw AdminException.NotFound($"Revision {r}");
             return Results.Text(Render(rollout).ToJsonString(ConfigJson.Options), "application/json");
+        });
+
+        v1.MapPost("/keys", async (KeyOperations keys, HttpContext c) =>
+            Issued(c, await keys.CreateKey(Who(c), await Body<KeyRequest>(c)), $"/v1/keys/"));
+        v1.MapGet("/keys", async (KeyOperations keys, HttpContext c) =>
+            Page(await keys.ListKeys(Who(c), Query(c, "tenant"), Query(c, "limit"), Query(c, "after"))));
+        v1.MapGet("/keys/{id}", async (string id, KeyOperations keys, HttpContext c) =>
+            Json(Render(await keys.GetKey(Who(c), id))));
+        v1.MapDelete("/keys/{id}", async (string id, KeyOperations keys, HttpContext c) =>
+        {
+            await keys.RevokeKey(Who(c), id);
+            return Results.NoContent();
+        });
+
+        var tokens = v1.MapGroup("/pools/{pool}/tokens").RequireAuthorization(Policies.Operator);
+        tokens.MapPost("", async (string pool, KeyOperations keys, HttpContext c) =>
+            Issued(c, await keys.CreatePoolToken(Who(c), pool, await Body<PoolTokenRequest>(c)), $"/v1/pools/{pool}/tokens/"));
+        tokens.MapGet("", async (string pool, KeyOperations keys, HttpContext c) =>
+            Page(await keys.ListPoolTokens(Who(c), pool, Query(c, "limit"), Query(c, "after"))));
+        tokens.MapDelete("/{id}", async (string pool, string id, KeyOperations keys, HttpContext c) =>
+        {
+            await keys.RevokePoolToken(Who(c), pool, id);
+            return Results.NoContent();
         });
 
         return app;
@@ -68,10 +93,24 @@ public static class RestAdminApi
 
     private const string WaitKey = "proxyplatform.wait";
 
+    private static Caller Who(HttpContext context) => Caller.From(context.User);
+
+    private static string? Query(HttpContext context, string name) =>
+        context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;
+
     private static async ValueTask<object?> RejectAsProblem(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         try
         {
+            // A tenant's key learns nothing of another tenant, not even from how its body is judged:
+            // the tenant in the path is checked before anything is read.
+            if (context.HttpContext.GetRouteValue("tenant") is string tenant)
+            {
+                var caller = Who(context.HttpContext);
+                caller.EnsureCanRead(tenant);
+                if (!HttpMethods.IsGet(context.HttpContext.Request.Method))
+                    caller.EnsureCanWrite(tenant);
+            }
             // Parsed before the write, so a bad ?wait= changes nothing.
             if (context.HttpContext.Request.Query.TryGetValue("wait", out var wait))
                 context.HttpContext.Items[WaitKey] = Durations.Parse("wait", wait.ToString(), Rollouts.MaxWait);
@@ -93,7 +132,37 @@ public static class RestAdminApi
     private static string? IfMatch(HttpContext context) => context.Request.Headers.IfMatch.ToString() is { Length: > 0 } v ? v : null;
 
     private static IResult Items(IEnumerable<JsonObject> items) =>
-        Results.Text(new JsonObject { ["items"] = new JsonArray(items.Cast<JsonNode>().ToArray()) }.ToJsonString(ConfigJson.Options), "application/json");
+        Json(new JsonObject { ["items"] = new JsonArray(items.Cast<JsonNode>().ToArray()) });
+
+    private static IResult Page(CredentialPage page) =>
+        Json(new JsonObject { ["items"] = new JsonArray(page.Items.Select(c => (JsonNode)Render(c)).ToArray()), ["next"] = page.Next });
+
+    private static IResult Json(JsonObject body, int status = StatusCodes.Status200OK) =>
+        Results.Text(body.ToJsonString(ConfigJson.Options), "application/json", statusCode: status);
+
+    /// <summary>A credential just issued: its secret is in this answer and nowhere else, ever.</summary>
+    private static IResult Issued(HttpContext context, IssuedCredential issued, string location)
+    {
+        context.Response.Headers.Location = location + issued.Credential.Id;
+        context.Response.Headers.CacheControl = "no-store";
+        var body = Render(issued.Credential);
+        body["secret"] = issued.Secret;
+        return Json(body, StatusCodes.Status201Created);
+    }
+
+    private static JsonObject Render(Credential c) => new()
+    {
+        ["id"] = c.Id,
+        ["name"] = c.Name,
+        ["role"] = c.Role,
+        ["tenant"] = c.Tenant,
+        ["pool"] = c.Pool,
+        ["createdAt"] = c.CreatedAt,
+        ["createdBy"] = c.CreatedBy,
+        ["expiresAt"] = c.ExpiresAt,
+        ["revokedAt"] = c.RevokedAt,
+        ["lastUsedAt"] = c.LastUsedAt,
+    };
 
     private static IResult Resource<T>(HttpContext context, T resource, Func<T, long> revision, Func<T, JsonObject> render)
     {

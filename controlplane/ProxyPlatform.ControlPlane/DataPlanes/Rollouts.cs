@@ -1,3 +1,4 @@
+using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.DataPlanes;
@@ -7,14 +8,15 @@ public sealed class Rollouts(ConfigStore store, IGrainFactory grains)
 {
     public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(60);
 
-    public async Task<Rollout?> GetAsync(long revision) =>
-        await store.PoolOfRevisionAsync(revision) is { } pool
-            ? await grains.GetGrain<IDataPlanePoolGrain>(pool).GetRollout(revision)
+    /// <summary>The rollout of a revision, or null when there is none the caller may see (a tenant sees its own writes' only).</summary>
+    public async Task<Rollout?> GetAsync(Caller caller, long revision) =>
+        await store.CommitOfAsync(revision) is { } commit && (caller.IsOperator || commit.Tenant == caller.Tenant)
+            ? await grains.GetGrain<IDataPlanePoolGrain>(commit.Pool).GetRollout(revision)
             : null;
 
     public async Task<Rollout> WaitAsync(long revision, TimeSpan timeout)
     {
-        var pool = await store.PoolOfRevisionAsync(revision) ?? throw AdminException.NotFound($"Revision {revision}");
-        return await grains.GetGrain<IDataPlanePoolGrain>(pool).WaitForRollout(revision, timeout);
+        var commit = await store.CommitOfAsync(revision) ?? throw AdminException.NotFound($"Revision {revision}");
+        return await grains.GetGrain<IDataPlanePoolGrain>(commit.Pool).WaitForRollout(revision, timeout);
     }
 }

@@ -10,6 +10,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// coalescing changes that arrive while a send is in progress into one update. ACKs, NACKs and
 /// heartbeats go to the worker's grain.
 /// </summary>
+[Microsoft.AspNetCore.Authorization.Authorize(Access.Policies.Worker)]
 public sealed class ConfigStreamService(
     IEnumerable<IWorkerReportHandler> reportHandlers,
     PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)

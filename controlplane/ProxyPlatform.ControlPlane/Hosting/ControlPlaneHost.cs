@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Npgsql;
 using Orleans.Configuration;
 using Orleans.Serialization;
+using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.ControlPlane.Api;
 using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
@@ -29,6 +30,8 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigStore>();
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
+        builder.Services.AddSingleton<KeyOperations>();
+        builder.AddAccessControl(options);
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
         builder.Services.AddSingleton<Rollouts>();
@@ -82,15 +85,16 @@ public static class ControlPlaneHost
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
         app.UseRequestIds();
         app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
-        app.UseMiddleware<AdminAuthentication>();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapRestAdminApi();
         app.MapGrpcService<GrpcAdminService>();
         app.MapGrpcService<ConfigStreamService>();
-        app.MapGrpcReflectionService();
-        app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+        app.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
+        app.MapGet("/healthz", () => Results.Json(new { status = "alive" })).AllowAnonymous();
         // Prometheus text on the REST admin listener: this node's metrics and its workers' traffic counters.
         app.Services.GetRequiredService<ReceivedTraffic>();
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
                 options.AdminUrl, options.GrpcUrl, options.SiloPort));
@@ -101,7 +105,7 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
     }
 
     private static IPEndPoint EndPointOf(Uri url)

@@ -17,8 +17,14 @@ public sealed record ControlPlaneOptions
     /// disconnected even if its stream looks open (<c>DataPlanes:SilenceSeconds</c>, default 30).
     /// </summary>
     public TimeSpan WorkerSilence { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The bootstrap operator key (<c>Auth:OperatorKey</c>): required unless authentication is disabled.</summary>
     public string? OperatorKey { get; init; }
+    /// <summary>The bootstrap worker token (<c>Auth:DataPlaneToken</c>): a worker of any pool.</summary>
     public string? DataPlaneToken { get; init; }
+    /// <summary><c>Auth:Disabled</c>: no credentials at all, allowed only when every listener is on loopback.</summary>
+    public bool AuthDisabled { get; init; }
+    /// <summary>Failed authentications a client address may make in a row before it is slowed down (<c>Auth:FailedAttemptsBurst</c>).</summary>
+    public int FailedAttemptsBurst { get; init; } = 20;
 
     public static ControlPlaneOptions From(IConfiguration configuration)
     {
@@ -27,7 +33,7 @@ public sealed record ControlPlaneOptions
             throw new InvalidOperationException(
                 "ConnectionStrings:Postgres is required (e.g. --ConnectionStrings:Postgres=\"Host=127.0.0.1;Port=5432;Username=postgres;Database=proxyplatform\").");
         var defaults = new ControlPlaneOptions { PostgresConnectionString = connectionString };
-        return defaults with
+        var options = defaults with
         {
             AdminUrl = Url(configuration, "Admin:Url", defaults.AdminUrl),
             GrpcUrl = Url(configuration, "Grpc:Url", defaults.GrpcUrl),
@@ -39,8 +45,40 @@ public sealed record ControlPlaneOptions
             WorkerSilence = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:SilenceSeconds", defaults.WorkerSilence.TotalSeconds)),
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
+            AuthDisabled = configuration.GetValue("Auth:Disabled", false),
+            FailedAttemptsBurst = configuration.GetValue("Auth:FailedAttemptsBurst", defaults.FailedAttemptsBurst),
         };
+        return options.Checked();
     }
+
+    /// <summary>
+    /// Refuses to run open: without a bootstrap operator key the control plane starts only when
+    /// <c>Auth:Disabled=true</c> says so and nothing but this machine can reach it.
+    /// </summary>
+    private ControlPlaneOptions Checked()
+    {
+        if (FailedAttemptsBurst < 1)
+            throw new InvalidOperationException($"Auth:FailedAttemptsBurst must be at least 1; got {FailedAttemptsBurst}.");
+        if (OperatorKey is { Length: < 16 })
+            throw new InvalidOperationException("Auth:OperatorKey must be at least 16 characters: it is the key to everything.");
+        if (DataPlaneToken is { Length: < 16 })
+            throw new InvalidOperationException("Auth:DataPlaneToken must be at least 16 characters.");
+        if (OperatorKey is not null)
+            return this;
+        if (!AuthDisabled)
+            throw new InvalidOperationException(
+                "Auth:OperatorKey is not set: the control plane does not run without credentials. Set Auth:OperatorKey to a long random secret " +
+                "(infra/run.sh generates one), or, on a developer's machine with every listener on loopback, Auth:Disabled=true.");
+        var exposed = new[] { ("Admin:Url", AdminUrl.Host), ("Grpc:Url", GrpcUrl.Host), ("Orleans:AdvertisedIP", AdvertisedIP) }
+            .Where(l => !IsLoopback(l.Item2)).Select(l => $"{l.Item1} ({l.Item2})").ToList();
+        if (exposed.Count > 0)
+            throw new InvalidOperationException(
+                $"Auth:Disabled=true is allowed only when every listener is on loopback; {string.Join(", ", exposed)} is not. Set Auth:OperatorKey instead.");
+        return this;
+    }
+
+    private static bool IsLoopback(string host) =>
+        host == "localhost" || System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address);
 
     private static Uri Url(IConfiguration configuration, string key, Uri fallback)
     {

@@ -41,6 +41,9 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         new("config", 3, "what the control plane keeps beside a resource's spec (a cluster's per-backend revisions)", """
             ALTER TABLE config_resources ADD COLUMN IF NOT EXISTS meta jsonb;
             """),
+        new("config", 4, "the tenant whose change each revision is", """
+            ALTER TABLE config_commits ADD COLUMN IF NOT EXISTS tenant text;
+            """),
     ];
 
     /// <summary>
@@ -79,6 +82,8 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Json).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         write.Parameters.AddWithValue(changes.Select(c => c.Count).ToArray());
         write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Meta).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        // Every change is one tenant's (its own entry, or its resources').
+        write.Parameters.AddWithValue(changes.Select(c => c[0].Key.Tenant).ToArray());
         batch.BatchCommands.Add(write);
 
         var revisions = new List<long>(changes.Count);
@@ -110,20 +115,21 @@ public sealed class ConfigStore(NpgsqlDataSource db)
             ON CONFLICT (pool, kind, tenant, id)
             DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, meta = EXCLUDED.meta, updated_at = now()
         ), logged AS (
-            INSERT INTO config_commits (revision, pool, changes)
-            SELECT n.revision, $1, x.size
-            FROM unnest($8::int[]) WITH ORDINALITY AS x(size, change)
+            INSERT INTO config_commits (revision, pool, changes, tenant)
+            SELECT n.revision, $1, x.size, x.tenant
+            FROM unnest($8::int[], $10::text[]) WITH ORDINALITY AS x(size, tenant, change)
             JOIN numbered n ON n.change = x.change
         )
         SELECT revision FROM numbered ORDER BY change
         """;
 
-    /// <summary>The pool a revision was committed to, or null when no such revision was committed.</summary>
-    public async Task<string?> PoolOfRevisionAsync(long revision, CancellationToken ct = default)
+    /// <summary>The pool a revision was committed to and the tenant whose change it was, or null when no such revision was committed.</summary>
+    public async Task<(string Pool, string? Tenant)?> CommitOfAsync(long revision, CancellationToken ct = default)
     {
-        await using var command = db.CreateCommand("SELECT pool FROM config_commits WHERE revision = $1");
+        await using var command = db.CreateCommand("SELECT pool, tenant FROM config_commits WHERE revision = $1");
         command.Parameters.AddWithValue(revision);
-        return await command.ExecuteScalarAsync(ct) as string;
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)) : null;
     }
 
     /// <summary>Every resource of the pool, removals included.</summary>
