@@ -2,14 +2,15 @@ using Orleans.Concurrency;
 
 namespace ProxyPlatform.ControlPlane;
 
-/// <summary>A worker's stream as its node announces it.</summary>
+/// <summary>A worker's stream as its node announces it, with the ID of the credential it was opened with.</summary>
 [GenerateSerializer, Immutable, Alias("pp.WorkerConnection")]
 public sealed record WorkerConnection(
     [property: Id(0)] string Pool,
     [property: Id(1)] string Node,
     [property: Id(2)] string Instance,
     [property: Id(3)] long AppliedRevision,
-    [property: Id(4)] DateTimeOffset ConnectedAt);
+    [property: Id(4)] DateTimeOffset ConnectedAt,
+    [property: Id(5)] string Credential);
 
 [GenerateSerializer, Immutable, Alias("pp.Rejection")]
 public sealed record Rejection([property: Id(0)] long Revision, [property: Id(1)] string Reason, [property: Id(2)] DateTimeOffset At);
@@ -40,6 +41,10 @@ public sealed record Rollout(
 /// <summary>One data-plane worker: its pool, node, applied revision and last NACK. Key: worker ID.</summary>
 public interface IDataPlaneGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// Takes the worker's new stream; fails with <see cref="AdminErrorKind.Conflict"/> while the worker ID
+    /// is held by a live stream opened with another credential.
+    /// </summary>
     Task Connected(WorkerConnection connection);
     Task Applied(string instance, long revision);
     Task Rejected(string instance, long revision, string reason);

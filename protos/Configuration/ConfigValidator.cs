@@ -13,6 +13,8 @@ public sealed record FieldError(string Field, string Message);
 public static partial class ConfigValidator
 {
     public const int MaxIdLength = 63;
+    /// <summary>Hard bounds on lists and strings a caller can store, whatever the quotas say.</summary>
+    public const int MaxHosts = 100, MaxMethods = 16, MaxHeaders = 32, MaxHeaderNameLength = 256, MaxHeaderValueLength = 1024, MaxRetryConditions = 8;
     /// <summary>The shortest health-check interval and time-out, in seconds.</summary>
     public const double MinProbeSeconds = 0.2;
 
@@ -36,7 +38,7 @@ public static partial class ConfigValidator
         IsValidId(id) ? [] : [new FieldError(field, IdMessage(id))];
 
     private static string IdMessage(string? id) =>
-        $"'{id}' is not a valid ID: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit.";
+        $"'{Shortened(id)}' is not a valid ID: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter or digit.";
 
     public static IReadOnlyList<FieldError> Validate(TenantSpec? spec)
     {
@@ -64,7 +66,7 @@ public static partial class ConfigValidator
         }
         if (!LoadBalancingPolicies.All.Contains(spec.LoadBalancing))
             errors.Add(new FieldError("loadBalancing",
-                $"'{spec.LoadBalancing}' is not a load-balancing policy; use one of {string.Join(", ", LoadBalancingPolicies.All)}."));
+                $"'{Shortened(spec.LoadBalancing)}' is not a load-balancing policy; use one of {string.Join(", ", LoadBalancingPolicies.All)}."));
         if (spec.HealthCheck is { } hc)
         {
             if (!IsPath(hc.Path))
@@ -77,18 +79,20 @@ public static partial class ConfigValidator
                 errors.Add(new FieldError("healthCheck.timeoutSeconds", "must not exceed intervalSeconds."));
             Range("healthCheck.healthyThreshold", hc.HealthyThreshold, 1, 100, errors);
             Range("healthCheck.unhealthyThreshold", hc.UnhealthyThreshold, 1, 100, errors);
-            if (!StatusRanges.TryParse(hc.ExpectedStatus, out _))
+            if (hc.ExpectedStatus is null || hc.ExpectedStatus.Length > 256 || !StatusRanges.TryParse(hc.ExpectedStatus, out _))
                 errors.Add(new FieldError("healthCheck.expectedStatus",
-                    $"'{hc.ExpectedStatus}' is not a status range: use e.g. 200-399, 200, or 200,204,300-302 (statuses 100 to 599)."));
+                    $"'{Shortened(hc.ExpectedStatus)}' is not a status range: use e.g. 200-399, 200, or 200,204,300-302 (statuses 100 to 599)."));
         }
         if (spec.Retry is { } retry)
         {
             Range("retry.maxAttempts", retry.MaxAttempts, 1, 10, errors);
-            for (var i = 0; i < retry.RetryOn.Count; i++)
+            if (retry.RetryOn.Count > MaxRetryConditions)
+                errors.Add(new FieldError("retry.retryOn", $"lists at most {MaxRetryConditions} conditions."));
+            for (var i = 0; i < retry.RetryOn.Count && i < MaxRetryConditions; i++)
             {
                 if (!RetryConditions.Contains(retry.RetryOn[i]))
                     errors.Add(new FieldError($"retry.retryOn[{i}]",
-                        $"'{retry.RetryOn[i]}' is not a retry condition; use {string.Join(", ", RetryConditions)}."));
+                        $"'{Shortened(retry.RetryOn[i])}' is not a retry condition; use {string.Join(", ", RetryConditions)}."));
             }
             if (retry.MaxBufferedBodyBytes < 0 || retry.MaxBufferedBodyBytes > 16 * 1024 * 1024)
                 errors.Add(new FieldError("retry.maxBufferedBodyBytes", "must be between 0 and 16777216 (16 MiB)."));
@@ -107,7 +111,7 @@ public static partial class ConfigValidator
         if (spec.SessionAffinity is { } affinity)
         {
             if (affinity.Mode is not ("cookie" or "header"))
-                errors.Add(new FieldError("sessionAffinity.mode", $"'{affinity.Mode}' is not an affinity mode; use cookie or header."));
+                errors.Add(new FieldError("sessionAffinity.mode", $"'{Shortened(affinity.Mode)}' is not an affinity mode; use cookie or header."));
             if (affinity.Name is null || !TokenPattern().IsMatch(affinity.Name) || affinity.Name.Length > 64)
                 errors.Add(new FieldError("sessionAffinity.name", "must be a cookie or header name of at most 64 token characters."));
         }
@@ -130,7 +134,7 @@ public static partial class ConfigValidator
         }
         if (!IsBackendAddress(spec.Address))
             errors.Add(new FieldError("address",
-                $"'{spec.Address}' is not a backend address: expected an absolute http:// or https:// URL with a host, e.g. http://10.0.0.5:8080."));
+                $"'{Shortened(spec.Address)}' is not a backend address: expected an absolute http:// or https:// URL with a host, e.g. http://10.0.0.5:8080."));
         Range("weight", spec.Weight, 0, 1000, errors);
         return errors;
     }
@@ -147,18 +151,22 @@ public static partial class ConfigValidator
         ValidateHosts("match.hosts", match.Hosts, errors);
         if (!IsPath(match.PathPrefix))
             errors.Add(new FieldError("match.pathPrefix",
-                $"'{match.PathPrefix}' is not a path prefix: it must start with '/' and hold only URL path characters."));
-        for (var i = 0; i < match.Methods.Count; i++)
+                $"'{Shortened(match.PathPrefix)}' is not a path prefix: it must start with '/' and hold only URL path characters."));
+        if (match.Methods.Count > MaxMethods)
+            errors.Add(new FieldError("match.methods", $"lists at most {MaxMethods} methods."));
+        for (var i = 0; i < match.Methods.Count && i < MaxMethods; i++)
         {
             if (match.Methods[i] is null || !TokenPattern().IsMatch(match.Methods[i]) || match.Methods[i] != match.Methods[i].ToUpperInvariant())
-                errors.Add(new FieldError($"match.methods[{i}]", $"'{match.Methods[i]}' is not an HTTP method in upper case (e.g. GET)."));
+                errors.Add(new FieldError($"match.methods[{i}]", $"'{Shortened(match.Methods[i])}' is not an HTTP method in upper case (e.g. GET)."));
         }
-        foreach (var (name, value) in match.Headers)
+        if (match.Headers.Count > MaxHeaders)
+            errors.Add(new FieldError("match.headers", $"lists at most {MaxHeaders} headers."));
+        foreach (var (name, value) in match.Headers.Take(MaxHeaders))
         {
-            if (!TokenPattern().IsMatch(name))
-                errors.Add(new FieldError($"match.headers.{name}", "is not a valid header name."));
-            else if (string.IsNullOrEmpty(value))
-                errors.Add(new FieldError($"match.headers.{name}", "must have a value to match."));
+            if (name.Length > MaxHeaderNameLength || !TokenPattern().IsMatch(name))
+                errors.Add(new FieldError($"match.headers.{Shortened(name)}", $"is not a valid header name (at most {MaxHeaderNameLength} token characters)."));
+            else if (string.IsNullOrEmpty(value) || value.Length > MaxHeaderValueLength)
+                errors.Add(new FieldError($"match.headers.{name}", $"must have a value to match, of at most {MaxHeaderValueLength} characters."));
         }
         if (string.IsNullOrEmpty(spec.Cluster))
             errors.Add(new FieldError("cluster", "is required: the ID of a cluster of the same tenant."));
@@ -174,7 +182,7 @@ public static partial class ConfigValidator
                 errors.Add(new FieldError("rateLimit.requestsPerSecond", "must be more than 0."));
             if (rl.Burst < 1)
                 errors.Add(new FieldError("rateLimit.burst", "must be at least 1."));
-            if (rl.Key != "client-ip" && !(rl.Key.StartsWith("header:", StringComparison.Ordinal) && TokenPattern().IsMatch(rl.Key["header:".Length..])))
+            if (rl.Key != "client-ip" && !(rl.Key.Length <= MaxHeaderNameLength && rl.Key.StartsWith("header:", StringComparison.Ordinal) && TokenPattern().IsMatch(rl.Key["header:".Length..])))
                 errors.Add(new FieldError("rateLimit.key", "must be 'client-ip' or 'header:<Header-Name>'."));
         }
         return errors;
@@ -182,7 +190,7 @@ public static partial class ConfigValidator
 
     /// <summary>True for an absolute http(s) URL with a host and no query, fragment or user info.</summary>
     public static bool IsBackendAddress(string? address) =>
-        Uri.TryCreate(address, UriKind.Absolute, out var uri)
+        address is { Length: <= 2048 } && Uri.TryCreate(address, UriKind.Absolute, out var uri)
         && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
         && !string.IsNullOrEmpty(uri.Host)
         && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.Fragment) && string.IsNullOrEmpty(uri.UserInfo)
@@ -195,17 +203,22 @@ public static partial class ConfigValidator
     {
         if (hosts is null)
             return;
+        if (hosts.Count > MaxHosts)
+            errors.Add(new FieldError(field, $"lists at most {MaxHosts} host names."));
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < hosts.Count; i++)
+        for (var i = 0; i < hosts.Count && i < MaxHosts; i++)
         {
             var host = hosts[i];
             if (host is null || host.Length > 253 || !HostPattern().IsMatch(host))
                 errors.Add(new FieldError($"{field}[{i}]",
-                    $"'{host}' is not a host name: use lower-case DNS names such as 'api.example.com' or '*.example.com'."));
+                    $"'{Shortened(host)}' is not a host name: use lower-case DNS names such as 'api.example.com' or '*.example.com'."));
             else if (!seen.Add(host))
                 errors.Add(new FieldError($"{field}[{i}]", $"'{host}' is listed twice."));
         }
     }
+
+    /// <summary>A value as an error message quotes it: never more than a line, whatever the caller sent.</summary>
+    private static string? Shortened(string? value) => value is { Length: > 80 } ? value[..80] + "…" : value;
 
     private static void Range(string field, int value, int min, int max, List<FieldError> errors)
     {

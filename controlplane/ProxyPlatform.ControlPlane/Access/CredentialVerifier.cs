@@ -68,14 +68,15 @@ public sealed class CredentialVerifier(CredentialStore store, ControlPlaneOption
     }
 
     /// <summary>
-    /// False once <paramref name="credential"/> is known to be revoked or expired (a stream opened with
-    /// it is then closed); a bootstrap credential stays valid for the life of the process.
+    /// False once the credential with the ID <paramref name="credential"/> is known to be revoked or
+    /// expired (a stream opened with it is then closed); a bootstrap credential stays valid for the
+    /// life of the process.
     /// </summary>
-    public async ValueTask<bool> IsStillValidAsync(Credential credential, CancellationToken ct)
+    public async ValueTask<bool> IsStillValidAsync(string credential, CancellationToken ct)
     {
-        if (ReferenceEquals(credential, BootstrapOperator) || ReferenceEquals(credential, BootstrapWorker))
+        if (credential == BootstrapOperator.Id || credential == BootstrapWorker.Id)
             return true;
-        var entry = await CurrentAsync(credential.Id, ct);
+        var entry = await CurrentAsync(credential, ct);
         entry.LastUsed = Stopwatch.GetTimestamp();
         return entry.Credential?.IsValidAt(time.GetUtcNow()) == true;
     }

@@ -10,6 +10,8 @@ namespace ProxyPlatform.ControlPlane.Api;
 public static class RestAdminApi
 {
     public const string RevisionHeader = "X-Config-Revision";
+    /// <summary>The largest admin request body: one resource is far smaller.</summary>
+    public const long MaxBodyBytes = 1024 * 1024;
 
     public static IEndpointRouteBuilder MapRestAdminApi(this IEndpointRouteBuilder app)
     {
@@ -95,6 +97,8 @@ public static class RestAdminApi
 
     private static Caller Who(HttpContext context) => Caller.From(context.User);
 
+    private static AdminException TooLarge() => AdminException.TooLarge("", $"the request body is larger than {MaxBodyBytes} bytes, the most an admin request may carry.");
+
     private static string? Query(HttpContext context, string name) =>
         context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;
 
@@ -102,6 +106,11 @@ public static class RestAdminApi
     {
         try
         {
+            var request = context.HttpContext.Request;
+            if (request.ContentLength > MaxBodyBytes)
+                throw TooLarge();
+            if (context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = MaxBodyBytes;
             // A tenant's key learns nothing of another tenant, not even from how its body is judged:
             // the tenant in the path is checked before anything is read.
             if (context.HttpContext.GetRouteValue("tenant") is string tenant)
@@ -123,6 +132,10 @@ public static class RestAdminApi
         catch (JsonException ex)
         {
             return Problems.MalformedJson(context.HttpContext, ex);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Problems.From(TooLarge(), context.HttpContext);
         }
     }
 

@@ -18,6 +18,9 @@ namespace ProxyPlatform.ControlPlane.Backends;
 /// </remarks>
 public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogger<ClusterGrain> logger) : Grain, IClusterGrain
 {
+    /// <summary>The most backends one cluster may have: each is probed by every worker of the pool.</summary>
+    public const int MaxBackends = 1000;
+
     private ClusterSpec? _spec;
     private ClusterMeta _meta = new();
     private Dictionary<string, BackendSpec> _backends = new(StringComparer.Ordinal);
@@ -87,6 +90,8 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
         ETags.Check(ifMatch, existing is null ? null : BackendRevision(backend), $"Backend '{Id.Tenant}/{Id.Cluster}/{backend}'");
         if (existing is not null && existing == spec)
             return new(ToResource(backend, existing), BackendRevision(backend), false);
+        if (existing is null && _backends.Count >= MaxBackends)
+            throw AdminException.Invalid("backend", $"{What} already has {MaxBackends} backends, the most a cluster may have.");
         var backends = new Dictionary<string, BackendSpec>(_backends, StringComparer.Ordinal) { [backend] = spec };
         var revision = await Commit(clusterSpec, backends, _meta, changed: backend);
         return new(ToResource(backend, spec), revision, existing is null);

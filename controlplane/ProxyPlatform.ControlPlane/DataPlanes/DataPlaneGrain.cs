@@ -12,6 +12,7 @@ public sealed class DataPlaneState
     [Id(4)] public long AppliedRevision { get; set; }
     [Id(5)] public Rejection? LastNack { get; set; }
     [Id(6)] public bool Connected { get; set; }
+    [Id(7)] public string? Credential { get; set; }
 }
 
 /// <summary>
@@ -34,6 +35,11 @@ public sealed class DataPlaneGrain(
 
     public async Task Connected(WorkerConnection connection)
     {
+        // One worker ID, one holder: another credential cannot take over (and hear the configuration
+        // of) a worker that is streaming, nor report in its name.
+        if (S.Connected && S.Credential is { } holder && holder != connection.Credential && _lastSeen is { } seen && time.GetUtcNow() - seen < Silence)
+            throw AdminException.Conflict($"Worker ID '{Worker}' is streaming under another credential; each worker needs an ID of its own.");
+        S.Credential = connection.Credential;
         S.Pool = connection.Pool;
         S.Node = connection.Node;
         S.Instance = connection.Instance;

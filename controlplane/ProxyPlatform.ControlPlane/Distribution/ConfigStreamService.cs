@@ -10,12 +10,22 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// coalescing changes that arrive while a send is in progress into one update. ACKs, NACKs and
 /// heartbeats go to the worker's grain.
 /// </summary>
+/// <remarks>
+/// Only a worker's credential opens a stream: a pool token admits its own pool alone, the bootstrap
+/// worker token any pool, and a worker ID already streaming under another credential is refused. A
+/// stream whose credential is revoked or expires is closed within a second.
+/// </remarks>
 [Microsoft.AspNetCore.Authorization.Authorize(Access.Policies.Worker)]
 public sealed class ConfigStreamService(
-    IEnumerable<IWorkerReportHandler> reportHandlers,
+    IEnumerable<IWorkerReportHandler> reportHandlers, Access.CredentialVerifier credentials,
     PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)
     : ConfigStream.ConfigStreamBase
 {
+    /// <summary>The longest worker instance and version strings a Hello may carry.</summary>
+    public const int MaxLabelLength = 128;
+    /// <summary>A NACK's reason is cut to this many characters before it is stored and shown.</summary>
+    public const int MaxReasonLength = 4096;
+
     public override async Task Connect(IAsyncStreamReader<WorkerMessage> requestStream, IServerStreamWriter<ControlMessage> responseStream, ServerCallContext context)
     {
         if (!await requestStream.MoveNext(context.CancellationToken) || requestStream.Current.KindCase != WorkerMessage.KindOneofCase.Hello)
@@ -26,17 +36,31 @@ public sealed class ConfigStreamService(
         var pool = string.IsNullOrEmpty(hello.Pool) ? Pools.Default : hello.Pool;
         if (!ConfigValidator.IsValidId(pool))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"hello.pool: '{pool}' is not a valid pool ID."));
+        if (hello.Instance.Length > MaxLabelLength || hello.Version.Length > MaxLabelLength)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"hello.instance and hello.version: at most {MaxLabelLength} characters each."));
         var instance = string.IsNullOrEmpty(hello.Instance) ? Guid.NewGuid().ToString("N") : hello.Instance;
+        var caller = context.GetHttpContext().User;
+        var credential = caller.FindFirst(Access.Caller.KeyIdClaim)?.Value ?? "";
+        if (caller.FindFirst(Access.Caller.PoolClaim)?.Value is { } admitted && admitted != pool)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"hello.pool: this token admits workers of pool '{admitted}' only, not '{pool}'."));
 
         var feed = await feeds.GetAsync(pool);
         var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);
-        await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow()));
+        try
+        {
+            await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow(), credential));
+        }
+        catch (AdminException ex) when (ex.Kind == AdminErrorKind.Conflict)
+        {
+            throw new RpcException(new Status(StatusCode.AlreadyExists, ex.Message));
+        }
         var session = new Session(hello.AppliedRevision);
         // A node that is shutting down ends its streams at once, so its workers move to another node
         // instead of waiting for the process to exit.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
-        var identity = new WorkerIdentity(hello.WorkerId, pool, instance);
+        var identity = new WorkerIdentity(hello.WorkerId, pool, instance, feed);
         var reading = ReadAsync(requestStream, worker, identity, session, stream);
+        var watching = WatchCredentialAsync(credential, hello.WorkerId, stream);
         logger.LogInformation("Worker {Worker} connected for pool {Pool} at revision {Revision}", hello.WorkerId, pool, hello.AppliedRevision);
         try
         {
@@ -61,6 +85,7 @@ public sealed class ConfigStreamService(
         {
             await stream.CancelAsync();
             await reading;
+            await watching;
             await worker.Disconnected(instance);
             foreach (var handler in reportHandlers)
                 await handler.DisconnectedAsync(identity);
@@ -84,8 +109,9 @@ public sealed class ConfigStreamService(
                         break;
                     case WorkerMessage.KindOneofCase.Nack:
                         session.Nacked(message.Nack.Revision);
-                        logger.LogWarning("Worker {Worker} rejected revision {Revision}: {Reason}", worker.GetPrimaryKeyString(), message.Nack.Revision, message.Nack.Reason);
-                        await worker.Rejected(instance, message.Nack.Revision, message.Nack.Reason);
+                        var reason = message.Nack.Reason.Length > MaxReasonLength ? message.Nack.Reason[..MaxReasonLength] + "…" : message.Nack.Reason;
+                        logger.LogWarning("Worker {Worker} rejected revision {Revision}: {Reason}", worker.GetPrimaryKeyString(), message.Nack.Revision, reason);
+                        await worker.Rejected(instance, message.Nack.Revision, reason);
                         break;
                     case WorkerMessage.KindOneofCase.Heartbeat:
                         await worker.Heartbeat(instance, message.Heartbeat.AppliedRevision);
@@ -108,6 +134,38 @@ public sealed class ConfigStreamService(
         {
             // The worker closed its side or went away: end the call.
             await stream.CancelAsync();
+        }
+    }
+
+    /// <summary>Closes the stream once its credential is revoked or has expired.</summary>
+    private async Task WatchCredentialAsync(string credential, string workerId, CancellationTokenSource stream)
+    {
+        using var timer = new PeriodicTimer(Access.CredentialVerifier.RefreshPeriod, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stream.Token))
+            {
+                bool valid;
+                try
+                {
+                    valid = await credentials.IsStillValidAsync(credential, stream.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The database is out of reach: a stream already open keeps serving its worker.
+                    logger.LogDebug(ex, "Checking the credential of worker {Worker}'s stream failed", workerId);
+                    continue;
+                }
+                if (!valid)
+                {
+                    logger.LogWarning("Closing worker {Worker}'s stream: its credential {Credential} was revoked or has expired", workerId, credential);
+                    await stream.CancelAsync();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

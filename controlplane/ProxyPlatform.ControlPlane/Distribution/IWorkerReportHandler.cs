@@ -2,8 +2,12 @@ using ProxyPlatform.Protos.DataPlane;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
-/// <summary>One run of a worker on one stream: its ID, its pool and the instance of its process.</summary>
-public sealed record WorkerIdentity(string WorkerId, string Pool, string Instance);
+/// <summary>
+/// One run of a worker on one authenticated stream: its ID, its pool, the instance of its process, and
+/// this node's view of the pool, against which what it reports is judged: a worker reports only on
+/// routes, clusters and backends of its own pool.
+/// </summary>
+public sealed record WorkerIdentity(string WorkerId, string Pool, string Instance, PoolFeed Feed);
 
 /// <summary>
 /// Takes in what workers report on the configuration stream besides ACKs, NACKs and heartbeats

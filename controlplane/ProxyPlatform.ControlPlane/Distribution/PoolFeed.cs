@@ -23,6 +23,9 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
     private readonly Dictionary<ResourceKey, long> _removed = [];
     private readonly Queue<(long Base, long Revision, ResourceKey[] Keys)> _recent = new();
     private readonly SortedDictionary<long, ConfigDelta> _early = [];
+    // The backend IDs of the clusters workers have reported on, read once per version of each cluster:
+    // those it has now, and those it has had since this node first read it (whose final counts may still come).
+    private readonly Dictionary<ResourceKey, (long Revision, HashSet<string> Current, HashSet<string> Ever)> _backends = [];
     private bool _watching;
     private TaskCompletionSource _changed = NewSignal();
     private bool _loaded;
@@ -40,6 +43,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         {
             _live.Clear();
             _removed.Clear();
+            _backends.Clear();
             _recent.Clear();
             foreach (var entry in snapshot.Entries)
                 Put(entry);
@@ -165,6 +169,45 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         }
     }
 
+    /// <summary>
+    /// True when the pool holds <paramref name="key"/>, or did until it was removed: what workers report
+    /// on is judged against it (a removed route's final counts still arrive once after its removal).
+    /// </summary>
+    public bool Knows(ResourceKey key)
+    {
+        lock (_gate)
+            return _live.ContainsKey(key) || _removed.ContainsKey(key);
+    }
+
+    /// <summary>The backends of a cluster the pool holds now, or null when it holds no such cluster.</summary>
+    public IReadOnlySet<string>? BackendsOf(string tenant, string cluster)
+    {
+        lock (_gate)
+            return Backends(ResourceKey.OfCluster(tenant, cluster))?.Current;
+    }
+
+    /// <summary>True when a cluster the pool holds has, or had, the backend.</summary>
+    public bool KnowsBackend(string tenant, string cluster, string backend)
+    {
+        lock (_gate)
+            return Backends(ResourceKey.OfCluster(tenant, cluster))?.Ever.Contains(backend) == true;
+    }
+
+    private (HashSet<string> Current, HashSet<string> Ever)? Backends(ResourceKey cluster)
+    {
+        if (!_live.TryGetValue(cluster, out var resource))
+            return null;
+        if (_backends.TryGetValue(cluster, out var known) && known.Revision == resource.Revision)
+            return (known.Current, known.Ever);
+        var definition = System.Text.Json.JsonSerializer.Deserialize<Configuration.ClusterDefinition>(resource.SpecJson.Span, Configuration.ConfigJson.Options)!;
+        var current = new HashSet<string>(definition.Backends.Keys, StringComparer.Ordinal);
+        var ever = new HashSet<string>(current, StringComparer.Ordinal);
+        if (known.Ever is not null)
+            ever.UnionWith(known.Ever);
+        _backends[cluster] = (resource.Revision, current, ever);
+        return (current, ever);
+    }
+
     /// <summary>Completes when the feed's revision differs from <paramref name="revision"/>.</summary>
     public Task WaitForChangeAsync(long revision, CancellationToken ct)
     {
@@ -205,6 +248,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         if (entry.IsRemoval)
         {
             _live.Remove(entry.Key);
+            _backends.Remove(entry.Key);
             _removed[entry.Key] = entry.Revision;
             return;
         }

@@ -24,15 +24,20 @@ public sealed class HealthReportHandler(IGrainFactory grains, ILogger<HealthRepo
         var calls = new List<Task>();
         foreach (var cluster in report.Clusters)
         {
-            if (!ConfigValidator.IsValidId(cluster.Tenant) || !ConfigValidator.IsValidId(cluster.Cluster))
+            // Only clusters of the worker's own pool, and only their backends, count: a worker cannot eject
+            // another pool's backends, nor make up backends that the verdicts would then list.
+            if (!ConfigValidator.IsValidId(cluster.Tenant) || !ConfigValidator.IsValidId(cluster.Cluster)
+                || worker.Feed.BackendsOf(cluster.Tenant, cluster.Cluster) is not { } inPool)
             {
-                logger.LogWarning("Worker {Worker} reported health of '{Tenant}/{Cluster}', which is not a cluster ID; ignored", worker.WorkerId, cluster.Tenant, cluster.Cluster);
+                logger.LogDebug("Worker {Worker} reported health of '{Tenant}/{Cluster}', which is not a cluster of pool {Pool}; ignored",
+                    worker.WorkerId, cluster.Tenant, cluster.Cluster, worker.Pool);
                 continue;
             }
             var key = GrainKeys.Of(cluster.Tenant, cluster.Cluster);
             reported.Add(key);
             var backends = cluster.Backends
-                .Where(b => ConfigValidator.IsValidId(b.Backend))
+                .Where(b => inPool.Contains(b.Backend))
+                .DistinctBy(b => b.Backend)
                 .Select(ToObservation)
                 .ToArray();
             calls.Add(grains.GetGrain<IHealthVerdictGrain>(key).Report(worker.WorkerId, worker.Instance, backends));

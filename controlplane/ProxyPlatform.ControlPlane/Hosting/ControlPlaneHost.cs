@@ -39,7 +39,10 @@ public static class ControlPlaneHost
         builder.Services.AddHealthVerdicts();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
         builder.AddTrafficMetrics();
-        builder.Services.AddGrpc();
+        builder.Services.AddGrpc()
+            .AddServiceOptions<GrpcAdminService>(o => o.MaxReceiveMessageSize = (int)RestAdminApi.MaxBodyBytes)
+            // A worker's metrics report lists every route and backend with traffic: bounded, but not small.
+            .AddServiceOptions<ConfigStreamService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
         builder.Services.AddGrpcReflection();
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -57,10 +60,11 @@ public static class ControlPlaneHost
                 o.ServiceId = options.ServiceId;
             });
             silo.UseNpgsqlClustering(sp => sp.GetRequiredService<NpgsqlDataSource>());
+            // Silo and gateway listen on the advertised address alone (loopback by default), not on every interface.
             if (options.AdvertisedIP == "hostname")
-                silo.ConfigureEndpoints(Dns.GetHostName(), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+                silo.ConfigureEndpoints(Dns.GetHostName(), options.SiloPort, options.GatewayPort);
             else
-                silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedIP), options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+                silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedIP), options.SiloPort, options.GatewayPort);
             // A killed silo should hand its grains and workers over within seconds, not the
             // default 10-20 s: probe often, give up after two misses, refresh the table often.
             silo.Configure<ClusterMembershipOptions>(o =>

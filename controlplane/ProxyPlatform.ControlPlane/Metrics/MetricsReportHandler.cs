@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
+using ResourceKey = ProxyPlatform.Resources.ResourceKey;
 
 namespace ProxyPlatform.ControlPlane.Metrics;
 
@@ -16,11 +18,20 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
         if (message.KindCase != WorkerMessage.KindOneofCase.Metrics)
             return;
         var report = message.Metrics;
+        // Series of routes and backends the worker's pool never had are dropped: their labels would be
+        // whatever a worker made up, and the tenants they name not necessarily in its pool.
+        var series = report.Series.Where(s => OfPool(worker.Feed, s)).ToList();
+        if (series.Count != report.Series.Count)
+        {
+            logger.LogDebug("Worker {Worker} reported {Count} series of routes or backends not in pool {Pool}; ignored", worker.WorkerId, report.Series.Count - series.Count, worker.Pool);
+            report = report.Clone();
+            report.Series.Clear();
+            report.Series.AddRange(series);
+        }
         received.Take(worker, report);
         // The stream's reader waits for this: the tenants' grains are called together, not one after another.
-        await Task.WhenAll(report.Series
+        await Task.WhenAll(series
             .GroupBy(s => s.Tenant)
-            .Where(tenant => Configuration.ConfigValidator.IsValidId(tenant.Key))
             .Select(tenant => RecordAsync(worker, tenant.Key, [.. tenant.Select(ToSample)])));
     }
 
@@ -35,6 +46,19 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
             // The next report carries the same cumulative values (and more): nothing is lost by skipping this one.
             logger.LogWarning(ex, "Metrics of tenant {Tenant} from worker {Worker} could not be recorded", tenant, worker.WorkerId);
         }
+    }
+
+    private static bool OfPool(PoolFeed pool, Protos.DataPlane.TrafficSample sample)
+    {
+        if (!Configuration.ConfigValidator.IsValidId(sample.Tenant))
+            return false;
+        return sample.Kind switch
+        {
+            SeriesKind.Route => Configuration.ConfigValidator.IsValidId(sample.Route) && pool.Knows(ResourceKey.OfRoute(sample.Tenant, sample.Route)),
+            SeriesKind.Backend => Configuration.ConfigValidator.IsValidId(sample.Cluster) && Configuration.ConfigValidator.IsValidId(sample.Backend)
+                && pool.KnowsBackend(sample.Tenant, sample.Cluster, sample.Backend),
+            _ => false,
+        };
     }
 
     public Task DisconnectedAsync(WorkerIdentity worker)
