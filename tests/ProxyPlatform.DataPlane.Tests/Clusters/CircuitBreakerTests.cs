@@ -1,6 +1,6 @@
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
 
-namespace ProxyPlatform.DataPlane.Tests.Proxy;
+namespace ProxyPlatform.DataPlane.Tests.Clusters;
 
 public sealed class CircuitBreakerTests
 {

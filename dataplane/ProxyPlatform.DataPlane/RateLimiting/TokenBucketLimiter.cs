@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.RateLimiting;
 
 /// <summary>
 /// A route's rate limit: one token bucket per key (the client's address, or a header's value),
