@@ -24,7 +24,9 @@ public sealed class TokenBucketLimiter(double requestsPerSecond, int burst, stri
         var now = Stopwatch.GetTimestamp();
         if (_buckets.Count > PruneAbove)
             Prune(now);
-        var bucket = _buckets.GetOrAdd(key, static (_, limiter) => new Bucket(limiter.Burst, Stopwatch.GetTimestamp()), this);
+        // A new client's bucket starts full as of this request: stamped any later, the first refill
+        // would be negative and a burst of 1 would refuse every new client's first request.
+        var bucket = _buckets.GetOrAdd(key, static (_, start) => new Bucket(start.Burst, start.Now), (Burst, Now: now));
         lock (bucket)
         {
             Refill(bucket, now);
