@@ -58,14 +58,16 @@ internal static class RequestPathParts
                 request.ContentLength = body.Length;
         }
         context.Features.Set<IHttpRequestBodyDetectionFeature>(new BodyDetection(body is not null));
-        context.Response.Body = new MemoryStream();
+        var response = new MemoryStream();
+        context.Items[typeof(RequestPathParts)] = response;
+        context.Response.Body = response;
         return context;
     }
 
-    /// <summary>The response body the worker wrote.</summary>
+    /// <summary>The response body the worker wrote (whatever streams it was wrapped in on the way).</summary>
     public static string ResponseText(HttpContext context)
     {
-        var body = (MemoryStream)context.Response.Body;
+        var body = (MemoryStream)context.Items[typeof(RequestPathParts)]!;
         return System.Text.Encoding.UTF8.GetString(body.ToArray());
     }
 
@@ -75,6 +77,13 @@ internal static class RequestPathParts
         Assert.Equal("application/problem+json", context.Response.ContentType);
         using var json = JsonDocument.Parse(ResponseText(context));
         return json.RootElement.GetProperty("type").GetString()!.Replace(DataPlane.Pipeline.Problems.BaseUri, "", StringComparison.Ordinal);
+    }
+
+    /// <summary>The <c>detail</c> of the problem+json the worker wrote.</summary>
+    public static string ProblemDetail(HttpContext context)
+    {
+        using var json = JsonDocument.Parse(ResponseText(context));
+        return json.RootElement.GetProperty("detail").GetString()!;
     }
 
     private sealed class BodyDetection(bool canHaveBody) : IHttpRequestBodyDetectionFeature
