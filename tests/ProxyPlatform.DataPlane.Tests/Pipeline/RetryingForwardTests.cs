@@ -25,9 +25,11 @@ public sealed class RetryingForwardTests
     private static readonly ForwardedValues Client = new("127.0.0.1", "http", "acme.test", "127.0.0.1");
 
     private readonly RecordingLogger<ProxyHandler> _log = new();
+    /// <summary>This test's name in <c>Via</c>: its backends count only its own requests, whatever else finds their ports.</summary>
+    private readonly string _instance = $"pp-test-{Guid.NewGuid():N}";
 
     private RetryingForward Forward() =>
-        new(new ForwardAttempt(Forwarder, new ProxyTransformer(new ProxyOptions { InstanceName = "pp-test" }), _log), _log, NullLoggerFactory.Instance);
+        new(new ForwardAttempt(Forwarder, new ProxyTransformer(new ProxyOptions { InstanceName = _instance }), _log), _log, NullLoggerFactory.Instance);
 
     private async Task<DefaultHttpContext> SendAsync(CompiledRoute route, string method = "GET", byte[]? body = null, Action<HttpRequest>? prepare = null)
     {
@@ -37,16 +39,37 @@ public sealed class RetryingForwardTests
         return context;
     }
 
-    private static Task<ScriptedBackend> AnsweringAsync(string name, int status) =>
-        ScriptedBackend.StartAsync(name, async context =>
+    /// <summary>
+    /// A real backend on loopback running <paramref name="handler"/> for this test's requests. Other
+    /// processes on the machine may send to a port they believe free (a "dead" backend of theirs):
+    /// such requests get 421 and are not counted.
+    /// </summary>
+    private async Task<Backend> BackendAsync(string name, RequestDelegate handler)
+    {
+        var backend = new Backend();
+        backend.Server = await ScriptedBackend.StartAsync(name, context =>
+        {
+            if (!context.Request.Headers.Via.ToString().Contains(_instance, StringComparison.Ordinal))
+            {
+                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+                return Task.CompletedTask;
+            }
+            Interlocked.Increment(ref backend.Received);
+            return handler(context);
+        });
+        return backend;
+    }
+
+    private Task<Backend> AnsweringAsync(string name, int status) =>
+        BackendAsync(name, async context =>
         {
             context.Response.StatusCode = status;
             await context.Response.WriteAsync(name);
         });
 
     /// <summary>A backend that sends nothing until the request is abandoned.</summary>
-    private static Task<ScriptedBackend> HangingAsync(string name) =>
-        ScriptedBackend.StartAsync(name, context => Task.Delay(Timeout.Infinite, context.RequestAborted));
+    private Task<Backend> HangingAsync(string name) =>
+        BackendAsync(name, context => Task.Delay(Timeout.Infinite, context.RequestAborted));
 
     private static ClusterSpec RoundRobin(RetrySpec? retry = null, CircuitBreakerSpec? breaker = null, TimeoutsSpec? timeouts = null) =>
         new() { LoadBalancing = LoadBalancingPolicies.RoundRobin, Retry = retry, CircuitBreaker = breaker, Timeouts = timeouts };
@@ -143,8 +166,8 @@ public sealed class RetryingForwardTests
                 received.Add(body);
             context.Response.StatusCode = status;
         }
-        await using var failing = await ScriptedBackend.StartAsync("failing", context => Record(context, 503));
-        await using var healthy = await ScriptedBackend.StartAsync("healthy", context => Record(context, 200));
+        await using var failing = await BackendAsync("failing", context => Record(context, 503));
+        await using var healthy = await BackendAsync("healthy", context => Record(context, 200));
         var cluster = Cluster(RoundRobin(new RetrySpec { MaxAttempts = 2, RetryOn = ["503"], MaxBufferedBodyBytes = 20_000 }), ("a", failing.Address), ("b", healthy.Address));
         var payload = new string('x', 10_000);
 
@@ -253,5 +276,16 @@ public sealed class RetryingForwardTests
             Assert.Equal(ResponseText(first), ResponseText(again));
             Assert.False(again.Response.Headers.ContainsKey("X-Sticky"));
         }
+    }
+
+    private sealed class Backend : IAsyncDisposable
+    {
+        public int Received;
+        public ScriptedBackend Server { get; set; } = null!;
+        public string Address => Server.Address;
+        /// <summary>The requests of this test that reached the backend.</summary>
+        public int Requests => Volatile.Read(ref Received);
+
+        public ValueTask DisposeAsync() => Server.DisposeAsync();
     }
 }
