@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Forwarding;
+using ProxyPlatform.DataPlane.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyPlatform.DataPlane.Configuration;
@@ -21,6 +22,9 @@ public static class ProxyConfigurationServices
         services.AddSingleton<LastKnownGood>();
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton<ProxyTransformer>();
+        services.AddSingleton<RequestGuards>();
+        services.AddSingleton<ForwardAttempt>();
+        services.AddSingleton<RetryingForward>();
         services.AddSingleton<ProxyHandler>();
         return services;
     }

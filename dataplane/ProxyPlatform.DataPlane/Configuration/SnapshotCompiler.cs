@@ -1,8 +1,10 @@
 using System.Collections.Immutable;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.RateLimiting;
+using ProxyPlatform.DataPlane.Routing;
 using ProxyPlatform.Protos.DataPlane;
 
 namespace ProxyPlatform.DataPlane.Configuration;

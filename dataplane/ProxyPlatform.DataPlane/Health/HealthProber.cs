@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
 
 namespace ProxyPlatform.DataPlane.Health;
 

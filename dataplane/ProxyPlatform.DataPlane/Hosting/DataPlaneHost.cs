@@ -6,7 +6,8 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Health;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Ops;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Forwarding;
+using ProxyPlatform.DataPlane.Pipeline;
 
 namespace ProxyPlatform.DataPlane.Hosting;
 

@@ -12,7 +12,7 @@ public static class Problems
     public const string ContentType = "application/problem+json";
 
     public static Task WriteAsync(HttpContext context, int status, string type, string title, string detail,
-        Proxy.CompiledRoute? route = null, Proxy.ClusterRuntime? cluster = null)
+        Routing.CompiledRoute? route = null, Clusters.ClusterRuntime? cluster = null)
     {
         var body = new JsonObject
         {

@@ -1,6 +1,6 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
 
 namespace ProxyPlatform.DataPlane.Tests.Health;
 

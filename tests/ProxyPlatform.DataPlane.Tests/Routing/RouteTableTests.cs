@@ -1,8 +1,8 @@
 using Microsoft.AspNetCore.Http;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Routing;
 
-namespace ProxyPlatform.DataPlane.Tests.Proxy;
+namespace ProxyPlatform.DataPlane.Tests.Routing;
 
 public sealed class RouteTableTests
 {

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.RateLimiting;
 
 /// <summary>
 /// A route's rate limit: one token bucket per key (the client's address, or a header's value),
@@ -24,7 +24,9 @@ public sealed class TokenBucketLimiter(double requestsPerSecond, int burst, stri
         var now = Stopwatch.GetTimestamp();
         if (_buckets.Count > PruneAbove)
             Prune(now);
-        var bucket = _buckets.GetOrAdd(key, static (_, limiter) => new Bucket(limiter.Burst, Stopwatch.GetTimestamp()), this);
+        // A new client's bucket starts full as of this request: stamped any later, the first refill
+        // would be negative and a burst of 1 would refuse every new client's first request.
+        var bucket = _buckets.GetOrAdd(key, static (_, start) => new Bucket(start.Burst, start.Now), (Burst, Now: now));
         lock (bucket)
         {
             Refill(bucket, now);

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Forwarding;
 
 /// <summary>The proxy listener's own settings (<c>Proxy:*</c>), the same for every route the worker serves.</summary>
 public sealed record ProxyOptions

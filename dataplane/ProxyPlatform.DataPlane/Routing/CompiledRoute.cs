@@ -1,7 +1,9 @@
+using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Metrics;
+using ProxyPlatform.DataPlane.RateLimiting;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Routing;
 
 /// <summary>A route as the worker serves it: built once per change of the route or its tenant, read by every request it matches.</summary>
 public sealed class CompiledRoute

@@ -1,4 +1,4 @@
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Metrics;
 
 /// <summary>
 /// Passes a body through and counts its bytes, for the bodies whose size no header gives (chunked

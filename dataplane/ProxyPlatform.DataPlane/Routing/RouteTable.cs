@@ -1,4 +1,4 @@
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Routing;
 
 /// <summary>
 /// The worker's routing table: host, then the longest path prefix, then the most constrained route,

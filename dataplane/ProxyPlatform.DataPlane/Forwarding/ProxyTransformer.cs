@@ -3,9 +3,11 @@ using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
+using ProxyPlatform.DataPlane.Metrics;
+using ProxyPlatform.DataPlane.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Forwarding;
 
 /// <summary>
 /// How a request and its response cross the worker: hop-by-hop headers (and every header a
@@ -76,7 +78,7 @@ public sealed class ProxyTransformer(ProxyOptions options) : HttpTransformer
         exchange.ResponseHeadersReceived();
         var status = (int)proxyResponse.StatusCode;
         exchange.BackendStatus = status;
-        if (exchange.MayRetryOnStatus && exchange.Cluster.RetriesStatus(status))
+        if (exchange.MayRetryOnStatus && exchange.Cluster.Retry.RetriesStatus(status))
         {
             // Nothing of this answer has reached the client: drop it and try another backend.
             exchange.RetryStatus = status;
@@ -102,14 +104,8 @@ public sealed class ProxyTransformer(ProxyOptions options) : HttpTransformer
         if (status is 204 or 205 or (>= 100 and < 200) && headers.ContentLength == 0)
             headers.Remove(HeaderNames.ContentLength);
 
-        if (exchange.Cluster.Affinity is { } affinity && exchange.Backend is { } backend && exchange.AffinityKey != exchange.Cluster.AffinityKey(backend))
-        {
-            var key = exchange.Cluster.AffinityKey(backend);
-            if (affinity.Mode == "header")
-                headers[affinity.Name] = key;
-            else
-                headers.Append(HeaderNames.SetCookie, $"{affinity.Name}={key}; Path=/; HttpOnly; SameSite=Lax");
-        }
+        if (exchange.Cluster.Affinity is { } affinity && exchange.Backend is { } backend)
+            affinity.WriteKey(headers, backend, exchange.AffinityKey);
         return new ValueTask<bool>(true);
     }
 

@@ -1,6 +1,7 @@
 using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Clusters;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.LoadBalancing;
 
 /// <summary>
 /// Chooses a backend among a cluster's enabled backends, skipping those whose circuit is open and

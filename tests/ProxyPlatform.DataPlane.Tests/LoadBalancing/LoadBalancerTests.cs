@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using ProxyPlatform.Configuration;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
+using ProxyPlatform.DataPlane.LoadBalancing;
 
-namespace ProxyPlatform.DataPlane.Tests.Proxy;
+namespace ProxyPlatform.DataPlane.Tests.LoadBalancing;
 
 public sealed class LoadBalancerTests
 {

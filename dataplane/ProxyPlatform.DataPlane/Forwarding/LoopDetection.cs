@@ -1,6 +1,6 @@
 using Microsoft.Net.Http.Headers;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Forwarding;
 
 /// <summary>
 /// Keeps a request from circling: every forwarded request carries a <c>Via</c> entry naming the

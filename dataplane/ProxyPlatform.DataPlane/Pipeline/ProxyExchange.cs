@@ -1,6 +1,9 @@
 using System.Collections;
+using ProxyPlatform.DataPlane.Clusters;
+using ProxyPlatform.DataPlane.Forwarding;
+using ProxyPlatform.DataPlane.Routing;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Pipeline;
 
 /// <summary>
 /// One request on its way through the worker: what it matched, and what its current attempt has seen.

@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Primitives;
 
-namespace ProxyPlatform.DataPlane.Proxy;
+namespace ProxyPlatform.DataPlane.Forwarding;
 
 /// <summary>The <c>X-Forwarded-*</c> and <c>X-Real-IP</c> values the worker sends for one request.</summary>
 public sealed record ForwardedValues(string For, string Proto, string? Host, string RealIp);

@@ -1,6 +1,6 @@
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
 
-namespace ProxyPlatform.DataPlane.Tests.Proxy;
+namespace ProxyPlatform.DataPlane.Tests.Clusters;
 
 public sealed class CircuitBreakerTests
 {
@@ -74,23 +74,5 @@ public sealed class CircuitBreakerTests
         for (var i = 0; i < 100; i++)
             Assert.False(state.Failed(null, now: 0));
         Assert.True(state.TryAcquire(now: 0));
-    }
-
-    [Fact]
-    public void Retry_budget_allows_three_retries_or_a_fifth_of_the_requests_in_flight()
-    {
-        var budget = new RetryBudget();
-        Assert.True(budget.TryStartRetry());
-        Assert.True(budget.TryStartRetry());
-        Assert.True(budget.TryStartRetry());
-        Assert.False(budget.TryStartRetry());
-
-        for (var i = 0; i < 20; i++)
-            budget.RequestStarted();
-        Assert.True(budget.TryStartRetry());
-        Assert.False(budget.TryStartRetry());
-
-        budget.RetryFinished();
-        Assert.True(budget.TryStartRetry());
     }
 }
