@@ -76,7 +76,7 @@ internal static class RequestPathParts
     {
         Assert.Equal("application/problem+json", context.Response.ContentType);
         using var json = JsonDocument.Parse(ResponseText(context));
-        return json.RootElement.GetProperty("type").GetString()!.Replace(DataPlane.Pipeline.Problems.BaseUri, "", StringComparison.Ordinal);
+        return json.RootElement.GetProperty("type").GetString()!.Replace(ProxyPlatform.Http.ProblemJson.BaseUri, "", StringComparison.Ordinal);
     }
 
     /// <summary>The <c>detail</c> of the problem+json the worker wrote.</summary>
