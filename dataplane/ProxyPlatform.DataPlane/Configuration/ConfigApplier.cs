@@ -58,28 +58,6 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     }
 
     /// <summary>
-    /// Applies a burst of updates as one: one validation and one swap. If the merged result is
-    /// rejected, applies them one by one so that the update at fault is the one NACKed.
-    /// </summary>
-    public async Task<ApplyResult> ApplyAsync(IReadOnlyList<ConfigUpdate> updates, CancellationToken cancellationToken = default)
-    {
-        if (updates.Count > 1 && UpdateBatch.Merge(updates) is { } merged)
-        {
-            var result = await ApplyAsync(merged, cancellationToken);
-            if (result.Outcome != ApplyOutcome.Rejected)
-                return result;
-        }
-        ApplyResult? last = null;
-        foreach (var update in updates)
-        {
-            last = await ApplyAsync(update, cancellationToken);
-            if (last.Outcome != ApplyOutcome.Applied)
-                return last;
-        }
-        return last!;
-    }
-
-    /// <summary>
     /// Serves the saved last-known-good configuration if there is one and it is still valid.
     /// Never throws for a missing, unreadable or invalid file: the worker then starts empty.
     /// </summary>

@@ -1,7 +1,5 @@
-using Microsoft.Extensions.DependencyInjection;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Tests.Infrastructure;
 using ProxyPlatform.Protos.DataPlane;
 using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
@@ -12,23 +10,19 @@ namespace ProxyPlatform.DataPlane.Tests.Configuration;
 public sealed class ConfigApplierTests : IDisposable
 {
     private readonly TempDirectory _dataDir = new();
-    private readonly List<ServiceProvider> _providers = [];
+    private readonly List<WorkerConfiguration> _workers = [];
 
     private ConfigApplier Create(long? maxRequestBodyBytes = null)
     {
-        var services = new ServiceCollection()
-            .AddLogging()
-            .AddSingleton(new DataPlaneOptions { WorkerId = "test", DataDir = _dataDir.Path, MaxRequestBodyBytes = maxRequestBodyBytes })
-            .AddProxyConfiguration()
-            .BuildServiceProvider();
-        _providers.Add(services);
-        return services.GetRequiredService<ConfigApplier>();
+        var worker = new WorkerConfiguration(_dataDir.Path, maxRequestBodyBytes);
+        _workers.Add(worker);
+        return worker.Applier;
     }
 
     public void Dispose()
     {
-        foreach (var provider in _providers)
-            provider.Dispose();
+        foreach (var worker in _workers)
+            worker.Dispose();
         _dataDir.Dispose();
     }
 
