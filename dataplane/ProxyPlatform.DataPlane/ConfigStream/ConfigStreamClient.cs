@@ -248,7 +248,7 @@ public sealed class ConfigStreamClient : BackgroundService
         }
     }
 
-    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good.</summary>
+    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good (however many attempts that takes).</summary>
     private async Task AckWhenSavedAsync(Task previous, MessageWriter writer, long revision, CancellationTokenSource stream)
     {
         await previous;
@@ -274,7 +274,10 @@ public sealed class ConfigStreamClient : BackgroundService
         try
         {
             while (await timer.WaitForNextTickAsync(stream.Token))
-                await writer.WriteAsync(new WorkerMessage { Heartbeat = new Heartbeat { AppliedRevision = _applier.AppliedRevision } }, stream.Token);
+            {
+                // The control plane counts a heartbeat's revision as applied, as it does an ACK: name only what is saved.
+                await writer.WriteAsync(new WorkerMessage { Heartbeat = new Heartbeat { AppliedRevision = _applier.SavedRevision } }, stream.Token);
+            }
         }
         catch (OperationCanceledException)
         {

@@ -5,8 +5,8 @@ using ProxyPlatform.DataPlane.Hosting;
 namespace ProxyPlatform.DataPlane.Tests.Infrastructure;
 
 /// <summary>
-/// What turns updates into the served configuration (the compiler, the applier and the last-known-good
-/// file) from the worker's own service registrations, over one data folder; one per
+/// What turns updates into the served configuration (the compiler, the applier, the last-known-good
+/// file and its saver) from the worker's own service registrations, over one data folder; one per
 /// worker run, so a second over the same folder is a restart.
 /// </summary>
 public sealed class WorkerConfiguration : IDisposable
@@ -23,6 +23,8 @@ public sealed class WorkerConfiguration : IDisposable
     }
 
     public ConfigApplier Applier => _services.GetRequiredService<ConfigApplier>();
+    public LastKnownGood LastKnownGood => _services.GetRequiredService<LastKnownGood>();
+    public LastKnownGoodSaver Saver => _services.GetRequiredService<LastKnownGoodSaver>();
 
     public void Dispose() => _services.Dispose();
 }
