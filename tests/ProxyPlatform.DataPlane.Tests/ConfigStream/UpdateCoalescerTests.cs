@@ -128,9 +128,6 @@ public sealed class UpdateCoalescerTests : IDisposable
             Assert.True(_queue.Writer.TryWrite(update));
     }
 
-    private static ConfigUpdate RouteAdded(long baseRevision, long revision) =>
-        Delta(baseRevision, revision, [Route("acme", $"r{revision}", new RouteSpec { Cluster = "web" }, revision)]);
-
     private static ConfigUpdate BackendChanged(long baseRevision, long revision) =>
         Delta(baseRevision, revision, [Cluster("acme", "web", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = $"http://127.0.0.1:{9000 + revision}" } } }, revision)]);
 

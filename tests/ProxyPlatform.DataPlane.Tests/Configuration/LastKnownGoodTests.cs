@@ -174,9 +174,6 @@ public sealed class LastKnownGoodTests : IDisposable
         Assert.Contains("not the snapshot a file starts with", read.Problem, StringComparison.Ordinal);
     }
 
-    private static ConfigUpdate RouteAdded(long baseRevision, long revision) =>
-        Delta(baseRevision, revision, [Route("acme", $"r{revision}", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = $"/r{revision}" }, Cluster = "web" }, revision)]);
-
     /// <summary>Applies each update and waits for its save, so that each is a record of its own.</summary>
     private static async Task SaveOneByOneAsync(ConfigApplier applier, params ConfigUpdate[] updates)
     {
