@@ -104,6 +104,42 @@ public sealed class ConfigDistributionTests
     }
 
     [Fact]
+    public async Task Worker_that_cannot_save_a_revision_serves_it_but_acks_it_only_once_a_save_succeeds()
+    {
+        await using var backend = await TestBackend.StartAsync("unsaved");
+        await using var platform = await Platform.StartAsync("unsaved", workers: 0);
+        // Frequent heartbeats: the control plane counts a heartbeat's revision as applied too.
+        var worker = await platform.StartWorkerAsync("unsaved", 0, "--ControlPlane:HeartbeatSeconds=0.2");
+        var saved = await platform.CreateServiceAsync("unsaved", "unsaved.test", [backend], "/main");
+        await Until(async () => (await worker.StatsAsync()).SavedRevision >= saved, "the service is saved");
+        await Until(async () => await AppliedRevisionAsync(platform, worker.Id) >= saved, "the service is acknowledged");
+
+        // A data folder that is a regular file fails every save, whoever the worker runs as.
+        Directory.Delete(worker.DataDir, recursive: true);
+        await File.WriteAllTextAsync(worker.DataDir, "in the way");
+        var revision = await platform.PutOkAsync("/v1/tenants/unsaved/routes/new", new { match = new { pathPrefix = "/new" }, cluster = "web" });
+
+        // Served at once, retried, and not acknowledged: a restart would not serve it.
+        (await worker.WaitForStatusAsync("unsaved.test", "/new/x", 200)).Dispose();
+        await Until(async () => (await worker.StatsAsync()).FailedSaves >= 2, "a save has failed and been retried");
+        // Heartbeats have come in since the worker served it, and none counted it as applied either.
+        var seen = new HashSet<string>();
+        await Until(async () => seen.Add(await LastSeenAsync(platform, worker.Id)) && seen.Count > 3, "three heartbeats have come in");
+        Assert.Equal(saved, (await worker.StatsAsync()).SavedRevision);
+        Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
+
+        File.Delete(worker.DataDir);
+        Directory.CreateDirectory(worker.DataDir);
+        await Until(async () => await AppliedRevisionAsync(platform, worker.Id) >= revision, $"revision {revision} is acknowledged");
+        Assert.True((await worker.StatsAsync()).SavedRevision >= revision);
+
+        await worker.KillAsync();
+        await platform.KillControlPlaneAsync();
+        await worker.StartAsync();
+        (await worker.WaitForStatusAsync("unsaved.test", "/new/x", 200)).Dispose();
+    }
+
+    [Fact]
     public async Task Configuration_a_worker_cannot_apply_is_nacked_once_while_it_keeps_serving_the_old_one()
     {
         await using var backend = await TestBackend.StartAsync("nack");
@@ -360,6 +396,30 @@ public sealed class ConfigDistributionTests
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{worker} is not {status}: {entry}");
             await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The revision the control plane counts <paramref name="worker"/> as having applied (its ACKs and heartbeats).</summary>
+    private static async Task<long> AppliedRevisionAsync(Platform platform, string worker)
+    {
+        using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+        return list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker).GetProperty("appliedRevision").GetInt64();
+    }
+
+    private static async Task<string> LastSeenAsync(Platform platform, string worker)
+    {
+        using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+        return list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker).GetProperty("lastSeen").GetString()!;
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            await Task.Delay(100);
         }
     }
 

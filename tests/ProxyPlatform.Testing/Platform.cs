@@ -184,6 +184,8 @@ public sealed class Silo : IAsyncDisposable
 public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir, string controlPlaneUrl, string[] extraArgs) : IAsyncDisposable
 {
     public string Id { get; } = id;
+    /// <summary>Where the worker keeps its last-known-good file (<c>DataPlane:DataDir</c>).</summary>
+    public string DataDir { get; } = dataDir;
     public string ProxyUrl { get; } = $"http://127.0.0.1:{proxyPort}";
     public string OpsUrl { get; } = $"http://127.0.0.1:{opsPort}";
     public PlatformProcess Process { get; private set; } = null!;
@@ -202,7 +204,7 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
             $"--Proxy:Url={ProxyUrl}",
             $"--Ops:Url={OpsUrl}",
             $"--DataPlane:Id={Id}",
-            $"--DataPlane:DataDir={dataDir}", .. extraArgs]);
+            $"--DataPlane:DataDir={DataDir}", .. extraArgs]);
         await Process.StartAsync($"{OpsUrl}/healthz");
     }
 
@@ -285,6 +287,8 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
 /// <summary>A worker's <c>/config-stats</c>.</summary>
 public sealed record ConfigStats(
     long AppliedRevision,
+    long SavedRevision,
+    long FailedSaves,
     long UpdatesReceived,
     long BytesReceived,
     long NacksSent,

@@ -20,6 +20,7 @@ public static class ProxyConfigurationServices
         services.TryAddSingleton<Metrics.TrafficRegistry>();
         services.AddSingleton<SnapshotCompiler>();
         services.AddSingleton<LastKnownGood>();
+        services.AddSingleton<LastKnownGoodSaver>();
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton<ProxyTransformer>();
         services.AddSingleton<RequestGuards>();

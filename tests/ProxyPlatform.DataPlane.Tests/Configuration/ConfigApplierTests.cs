@@ -1,7 +1,5 @@
-using Microsoft.Extensions.DependencyInjection;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Tests.Infrastructure;
 using ProxyPlatform.Protos.DataPlane;
 using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
@@ -12,23 +10,19 @@ namespace ProxyPlatform.DataPlane.Tests.Configuration;
 public sealed class ConfigApplierTests : IDisposable
 {
     private readonly TempDirectory _dataDir = new();
-    private readonly List<ServiceProvider> _providers = [];
+    private readonly List<WorkerConfiguration> _workers = [];
 
     private ConfigApplier Create(long? maxRequestBodyBytes = null)
     {
-        var services = new ServiceCollection()
-            .AddLogging()
-            .AddSingleton(new DataPlaneOptions { WorkerId = "test", DataDir = _dataDir.Path, MaxRequestBodyBytes = maxRequestBodyBytes })
-            .AddProxyConfiguration()
-            .BuildServiceProvider();
-        _providers.Add(services);
-        return services.GetRequiredService<ConfigApplier>();
+        var worker = new WorkerConfiguration(_dataDir.Path, maxRequestBodyBytes);
+        _workers.Add(worker);
+        return worker.Applier;
     }
 
     public void Dispose()
     {
-        foreach (var provider in _providers)
-            provider.Dispose();
+        foreach (var worker in _workers)
+            worker.Dispose();
         _dataDir.Dispose();
     }
 
@@ -219,14 +213,13 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Changes_after_the_whole_file_are_journalled_and_restored_and_a_torn_record_is_ignored()
+    public async Task Changes_after_the_snapshot_are_appended_to_the_file_and_restored_and_a_torn_record_is_ignored()
     {
         var first = Create();
         await first.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
         await first.WhenSavedAsync();
         var file = Path.Combine(_dataDir.Path, LastKnownGood.FileName);
-        var written = File.GetLastWriteTimeUtc(file);
-        var savedFile = await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken);
+        var savedFile = await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken);
         for (var revision = 2; revision <= 4; revision++)
         {
             await first.ApplyAsync(Delta(revision - 1, revision, [Route("acme", $"r{revision}", new RouteSpec { Cluster = "web" }, revision)]), TestContext.Current.CancellationToken);
@@ -235,11 +228,12 @@ public sealed class ConfigApplierTests : IDisposable
         await first.ApplyAsync(Delta(4, 5, [], [Key(ResourceKind.Route, "acme", "r2")]), TestContext.Current.CancellationToken);
         await first.WhenSavedAsync();
 
-        // A change costs an append to the journal, not a rewrite of the whole configuration.
-        Assert.Equal(savedFile, await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
-        Assert.Equal(written, File.GetLastWriteTimeUtc(file));
-        var journal = Path.Combine(_dataDir.Path, LastKnownGood.JournalName);
-        await File.AppendAllTextAsync(journal, "\u0010\0\0\0torn", TestContext.Current.CancellationToken);
+        // A change costs an append to the file, not a rewrite of the whole configuration.
+        var grown = await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken);
+        Assert.True(grown.Length > savedFile.Length);
+        Assert.Equal(savedFile, grown[..savedFile.Length]);
+        Assert.False(File.Exists(Path.Combine(_dataDir.Path, LastKnownGood.PreviousFileName)));
+        await File.AppendAllTextAsync(file, "\u0010\0\0\0torn", TestContext.Current.CancellationToken);
 
         var restarted = Create();
         Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));

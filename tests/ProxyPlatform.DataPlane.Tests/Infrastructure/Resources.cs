@@ -41,6 +41,10 @@ internal static class Resources
         return update;
     }
 
+    /// <summary>A delta adding route <c>acme/r&lt;revision&gt;</c> on <c>/r&lt;revision&gt;</c> to <see cref="AcmeSnapshot"/>'s cluster.</summary>
+    public static ConfigUpdate RouteAdded(long baseRevision, long revision) =>
+        Delta(baseRevision, revision, [Route("acme", $"r{revision}", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = $"/r{revision}" }, Cluster = "web" }, revision)]);
+
     /// <summary>A tenant <c>acme</c> owning <c>acme.test</c>, a cluster <c>web</c> with one backend, and a route <c>api</c> on <c>/api</c>.</summary>
     public static ConfigUpdate AcmeSnapshot(long revision = 1, string backend = "http://127.0.0.1:9") => Snapshot(revision,
         Tenant("acme", new TenantSpec { Hostnames = ["acme.test"] }, revision),
