@@ -5,6 +5,7 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.LoadBalancing;
 using ProxyPlatform.DataPlane.Metrics;
 using Yarp.ReverseProxy.Forwarder;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Clusters;
 
@@ -15,10 +16,10 @@ namespace ProxyPlatform.DataPlane.Clusters;
 /// </summary>
 public sealed class ClusterRuntime
 {
-    private ClusterRuntime(ResourceId id, ClusterDefinition definition, Backend[] enabled, Backend[] backends, bool allUnhealthy, ConnectionPool pool, RetryBudget budget)
+    private ClusterRuntime(ResourceKey id, ClusterDefinition definition, Backend[] enabled, Backend[] backends, bool allUnhealthy, ConnectionPool pool, RetryBudget budget)
     {
         Id = id;
-        Name = id.ToString();
+        Name = id.QualifiedId;
         Definition = definition;
         Enabled = enabled;
         Backends = backends;
@@ -41,7 +42,7 @@ public sealed class ClusterRuntime
         Grpc = new ForwarderRequestConfig { ActivityTimeout = activity, Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
     }
 
-    public ResourceId Id { get; }
+    public ResourceKey Id { get; }
     public string Name { get; }
     public ClusterDefinition Definition { get; }
     /// <summary>
@@ -75,7 +76,7 @@ public sealed class ClusterRuntime
     /// backend swaps the cluster's state without touching a connection or a request in flight.
     /// Verdicts count only while the cluster has a health check (without one, nobody probes it).
     /// </summary>
-    public static ClusterRuntime Build(ResourceId id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null, TrafficRegistry? traffic = null)
+    public static ClusterRuntime Build(ResourceKey id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null, TrafficRegistry? traffic = null)
     {
         var spec = definition.Spec ?? new ClusterSpec();
         var verdicts = spec.HealthCheck is null ? null : health?.Backends;

@@ -4,6 +4,7 @@ using Microsoft.Net.Http.Headers;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.LoadBalancing;
 
@@ -15,11 +16,11 @@ namespace ProxyPlatform.DataPlane.LoadBalancing;
 /// </summary>
 public sealed class SessionAffinity
 {
-    private readonly ResourceId _cluster;
+    private readonly ResourceKey _cluster;
     private readonly Dictionary<string, int> _indexByKey;
 
     /// <summary>The affinity of cluster <paramref name="cluster"/>, whose requests go to <paramref name="backends"/>.</summary>
-    public SessionAffinity(SessionAffinitySpec spec, ResourceId cluster, Backend[] backends)
+    public SessionAffinity(SessionAffinitySpec spec, ResourceKey cluster, Backend[] backends)
     {
         _cluster = cluster;
         Mode = spec.Mode;
@@ -57,9 +58,9 @@ public sealed class SessionAffinity
             headers.Append(HeaderNames.SetCookie, $"{Name}={key}; Path=/; HttpOnly; SameSite=Lax");
     }
 
-    private static string KeyOf(ResourceId cluster, string backend)
+    private static string KeyOf(ResourceKey cluster, string backend)
     {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{cluster}/{backend}"));
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{cluster.QualifiedId}/{backend}"));
         return Convert.ToHexStringLower(hash, 0, 8);
     }
 }

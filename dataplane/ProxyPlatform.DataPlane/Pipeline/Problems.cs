@@ -14,7 +14,7 @@ public static class Problems
         var body = ProblemJson.Create(context, status, type, title, detail);
         if (route is not null)
             body["route"] = route.Name;
-        if ((cluster?.Name ?? (route is null ? null : route.Cluster.Id.ToString())) is { } clusterName)
+        if ((cluster?.Name ?? (route is null ? null : route.Cluster.Id.QualifiedId)) is { } clusterName)
             body["cluster"] = clusterName;
         var response = context.Response;
         response.StatusCode = status;

@@ -2,6 +2,7 @@ using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.RateLimiting;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Routing;
 
@@ -18,7 +19,7 @@ public sealed class CompiledRoute
         return byPriority != 0 ? byPriority : string.CompareOrdinal(a.Name, b.Name);
     });
 
-    public required ResourceId Id { get; init; }
+    public required ResourceKey Id { get; init; }
     /// <summary><c>tenant/route</c>, as problems and logs name it.</summary>
     public required string Name { get; init; }
     public required ClusterSlot Cluster { get; init; }
@@ -89,11 +90,11 @@ public sealed class CompiledRoute
 /// Where a route finds its cluster. Routes hold the slot, not the cluster, so that a change of a
 /// cluster or its backends replaces <see cref="Current"/> and never touches the routing table.
 /// </summary>
-public sealed class ClusterSlot(ResourceId id)
+public sealed class ClusterSlot(ResourceKey id)
 {
     private volatile ClusterRuntime? _current;
 
-    public ResourceId Id { get; } = id;
+    public ResourceKey Id { get; } = id;
     /// <summary>The cluster as served now; null once it is removed.</summary>
     public ClusterRuntime? Current { get => _current; set => _current = value; }
 }

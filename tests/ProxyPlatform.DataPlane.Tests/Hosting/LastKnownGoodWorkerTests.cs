@@ -31,20 +31,20 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
         Backend = await TestBackend.StartAsync("a");
         var dead = $"http://127.0.0.1:{FreePort.Get()}";
         await WriteLastKnownGoodAsync(_dataDir.Path, Snapshot(Revision,
-            Json(ResourceKind.Tenant, "acme", "acme", """{ "hostnames": ["acme.test"] }""", 40),
-            Json(ResourceKind.Tenant, "open", "open", "{ }", 40),
-            Json(ResourceKind.Cluster, "acme", "web", $$"""{ "spec": { "loadBalancing": "RoundRobin" }, "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
-            Json(ResourceKind.Cluster, "acme", "dead", $$"""{ "backends": { "gone": { "address": "{{dead}}" } } }""", 41),
-            Json(ResourceKind.Cluster, "acme", "off", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}", "enabled": false } } }""", 41),
-            Json(ResourceKind.Cluster, "open", "web", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
-            Json(ResourceKind.Route, "acme", "api", """{ "match": { "pathPrefix": "/api" }, "cluster": "web", "stripPrefix": true }""", 42),
-            Json(ResourceKind.Route, "acme", "keep", """{ "match": { "pathPrefix": "/keep/" }, "cluster": "web" }""", 42),
-            Json(ResourceKind.Route, "acme", "host", """{ "match": { "pathPrefix": "/host" }, "cluster": "web", "preserveHost": true }""", 42),
-            Json(ResourceKind.Route, "acme", "dead", """{ "match": { "pathPrefix": "/dead" }, "cluster": "dead" }""", 42),
-            Json(ResourceKind.Route, "acme", "off", """{ "match": { "pathPrefix": "/off" }, "cluster": "off" }""", 42),
-            Json(ResourceKind.Route, "acme", "encoded", """{ "match": { "pathPrefix": "/caf%C3%A9" }, "cluster": "web", "stripPrefix": true }""", 42),
-            Json(ResourceKind.Route, "acme", "slow", """{ "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 }""", 42),
-            Json(ResourceKind.Route, "open", "all", """{ "match": { "hosts": ["open.test"] }, "cluster": "web" }""", 42)));
+            Json(ResourceType.Tenant, "acme", "acme", """{ "hostnames": ["acme.test"] }""", 40),
+            Json(ResourceType.Tenant, "open", "open", "{ }", 40),
+            Json(ResourceType.Cluster, "acme", "web", $$"""{ "spec": { "loadBalancing": "RoundRobin" }, "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
+            Json(ResourceType.Cluster, "acme", "dead", $$"""{ "backends": { "gone": { "address": "{{dead}}" } } }""", 41),
+            Json(ResourceType.Cluster, "acme", "off", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}", "enabled": false } } }""", 41),
+            Json(ResourceType.Cluster, "open", "web", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
+            Json(ResourceType.Route, "acme", "api", """{ "match": { "pathPrefix": "/api" }, "cluster": "web", "stripPrefix": true }""", 42),
+            Json(ResourceType.Route, "acme", "keep", """{ "match": { "pathPrefix": "/keep/" }, "cluster": "web" }""", 42),
+            Json(ResourceType.Route, "acme", "host", """{ "match": { "pathPrefix": "/host" }, "cluster": "web", "preserveHost": true }""", 42),
+            Json(ResourceType.Route, "acme", "dead", """{ "match": { "pathPrefix": "/dead" }, "cluster": "dead" }""", 42),
+            Json(ResourceType.Route, "acme", "off", """{ "match": { "pathPrefix": "/off" }, "cluster": "off" }""", 42),
+            Json(ResourceType.Route, "acme", "encoded", """{ "match": { "pathPrefix": "/caf%C3%A9" }, "cluster": "web", "stripPrefix": true }""", 42),
+            Json(ResourceType.Route, "acme", "slow", """{ "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 }""", 42),
+            Json(ResourceType.Route, "open", "all", """{ "match": { "hosts": ["open.test"] }, "cluster": "web" }""", 42)));
 
         var started = Stopwatch.StartNew();
         Worker = await InProcessWorker.StartAsync(_dataDir.Path, InProcessWorker.UnreachableControlPlane());

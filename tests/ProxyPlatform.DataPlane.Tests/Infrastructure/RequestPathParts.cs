@@ -7,13 +7,14 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.RateLimiting;
 using ProxyPlatform.DataPlane.Routing;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Infrastructure;
 
 /// <summary>Clusters, routes and requests as the request path sees them, built the way the compiler builds them.</summary>
 internal static class RequestPathParts
 {
-    public static readonly ResourceId ClusterId = new("acme", "web");
+    public static readonly ResourceKey ClusterId = ResourceKey.OfCluster("acme", "web");
 
     /// <summary>A cluster <c>acme/web</c> of <paramref name="backends"/> (id → address), each with its own traffic counters.</summary>
     public static ClusterRuntime Cluster(ClusterSpec? spec, params (string Id, string Address)[] backends) =>
@@ -27,7 +28,7 @@ internal static class RequestPathParts
     public static CompiledRoute Route(ClusterRuntime? cluster, long? maxRequestBodyBytes = null, TimeSpan? timeout = null,
         TokenBucketLimiter? rateLimit = null, string prefix = "/") => new()
     {
-        Id = new ResourceId("acme", "api"),
+        Id = ResourceKey.OfRoute("acme", "api"),
         Name = "acme/api",
         Cluster = new ClusterSlot(ClusterId) { Current = cluster },
         Hosts = [],

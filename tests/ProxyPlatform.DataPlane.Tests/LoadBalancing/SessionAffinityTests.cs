@@ -3,6 +3,7 @@ using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.LoadBalancing;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.LoadBalancing;
 
@@ -15,7 +16,7 @@ public sealed class SessionAffinityTests
     ];
 
     private static SessionAffinity Affinity(string mode, string cluster = "web") =>
-        new(new SessionAffinitySpec { Mode = mode, Name = "pp-sticky" }, new ResourceId("acme", cluster), Backends);
+        new(new SessionAffinitySpec { Mode = mode, Name = "pp-sticky" }, ResourceKey.OfCluster("acme", cluster), Backends);
 
     [Fact]
     public void Keys_are_stable_per_cluster_and_backend_and_name_neither_the_backend_nor_its_address()

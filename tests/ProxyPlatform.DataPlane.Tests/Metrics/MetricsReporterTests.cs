@@ -3,6 +3,7 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Metrics;
 
@@ -14,8 +15,8 @@ public sealed class MetricsReporterTests
     public async Task Reports_carry_cumulative_values_of_changed_series_and_a_removed_series_once_with_its_final_values()
     {
         var registry = new TrafficRegistry();
-        var api = registry.Route(new ResourceId("acme", "api"), new ResourceId("acme", "web"));
-        var quiet = registry.Route(new ResourceId("acme", "quiet"), new ResourceId("acme", "web"));
+        var api = registry.Route(ResourceKey.OfRoute("acme", "api"), ResourceKey.OfCluster("acme", "web"));
+        var quiet = registry.Route(ResourceKey.OfRoute("acme", "quiet"), ResourceKey.OfCluster("acme", "web"));
         var reports = Channel.CreateUnbounded<MetricsReport>();
         using var stream = new CancellationTokenSource();
         var reporter = new MetricsReporter(registry, Options, TimeProvider.System);
@@ -32,7 +33,7 @@ public sealed class MetricsReporterTests
 
         // The route is removed after one more request: its final values go out once, then it is gone.
         api.Counters.Record(404, 0, 0, 10);
-        registry.RetireRoute(new ResourceId("acme", "api"));
+        registry.RetireRoute(ResourceKey.OfRoute("acme", "api"));
         var last = (await NextWithAsync(reports, "api")).Series.Single(s => s.Route == "api");
         Assert.True(last.Removed);
         Assert.Equal([0UL, 1, 0, 1, 1], last.RequestsByClass);

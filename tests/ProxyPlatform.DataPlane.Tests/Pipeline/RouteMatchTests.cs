@@ -4,13 +4,14 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Pipeline;
 using ProxyPlatform.DataPlane.Routing;
 using static ProxyPlatform.DataPlane.Tests.Infrastructure.RequestPathParts;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Pipeline;
 
 public sealed class RouteMatchTests
 {
     private static ProxyRuntime Serving(CompiledRoute route) => new(1, RouteTable.Empty.With([], [route]),
-        ImmutableDictionary<ResourceId, CompiledRoute>.Empty, ImmutableDictionary<ResourceId, ClusterRuntime>.Empty);
+        ImmutableDictionary<ResourceKey, CompiledRoute>.Empty, ImmutableDictionary<ResourceKey, ClusterRuntime>.Empty);
 
     [Fact]
     public async Task Without_a_configuration_the_answer_is_503_no_configuration_with_Retry_After()

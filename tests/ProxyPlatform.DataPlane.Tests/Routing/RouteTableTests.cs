@@ -1,17 +1,18 @@
 using Microsoft.AspNetCore.Http;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Routing;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Routing;
 
 public sealed class RouteTableTests
 {
-    private static readonly ClusterSlot Web = new(new ResourceId("acme", "web"));
+    private static readonly ClusterSlot Web = new(ResourceKey.OfCluster("acme", "web"));
 
     private static CompiledRoute Route(string id, string prefix = "/", string[]? hosts = null, string[]? methods = null,
         Dictionary<string, string>? headers = null, int priority = 0, bool strip = false) => new()
     {
-        Id = new ResourceId("acme", id),
+        Id = ResourceKey.OfRoute("acme", id),
         Name = $"acme/{id}",
         Cluster = Web,
         Hosts = hosts ?? [],
