@@ -25,7 +25,7 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         Backend = await TestBackend.StartAsync("a");
-        var dead = $"http://127.0.0.1:{FreePort.Get()}";
+        var dead = $"http://127.0.0.1:{ReservedPorts.Take()}";
         await WriteLastKnownGoodAsync(_dataDir.Path, $$"""
             {
               "revision": {{Revision}},

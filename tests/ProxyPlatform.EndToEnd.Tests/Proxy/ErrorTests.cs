@@ -16,7 +16,8 @@ public sealed class ErrorTests(ProxyFixture fixture)
     [Fact]
     public async Task Every_error_the_worker_writes_is_a_problem_naming_request_route_and_cluster_but_no_backend()
     {
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         var dead = deadPort.ToString(CultureInfo.InvariantCulture);
         var httpBin = fixture.HttpBin.Port.ToString(CultureInfo.InvariantCulture);
         var noRetry = new { maxAttempts = 1, retryOn = Array.Empty<string>() };

@@ -14,7 +14,8 @@ public sealed class ResilienceTests(ProxyFixture fixture)
     public async Task Connect_failure_is_retried_for_GET_but_a_POST_gets_502_and_reaches_a_backend_at_most_once()
     {
         await using var live = await TestBackend.StartAsync("live");
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         await fixture.ServiceAsync("retry-dead", "retry-dead.test", new { loadBalancing = "RoundRobin", retry = new { maxAttempts = 2, retryOn = new[] { "connect-failure" } } },
             ("dead", $"http://127.0.0.1:{deadPort}", 1), ("live", live.Address, 1));
         (await Worker.WaitForStatusAsync("retry-dead.test", "/", 200)).Dispose();
@@ -202,7 +203,8 @@ public sealed class ResilienceTests(ProxyFixture fixture)
     [Fact]
     public async Task When_every_circuit_is_open_the_worker_answers_503_circuit_open_at_once()
     {
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         await fixture.ServiceAsync("breaker-all", "breaker-all.test", new
         {
             retry = new { maxAttempts = 1, retryOn = Array.Empty<string>() },

@@ -31,8 +31,9 @@ public sealed class ClusteringSiloTests(MembershipDatabase database) : IClassFix
 
     private async Task<Running> StartSiloAsync(string clusterId)
     {
-        var siloPort = FreePort.Get();
-        var gatewayPort = FreePort.Get();
+        // Orleans advertises these before it binds them, so they cannot be 0: reserved ones instead.
+        var siloPort = ReservedPorts.Take();
+        var gatewayPort = ReservedPorts.Take();
         var host = Host.CreateDefaultBuilder()
             .ConfigureLogging(logging => logging.ClearProviders())
             .UseOrleans(silo => silo
