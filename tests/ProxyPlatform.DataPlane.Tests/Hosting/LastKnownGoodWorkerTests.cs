@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using ProxyPlatform.DataPlane.Configuration;
@@ -18,8 +17,7 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
 
     public TestBackend Backend { get; private set; } = null!;
     public InProcessWorker Worker { get; private set; } = null!;
-    /// <summary>From starting the worker to its answer to the first request.</summary>
-    public TimeSpan FirstAnswerAfter { get; private set; }
+    /// <summary>The worker's answer to the first request it was sent, right after it started.</summary>
     public HttpStatusCode FirstAnswer { get; private set; }
 
     public async ValueTask InitializeAsync()
@@ -60,11 +58,10 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
             }
             """);
 
-        var started = Stopwatch.StartNew();
         Worker = await InProcessWorker.StartAsync(_dataDir.Path, InProcessWorker.UnreachableControlPlane());
-        // At once, without waiting for anything: the saved configuration is served from the first request.
+        // At once, without waiting for anything: the saved configuration is served from the first
+        // request. How soon after the process starts is a benchmark figure (infra/bench/run.sh restart).
         using var first = await Worker.GetAsync("acme.test", "/api/ping");
-        FirstAnswerAfter = started.Elapsed;
         FirstAnswer = first.StatusCode;
     }
 
@@ -87,11 +84,9 @@ public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : ICla
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
-    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_within_two_seconds()
+    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_from_its_first_request()
     {
-        TestContext.Current.TestOutputHelper?.WriteLine($"Started and answered the first request in {fixture.FirstAnswerAfter.TotalMilliseconds:F0} ms.");
         Assert.Equal(HttpStatusCode.OK, fixture.FirstAnswer);
-        Assert.True(fixture.FirstAnswerAfter < TimeSpan.FromSeconds(2), $"first answer after {fixture.FirstAnswerAfter}");
     }
 
     [Fact]
