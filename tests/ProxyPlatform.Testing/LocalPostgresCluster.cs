@@ -121,24 +121,19 @@ internal sealed class LocalPostgresCluster : IDisposable
 
     private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         var connectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false, Timeout = 5 }.ConnectionString;
-        while (true)
+        try
         {
-            try
+            await Eventually.Succeeds(async () =>
             {
                 await using var connection = new NpgsqlConnection(connectionString);
                 await connection.OpenAsync(cancellationToken);
-                return;
-            }
-            catch (NpgsqlException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100, cancellationToken);
-            }
-            catch (NpgsqlException e)
-            {
-                throw new InvalidOperationException($"PostgreSQL on port {Port} does not accept connections: {e.Message}\n--- server log ---\n{ReadLog()}", e);
-            }
+                return true;
+            }, transient: e => e is NpgsqlException);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new InvalidOperationException($"PostgreSQL on port {Port} does not accept connections: {e.Message}\n--- server log ---\n{ReadLog()}", e);
         }
     }
 
