@@ -10,7 +10,7 @@ namespace ProxyPlatform.Testing;
 public static class Eventually
 {
     /// <summary>The deadline when a test names none: long enough that only a broken system reaches it.</summary>
-    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     private static readonly TimeSpan FirstPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan LongestPoll = TimeSpan.FromMilliseconds(200);

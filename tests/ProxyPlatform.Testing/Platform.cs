@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -170,10 +171,19 @@ public sealed partial class Silo : IAsyncDisposable
     public Task<HttpResponseMessage> PutRawAsync(string path, string json) =>
         Admin.PutAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
 
-    public async Task<long> PutOkAsync(string path, object body)
+    /// <summary>
+    /// A PUT that must succeed; returns the revision it took effect at. A 503 of type <c>unavailable</c>
+    /// (the control plane could not finish in time, nothing was acknowledged) is sent again, as the
+    /// answer asks: a PUT is idempotent, and one that did commit meanwhile answers its revision.
+    /// </summary>
+    public Task<long> PutOkAsync(string path, object body)
     {
-        using var response = await PutAsync(path, body);
-        return await RevisionOfAsync(response, "PUT", path);
+        var json = JsonSerializer.Serialize(body);
+        return Eventually.Succeeds(async () =>
+        {
+            using var response = await PutRawAsync(path, json);
+            return await RevisionOfAsync(response, "PUT", path);
+        }, TimeSpan.FromMinutes(2), e => e is HttpRequestException { StatusCode: HttpStatusCode.ServiceUnavailable });
     }
 
     public async Task<long> DeleteOkAsync(string path)
@@ -185,8 +195,11 @@ public sealed partial class Silo : IAsyncDisposable
     private async Task<long> RevisionOfAsync(HttpResponseMessage response, string method, string path)
     {
         var text = await response.Content.ReadAsStringAsync();
+        var failure = $"{method} {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}";
+        if (response.StatusCode == HttpStatusCode.ServiceUnavailable && text.Contains("/problems/unavailable", StringComparison.Ordinal))
+            throw new HttpRequestException(failure, null, HttpStatusCode.ServiceUnavailable);
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"{method} {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}");
+            throw new InvalidOperationException(failure);
         return long.Parse(response.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -104,7 +104,9 @@ public sealed class PlatformProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
 
-        var limit = timeout ?? TimeSpan.FromSeconds(60);
+        // A deadline for giving up on a process that hangs (one that fails exits, and is reported at
+        // once): generous, because a start on a machine busy with other work can take a minute.
+        var limit = timeout ?? TimeSpan.FromMinutes(3);
         try
         {
             return await ready.Task.WaitAsync(limit);
