@@ -264,15 +264,34 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
     /// <summary>The worker's configuration-stream counters from its ops listener.</summary>
     public async Task<ConfigStats> StatsAsync()
     {
-        using var ops = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var ops = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var text = await ops.GetStringAsync($"{OpsUrl}/config-stats");
         return JsonSerializer.Deserialize<ConfigStats>(text, JsonSerializerOptions.Web)!;
     }
 
     /// <summary>Waits until the worker has applied <paramref name="revision"/> (or later).</summary>
-    public Task<ConfigStats> WaitForRevisionAsync(long revision, TimeSpan? timeout = null) =>
-        Eventually.Async(StatsAsync, stats => stats.AppliedRevision >= revision, timeout,
-            stats => $"{Id} is at revision {stats.AppliedRevision}, not {revision}:\n{Process.Output}");
+    public async Task<ConfigStats> WaitForRevisionAsync(long revision, TimeSpan? timeout = null)
+    {
+        var reading = await Eventually.Async(async () =>
+        {
+            try
+            {
+                return (Stats: await StatsAsync(), Seen: "");
+            }
+            catch (Exception e) when (IsUnanswered(e))
+            {
+                return (Stats: (ConfigStats?)null, Seen: e.Message);
+            }
+        }, r => r.Stats?.AppliedRevision >= revision, timeout,
+            r => $"{Id} is at revision {(r.Stats is { } stats ? stats.AppliedRevision : r.Seen)}, not {revision}:\n{Process.Output}");
+        return reading.Stats!;
+    }
+
+    /// <summary>
+    /// A request that got no answer: refused, reset, or timed out. While a test polls, that is one
+    /// reading (a machine busy with other work can stall a process for seconds), not the end of the wait.
+    /// </summary>
+    private static bool IsUnanswered(Exception e) => e is HttpRequestException or TaskCanceledException;
 
     public Task<HttpResponseMessage> GetAsync(string host, string path)
     {
@@ -304,7 +323,7 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
                 using (response)
                     return (Answer: (HttpResponseMessage?)null, Seen: $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             }
-            catch (HttpRequestException e)
+            catch (Exception e) when (IsUnanswered(e))
             {
                 return (Answer: null, Seen: e.Message);
             }
