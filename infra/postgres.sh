@@ -60,6 +60,38 @@ pg_local_stop() {
   fi
 }
 
-pg_local_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+# pg_local_reserve_port: sets pg_local_port to a port for a throwaway server, reserved the way the
+# test suites reserve theirs (tests/ProxyPlatform.Testing/ReservedPorts.cs): outside the kernel's
+# ephemeral range (no outgoing connection can take it), free to bind now, and locked with flock on
+# /tmp/proxyplatform-ports/PORT through a descriptor this shell keeps open. The descriptor is
+# inherited by what the shell starts (the server included), so no other test run on the machine
+# takes the port until all of them have exited. Call it directly, not in $(...): a subshell would
+# release the lock when it ends.
+pg_local_reserve_port() {
+  local dir=/tmp/proxyplatform-ports low high from=20000 to=29999 port fd i count start
+  if [ ! -d "$dir" ]; then
+    mkdir -p "$dir" && chmod 1777 "$dir" 2>/dev/null || true
+  fi
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range
+  if ((from >= low && to <= high)); then from=1024 to=65535; fi
+  count=$((to - from + 1))
+  start=$((RANDOM % count))
+  for ((i = 0; i < count; i++)); do
+    port=$((from + (start + i) % count))
+    if ((port >= low && port <= high)); then continue; fi
+    # Another user's lock file is not ours to open.
+    if [ -e "$dir/$port" ] && [ ! -w "$dir/$port" ]; then continue; fi
+    exec {fd}>>"$dir/$port" || continue
+    if flock -n "$fd" && python3 -c 'import socket, sys
+s = socket.socket()
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen()' "$port" 2>/dev/null; then
+      pg_local_port=$port
+      pg_local_port_lock=$fd
+      return 0
+    fi
+    exec {fd}>&-
+  done
+  echo "No free port to reserve outside the ephemeral range ($low-$high)." >&2
+  return 1
 }

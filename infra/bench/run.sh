@@ -44,7 +44,8 @@ cleanup() { [ -n "${started_pg:-}" ] && pg_local_stop "$work/pg"; rm -rf "$work"
 trap cleanup EXIT
 
 if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
-  port=$(pg_local_free_port)
+  pg_local_reserve_port || exit 1
+  port=$pg_local_port
   # Durable as in production: fsync and synchronous commit stay on.
   pg_local_start "$work/pg" "$port"
   started_pg=1

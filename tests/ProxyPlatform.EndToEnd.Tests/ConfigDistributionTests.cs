@@ -111,8 +111,8 @@ public sealed class ConfigDistributionTests
         // Frequent heartbeats: the control plane counts a heartbeat's revision as applied too.
         var worker = await platform.StartWorkerAsync("unsaved", 0, "--ControlPlane:HeartbeatSeconds=0.2");
         var saved = await platform.CreateServiceAsync("unsaved", "unsaved.test", [backend], "/main");
-        await Until(async () => (await worker.StatsAsync()).SavedRevision >= saved, "the service is saved");
-        await Until(async () => await AppliedRevisionAsync(platform, worker.Id) >= saved, "the service is acknowledged");
+        await Eventually.Async(async () => (await worker.StatsAsync()).SavedRevision >= saved, null, () => "the service is saved");
+        await Eventually.Async(async () => await AppliedRevisionAsync(platform, worker.Id) >= saved, null, () => "the service is acknowledged");
 
         // A data folder that is a regular file fails every save, whoever the worker runs as.
         Directory.Delete(worker.DataDir, recursive: true);
@@ -121,16 +121,15 @@ public sealed class ConfigDistributionTests
 
         // Served at once, retried, and not acknowledged: a restart would not serve it.
         (await worker.WaitForStatusAsync("unsaved.test", "/new/x", 200)).Dispose();
-        await Until(async () => (await worker.StatsAsync()).FailedSaves >= 2, "a save has failed and been retried");
+        await Eventually.Async(async () => (await worker.StatsAsync()).FailedSaves >= 2, null, () => "a save has failed and been retried");
         // Heartbeats have come in since the worker served it, and none counted it as applied either.
-        var seen = new HashSet<string>();
-        await Until(async () => seen.Add(await LastSeenAsync(platform, worker.Id)) && seen.Count > 3, "three heartbeats have come in");
+        await HeartbeatsTakenAsync(platform, worker.Id, 3);
         Assert.Equal(saved, (await worker.StatsAsync()).SavedRevision);
         Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
 
         File.Delete(worker.DataDir);
         Directory.CreateDirectory(worker.DataDir);
-        await Until(async () => await AppliedRevisionAsync(platform, worker.Id) >= revision, $"revision {revision} is acknowledged");
+        await Eventually.Async(async () => await AppliedRevisionAsync(platform, worker.Id) >= revision, null, () => $"revision {revision} is acknowledged");
         Assert.True((await worker.StatsAsync()).SavedRevision >= revision);
 
         await worker.KillAsync();
@@ -145,7 +144,7 @@ public sealed class ConfigDistributionTests
         await using var backend = await TestBackend.StartAsync("nack");
         await using var platform = await Platform.StartAsync("nack", workers: 0);
         // This worker's own ceiling on request bodies is 1 MiB: a route asking for more cannot be honoured by it.
-        var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576");
+        var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576", "--ControlPlane:HeartbeatSeconds=0.5");
         var good = await platform.CreateServiceAsync("nack", "nack.test", [backend]);
         await worker.WaitForRevisionAsync(good);
         var updatesBefore = (await worker.StatsAsync()).UpdatesReceived;
@@ -159,8 +158,9 @@ public sealed class ConfigDistributionTests
         Assert.Equal(1, stats.NacksSent);
         Assert.Equal("nack", (await worker.EchoAsync("nack.test", "/still-served")).Backend);
 
-        // Nothing is resent in a loop: a few heartbeats later the worker has still received that update once.
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // Nothing is resent in a loop: once the control plane has taken three more heartbeats from the
+        // worker on that stream, the worker has still received that update once.
+        await HeartbeatsTakenAsync(platform, "small", 3);
         Assert.Equal(updatesBefore + 1, (await worker.StatsAsync()).UpdatesReceived);
 
         // The next good change supersedes the rejected one.
@@ -190,7 +190,7 @@ public sealed class ConfigDistributionTests
 
         // Writes through the surviving silo keep working (after a short failover) and reach both workers;
         // worker 1 moves from the dead silo to the live one.
-        var afterKill = await Eventually(() => silo2.PutOkAsync("/v1/tenants/two/routes/c", new { match = new { pathPrefix = "/after-kill" }, cluster = "web" }));
+        var afterKill = await Eventually.Succeeds(() => silo2.PutOkAsync("/v1/tenants/two/routes/c", new { match = new { pathPrefix = "/after-kill" }, cluster = "web" }), TimeSpan.FromSeconds(60));
         foreach (var worker in new[] { worker1, worker2 })
         {
             await worker.WaitForRevisionAsync(afterKill, TimeSpan.FromSeconds(60));
@@ -200,11 +200,11 @@ public sealed class ConfigDistributionTests
         // declared it dead; then every acknowledged write is there.
         foreach (var route in new[] { "main", "b", "c" })
         {
-            var status = await Eventually(async () =>
+            var status = await Eventually.Succeeds(async () =>
             {
                 using var response = await silo2.Admin.GetAsync($"/v1/tenants/two/routes/{route}");
                 return response.StatusCode == HttpStatusCode.ServiceUnavailable ? throw new HttpRequestException("503") : response.StatusCode;
-            });
+            }, TimeSpan.FromSeconds(60));
             Assert.Equal(HttpStatusCode.OK, status);
         }
     }
@@ -371,71 +371,42 @@ public sealed class ConfigDistributionTests
 
     private static async Task<JsonElement> WaitForNack(Platform platform, string worker, long revision)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-            var entry = list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker);
-            if (entry.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision)
-                return nack.Clone();
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"No NACK of revision {revision} from {worker}: {entry}");
-            await Task.Delay(100);
-        }
+        var entry = await Eventually.Async(() => EntryAsync(platform, worker),
+            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision,
+            null, e => $"No NACK of revision {revision} from {worker}: {e}");
+        return entry.GetProperty("lastNack");
     }
 
-    private static async Task Status(Platform platform, string worker, string status)
+    private static Task Status(Platform platform, string worker, string status) =>
+        Eventually.Async(() => EntryAsync(platform, worker),
+            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("status").GetString() == status,
+            null, e => $"{worker} is not {status}: {e}");
+
+    /// <summary>
+    /// Waits until the control plane has taken <paramref name="count"/> more heartbeats from
+    /// <paramref name="worker"/>: each one moves the worker's <c>lastSeen</c>.
+    /// </summary>
+    private static async Task HeartbeatsTakenAsync(Platform platform, string worker, int count)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
+        var seen = new HashSet<string>();
+        await Eventually.Async(async () =>
         {
-            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-            var entry = list.RootElement.GetProperty("items").EnumerateArray().SingleOrDefault(i => i.GetProperty("id").GetString() == worker);
-            if (entry.ValueKind == JsonValueKind.Object && entry.GetProperty("status").GetString() == status)
-                return;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"{worker} is not {status}: {entry}");
-            await Task.Delay(200);
-        }
+            seen.Add((await EntryAsync(platform, worker)).GetProperty("lastSeen").GetString() ?? "never");
+            // The first value read is where the count starts.
+            return seen.Count > count;
+        }, null, () => $"the control plane saw {worker} at only {string.Join(", ", seen)}");
     }
 
     /// <summary>The revision the control plane counts <paramref name="worker"/> as having applied (its ACKs and heartbeats).</summary>
-    private static async Task<long> AppliedRevisionAsync(Platform platform, string worker)
+    private static async Task<long> AppliedRevisionAsync(Platform platform, string worker) =>
+        (await EntryAsync(platform, worker)).GetProperty("appliedRevision").GetInt64();
+
+    /// <summary>The worker's entry in <c>GET /v1/dataplanes</c> (undefined when it has none).</summary>
+    private static async Task<JsonElement> EntryAsync(Platform platform, string worker)
     {
         using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-        return list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker).GetProperty("appliedRevision").GetInt64();
-    }
-
-    private static async Task<string> LastSeenAsync(Platform platform, string worker)
-    {
-        using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-        return list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker).GetProperty("lastSeen").GetString()!;
-    }
-
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"Timed out waiting until {what}.");
-            await Task.Delay(100);
-        }
-    }
-
-    private static async Task<T> Eventually<T>(Func<Task<T>> action)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try
-            {
-                return await action();
-            }
-            catch (Exception) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
+        return list.RootElement.GetProperty("items").EnumerateArray().SingleOrDefault(i => i.GetProperty("id").GetString() == worker) is { ValueKind: JsonValueKind.Object } entry
+            ? entry.Clone()
+            : default;
     }
 }

@@ -6,7 +6,7 @@ namespace ProxyPlatform.Testing;
 
 /// <summary>
 /// A throwaway PostgreSQL cluster made from the machine's binaries: initdb into a fresh temporary
-/// directory, pg_ctl start on a free loopback port, pg_ctl stop -m immediate and delete the
+/// directory, pg_ctl start on a reserved loopback port (<see cref="ReservedPorts"/>), pg_ctl stop -m immediate and delete the
 /// directory on dispose. PostgreSQL refuses to run as root, so as root the binaries run as the
 /// <c>postgres</c> OS user through runuser. Clusters left behind by a test process that died
 /// without cleaning up are stopped and removed by the next start.
@@ -66,7 +66,9 @@ internal sealed class LocalPostgresCluster : IDisposable
 
             for (var attempt = 1; ; attempt++)
             {
-                var cluster = new LocalPostgresCluster(binDir, root, FreePort.Get(), version);
+                // PostgreSQL cannot be asked for port 0 and say which it got: a reserved port (outside the
+                // ephemeral range, locked against every other test run on the machine) is the next best.
+                var cluster = new LocalPostgresCluster(binDir, root, ReservedPorts.Take(), version);
                 try
                 {
                     await cluster.StartServerAsync(cancellationToken);
@@ -75,7 +77,7 @@ internal sealed class LocalPostgresCluster : IDisposable
                 }
                 catch (InvalidOperationException) when (attempt < 3)
                 {
-                    // Most likely someone took the port between FreePort.Get and the bind: try another.
+                    // A program outside the test runs took the port after it was reserved: try another.
                     await cluster.StopServerAsync();
                 }
             }
@@ -119,24 +121,19 @@ internal sealed class LocalPostgresCluster : IDisposable
 
     private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         var connectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { Pooling = false, Timeout = 5 }.ConnectionString;
-        while (true)
+        try
         {
-            try
+            await Eventually.Succeeds(async () =>
             {
                 await using var connection = new NpgsqlConnection(connectionString);
                 await connection.OpenAsync(cancellationToken);
-                return;
-            }
-            catch (NpgsqlException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100, cancellationToken);
-            }
-            catch (NpgsqlException e)
-            {
-                throw new InvalidOperationException($"PostgreSQL on port {Port} does not accept connections: {e.Message}\n--- server log ---\n{ReadLog()}", e);
-            }
+                return true;
+            }, transient: e => e is NpgsqlException);
+        }
+        catch (NpgsqlException e)
+        {
+            throw new InvalidOperationException($"PostgreSQL on port {Port} does not accept connections: {e.Message}\n--- server log ---\n{ReadLog()}", e);
         }
     }
 

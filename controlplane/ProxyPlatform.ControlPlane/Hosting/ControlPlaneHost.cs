@@ -22,7 +22,9 @@ public static class ControlPlaneHost
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
     {
         var options = ControlPlaneOptions.From(builder.Configuration);
+        var listeners = new ControlPlaneListeners(new ListenerAddress(options.AdminUrl), new ListenerAddress(options.GrpcUrl));
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(listeners);
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(PostgresPools.Commands(options.PostgresConnectionString)));
         builder.Services.AddKeyedSingleton(MetricsStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Metrics(options.PostgresConnectionString)));
         builder.Services.AddSingleton(typeof(GrainReferences<>));
@@ -42,8 +44,16 @@ public static class ControlPlaneHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(EndPointOf(options.AdminUrl), listen => listen.Protocols = HttpProtocols.Http1);
-            kestrel.Listen(EndPointOf(options.GrpcUrl), listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(EndPointOf(options.AdminUrl), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                listeners.Admin.Attach(listen);
+            });
+            kestrel.Listen(EndPointOf(options.GrpcUrl), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listeners.Grpc.Attach(listen);
+            });
         });
 
         builder.UseOrleans(silo =>
@@ -80,6 +90,7 @@ public static class ControlPlaneHost
     public static WebApplication MapControlPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
+        var listeners = app.Services.GetRequiredService<ControlPlaneListeners>();
         app.UseRequestIds();
         app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
         app.UseMiddleware<AdminAuthentication>();
@@ -91,9 +102,11 @@ public static class ControlPlaneHost
         // Prometheus text on the REST admin listener: this node's metrics and its workers' traffic counters.
         app.Services.GetRequiredService<ReceivedTraffic>();
         app.MapPrometheusScrapingEndpoint("/metrics");
+        // The URLs as bound: with port 0 in Admin:Url or Grpc:Url this line is where an operator (or
+        // a test) learns the ports the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
-                options.AdminUrl, options.GrpcUrl, options.SiloPort));
+                listeners.Admin.Url, listeners.Grpc.Url, options.SiloPort));
         return app;
     }
 

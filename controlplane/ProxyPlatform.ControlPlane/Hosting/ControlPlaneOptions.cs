@@ -4,7 +4,9 @@ namespace ProxyPlatform.ControlPlane.Hosting;
 public sealed record ControlPlaneOptions
 {
     public required string PostgresConnectionString { get; init; }
+    /// <summary>The REST admin listener (<c>Admin:Url</c>); port 0 lets the operating system choose, and the ready line says which.</summary>
     public Uri AdminUrl { get; init; } = new("http://127.0.0.1:5100");
+    /// <summary>The gRPC listener (<c>Grpc:Url</c>); port 0 as for <see cref="AdminUrl"/>.</summary>
     public Uri GrpcUrl { get; init; } = new("http://127.0.0.1:5101");
     public string ClusterId { get; init; } = "proxyplatform";
     public string ServiceId { get; init; } = "proxyplatform";
@@ -47,8 +49,8 @@ public sealed record ControlPlaneOptions
         var value = configuration[key];
         if (string.IsNullOrWhiteSpace(value))
             return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0)
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and port, e.g. {fallback}; got '{value}'.");
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port < 0)
+            throw new InvalidOperationException($"{key} must be an http:// URL with a host and port (0: any free port), e.g. {fallback}; got '{value}'.");
         return uri;
     }
 

@@ -18,13 +18,15 @@ public sealed record DataPlaneOptions
     /// <summary>How often the worker reports its traffic counters on the stream (<c>DataPlane:MetricsIntervalSeconds</c>).</summary>
     public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port.</summary>
+    /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port, and is required when that port is 0.</summary>
     public required string WorkerId { get; init; }
     public string Pool { get; init; } = Pools.Default;
     /// <summary>Where the last-known-good configuration is kept (<c>DataPlane:DataDir</c>); defaults to <c>./data/&lt;id&gt;</c>.</summary>
     public required string DataDir { get; init; }
 
+    /// <summary>The proxy listener (<c>Proxy:Url</c>); port 0 lets the operating system choose, and the ready line says which.</summary>
     public Uri ProxyUrl { get; init; } = DefaultProxyUrl;
+    /// <summary>The ops listener (<c>Ops:Url</c>); port 0 as for <see cref="ProxyUrl"/>.</summary>
     public Uri OpsUrl { get; init; } = DefaultOpsUrl;
     /// <summary>
     /// An optional HTTP/2-only cleartext (h2c, prior knowledge) proxy listener (<c>Proxy:H2cUrl</c>) for
@@ -47,15 +49,19 @@ public sealed record DataPlaneOptions
     {
         var proxyUrl = ListenerUrl(configuration, "Proxy:Url", DefaultProxyUrl);
         var opsUrl = ListenerUrl(configuration, "Ops:Url", DefaultOpsUrl);
-        // The ops endpoints are told from the proxy by the port a request arrived on.
-        if (proxyUrl.Port == opsUrl.Port)
+        // The ops endpoints are told from the proxy by the port a request arrived on. Port 0 (any
+        // free port) never collides: each such listener gets a port of its own.
+        if (proxyUrl.Port != 0 && proxyUrl.Port == opsUrl.Port)
             throw new InvalidOperationException($"Proxy:Url ({proxyUrl}) and Ops:Url ({opsUrl}) must use different ports.");
 
         var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerUrl(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
-        if (h2cUrl is not null && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
+        if (h2cUrl is { Port: not 0 } && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
             throw new InvalidOperationException($"Proxy:H2cUrl ({h2cUrl}) must use a port of its own.");
 
-        var workerId = Blank(configuration["DataPlane:Id"]) ?? $"{Environment.MachineName}-{proxyUrl.Port}";
+        var workerId = Blank(configuration["DataPlane:Id"]) ?? (proxyUrl.Port != 0
+            ? $"{Environment.MachineName}-{proxyUrl.Port}"
+            // An identity must be known before the listener is bound, and must survive a restart on another port.
+            : throw new InvalidOperationException($"DataPlane:Id is required when Proxy:Url has port 0 ({proxyUrl}): the default identity is the host name and the proxy port."));
         if (workerId.Length > 253 || workerId.Contains('/', StringComparison.Ordinal))
             throw new InvalidOperationException($"DataPlane:Id must be at most 253 characters without '/'; got '{workerId}'.");
         var pool = Blank(configuration["DataPlane:Pool"]) ?? Pools.Default;
@@ -111,8 +117,8 @@ public sealed record DataPlaneOptions
         var value = Blank(configuration[key]);
         if (value is null)
             return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0 || uri.AbsolutePath != "/")
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and a port, e.g. {fallback}; got '{value}'.");
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port < 0 || uri.AbsolutePath != "/")
+            throw new InvalidOperationException($"{key} must be an http:// URL with a host and a port (0: any free port), e.g. {fallback}; got '{value}'.");
         if (uri.Host != "localhost" && uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
             throw new InvalidOperationException($"{key} must name an IP address, localhost or 0.0.0.0 (any address); got '{value}'.");
         return uri;

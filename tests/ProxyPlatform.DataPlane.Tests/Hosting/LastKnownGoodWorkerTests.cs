@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -22,14 +21,13 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
 
     public TestBackend Backend { get; private set; } = null!;
     public InProcessWorker Worker { get; private set; } = null!;
-    /// <summary>From starting the worker to its answer to the first request.</summary>
-    public TimeSpan FirstAnswerAfter { get; private set; }
+    /// <summary>The worker's answer to the first request it was sent, right after it started.</summary>
     public HttpStatusCode FirstAnswer { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
         Backend = await TestBackend.StartAsync("a");
-        var dead = $"http://127.0.0.1:{FreePort.Get()}";
+        var dead = $"http://127.0.0.1:{ReservedPorts.Take()}";
         await WriteLastKnownGoodAsync(_dataDir.Path, Snapshot(Revision,
             Json(ResourceType.Tenant, "acme", "acme", """{ "hostnames": ["acme.test"] }""", 40),
             Json(ResourceType.Tenant, "open", "open", "{ }", 40),
@@ -46,11 +44,10 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
             Json(ResourceType.Route, "acme", "slow", """{ "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 }""", 42),
             Json(ResourceType.Route, "open", "all", """{ "match": { "hosts": ["open.test"] }, "cluster": "web" }""", 42)));
 
-        var started = Stopwatch.StartNew();
         Worker = await InProcessWorker.StartAsync(_dataDir.Path, InProcessWorker.UnreachableControlPlane());
-        // At once, without waiting for anything: the saved configuration is served from the first request.
+        // At once, without waiting for anything: the saved configuration is served from the first
+        // request. How soon after the process starts is a benchmark figure (infra/bench/run.sh restart).
         using var first = await Worker.GetAsync("acme.test", "/api/ping");
-        FirstAnswerAfter = started.Elapsed;
         FirstAnswer = first.StatusCode;
     }
 
@@ -75,11 +72,9 @@ public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : ICla
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
-    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_within_two_seconds()
+    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_from_its_first_request()
     {
-        TestContext.Current.TestOutputHelper?.WriteLine($"Started and answered the first request in {fixture.FirstAnswerAfter.TotalMilliseconds:F0} ms.");
         Assert.Equal(HttpStatusCode.OK, fixture.FirstAnswer);
-        Assert.True(fixture.FirstAnswerAfter < TimeSpan.FromSeconds(2), $"first answer after {fixture.FirstAnswerAfter}");
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.Protos.DataPlane;
 using ProxyPlatform.Resources;
+using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.DataPlane.Tests.Metrics;
 
@@ -39,7 +40,7 @@ public sealed class MetricsReporterTests
         Assert.Equal([0UL, 1, 0, 1, 1], last.RequestsByClass);
         // The reporter drops the series once the send that carried it has completed, which is just
         // after the report reached this test's channel.
-        await WaitUntilAsync(() => !registry.All().Contains(api));
+        await Eventually.Async(() => !registry.All().Contains(api), null, () => "the removed route's series is still in the registry");
         Assert.Contains(quiet, registry.All());
 
         // Only changes are reported: a later report has the quiet route once it has traffic, and never api again.
@@ -51,19 +52,9 @@ public sealed class MetricsReporterTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not hold within 10 s.");
-            await Task.Delay(5);
-        }
-    }
-
     private static async Task<MetricsReport> NextWithAsync(Channel<MetricsReport> reports, string route)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(Eventually.Patience);
         while (true)
         {
             var report = await reports.Reader.ReadAsync(timeout.Token);
