@@ -44,16 +44,8 @@ public static class ControlPlaneHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(EndPointOf(options.AdminUrl), listen =>
-            {
-                listen.Protocols = HttpProtocols.Http1;
-                listeners.Admin.Attach(listen);
-            });
-            kestrel.Listen(EndPointOf(options.GrpcUrl), listen =>
-            {
-                listen.Protocols = HttpProtocols.Http2;
-                listeners.Grpc.Attach(listen);
-            });
+            listeners.Admin.Listen(kestrel, HttpProtocols.Http1);
+            listeners.Grpc.Listen(kestrel, HttpProtocols.Http2);
         });
 
         builder.UseOrleans(silo =>
@@ -115,16 +107,5 @@ public static class ControlPlaneHost
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
         await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations], CancellationToken.None);
-    }
-
-    private static IPEndPoint EndPointOf(Uri url)
-    {
-        var address = url.Host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "0.0.0.0" or "*" or "+" => IPAddress.Any,
-            _ => IPAddress.Parse(url.Host),
-        };
-        return new IPEndPoint(address, url.Port);
     }
 }

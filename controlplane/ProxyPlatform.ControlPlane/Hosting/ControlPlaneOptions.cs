@@ -1,3 +1,5 @@
+using ProxyPlatform.Http;
+
 namespace ProxyPlatform.ControlPlane.Hosting;
 
 /// <summary>The control plane's settings, read from DESIGN.md's configuration keys.</summary>
@@ -31,8 +33,8 @@ public sealed record ControlPlaneOptions
         var defaults = new ControlPlaneOptions { PostgresConnectionString = connectionString };
         return defaults with
         {
-            AdminUrl = Url(configuration, "Admin:Url", defaults.AdminUrl),
-            GrpcUrl = Url(configuration, "Grpc:Url", defaults.GrpcUrl),
+            AdminUrl = ListenerAddress.Parse(configuration, "Admin:Url", defaults.AdminUrl),
+            GrpcUrl = ListenerAddress.Parse(configuration, "Grpc:Url", defaults.GrpcUrl),
             ClusterId = configuration["Orleans:ClusterId"] ?? defaults.ClusterId,
             ServiceId = configuration["Orleans:ServiceId"] ?? defaults.ServiceId,
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
@@ -42,16 +44,6 @@ public sealed record ControlPlaneOptions
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
         };
-    }
-
-    private static Uri Url(IConfiguration configuration, string key, Uri fallback)
-    {
-        var value = configuration[key];
-        if (string.IsNullOrWhiteSpace(value))
-            return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port < 0)
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and port (0: any free port), e.g. {fallback}; got '{value}'.");
-        return uri;
     }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

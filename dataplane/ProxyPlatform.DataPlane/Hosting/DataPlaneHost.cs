@@ -48,10 +48,10 @@ public static class DataPlaneHost
             kestrel.AddServerHeader = false;
             if (options.MaxRequestBodyBytes is { } limit)
                 kestrel.Limits.MaxRequestBodySize = limit;
-            Listen(kestrel, listeners.Proxy, HttpProtocols.Http1AndHttp2);
-            Listen(kestrel, listeners.Ops, HttpProtocols.Http1);
+            listeners.Proxy.Listen(kestrel, HttpProtocols.Http1AndHttp2);
+            listeners.Ops.Listen(kestrel, HttpProtocols.Http1);
             if (listeners.H2c is { } h2c)
-                Listen(kestrel, h2c, HttpProtocols.Http2);
+                h2c.Listen(kestrel, HttpProtocols.Http2);
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
@@ -84,31 +84,5 @@ public static class DataPlaneHost
             app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}{H2c}, ops {Ops}, control plane {ControlPlane}",
                 options.WorkerId, options.Pool, listeners.Proxy.Url, listeners.H2c is { } h2c ? $" and {h2c.Url} (h2c)" : "", listeners.Ops.Url, string.Join(", ", options.ControlPlaneUrls)));
         return app;
-    }
-
-    private static void Listen(KestrelServerOptions kestrel, ListenerAddress listener, HttpProtocols protocols)
-    {
-        var url = listener.Configured;
-        Action<ListenOptions> configure = listen =>
-        {
-            listen.Protocols = protocols;
-            listener.Attach(listen);
-        };
-        switch (url.Host)
-        {
-            // Kestrel binds localhost on IPv4 and IPv6 with one port, which it cannot choose by itself.
-            case "localhost" when url.Port == 0:
-                kestrel.Listen(IPAddress.Loopback, 0, configure);
-                break;
-            case "localhost":
-                kestrel.ListenLocalhost(url.Port, configure);
-                break;
-            case "0.0.0.0":
-                kestrel.ListenAnyIP(url.Port, configure);
-                break;
-            default:
-                kestrel.Listen(IPAddress.Parse(url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : url.Host), url.Port, configure);
-                break;
-        }
     }
 }

@@ -1,3 +1,4 @@
+using ProxyPlatform.Http;
 using ProxyPlatform.Configuration;
 
 namespace ProxyPlatform.DataPlane.Hosting;
@@ -47,14 +48,14 @@ public sealed record DataPlaneOptions
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
-        var proxyUrl = ListenerUrl(configuration, "Proxy:Url", DefaultProxyUrl);
-        var opsUrl = ListenerUrl(configuration, "Ops:Url", DefaultOpsUrl);
+        var proxyUrl = ListenerAddress.Parse(configuration, "Proxy:Url", DefaultProxyUrl);
+        var opsUrl = ListenerAddress.Parse(configuration, "Ops:Url", DefaultOpsUrl);
         // The ops endpoints are told from the proxy by the port a request arrived on. Port 0 (any
         // free port) never collides: each such listener gets a port of its own.
         if (proxyUrl.Port != 0 && proxyUrl.Port == opsUrl.Port)
             throw new InvalidOperationException($"Proxy:Url ({proxyUrl}) and Ops:Url ({opsUrl}) must use different ports.");
 
-        var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerUrl(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
+        var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerAddress.Parse(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
         if (h2cUrl is { Port: not 0 } && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
             throw new InvalidOperationException($"Proxy:H2cUrl ({h2cUrl}) must use a port of its own.");
 
@@ -110,18 +111,6 @@ public sealed record DataPlaneOptions
             urls.Add(uri);
         }
         return urls.Count > 0 ? urls : throw new InvalidOperationException("ControlPlane:Url names no URL.");
-    }
-
-    private static Uri ListenerUrl(IConfiguration configuration, string key, Uri fallback)
-    {
-        var value = Blank(configuration[key]);
-        if (value is null)
-            return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port < 0 || uri.AbsolutePath != "/")
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and a port (0: any free port), e.g. {fallback}; got '{value}'.");
-        if (uri.Host != "localhost" && uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
-            throw new InvalidOperationException($"{key} must name an IP address, localhost or 0.0.0.0 (any address); got '{value}'.");
-        return uri;
     }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();

@@ -120,7 +120,7 @@ public sealed class RetryingForwardTests
     public async Task Without_a_retry_policy_a_connect_failure_is_retried_for_GET_and_a_POST_gets_502_backend_unreachable()
     {
         await using var live = await AnsweringAsync("live", 200);
-        var cluster = Cluster(RoundRobin(), ("a", $"http://127.0.0.1:{FreePort.Get()}"), ("b", live.Address));
+        var cluster = Cluster(RoundRobin(), ("a", $"http://127.0.0.1:{ReservedPorts.Take()}"), ("b", live.Address));
 
         for (var i = 0; i < 4; i++)
             Assert.Equal("live", ResponseText(await SendAsync(Route(cluster))));
