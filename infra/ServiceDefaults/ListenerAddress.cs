@@ -16,15 +16,17 @@ namespace ProxyPlatform.Http;
 public sealed class ListenerAddress(Uri configured)
 {
     /// <summary>The listener URL under <paramref name="key"/>, or <paramref name="fallback"/> when it is not set.</summary>
+    /// <param name="https">Whether the listener may be an <c>https://</c> one.</param>
     /// <exception cref="InvalidOperationException">The value is not a listener URL; the message says what is expected.</exception>
-    public static Uri Parse(IConfiguration configuration, string key, Uri fallback)
+    public static Uri Parse(IConfiguration configuration, string key, Uri fallback, bool https = false)
     {
         var value = configuration[key]?.Trim();
         if (string.IsNullOrEmpty(value))
             return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+        var schemes = https ? "an http:// or https://" : "an http://";
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && !(https && uri.Scheme == Uri.UriSchemeHttps))
             || uri.Port < 0 || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.UserInfo.Length > 0)
-            throw new InvalidOperationException($"{key} must be an http:// or https:// URL with a host and a port (0: any free port), e.g. {fallback}; got '{value}'.");
+            throw new InvalidOperationException($"{key} must be {schemes} URL with a host and a port (0: any free port), e.g. {fallback}; got '{value}'.");
         if (uri.Host != "localhost" && uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
             throw new InvalidOperationException($"{key} must name an IP address, localhost or 0.0.0.0 (any address); got '{value}'.");
         return uri;

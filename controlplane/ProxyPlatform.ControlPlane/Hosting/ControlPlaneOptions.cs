@@ -33,8 +33,8 @@ public sealed record ControlPlaneOptions
         var defaults = new ControlPlaneOptions { PostgresConnectionString = connectionString };
         return defaults with
         {
-            AdminUrl = ListenerAddress.Parse(configuration, "Admin:Url", defaults.AdminUrl),
-            GrpcUrl = ListenerAddress.Parse(configuration, "Grpc:Url", defaults.GrpcUrl),
+            AdminUrl = ListenerAddress.Parse(configuration, "Admin:Url", defaults.AdminUrl, https: true),
+            GrpcUrl = ListenerAddress.Parse(configuration, "Grpc:Url", defaults.GrpcUrl, https: true),
             ClusterId = configuration["Orleans:ClusterId"] ?? defaults.ClusterId,
             ServiceId = configuration["Orleans:ServiceId"] ?? defaults.ServiceId,
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),

@@ -9,7 +9,7 @@ namespace ProxyPlatform.Bench.Throughput;
 public sealed record ThroughputOptions(int Runs = 3, int Seconds = 10, IReadOnlyList<string>? Targets = null, int? Rate = null);
 
 /// <summary>
-/// Request throughput (issue 4): requests/s and latency of the ProxyPlatform worker against a
+/// Request throughput: requests/s and latency of the ProxyPlatform worker against a
 /// backend reached directly, a bare YARP app, nginx and HAProxy, all in front of the same three
 /// backends and loaded by the same tools in the same run; then latency at a constant rate of half
 /// the worker's saturation, for what the worker adds over going direct.
@@ -83,7 +83,7 @@ public static class ThroughputBenchmark
         var runs = options.Runs.ToString(CultureInfo.InvariantCulture);
 
         var md = new System.Text.StringBuilder();
-        md.AppendLine("## Request throughput (issue 4)");
+        md.AppendLine("## Request throughput");
         md.AppendLine();
         md.AppendLine($"`infra/bench/run.sh throughput` — {Machine()}. **All of it shares these 2 cores**: the load tool, the proxy");
         md.AppendLine("under test, the backends, and the (idle) control plane and PostgreSQL. Absolute figures are therefore low and noisy;");
