@@ -126,6 +126,11 @@ public sealed class ConfigDistributionTests
         await HeartbeatsTakenAsync(platform, worker.Id, 3);
         Assert.Equal(saved, (await worker.StatsAsync()).SavedRevision);
         Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
+        // Nor does the Hello of a new stream, which names what the worker serves and what it saved.
+        await platform.KillControlPlaneAsync();
+        await platform.StartControlPlaneAsync();
+        await HeartbeatsTakenAsync(platform, worker.Id, 2);
+        Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
 
         File.Delete(worker.DataDir);
         Directory.CreateDirectory(worker.DataDir);

@@ -29,7 +29,9 @@ public sealed class ConfigStreamService(
 
         var feed = await feeds.GetAsync(pool);
         var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);
-        await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow()));
+        // Updates build on what the worker serves; only what it has saved counts as applied.
+        var counted = hello.HasSavedRevision ? Math.Min(hello.AppliedRevision, hello.SavedRevision) : hello.AppliedRevision;
+        await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, counted, time.GetUtcNow()));
         var session = new Session(hello.AppliedRevision);
         // A node that is shutting down ends its streams at once, so its workers move to another node
         // instead of waiting for the process to exit.

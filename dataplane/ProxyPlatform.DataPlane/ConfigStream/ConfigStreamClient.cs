@@ -132,7 +132,7 @@ public sealed class ConfigStreamClient : BackgroundService
         {
             await writer.WriteAsync(new WorkerMessage
             {
-                Hello = new Hello { WorkerId = _options.WorkerId, Pool = _options.Pool, AppliedRevision = applied, Instance = Instance, Version = Version },
+                Hello = new Hello { WorkerId = _options.WorkerId, Pool = _options.Pool, AppliedRevision = applied, SavedRevision = _applier.SavedRevision, Instance = Instance, Version = Version },
             }, stream.Token);
         }
         catch (RpcException)
