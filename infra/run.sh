@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the platform locally: PostgreSQL (a local cluster under .local/ unless
 # ConnectionStrings__Postgres is set), one control plane and one data-plane worker.
-# Ctrl-C stops everything it started.
+# The control plane never runs without credentials: on first run this generates an operator key
+# and a worker token under .local/ (mode 0600) and prints the key. Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,12 +10,23 @@ source infra/postgres.sh
 
 ADMIN_URL=${ADMIN_URL:-http://127.0.0.1:5100}
 GRPC_URL=${GRPC_URL:-http://127.0.0.1:5101}
+CP_OPS_URL=${CP_OPS_URL:-http://127.0.0.1:5102}
 PROXY_URL=${PROXY_URL:-http://127.0.0.1:8080}
 OPS_URL=${OPS_URL:-http://127.0.0.1:9090}
 PG_PORT=${PG_PORT:-55432}
 local_dir="$root/.local"
 mkdir -p "$local_dir"
 chmod 755 "$local_dir"
+
+# secret FILE: the secret kept in FILE, generated (256 random bits) on first use, readable by its owner only.
+secret() {
+  if [ ! -s "$1" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '=+/\n' >"$1")
+  fi
+  cat "$1"
+}
+OPERATOR_KEY=$(secret "$local_dir/operator-key")
+WORKER_TOKEN=$(secret "$local_dir/dataplane-token")
 
 pids=()
 cleanup() {
@@ -59,11 +71,13 @@ wait_for() {
   return 1
 }
 
-dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" &
+# Secrets go in through the environment, not the command line other users can read in ps.
+Auth__OperatorKey=$OPERATOR_KEY Auth__DataPlaneToken=$WORKER_TOKEN \
+  dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" --Ops:Url="$CP_OPS_URL" &
 pids+=($!)
-wait_for "$ADMIN_URL/healthz"
+wait_for "$CP_OPS_URL/healthz"
 
-dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Ops:Url="$OPS_URL" \
+DataPlane__Token=$WORKER_TOKEN dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Ops:Url="$OPS_URL" \
   --DataPlane:Id=local-worker --DataPlane:DataDir="$local_dir/worker" &
 pids+=($!)
 wait_for "$OPS_URL/healthz"
@@ -73,6 +87,8 @@ cat <<MSG
 ProxyPlatform is running.
   Admin REST API : $ADMIN_URL/v1/tenants
   Admin gRPC     : $GRPC_URL (h2c, server reflection on)
+  Operator key   : $OPERATOR_KEY   (kept in .local/operator-key; send it as: Authorization: Bearer <key>)
+  Control ops    : $CP_OPS_URL/healthz, $CP_OPS_URL/readyz, $CP_OPS_URL/metrics
   Proxy          : $PROXY_URL
   Worker ops     : $OPS_URL/healthz, $OPS_URL/readyz
 Press Ctrl-C to stop.

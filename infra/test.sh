@@ -18,7 +18,8 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
-  port=$(pg_local_free_port)
+  pg_local_reserve_port || exit 1
+  port=$pg_local_port
   PG_LOCAL_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" pg_local_start "$work/pg" "$port" || exit 1
   started_pg=1
   export PROXYPLATFORM_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"

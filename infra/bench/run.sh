@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|throughput] [--writes N]
-#                      [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
+#   infra/bench/run.sh [all|propagation|restart|access|throughput] [--writes N]
+#                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and
@@ -44,7 +44,8 @@ cleanup() { [ -n "${started_pg:-}" ] && pg_local_stop "$work/pg"; rm -rf "$work"
 trap cleanup EXIT
 
 if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
-  port=$(pg_local_free_port)
+  pg_local_reserve_port || exit 1
+  port=$pg_local_port
   # Durable as in production: fsync and synchronous commit stay on.
   pg_local_start "$work/pg" "$port"
   started_pg=1

@@ -26,6 +26,9 @@ public readonly record struct ResourceKey(ResourceKind Kind, string Tenant, stri
     public static ResourceKey OfRoute(string tenant, string route) => new(ResourceKind.Route, tenant, route);
     public static ResourceKey HealthOf(string tenant, string cluster) => new(ResourceKind.BackendHealth, tenant, cluster);
 
+    /// <summary>The tenant-qualified ID, <c>acme/web</c>: how problems, logs and metrics name a route or a cluster.</summary>
+    public string QualifiedId => $"{Tenant}/{Id}";
+
     /// <summary>How messages name it: <c>tenant acme</c>, <c>cluster acme/web</c>, <c>route acme/api</c>, <c>health of cluster acme/web</c>.</summary>
     public override string ToString() => ResourceKinds.IsKnown(Kind)
         ? ResourceKinds.Of(Kind).Describe(this)
@@ -86,15 +89,15 @@ public static class ResourceKinds
     public static ResourceKindInfo? Named(string name) => All.FirstOrDefault(k => k.Name == name);
 
     /// <summary>The key as the stream carries it.</summary>
-    public static Wire.ResourceKey ToWire(ResourceKey key) => new() { Kind = (Wire.ResourceKind)(int)key.Kind, Tenant = key.Tenant, Id = key.Id };
+    public static Wire.ResourceRef ToWire(ResourceKey key) => new() { Kind = (Wire.ResourceType)(int)key.Kind, Tenant = key.Tenant, Id = key.Id };
 
     /// <summary>
     /// The key the stream carried, when it names a known kind with valid IDs (a tenant's ID being its
     /// tenant); otherwise why not.
     /// </summary>
-    public static bool TryFromWire(Wire.ResourceKey? wire, out ResourceKey key, out string? problem)
+    public static bool TryFromWire(Wire.ResourceRef? wire, out ResourceKey key, out string? problem)
     {
-        wire ??= new Wire.ResourceKey();
+        wire ??= new Wire.ResourceRef();
         key = new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id);
         problem = !IsKnown(key.Kind) ? $"{key}: unknown resource kind {wire.Kind}."
             : !ConfigValidator.IsValidId(key.Tenant) || !ConfigValidator.IsValidId(key.Id) ? $"{key}: the key's tenant and ID must be valid IDs (a-z, 0-9 and '-')."

@@ -17,7 +17,7 @@ public sealed class AdminValidationTests(ControlPlaneOnly fixture) : IClassFixtu
 
     public async ValueTask InitializeAsync()
     {
-        _channel = GrpcChannel.ForAddress(Platform.GrpcUrl);
+        _channel = AdminGrpc.Channel(Platform);
         await Platform.PutOkAsync("/v1/tenants/valid", new { hostnames = new[] { "valid.test" } });
         await Platform.PutOkAsync("/v1/tenants/valid/clusters/web", new { });
     }

@@ -104,12 +104,52 @@ public sealed class ConfigDistributionTests
     }
 
     [Fact]
+    public async Task Worker_that_cannot_save_a_revision_serves_it_but_acks_it_only_once_a_save_succeeds()
+    {
+        await using var backend = await TestBackend.StartAsync("unsaved");
+        await using var platform = await Platform.StartAsync("unsaved", workers: 0);
+        // Frequent heartbeats: the control plane counts a heartbeat's revision as applied too.
+        var worker = await platform.StartWorkerAsync("unsaved", 0, "--ControlPlane:HeartbeatSeconds=0.2");
+        var saved = await platform.CreateServiceAsync("unsaved", "unsaved.test", [backend], "/main");
+        await Eventually.Async(async () => (await worker.StatsAsync()).SavedRevision >= saved, null, () => "the service is saved");
+        await Eventually.Async(async () => await AppliedRevisionAsync(platform, worker.Id) >= saved, null, () => "the service is acknowledged");
+
+        // A data folder that is a regular file fails every save, whoever the worker runs as.
+        Directory.Delete(worker.DataDir, recursive: true);
+        await File.WriteAllTextAsync(worker.DataDir, "in the way");
+        var revision = await platform.PutOkAsync("/v1/tenants/unsaved/routes/new", new { match = new { pathPrefix = "/new" }, cluster = "web" });
+
+        // Served at once, retried, and not acknowledged: a restart would not serve it.
+        (await worker.WaitForStatusAsync("unsaved.test", "/new/x", 200)).Dispose();
+        await Eventually.Async(async () => (await worker.StatsAsync()).FailedSaves >= 2, null, () => "a save has failed and been retried");
+        // Heartbeats have come in since the worker served it, and none counted it as applied either.
+        await HeartbeatsTakenAsync(platform, worker.Id, 3);
+        Assert.Equal(saved, (await worker.StatsAsync()).SavedRevision);
+        Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
+        // Nor does the Hello of a new stream, which names what the worker serves and what it saved.
+        await platform.KillControlPlaneAsync();
+        await platform.StartControlPlaneAsync();
+        await HeartbeatsTakenAsync(platform, worker.Id, 2);
+        Assert.True(await AppliedRevisionAsync(platform, worker.Id) < revision);
+
+        File.Delete(worker.DataDir);
+        Directory.CreateDirectory(worker.DataDir);
+        await Eventually.Async(async () => await AppliedRevisionAsync(platform, worker.Id) >= revision, null, () => $"revision {revision} is acknowledged");
+        Assert.True((await worker.StatsAsync()).SavedRevision >= revision);
+
+        await worker.KillAsync();
+        await platform.KillControlPlaneAsync();
+        await worker.StartAsync();
+        (await worker.WaitForStatusAsync("unsaved.test", "/new/x", 200)).Dispose();
+    }
+
+    [Fact]
     public async Task Configuration_a_worker_cannot_apply_is_nacked_once_while_it_keeps_serving_the_old_one()
     {
         await using var backend = await TestBackend.StartAsync("nack");
         await using var platform = await Platform.StartAsync("nack", workers: 0);
         // This worker's own ceiling on request bodies is 1 MiB: a route asking for more cannot be honoured by it.
-        var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576");
+        var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576", "--ControlPlane:HeartbeatSeconds=0.5");
         var good = await platform.CreateServiceAsync("nack", "nack.test", [backend]);
         await worker.WaitForRevisionAsync(good);
         var updatesBefore = (await worker.StatsAsync()).UpdatesReceived;
@@ -123,8 +163,9 @@ public sealed class ConfigDistributionTests
         Assert.Equal(1, stats.NacksSent);
         Assert.Equal("nack", (await worker.EchoAsync("nack.test", "/still-served")).Backend);
 
-        // Nothing is resent in a loop: a few heartbeats later the worker has still received that update once.
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // Nothing is resent in a loop: once the control plane has taken three more heartbeats from the
+        // worker on that stream, the worker has still received that update once.
+        await HeartbeatsTakenAsync(platform, "small", 3);
         Assert.Equal(updatesBefore + 1, (await worker.StatsAsync()).UpdatesReceived);
 
         // The next good change supersedes the rejected one.
@@ -154,7 +195,7 @@ public sealed class ConfigDistributionTests
 
         // Writes through the surviving silo keep working (after a short failover) and reach both workers;
         // worker 1 moves from the dead silo to the live one.
-        var afterKill = await Eventually(() => silo2.PutOkAsync("/v1/tenants/two/routes/c", new { match = new { pathPrefix = "/after-kill" }, cluster = "web" }));
+        var afterKill = await Eventually.Succeeds(() => silo2.PutOkAsync("/v1/tenants/two/routes/c", new { match = new { pathPrefix = "/after-kill" }, cluster = "web" }), TimeSpan.FromSeconds(60));
         foreach (var worker in new[] { worker1, worker2 })
         {
             await worker.WaitForRevisionAsync(afterKill, TimeSpan.FromSeconds(60));
@@ -164,11 +205,11 @@ public sealed class ConfigDistributionTests
         // declared it dead; then every acknowledged write is there.
         foreach (var route in new[] { "main", "b", "c" })
         {
-            var status = await Eventually(async () =>
+            var status = await Eventually.Succeeds(async () =>
             {
                 using var response = await silo2.Admin.GetAsync($"/v1/tenants/two/routes/{route}");
                 return response.StatusCode == HttpStatusCode.ServiceUnavailable ? throw new HttpRequestException("503") : response.StatusCode;
-            });
+            }, TimeSpan.FromSeconds(60));
             Assert.Equal(HttpStatusCode.OK, status);
         }
     }
@@ -335,47 +376,42 @@ public sealed class ConfigDistributionTests
 
     private static async Task<JsonElement> WaitForNack(Platform platform, string worker, long revision)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-            var entry = list.RootElement.GetProperty("items").EnumerateArray().Single(i => i.GetProperty("id").GetString() == worker);
-            if (entry.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision)
-                return nack.Clone();
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"No NACK of revision {revision} from {worker}: {entry}");
-            await Task.Delay(100);
-        }
+        var entry = await Eventually.Async(() => EntryAsync(platform, worker),
+            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision,
+            null, e => $"No NACK of revision {revision} from {worker}: {e}");
+        return entry.GetProperty("lastNack");
     }
 
-    private static async Task Status(Platform platform, string worker, string status)
+    private static Task Status(Platform platform, string worker, string status) =>
+        Eventually.Async(() => EntryAsync(platform, worker),
+            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("status").GetString() == status,
+            null, e => $"{worker} is not {status}: {e}");
+
+    /// <summary>
+    /// Waits until the control plane has taken <paramref name="count"/> more heartbeats from
+    /// <paramref name="worker"/>: each one moves the worker's <c>lastSeen</c>.
+    /// </summary>
+    private static async Task HeartbeatsTakenAsync(Platform platform, string worker, int count)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
+        var seen = new HashSet<string>();
+        await Eventually.Async(async () =>
         {
-            using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
-            var entry = list.RootElement.GetProperty("items").EnumerateArray().SingleOrDefault(i => i.GetProperty("id").GetString() == worker);
-            if (entry.ValueKind == JsonValueKind.Object && entry.GetProperty("status").GetString() == status)
-                return;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"{worker} is not {status}: {entry}");
-            await Task.Delay(200);
-        }
+            seen.Add((await EntryAsync(platform, worker)).GetProperty("lastSeen").GetString() ?? "never");
+            // The first value read is where the count starts.
+            return seen.Count > count;
+        }, null, () => $"the control plane saw {worker} at only {string.Join(", ", seen)}");
     }
 
-    private static async Task<T> Eventually<T>(Func<Task<T>> action)
+    /// <summary>The revision the control plane counts <paramref name="worker"/> as having applied (its ACKs and heartbeats).</summary>
+    private static async Task<long> AppliedRevisionAsync(Platform platform, string worker) =>
+        (await EntryAsync(platform, worker)).GetProperty("appliedRevision").GetInt64();
+
+    /// <summary>The worker's entry in <c>GET /v1/dataplanes</c> (undefined when it has none).</summary>
+    private static async Task<JsonElement> EntryAsync(Platform platform, string worker)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            try
-            {
-                return await action();
-            }
-            catch (Exception) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250);
-            }
-        }
+        using var list = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+        return list.RootElement.GetProperty("items").EnumerateArray().SingleOrDefault(i => i.GetProperty("id").GetString() == worker) is { ValueKind: JsonValueKind.Object } entry
+            ? entry.Clone()
+            : default;
     }
 }

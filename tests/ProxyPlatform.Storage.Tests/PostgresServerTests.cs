@@ -26,13 +26,4 @@ public sealed class PostgresServerTests
         Assert.Equal(new NpgsqlConnectionStringBuilder(first).Database, reader.GetString(0));
         Assert.Equal("UTF8", reader.GetString(1));
     }
-
-    [Fact]
-    public void Free_ports_are_never_handed_out_twice()
-    {
-        var ports = Enumerable.Range(0, 50).Select(_ => FreePort.Get()).ToList();
-
-        Assert.Equal(ports.Count, ports.Distinct().Count());
-        Assert.All(ports, p => Assert.InRange(p, 1, 65535));
-    }
 }

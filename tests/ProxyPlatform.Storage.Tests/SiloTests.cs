@@ -24,7 +24,8 @@ public sealed class SiloTests
             .ConfigureLogging(logging => logging.ClearProviders())
             .UseOrleans(silo =>
             {
-                silo.UseLocalhostClustering(siloPort: FreePort.Get(), gatewayPort: FreePort.Get());
+                // Orleans advertises these before it binds them, so they cannot be 0: reserved ones instead.
+                silo.UseLocalhostClustering(siloPort: ReservedPorts.Take(), gatewayPort: ReservedPorts.Take());
                 storage(silo);
             })
             .Build();

@@ -12,13 +12,10 @@ public sealed class HttpBinServer : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    private HttpBinServer(Process process, int port)
-    {
-        _process = process;
-        Port = port;
-    }
+    private HttpBinServer(Process process) => _process = process;
 
-    public int Port { get; }
+    /// <summary>The port httpbin was bound to (it asks for any free one and prints which).</summary>
+    public int Port { get; private set; }
     public string Address => $"http://127.0.0.1:{Port}";
 
     public string Output
@@ -30,46 +27,59 @@ public sealed class HttpBinServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts httpbin and waits until it answers; fails with how to install it when it is missing.</summary>
+    /// <summary>
+    /// Starts httpbin on port 0 and returns once it has said which port it was bound to (it listens
+    /// before it says so); fails with how to install it when it is missing.
+    /// </summary>
     public static async Task<HttpBinServer> StartAsync()
     {
         var python = await FindPythonAsync() ?? throw new InvalidOperationException(
             "httpbin is not installed: these tests need Debian's python3-httpbin (apt-get install -y python3-httpbin).");
-        var port = FreePort.Get();
         var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"from httpbin import app; app.run(host='127.0.0.1', port={port}, threaded=True)");
+        // Flask's app.run() cannot say which port 0 became; werkzeug's server (the one app.run starts) can.
+        info.ArgumentList.Add(string.Join('\n',
+            "from httpbin import app",
+            "from werkzeug.serving import make_server",
+            "server = make_server('127.0.0.1', 0, app, threaded=True)",
+            "print(f'httpbin listening on port {server.port}', flush=True)",
+            "server.serve_forever()"));
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var server = new HttpBinServer(process, port);
-        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        var server = new HttpBinServer(process);
+        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, e) =>
+        {
+            server.Append(e.Data);
+            if (e.Data is { } line && line.StartsWith(ListeningLine, StringComparison.Ordinal))
+                listening.TrySetResult(int.Parse(line[ListeningLine.Length..], System.Globalization.CultureInfo.InvariantCulture));
+        };
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Exited += (_, _) =>
+        {
+            process.WaitForExit();
+            listening.TrySetException(new InvalidOperationException($"httpbin exited with {process.ExitCode} during start-up:\n{server.Output}"));
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (process.HasExited)
-                throw new InvalidOperationException($"httpbin exited with {process.ExitCode} during start-up:\n{server.Output}");
-            try
-            {
-                using var response = await http.GetAsync($"{server.Address}/get");
-                if (response.IsSuccessStatusCode)
-                    return server;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-            await Task.Delay(100);
+            server.Port = await listening.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            return server;
         }
-        await server.DisposeAsync();
-        throw new TimeoutException($"httpbin did not answer on {server.Address} in time:\n{server.Output}");
+        catch (TimeoutException)
+        {
+            await server.DisposeAsync();
+            throw new TimeoutException($"httpbin did not say which port it listens on:\n{server.Output}");
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
     }
+
+    private const string ListeningLine = "httpbin listening on port ";
 
     /// <summary>The first Python that can import httpbin: Debian's own first, since a pyenv or venv python3 on the PATH does not see its packages.</summary>
     private static async Task<string?> FindPythonAsync()

@@ -1,14 +1,17 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Npgsql;
 
 namespace ProxyPlatform.Testing;
 
 /// <summary>
 /// A whole platform on loopback: a fresh database on the run's PostgreSQL, control-plane silos
-/// forming one Orleans cluster, and data-plane worker processes, on ports fixed for its lifetime
-/// so that a restarted silo comes back where the workers look for it.
+/// forming one Orleans cluster, and data-plane worker processes. Their listeners bind port 0 and
+/// the processes say which ports they got; a restarted silo comes back on the ports of its first
+/// start, where the workers look for it (see <see cref="Silo.StartAsync"/>).
 /// </summary>
 public sealed class Platform : IAsyncDisposable
 {
@@ -18,10 +21,20 @@ public sealed class Platform : IAsyncDisposable
     private Platform(string connectionString, int silos, string[] siloArgs)
     {
         ConnectionString = connectionString;
+        // A platform started with Auth:Disabled=true (a developer's machine) has no credentials to present.
+        CredentialsOn = !siloArgs.Contains("--Auth:Disabled=true");
         for (var i = 0; i < silos; i++)
-            Silos.Add(new Silo(connectionString, _clusterId, siloArgs));
-        Admin = Silos[0].Admin;
+            Silos.Add(new Silo(connectionString, _clusterId, CredentialsOn ? OperatorKey : null, WorkerToken, siloArgs));
     }
+
+    /// <summary>False when the platform runs without credentials (<c>Auth:Disabled=true</c>).</summary>
+    public bool CredentialsOn { get; }
+
+    /// <summary>The bootstrap operator key of this platform's control planes (<c>Auth:OperatorKey</c>): every <see cref="Silo.Admin"/> client presents it.</summary>
+    public string OperatorKey { get; } = $"op-{Guid.NewGuid():N}";
+
+    /// <summary>The bootstrap worker token (<c>Auth:DataPlaneToken</c>) workers present unless a test gives them another.</summary>
+    public string WorkerToken { get; } = $"dp-{Guid.NewGuid():N}";
 
     /// <summary>The silos' connection string: the platform's own database on the run's PostgreSQL.</summary>
     public string ConnectionString { get; }
@@ -30,7 +43,7 @@ public sealed class Platform : IAsyncDisposable
     public List<Worker> Workers { get; } = [];
 
     /// <summary>The first silo's admin API.</summary>
-    public HttpClient Admin { get; }
+    public HttpClient Admin => Silos[0].Admin;
     public string AdminUrl => Silos[0].AdminUrl;
     public string GrpcUrl => Silos[0].GrpcUrl;
 
@@ -63,7 +76,9 @@ public sealed class Platform : IAsyncDisposable
     public async Task<Worker> StartWorkerAsync(string id, int preferredSilo = 0, params string[] args)
     {
         var urls = Silos.Skip(preferredSilo).Concat(Silos.Take(preferredSilo)).Select(s => s.GrpcUrl);
-        var worker = new Worker(id, FreePort.Get(), FreePort.Get(), Path.Combine(_dataRoot, id), string.Join(',', urls), args);
+        if (CredentialsOn && !args.Any(a => a.StartsWith("--DataPlane:Token=", StringComparison.Ordinal)))
+            args = [$"--DataPlane:Token={WorkerToken}", .. args];
+        var worker = new Worker(id, Path.Combine(_dataRoot, id), string.Join(',', urls), args);
         Workers.Add(worker);
         await worker.StartAsync();
         return worker;
@@ -108,43 +123,81 @@ public sealed class Platform : IAsyncDisposable
 }
 
 /// <summary>One control-plane process (an Orleans silo with its admin and gRPC listeners).</summary>
-public sealed class Silo : IAsyncDisposable
+public sealed partial class Silo : IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly string _clusterId;
-    private readonly int _siloPort = FreePort.Get();
-    private readonly int _gatewayPort = FreePort.Get();
-
+    // Orleans advertises its endpoints in the membership table before it binds them, so they cannot be 0.
+    private readonly int _siloPort = ReservedPorts.Take();
+    private readonly int _gatewayPort = ReservedPorts.Take();
     private readonly string[] _args;
+    private readonly string? _operatorKey;
+    private string? _adminUrl;
+    private string? _grpcUrl;
+    private string? _opsUrl;
+    private HttpClient? _admin;
 
-    public Silo(string connectionString, string clusterId, string[] args)
+    /// <param name="operatorKey">The bootstrap operator key; null for a control plane started without credentials.</param>
+    public Silo(string connectionString, string clusterId, string? operatorKey, string workerToken, string[] args)
     {
-        _args = args;
+        _operatorKey = operatorKey;
+        // Tests run with credentials, as a deployment must. The suites send many refused credentials
+        // from 127.0.0.1 on purpose, which would otherwise slow that address down.
+        _args = operatorKey is null
+            ? args
+            : [$"--Auth:OperatorKey={operatorKey}", $"--Auth:DataPlaneToken={workerToken}", "--Auth:FailedAttemptsBurst=100000", .. args];
         _connectionString = connectionString;
         _clusterId = clusterId;
-        AdminUrl = $"http://127.0.0.1:{FreePort.Get()}";
-        GrpcUrl = $"http://127.0.0.1:{FreePort.Get()}";
-        Admin = new HttpClient { BaseAddress = new Uri(AdminUrl), Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public string AdminUrl { get; }
-    public string GrpcUrl { get; }
-    public HttpClient Admin { get; }
+    public string AdminUrl => _adminUrl ?? throw NotStarted();
+    public string GrpcUrl => _grpcUrl ?? throw NotStarted();
+    /// <summary>The control plane's ops listener: <c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>, without credentials.</summary>
+    public string OpsUrl => _opsUrl ?? throw NotStarted();
+    public HttpClient Admin => _admin ?? throw NotStarted();
     public PlatformProcess Process { get; private set; } = null!;
 
+    /// <summary>
+    /// Starts the silo. The first start binds the admin and gRPC listeners to port 0 and learns the
+    /// ports from the ready line; a restart asks for those same ports again, because the workers
+    /// were told the gRPC one. Between the kill and the restart the ports are free: another
+    /// listener on the machine that asks for port 0 could be given one in that window. It is a few
+    /// seconds among ~28,000 ephemeral ports, and outgoing connections cannot take a port from a
+    /// listener (.NET binds with SO_REUSEADDR).
+    /// </summary>
     public async Task StartAsync()
     {
         if (Process is not null)
             await Process.DisposeAsync();
         Process = PlatformProcess.ControlPlane(
             [$"--ConnectionStrings:Postgres={_connectionString}",
-            $"--Admin:Url={AdminUrl}",
-            $"--Grpc:Url={GrpcUrl}",
+            $"--Admin:Url={_adminUrl ?? "http://127.0.0.1:0"}",
+            $"--Grpc:Url={_grpcUrl ?? "http://127.0.0.1:0"}",
+            $"--Ops:Url={_opsUrl ?? "http://127.0.0.1:0"}",
             $"--Orleans:SiloPort={_siloPort}",
             $"--Orleans:GatewayPort={_gatewayPort}",
             $"--Orleans:ClusterId={_clusterId}", .. _args]);
-        await Process.StartAsync($"{AdminUrl}/healthz");
+        var ready = await Process.StartAsync(ReadyLine());
+        _adminUrl = ready.Groups["admin"].Value;
+        _grpcUrl = ready.Groups["grpc"].Value;
+        _opsUrl = ready.Groups["ops"].Value;
+        _admin ??= Client(_operatorKey);
     }
+
+    /// <summary>A client of this silo's admin API that presents <paramref name="key"/> (none when null).</summary>
+    public HttpClient Client(string? key)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(AdminUrl), Timeout = TimeSpan.FromSeconds(60) };
+        if (key is not null)
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    /// <summary>The control plane's "ready" log line, naming the URLs its listeners were bound to.</summary>
+    [GeneratedRegex(@"Control plane ready: admin (?<admin>https?://[^\s,]+), gRPC (?<grpc>https?://[^\s,]+), ops (?<ops>https?://[^\s,]+),")]
+    private static partial Regex ReadyLine();
+
+    private static InvalidOperationException NotStarted() => new("The silo has not been started yet: its ports are chosen when it starts.");
 
     public Task<HttpResponseMessage> PutAsync(string path, object body) =>
         Admin.PutAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
@@ -152,10 +205,19 @@ public sealed class Silo : IAsyncDisposable
     public Task<HttpResponseMessage> PutRawAsync(string path, string json) =>
         Admin.PutAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
 
-    public async Task<long> PutOkAsync(string path, object body)
+    /// <summary>
+    /// A PUT that must succeed; returns the revision it took effect at. A 503 of type <c>unavailable</c>
+    /// (the control plane could not finish in time, nothing was acknowledged) is sent again, as the
+    /// answer asks: a PUT is idempotent, and one that did commit meanwhile answers its revision.
+    /// </summary>
+    public Task<long> PutOkAsync(string path, object body)
     {
-        using var response = await PutAsync(path, body);
-        return await RevisionOfAsync(response, "PUT", path);
+        var json = JsonSerializer.Serialize(body);
+        return Eventually.Succeeds(async () =>
+        {
+            using var response = await PutRawAsync(path, json);
+            return await RevisionOfAsync(response, "PUT", path);
+        }, TimeSpan.FromMinutes(2), e => e is HttpRequestException { StatusCode: HttpStatusCode.ServiceUnavailable });
     }
 
     public async Task<long> DeleteOkAsync(string path)
@@ -167,31 +229,42 @@ public sealed class Silo : IAsyncDisposable
     private async Task<long> RevisionOfAsync(HttpResponseMessage response, string method, string path)
     {
         var text = await response.Content.ReadAsStringAsync();
+        var failure = $"{method} {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}";
+        if (response.StatusCode == HttpStatusCode.ServiceUnavailable && text.Contains("/problems/unavailable", StringComparison.Ordinal))
+            throw new HttpRequestException(failure, null, HttpStatusCode.ServiceUnavailable);
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"{method} {path} answered {(int)response.StatusCode}: {text}\n--- control plane ---\n{Process.Output}");
+            throw new InvalidOperationException(failure);
         return long.Parse(response.Headers.GetValues("X-Config-Revision").Single(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public async ValueTask DisposeAsync()
     {
-        Admin.Dispose();
+        _admin?.Dispose();
         if (Process is not null)
             await Process.DisposeAsync();
     }
 }
 
-/// <summary>A data-plane worker process with its proxy and ops listeners.</summary>
-public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir, string controlPlaneUrl, string[] extraArgs) : IAsyncDisposable
+/// <summary>
+/// A data-plane worker process with its proxy and ops listeners. Every start binds them to port 0,
+/// so a restarted worker may answer on other ports: <see cref="ProxyUrl"/>, <see cref="OpsUrl"/>,
+/// <see cref="H2cUrl"/> and <see cref="Client"/> always name the current ones.
+/// </summary>
+public sealed partial class Worker(string id, string dataDir, string controlPlaneUrl, string[] extraArgs) : IAsyncDisposable
 {
+    private string? _proxyUrl;
+    private string? _opsUrl;
+
     public string Id { get; } = id;
-    public string ProxyUrl { get; } = $"http://127.0.0.1:{proxyPort}";
-    public string OpsUrl { get; } = $"http://127.0.0.1:{opsPort}";
+    /// <summary>Where the worker keeps its last-known-good file (<c>DataPlane:DataDir</c>).</summary>
+    public string DataDir { get; } = dataDir;
+    public string ProxyUrl => _proxyUrl ?? throw NotStarted();
+    public string OpsUrl => _opsUrl ?? throw NotStarted();
+    /// <summary>The HTTP/2-only cleartext listener, when the worker was started with <c>--Proxy:H2cUrl=http://127.0.0.1:0</c>.</summary>
+    public string? H2cUrl { get; private set; }
     public PlatformProcess Process { get; private set; } = null!;
-    public HttpClient Client { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(1) })
-    {
-        BaseAddress = new Uri($"http://127.0.0.1:{proxyPort}"),
-        Timeout = TimeSpan.FromSeconds(30),
-    };
+    /// <summary>A client of the proxy listener (a new one after each start).</summary>
+    public HttpClient Client { get; private set; } = null!;
 
     public async Task StartAsync()
     {
@@ -199,12 +272,27 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
             await Process.DisposeAsync();
         Process = PlatformProcess.DataPlane(
             [$"--ControlPlane:Url={controlPlaneUrl}",
-            $"--Proxy:Url={ProxyUrl}",
-            $"--Ops:Url={OpsUrl}",
+            "--Proxy:Url=http://127.0.0.1:0",
+            "--Ops:Url=http://127.0.0.1:0",
             $"--DataPlane:Id={Id}",
-            $"--DataPlane:DataDir={dataDir}", .. extraArgs]);
-        await Process.StartAsync($"{OpsUrl}/healthz");
+            $"--DataPlane:DataDir={DataDir}", .. extraArgs]);
+        var ready = await Process.StartAsync(ReadyLine());
+        _proxyUrl = ready.Groups["proxy"].Value;
+        _opsUrl = ready.Groups["ops"].Value;
+        H2cUrl = ready.Groups["h2c"].Success ? ready.Groups["h2c"].Value : null;
+        Client?.Dispose();
+        Client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(1) })
+        {
+            BaseAddress = new Uri(_proxyUrl),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
     }
+
+    /// <summary>The worker's "ready" log line, naming the URLs its listeners were bound to.</summary>
+    [GeneratedRegex(@"ready: proxy (?<proxy>http://[^\s,]+)(?: and (?<h2c>http://[^\s,]+) \(h2c\))?, ops (?<ops>http://[^\s,]+),")]
+    private static partial Regex ReadyLine();
+
+    private static InvalidOperationException NotStarted() => new("The worker has not been started yet: its ports are chosen when it starts.");
 
     /// <summary>Kills the worker as a crash would; <see cref="StartAsync"/> brings it back with the same identity and data folder.</summary>
     public Task KillAsync() => Process.KillAsync();
@@ -212,7 +300,7 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
     /// <summary>The worker's configuration-stream counters from its ops listener.</summary>
     public async Task<ConfigStats> StatsAsync()
     {
-        using var ops = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var ops = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var text = await ops.GetStringAsync($"{OpsUrl}/config-stats");
         return JsonSerializer.Deserialize<ConfigStats>(text, JsonSerializerOptions.Web)!;
     }
@@ -220,17 +308,26 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
     /// <summary>Waits until the worker has applied <paramref name="revision"/> (or later).</summary>
     public async Task<ConfigStats> WaitForRevisionAsync(long revision, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (true)
+        var reading = await Eventually.Async(async () =>
         {
-            var stats = await StatsAsync();
-            if (stats.AppliedRevision >= revision)
-                return stats;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"{Id} is at revision {stats.AppliedRevision}, not {revision}:\n{Process.Output}");
-            await Task.Delay(50);
-        }
+            try
+            {
+                return (Stats: await StatsAsync(), Seen: "");
+            }
+            catch (Exception e) when (IsUnanswered(e))
+            {
+                return (Stats: (ConfigStats?)null, Seen: e.Message);
+            }
+        }, r => r.Stats?.AppliedRevision >= revision, timeout,
+            r => $"{Id} is at revision {(r.Stats is { } stats ? stats.AppliedRevision : r.Seen)}, not {revision}:\n{Process.Output}");
+        return reading.Stats!;
     }
+
+    /// <summary>
+    /// A request that got no answer: refused, reset, or timed out. While a test polls, that is one
+    /// reading (a machine busy with other work can stall a process for seconds), not the end of the wait.
+    /// </summary>
+    private static bool IsUnanswered(Exception e) => e is HttpRequestException or TaskCanceledException;
 
     public Task<HttpResponseMessage> GetAsync(string host, string path)
     {
@@ -249,34 +346,31 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
         return JsonSerializer.Deserialize<BackendEcho>(text, JsonSerializerOptions.Web)!;
     }
 
-    /// <summary>Waits until a GET through this worker answers <paramref name="status"/> (config propagates asynchronously).</summary>
+    /// <summary>Waits until a GET through this worker answers <paramref name="status"/> (config propagates asynchronously); returns that answer.</summary>
     public async Task<HttpResponseMessage> WaitForStatusAsync(string host, string path, int status, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
-        HttpResponseMessage? last = null;
-        while (true)
+        var reading = await Eventually.Async(async () =>
         {
-            last?.Dispose();
             try
             {
-                last = await GetAsync(host, path);
-                if ((int)last.StatusCode == status || DateTime.UtcNow > deadline)
-                    break;
+                var response = await GetAsync(host, path);
+                if ((int)response.StatusCode == status)
+                    return (Answer: response, Seen: "");
+                using (response)
+                    return (Answer: (HttpResponseMessage?)null, Seen: $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
             }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            catch (Exception e) when (IsUnanswered(e))
             {
-                last = null;
+                return (Answer: null, Seen: e.Message);
             }
-            await Task.Delay(50);
-        }
-        if ((int)last.StatusCode != status)
-            throw new TimeoutException($"GET {host}{path} through {Id} still answers {(int)last.StatusCode}, not {status}: {await last.Content.ReadAsStringAsync()}\n--- worker output ---\n{Process.Output}");
-        return last;
+        }, r => r.Answer is not null, timeout,
+            r => $"GET {host}{path} through {Id} still answers {r.Seen}, not {status}\n--- worker output ---\n{Process.Output}");
+        return reading.Answer!;
     }
 
     public async ValueTask DisposeAsync()
     {
-        Client.Dispose();
+        Client?.Dispose();
         if (Process is not null)
             await Process.DisposeAsync();
     }
@@ -285,6 +379,8 @@ public sealed class Worker(string id, int proxyPort, int opsPort, string dataDir
 /// <summary>A worker's <c>/config-stats</c>.</summary>
 public sealed record ConfigStats(
     long AppliedRevision,
+    long SavedRevision,
+    long FailedSaves,
     long UpdatesReceived,
     long BytesReceived,
     long NacksSent,

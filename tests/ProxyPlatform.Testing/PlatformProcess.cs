@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace ProxyPlatform.Testing;
 
@@ -28,6 +29,9 @@ public sealed class PlatformProcess : IAsyncDisposable
     public static PlatformProcess DataPlane(params string[] args) => new("data-plane", Dll("DataPlaneDll"), args);
 
     public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>The operating system's ID of the process (of its latest start).</summary>
+    public int Id => _process?.Id ?? throw new InvalidOperationException($"{_name} has not been started.");
 
     /// <summary>The resident memory of the process, in bytes (from /proc), or 0 when it is not running.</summary>
     public long ResidentBytes
@@ -66,8 +70,11 @@ public sealed class PlatformProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts the process and waits until <paramref name="readyUrl"/> answers 200.</summary>
-    public async Task StartAsync(string readyUrl, TimeSpan? timeout = null)
+    /// <summary>
+    /// Starts the process and waits until it writes a line that <paramref name="readyLine"/> matches
+    /// (its "ready" log line, which names the URLs its listeners were bound to); returns the match.
+    /// </summary>
+    public async Task<Match> StartAsync(Regex readyLine, TimeSpan? timeout = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(_dll);
@@ -75,35 +82,39 @@ public sealed class PlatformProcess : IAsyncDisposable
             info.ArgumentList.Add(arg);
         info.Environment["DOTNET_ENVIRONMENT"] = "Production";
         info.Environment["Logging__Console__FormatterName"] = "simple";
+        var ready = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.OutputDataReceived += (_, e) =>
+        {
+            Append(e.Data);
+            if (e.Data is { } line && !ready.Task.IsCompleted && readyLine.Match(line) is { Success: true } match)
+                ready.TrySetResult(match);
+        };
         process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Exited += (_, _) =>
+        {
+            if (ready.Task.IsCompleted)
+                return;
+            // Read the output to its end first: the reason the process gave is usually its last line.
+            process.WaitForExit();
+            ready.TrySetException(new InvalidOperationException($"{_name} exited with {process.ExitCode} during start-up:\n{Output}"));
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (DateTime.UtcNow < deadline)
+        // A deadline for giving up on a process that hangs (one that fails exits, and is reported at
+        // once): generous, because a start on a machine busy with other work can take a minute.
+        var limit = timeout ?? TimeSpan.FromMinutes(3);
+        try
         {
-            if (process.HasExited)
-                throw new InvalidOperationException($"{_name} exited with {process.ExitCode} during start-up:\n{Output}");
-            try
-            {
-                using var response = await http.GetAsync(readyUrl);
-                if (response.IsSuccessStatusCode)
-                    return;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-            await Task.Delay(100);
+            return await ready.Task.WaitAsync(limit);
         }
-        throw new TimeoutException($"{_name} did not answer {readyUrl} in time:\n{Output}");
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{_name} did not say it was ready within {limit.TotalSeconds:0} s:\n{Output}");
+        }
     }
 
     /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the process: a hung process keeps its sockets open but says nothing.</summary>

@@ -17,27 +17,26 @@ public sealed class ScriptedBackend : IAsyncDisposable
     private readonly WebApplication _app;
     private int _requests;
 
-    private ScriptedBackend(string name, WebApplication app, int port)
+    private ScriptedBackend(string name, WebApplication app)
     {
         Name = name;
         _app = app;
-        Port = port;
     }
 
     public string Name { get; }
-    public int Port { get; }
+    /// <summary>The port the backend was bound to (it asks for any free one).</summary>
+    public int Port { get; private set; }
     public string Address => $"http://127.0.0.1:{Port}";
     public int Requests => Volatile.Read(ref _requests);
 
     public static async Task<ScriptedBackend> StartAsync(string name, RequestDelegate handler, HttpProtocols protocols = HttpProtocols.Http1)
     {
-        var port = FreePort.Get();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = null;
-            kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = protocols);
+            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = protocols);
         });
         var app = builder.Build();
         app.UseWebSockets();
@@ -47,8 +46,9 @@ public sealed class ScriptedBackend : IAsyncDisposable
             Interlocked.Increment(ref backend!._requests);
             return handler(context);
         });
-        backend = new ScriptedBackend(name, app, port);
+        backend = new ScriptedBackend(name, app);
         await app.StartAsync();
+        backend.Port = new Uri(app.Urls.Single()).Port;
         return backend;
     }
 

@@ -16,24 +16,23 @@ public sealed class TestBackend : IAsyncDisposable
     private readonly WebApplication _app;
     private int _requests;
 
-    private TestBackend(string name, WebApplication app, int port)
+    private TestBackend(string name, WebApplication app)
     {
         Name = name;
         _app = app;
-        Port = port;
     }
 
     public string Name { get; }
-    public int Port { get; }
+    /// <summary>The port the backend was bound to (it asks for any free one).</summary>
+    public int Port { get; private set; }
     public string Address => $"http://127.0.0.1:{Port}";
     public int Requests => Volatile.Read(ref _requests);
 
     public static async Task<TestBackend> StartAsync(string name)
     {
-        var port = FreePort.Get();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
         TestBackend? backend = null;
         app.Run(async context =>
@@ -45,8 +44,9 @@ public sealed class TestBackend : IAsyncDisposable
             await context.Response.WriteAsJsonAsync(new BackendEcho(name, context.Request.Method, context.Request.Path.Value ?? "",
                 context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers));
         });
-        backend = new TestBackend(name, app, port);
+        backend = new TestBackend(name, app);
         await app.StartAsync();
+        backend.Port = new Uri(app.Urls.Single()).Port;
         return backend;
     }
 

@@ -46,9 +46,11 @@ public sealed class ConfigStreamService(
 
         var feed = await feeds.GetAsync(pool);
         var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);
+        // Updates build on what the worker serves; only what it has saved counts as applied.
+        var counted = hello.HasSavedRevision ? Math.Min(hello.AppliedRevision, hello.SavedRevision) : hello.AppliedRevision;
         try
         {
-            await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, hello.AppliedRevision, time.GetUtcNow(), credential));
+            await worker.Connected(new WorkerConnection(pool, silo.SiloAddress.Endpoint.ToString(), instance, counted, time.GetUtcNow(), credential));
         }
         catch (AdminException ex) when (ex.Kind == AdminErrorKind.Conflict)
         {

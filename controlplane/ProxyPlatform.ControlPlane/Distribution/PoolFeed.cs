@@ -1,7 +1,6 @@
 using Google.Protobuf;
 using ProxyPlatform.Protos.DataPlane;
 using ProxyPlatform.Resources;
-using ResourceKey = ProxyPlatform.Resources.ResourceKey;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 

@@ -23,7 +23,9 @@ public static class ControlPlaneHost
     public static WebApplicationBuilder AddControlPlane(this WebApplicationBuilder builder)
     {
         var options = ControlPlaneOptions.From(builder.Configuration);
+        var listeners = new ControlPlaneListeners(new ListenerAddress(options.AdminUrl), new ListenerAddress(options.GrpcUrl), new ListenerAddress(options.OpsUrl));
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(listeners);
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(PostgresPools.Commands(options.PostgresConnectionString)));
         builder.Services.AddKeyedSingleton(MetricsStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Metrics(options.PostgresConnectionString)));
         builder.Services.AddSingleton(typeof(GrainReferences<>));
@@ -48,8 +50,9 @@ public static class ControlPlaneHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(EndPointOf(options.AdminUrl), listen => listen.Protocols = HttpProtocols.Http1);
-            kestrel.Listen(EndPointOf(options.GrpcUrl), listen => listen.Protocols = HttpProtocols.Http2);
+            listeners.Admin.Listen(kestrel, HttpProtocols.Http1);
+            listeners.Grpc.Listen(kestrel, HttpProtocols.Http2);
+            listeners.Ops.Listen(kestrel, HttpProtocols.Http1);
         });
 
         builder.UseOrleans(silo =>
@@ -87,21 +90,37 @@ public static class ControlPlaneHost
     public static WebApplication MapControlPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<ControlPlaneOptions>();
+        var listeners = app.Services.GetRequiredService<ControlPlaneListeners>();
         app.UseRequestIds();
         app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
+        // Three listeners in one process: the port a connection arrived on, never a Host header a client
+        // controls, decides which one answers. The ops listener asks for no credentials, the gRPC one
+        // serves gRPC only, the admin one the REST API only.
+        app.MapWhen(context => context.Connection.LocalPort == listeners.Ops.Port, ops =>
+        {
+            ops.UseRouting();
+            ops.UseEndpoints(endpoints => endpoints.MapControlPlaneOps());
+        });
+        app.MapWhen(context => context.Connection.LocalPort == listeners.Grpc.Port, grpc =>
+        {
+            grpc.UseRouting();
+            grpc.UseAuthentication();
+            grpc.UseAuthorization();
+            grpc.UseEndpoints(endpoints =>
+            {
+                endpoints.MapGrpcService<GrpcAdminService>();
+                endpoints.MapGrpcService<ConfigStreamService>();
+                endpoints.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
+            });
+        });
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapRestAdminApi();
-        app.MapGrpcService<GrpcAdminService>();
-        app.MapGrpcService<ConfigStreamService>();
-        app.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
-        app.MapGet("/healthz", () => Results.Json(new { status = "alive" })).AllowAnonymous();
-        // Prometheus text on the REST admin listener: this node's metrics and its workers' traffic counters.
-        app.Services.GetRequiredService<ReceivedTraffic>();
-        app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
+        // The URLs as bound: with port 0 in Admin:Url or Grpc:Url this line is where an operator (or
+        // a test) learns the ports the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>
-            app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, silo port {Silo}",
-                options.AdminUrl, options.GrpcUrl, options.SiloPort));
+            app.Logger.LogInformation("Control plane ready: admin {Admin}, gRPC {Grpc}, ops {Ops}, silo port {Silo}",
+                listeners.Admin.Url, listeners.Grpc.Url, listeners.Ops.Url, options.SiloPort));
         return app;
     }
 
@@ -110,16 +129,5 @@ public static class ControlPlaneHost
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
         await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
-    }
-
-    private static IPEndPoint EndPointOf(Uri url)
-    {
-        var address = url.Host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "0.0.0.0" or "*" or "+" => IPAddress.Any,
-            _ => IPAddress.Parse(url.Host),
-        };
-        return new IPEndPoint(address, url.Port);
     }
 }

@@ -1,11 +1,17 @@
+using ProxyPlatform.Http;
+
 namespace ProxyPlatform.ControlPlane.Hosting;
 
 /// <summary>The control plane's settings, read from DESIGN.md's configuration keys.</summary>
 public sealed record ControlPlaneOptions
 {
     public required string PostgresConnectionString { get; init; }
+    /// <summary>The REST admin listener (<c>Admin:Url</c>); port 0 lets the operating system choose, and the ready line says which.</summary>
     public Uri AdminUrl { get; init; } = new("http://127.0.0.1:5100");
+    /// <summary>The gRPC listener (<c>Grpc:Url</c>); port 0 as for <see cref="AdminUrl"/>.</summary>
     public Uri GrpcUrl { get; init; } = new("http://127.0.0.1:5101");
+    /// <summary>Health, readiness and Prometheus metrics, without credentials: keep it off public networks.</summary>
+    public Uri OpsUrl { get; init; } = new("http://127.0.0.1:5102");
     public string ClusterId { get; init; } = "proxyplatform";
     public string ServiceId { get; init; } = "proxyplatform";
     public int SiloPort { get; init; } = 11111;
@@ -35,8 +41,9 @@ public sealed record ControlPlaneOptions
         var defaults = new ControlPlaneOptions { PostgresConnectionString = connectionString };
         var options = defaults with
         {
-            AdminUrl = Url(configuration, "Admin:Url", defaults.AdminUrl),
-            GrpcUrl = Url(configuration, "Grpc:Url", defaults.GrpcUrl),
+            AdminUrl = ListenerAddress.Parse(configuration, "Admin:Url", defaults.AdminUrl, https: true),
+            GrpcUrl = ListenerAddress.Parse(configuration, "Grpc:Url", defaults.GrpcUrl, https: true),
+            OpsUrl = ListenerAddress.Parse(configuration, "Ops:Url", defaults.OpsUrl, https: true),
             ClusterId = configuration["Orleans:ClusterId"] ?? defaults.ClusterId,
             ServiceId = configuration["Orleans:ServiceId"] ?? defaults.ServiceId,
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
@@ -57,6 +64,9 @@ public sealed record ControlPlaneOptions
     /// </summary>
     private ControlPlaneOptions Checked()
     {
+        var ports = new[] { AdminUrl.Port, GrpcUrl.Port, OpsUrl.Port }.Where(p => p != 0).ToList();
+        if (ports.Count != ports.Distinct().Count())
+            throw new InvalidOperationException($"Admin:Url ({AdminUrl}), Grpc:Url ({GrpcUrl}) and Ops:Url ({OpsUrl}) must use different ports: the port a request arrives on decides which of them answers.");
         if (FailedAttemptsBurst < 1)
             throw new InvalidOperationException($"Auth:FailedAttemptsBurst must be at least 1; got {FailedAttemptsBurst}.");
         if (OperatorKey is { Length: < 16 })
@@ -69,25 +79,12 @@ public sealed record ControlPlaneOptions
             throw new InvalidOperationException(
                 "Auth:OperatorKey is not set: the control plane does not run without credentials. Set Auth:OperatorKey to a long random secret " +
                 "(infra/run.sh generates one), or, on a developer's machine with every listener on loopback, Auth:Disabled=true.");
-        var exposed = new[] { ("Admin:Url", AdminUrl.Host), ("Grpc:Url", GrpcUrl.Host), ("Orleans:AdvertisedIP", AdvertisedIP) }
-            .Where(l => !IsLoopback(l.Item2)).Select(l => $"{l.Item1} ({l.Item2})").ToList();
+        var exposed = new[] { ("Admin:Url", AdminUrl), ("Grpc:Url", GrpcUrl), ("Ops:Url", OpsUrl), ("Orleans:AdvertisedIP", new Uri($"http://{AdvertisedIP}/")) }
+            .Where(l => !ListenerAddress.IsLoopback(l.Item2)).Select(l => $"{l.Item1} ({l.Item2.Host})").ToList();
         if (exposed.Count > 0)
             throw new InvalidOperationException(
                 $"Auth:Disabled=true is allowed only when every listener is on loopback; {string.Join(", ", exposed)} is not. Set Auth:OperatorKey instead.");
         return this;
-    }
-
-    private static bool IsLoopback(string host) =>
-        host == "localhost" || System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address);
-
-    private static Uri Url(IConfiguration configuration, string key, Uri fallback)
-    {
-        var value = configuration[key];
-        if (string.IsNullOrWhiteSpace(value))
-            return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0)
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and port, e.g. {fallback}; got '{value}'.");
-        return uri;
     }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;

@@ -12,7 +12,7 @@ namespace ProxyPlatform.DataPlane.ConfigStream;
 
 /// <summary>
 /// Keeps one configuration stream open to the control plane. It says Hello with the revision it
-/// serves, applies every update through <see cref="ConfigApplier"/> and answers ACK or NACK, and
+/// serves, applies the updates (coalesced by <see cref="UpdateCoalescer"/>) and answers ACK or NACK, and
 /// sends heartbeats. When the stream breaks or the control plane is unreachable the worker keeps
 /// serving what it has and reconnects with jittered backoff, trying the configured URLs in turn.
 /// </summary>
@@ -21,9 +21,6 @@ public sealed class ConfigStreamClient : BackgroundService
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Settling = TimeSpan.FromSeconds(1);
-    /// <summary>The least time between two changes of the routing table; single changes are not delayed.</summary>
-    private static readonly TimeSpan RouteSettle = TimeSpan.FromMilliseconds(5);
-    private long _lastRouteApply;
     private static readonly string Version =
         typeof(ConfigStreamClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
@@ -33,15 +30,18 @@ public sealed class ConfigStreamClient : BackgroundService
     private readonly ILogger<ConfigStreamClient> _logger;
     private readonly GrpcChannel[] _channels;
     private readonly IStreamReporter[] _reporters;
+    private readonly UpdateCoalescer _coalescer;
 
     public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, ILogger<ConfigStreamClient> logger)
     {
         _options = options;
         _applier = applier;
+        _coalescer = new UpdateCoalescer(applier.ApplyAsync, TimeProvider.System);
         _stats = stats;
         _reporters = [.. reporters];
         _logger = logger;
-        _channels = [.. options.ControlPlaneUrls.Select(CreateChannel)];
+        var trust = ControlPlaneTrust.From(options.ControlPlaneCaFile);
+        _channels = [.. options.ControlPlaneUrls.Select(url => CreateChannel(url, trust))];
     }
 
     /// <summary>Identifies this run of the process to the control plane, so a restart is told from a reconnect.</summary>
@@ -133,7 +133,7 @@ public sealed class ConfigStreamClient : BackgroundService
         {
             await writer.WriteAsync(new WorkerMessage
             {
-                Hello = new Hello { WorkerId = _options.WorkerId, Pool = _options.Pool, AppliedRevision = applied, Instance = Instance, Version = Version },
+                Hello = new Hello { WorkerId = _options.WorkerId, Pool = _options.Pool, AppliedRevision = applied, SavedRevision = _applier.SavedRevision, Instance = Instance, Version = Version },
             }, stream.Token);
         }
         catch (RpcException)
@@ -163,8 +163,7 @@ public sealed class ConfigStreamClient : BackgroundService
                 _logger.LogInformation("Connected to control plane {Url} as {Worker} (pool {Pool}, serving revision {Revision})", url, _options.WorkerId, _options.Pool, applied);
             }
 
-            // The stream is read into a queue as fast as it arrives, and everything queued is applied
-            // as one: a burst of changes rebuilds YARP's route matcher once, not once per change.
+            // The stream is read into a queue as fast as it arrives, and the coalescer applies what is queued.
             var queue = Channel.CreateUnbounded<ConfigUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var reading = PumpAsync(call.ResponseStream, next, queue.Writer, session, stream.Token);
             // ACKs wait for the last-known-good save, applies do not: traffic gets a change at once,
@@ -172,22 +171,8 @@ public sealed class ConfigStreamClient : BackgroundService
             var acking = Task.CompletedTask;
             try
             {
-                while (await queue.Reader.WaitToReadAsync(stream.Token))
+                while (await _coalescer.ApplyNextAsync(queue.Reader, stream.Token) is { } result)
                 {
-                    var batch = new List<ConfigUpdate>();
-                    while (queue.Reader.TryRead(out var queued))
-                        batch.Add(queued);
-                    if (batch.Any(UpdateBatch.TouchesRoutes) && RouteSettle - Stopwatch.GetElapsedTime(_lastRouteApply) is { Ticks: > 0 } wait)
-                    {
-                        // A burst of route changes is applied in batches: take in what arrives meanwhile.
-                        await Task.Delay(wait, stream.Token);
-                        while (queue.Reader.TryRead(out var queued))
-                            batch.Add(queued);
-                    }
-                    if (batch.Any(UpdateBatch.TouchesRoutes))
-                        _lastRouteApply = Stopwatch.GetTimestamp();
-
-                    var result = await _applier.ApplyAsync(batch, stoppingToken);
                     switch (result.Outcome)
                     {
                         case ApplyOutcome.Applied:
@@ -264,7 +249,7 @@ public sealed class ConfigStreamClient : BackgroundService
         }
     }
 
-    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good.</summary>
+    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good (however many attempts that takes).</summary>
     private async Task AckWhenSavedAsync(Task previous, MessageWriter writer, long revision, CancellationTokenSource stream)
     {
         await previous;
@@ -290,7 +275,10 @@ public sealed class ConfigStreamClient : BackgroundService
         try
         {
             while (await timer.WaitForNextTickAsync(stream.Token))
-                await writer.WriteAsync(new WorkerMessage { Heartbeat = new Heartbeat { AppliedRevision = _applier.AppliedRevision } }, stream.Token);
+            {
+                // The control plane counts a heartbeat's revision as applied, as it does an ACK: name only what is saved.
+                await writer.WriteAsync(new WorkerMessage { Heartbeat = new Heartbeat { AppliedRevision = _applier.SavedRevision } }, stream.Token);
+            }
         }
         catch (OperationCanceledException)
         {
@@ -305,7 +293,7 @@ public sealed class ConfigStreamClient : BackgroundService
 
     private static string Display(Uri url) => url.AbsolutePath == "/" ? url.GetLeftPart(UriPartial.Authority) : url.ToString();
 
-    private static GrpcChannel CreateChannel(Uri url) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
+    private static GrpcChannel CreateChannel(Uri url, System.Net.Security.SslClientAuthenticationOptions? trust) => GrpcChannel.ForAddress(url, new GrpcChannelOptions
     {
         HttpHandler = new SocketsHttpHandler
         {
@@ -315,6 +303,7 @@ public sealed class ConfigStreamClient : BackgroundService
             KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             EnableMultipleHttp2Connections = true,
+            SslOptions = trust ?? new System.Net.Security.SslClientAuthenticationOptions(),
         },
         // A full snapshot of a large pool is far beyond gRPC's default 4 MB message limit.
         MaxReceiveMessageSize = 256 * 1024 * 1024,

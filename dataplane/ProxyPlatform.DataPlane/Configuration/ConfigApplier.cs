@@ -4,7 +4,7 @@ namespace ProxyPlatform.DataPlane.Configuration;
 
 public enum ApplyOutcome
 {
-    /// <summary>The update is served now and saved as last-known-good: ACK it.</summary>
+    /// <summary>The update is served now and saved as last-known-good in the background: ACK it once saved.</summary>
     Applied,
     /// <summary>The update cannot be served; the previous configuration still is: NACK it.</summary>
     Rejected,
@@ -20,20 +20,11 @@ public sealed record ApplyResult(ApplyOutcome Outcome, long Revision, string? Re
 /// new snapshot, validated and compiled (only what it changes), swapped in, and saved as
 /// last-known-good in the background; or rejected while the previous configuration keeps serving.
 /// </summary>
-public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastKnownGood, ConfigStream.ConfigStreamStats stats, ILogger<ConfigApplier> logger)
+public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastKnownGood, LastKnownGoodSaver saver, ConfigStream.ConfigStreamStats stats, ILogger<ConfigApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Lock _saveLock = new();
     private volatile ConfigSnapshot? _current;
     private volatile ProxyRuntime? _runtime;
-    private ConfigSnapshot? _unsaved;
-    /// <summary>The deltas applied since the last save, in order; null when a full save is due (a snapshot was applied).</summary>
-    private List<ConfigUpdate>? _unsavedDeltas = [];
-    private Task _saving = Task.CompletedTask;
-    private long _savedRevision;
-    /// <summary>The revision of the last whole file written, and of the last save (file or journal); 0 before the first. Used by the save loop only.</summary>
-    private long _fileRevision, _journalRevision;
-    private readonly List<(long Revision, TaskCompletionSource Waiter)> _saveWaiters = [];
 
     /// <summary>The snapshot being served, or null while no configuration has ever been applied.</summary>
     public ConfigSnapshot? Current => _current;
@@ -43,6 +34,9 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
 
     /// <summary>The revision being served, 0 when none.</summary>
     public long AppliedRevision => _current?.Revision ?? 0;
+
+    /// <summary>The newest revision saved as last-known-good: what a restart would serve, and the most this worker ACKs.</summary>
+    public long SavedRevision => saver.SavedRevision;
 
     public async Task<ApplyResult> ApplyAsync(ConfigUpdate update, CancellationToken cancellationToken = default)
     {
@@ -58,43 +52,12 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
     }
 
     /// <summary>
-    /// Applies a burst of updates as one: one validation and one swap. If the merged result is
-    /// rejected, applies them one by one so that the update at fault is the one NACKed.
-    /// </summary>
-    public async Task<ApplyResult> ApplyAsync(IReadOnlyList<ConfigUpdate> updates, CancellationToken cancellationToken = default)
-    {
-        if (updates.Count > 1 && UpdateBatch.Merge(updates) is { } merged)
-        {
-            var result = await ApplyAsync(merged, cancellationToken);
-            if (result.Outcome != ApplyOutcome.Rejected)
-                return result;
-        }
-        ApplyResult? last = null;
-        foreach (var update in updates)
-        {
-            last = await ApplyAsync(update, cancellationToken);
-            if (last.Outcome != ApplyOutcome.Applied)
-                return last;
-        }
-        return last!;
-    }
-
-    /// <summary>
     /// Serves the saved last-known-good configuration if there is one and it is still valid.
     /// Never throws for a missing, unreadable or invalid file: the worker then starts empty.
     /// </summary>
     public async Task<bool> RestoreLastKnownGoodAsync(CancellationToken cancellationToken = default)
     {
-        ConfigUpdate? saved;
-        try
-        {
-            saved = await lastKnownGood.LoadAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning("Ignoring the last-known-good configuration at {Path}: {Error}", lastKnownGood.FilePath, ex.Message);
-            return false;
-        }
+        var saved = await lastKnownGood.LoadAsync(cancellationToken);
         if (saved is null)
             return false;
 
@@ -106,7 +69,7 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             var result = ApplyLocked(saved, restoring: true);
             if (result.Outcome != ApplyOutcome.Applied)
             {
-                logger.LogWarning("Ignoring the last-known-good configuration at {Path}: {Reason}", lastKnownGood.FilePath, result.Reason);
+                logger.LogWarning("Ignoring the last-known-good configuration (revision {Revision}) in {Directory}: {Reason}", saved.Revision, Path.GetDirectoryName(lastKnownGood.FilePath), result.Reason);
                 return false;
             }
             return true;
@@ -122,20 +85,10 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
 
     /// <summary>
     /// Completes once a configuration at <paramref name="revision"/> or later is saved as
-    /// last-known-good (or its save failed and was logged): a worker ACKs only what a restart
-    /// without the control plane would still serve.
+    /// last-known-good; while saves fail it waits for one that succeeds. A worker ACKs only what a
+    /// restart without the control plane would still serve.
     /// </summary>
-    public Task WhenSavedAsync(long revision)
-    {
-        lock (_saveLock)
-        {
-            if (_savedRevision >= revision || (_unsaved is null && _saving.IsCompleted))
-                return Task.CompletedTask;
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _saveWaiters.Add((revision, waiter));
-            return waiter.Task;
-        }
-    }
+    public Task WhenSavedAsync(long revision) => saver.WhenSavedAsync(revision);
 
     private ApplyResult ApplyLocked(ConfigUpdate update, bool restoring)
     {
@@ -170,14 +123,9 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             stats.RouteTableRebuilt();
         var swapped = System.Diagnostics.Stopwatch.GetTimestamp();
         if (restoring)
-        {
-            lock (_saveLock)
-                _savedRevision = Math.Max(_savedRevision, next.Revision);
-        }
+            saver.Restored(next.Revision);
         else
-        {
-            ScheduleSave(next, update);
-        }
+            saver.Save(update);
 
         // Snapshots and restores are rare and worth a line; a busy pool sends deltas by the hundred
         // per second, and the control plane already shows each worker's applied revision.
@@ -186,93 +134,12 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
         {
             logger.Log(level,
                 "Applied revision {Revision} ({Source}): {Tenants} tenants, {Clusters} clusters, {Routes} routes ({RouteChanges} route changes); compile {CompileMs:0.00} ms, swap {SwapMs:0.00} ms",
-                next.Revision, restoring ? $"last-known-good from {lastKnownGood.FilePath}" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}",
+                next.Revision, restoring ? "last-known-good" : update.BaseRevision == 0 ? "snapshot" : $"delta from {update.BaseRevision}",
                 next.Tenants.Count, next.Clusters.Count, next.Routes.Count, change.RouteChanges,
                 System.Diagnostics.Stopwatch.GetElapsedTime(started, compiled).TotalMilliseconds,
                 System.Diagnostics.Stopwatch.GetElapsedTime(compiled, swapped).TotalMilliseconds);
         }
         return new ApplyResult(ApplyOutcome.Applied, next.Revision);
-    }
-
-    /// <summary>
-    /// Saves <paramref name="snapshot"/> off the apply path, so traffic gets a change without
-    /// waiting for the disk. What is applied while a save runs is saved next, newest only.
-    /// </summary>
-    private void ScheduleSave(ConfigSnapshot snapshot, ConfigUpdate update)
-    {
-        lock (_saveLock)
-        {
-            _unsaved = snapshot;
-            if (update.BaseRevision == 0 || _unsavedDeltas is null)
-                _unsavedDeltas = null;
-            else
-                _unsavedDeltas.Add(update);
-            if (_saving.IsCompleted)
-                _saving = Task.Run(SaveLoopAsync);
-        }
-    }
-
-    private async Task SaveLoopAsync()
-    {
-        while (true)
-        {
-            ConfigSnapshot? snapshot;
-            List<ConfigUpdate>? deltas;
-            lock (_saveLock)
-            {
-                snapshot = _unsaved;
-                deltas = _unsavedDeltas;
-                _unsaved = null;
-                _unsavedDeltas = [];
-                if (snapshot is null)
-                {
-                    // Leaving under the lock: ScheduleSave sees this task as running until it returns,
-                    // so it replaces _saving only after this point.
-                    _saving = Task.CompletedTask;
-                    Release(long.MaxValue);
-                    return;
-                }
-            }
-            try
-            {
-                // A change is appended to the journal; a snapshot, a full journal or a broken chain write the whole file.
-                if (deltas is { Count: > 0 } && !lastKnownGood.JournalIsFull && _fileRevision > 0
-                    && deltas[0].BaseRevision == _journalRevision && UpdateBatch.Merge(deltas) is { } merged)
-                {
-                    await lastKnownGood.AppendAsync(merged, CancellationToken.None);
-                }
-                else
-                {
-                    await lastKnownGood.SaveAsync(snapshot, CancellationToken.None);
-                    _fileRevision = snapshot.Revision;
-                }
-                _journalRevision = snapshot.Revision;
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // The next save writes the whole file, so the journal never has a gap.
-                _fileRevision = 0;
-                logger.LogError(ex, "Could not save the last-known-good configuration to {Path}", lastKnownGood.FilePath);
-            }
-            lock (_saveLock)
-            {
-                _savedRevision = Math.Max(_savedRevision, snapshot.Revision);
-                Release(_savedRevision);
-            }
-        }
-    }
-
-    /// <summary>Completes the waiters for revisions up to <paramref name="revision"/>. Called under the save lock.</summary>
-    private void Release(long revision)
-    {
-        for (var i = _saveWaiters.Count - 1; i >= 0; i--)
-        {
-            if (_saveWaiters[i].Revision <= revision)
-            {
-                _saveWaiters[i].Waiter.TrySetResult();
-                _saveWaiters.RemoveAt(i);
-            }
-        }
     }
 
     private ApplyResult Rejected(ConfigUpdate update, string reason)

@@ -1,34 +1,44 @@
+using System.Collections;
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
-/// <summary>Where a resource lives: its tenant and its own ID (for a tenant, the tenant ID again).</summary>
-public readonly record struct ResourceId(string Tenant, string Id)
-{
-    public override string ToString() => $"{Tenant}/{Id}";
-}
-
 /// <summary>A spec together with the revision of its last change.</summary>
-public sealed record Revisioned<T>(T Spec, long Revision);
+public readonly record struct Revisioned<T>(T Spec, long Revision);
 
 /// <summary>
-/// The whole configuration a worker serves at one revision: tenants, clusters (with their backends)
-/// and routes. Immutable: every update builds a new snapshot, which is swapped in whole.
+/// The whole configuration a worker serves at one revision: every resource of its pool by kind, each
+/// decoded into its kind's spec type (<see cref="ResourceKinds"/>). Immutable: every update builds a new
+/// snapshot, which is swapped in whole.
 /// </summary>
-public sealed record ConfigSnapshot
+public sealed class ConfigSnapshot
 {
-    public static ConfigSnapshot Empty { get; } = new();
+    private static readonly ImmutableDictionary<ResourceKey, Revisioned<object>> None = ImmutableDictionary<ResourceKey, Revisioned<object>>.Empty;
 
-    public long Revision { get; init; }
-    public ImmutableDictionary<string, Revisioned<TenantSpec>> Tenants { get; init; } = ImmutableDictionary<string, Revisioned<TenantSpec>>.Empty;
-    public ImmutableDictionary<ResourceId, Revisioned<ClusterDefinition>> Clusters { get; init; } = ImmutableDictionary<ResourceId, Revisioned<ClusterDefinition>>.Empty;
-    public ImmutableDictionary<ResourceId, Revisioned<RouteSpec>> Routes { get; init; } = ImmutableDictionary<ResourceId, Revisioned<RouteSpec>>.Empty;
-    /// <summary>The control plane's verdicts on each cluster's backends, keyed like the cluster.</summary>
-    public ImmutableDictionary<ResourceId, Revisioned<ClusterHealthSpec>> Health { get; init; } = ImmutableDictionary<ResourceId, Revisioned<ClusterHealthSpec>>.Empty;
+    /// <summary>Each kind's resources, at the index of its kind.</summary>
+    private readonly ImmutableDictionary<ResourceKey, Revisioned<object>>[] _byKind;
+
+    private ConfigSnapshot(long revision, ImmutableDictionary<ResourceKey, Revisioned<object>>[] byKind)
+    {
+        Revision = revision;
+        _byKind = byKind;
+    }
+
+    public static ConfigSnapshot Empty { get; } = new(0, [.. Enumerable.Repeat(None, ResourceKinds.All.Max(k => (int)k.Kind) + 1)]);
+
+    public long Revision { get; }
+    public ResourceMap<TenantSpec> Tenants => Of<TenantSpec>(ResourceKind.Tenant);
+    public ResourceMap<ClusterDefinition> Clusters => Of<ClusterDefinition>(ResourceKind.Cluster);
+    public ResourceMap<RouteSpec> Routes => Of<RouteSpec>(ResourceKind.Route);
+    /// <summary>The control plane's verdicts on each cluster's backends, keyed like the cluster but of their own kind.</summary>
+    public ResourceMap<ClusterHealthSpec> Health => Of<ClusterHealthSpec>(ResourceKind.BackendHealth);
+
+    private ResourceMap<T> Of<T>(ResourceKind kind) => new(_byKind[(int)kind]);
 
     /// <summary>
     /// True when <paramref name="update"/> can be applied on top of this snapshot: it is a full
@@ -44,117 +54,79 @@ public sealed record ConfigSnapshot
     public bool TryApply(ConfigUpdate update, [NotNullWhen(true)] out ConfigSnapshot? next, [NotNullWhen(false)] out string? rejection)
     {
         var start = update.BaseRevision == 0 ? Empty : this;
-        var tenants = start.Tenants.ToBuilder();
-        var clusters = start.Clusters.ToBuilder();
-        var routes = start.Routes.ToBuilder();
-        var health = start.Health.ToBuilder();
+        var builders = start._byKind.Select(k => k.ToBuilder()).ToArray();
         next = null;
 
-        foreach (var key in update.Removals)
+        foreach (var wire in update.Removals)
         {
-            switch (key.Kind)
+            if (!ResourceKinds.IsKnown((ResourceKind)(int)wire.Kind))
             {
-                case ResourceKind.Tenant:
-                    tenants.Remove(key.Tenant);
-                    break;
-                case ResourceKind.Cluster:
-                    clusters.Remove(new ResourceId(key.Tenant, key.Id));
-                    break;
-                case ResourceKind.Route:
-                    routes.Remove(new ResourceId(key.Tenant, key.Id));
-                    break;
-                case ResourceKind.BackendHealth:
-                    health.Remove(new ResourceId(key.Tenant, key.Id));
-                    break;
-                default:
-                    rejection = $"removal of {Describe(key)}: unknown resource kind {key.Kind}.";
-                    return false;
+                rejection = $"removal of resource {wire.Tenant}/{wire.Id}: unknown resource kind {wire.Kind}.";
+                return false;
             }
+            builders[(int)wire.Kind].Remove(new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id));
         }
 
         foreach (var resource in update.Upserts)
         {
-            var key = resource.Key ?? new ResourceKey();
-            if (!ConfigValidator.IsValidId(key.Tenant) || !ConfigValidator.IsValidId(key.Id))
+            if (!ResourceKinds.TryFromWire(resource.Key, out var key, out var problem))
             {
-                rejection = $"{Describe(key)}: the key's tenant and ID must be valid IDs (a-z, 0-9 and '-').";
+                rejection = problem!;
                 return false;
             }
-            var id = new ResourceId(key.Tenant, key.Id);
-            switch (key.Kind)
+            object? spec;
+            try
             {
-                case ResourceKind.Tenant:
-                    if (key.Id != key.Tenant)
-                    {
-                        rejection = $"{Describe(key)}: a tenant's ID must be its tenant ('{key.Id}' given).";
-                        return false;
-                    }
-                    if (!TryDecode<TenantSpec>(resource, out var tenant, out rejection))
-                        return false;
-                    tenants[key.Tenant] = new(tenant, resource.Revision);
-                    break;
-                case ResourceKind.Cluster:
-                    if (!TryDecode<ClusterDefinition>(resource, out var cluster, out rejection))
-                        return false;
-                    clusters[id] = new(cluster, resource.Revision);
-                    break;
-                case ResourceKind.Route:
-                    if (!TryDecode<RouteSpec>(resource, out var route, out rejection))
-                        return false;
-                    routes[id] = new(route, resource.Revision);
-                    break;
-                case ResourceKind.BackendHealth:
-                    if (!TryDecode<ClusterHealthSpec>(resource, out var verdicts, out rejection))
-                        return false;
-                    health[id] = new(verdicts, resource.Revision);
-                    break;
-                default:
-                    rejection = $"{Describe(key)}: unknown resource kind {key.Kind}.";
-                    return false;
+                spec = ResourceKinds.Of(key.Kind).Decode(resource.SpecJson.Span);
             }
+            catch (JsonException ex)
+            {
+                rejection = $"{key}: the spec is not valid JSON for a {ResourceKinds.Of(key.Kind).Name}: {ex.Message}";
+                return false;
+            }
+            if (spec is null)
+            {
+                rejection = $"{key}: the spec is null.";
+                return false;
+            }
+            builders[(int)key.Kind][key] = new Revisioned<object>(spec, resource.Revision);
         }
 
         rejection = null;
-        next = new ConfigSnapshot
-        {
-            Revision = update.Revision,
-            Tenants = tenants.ToImmutable(),
-            Clusters = clusters.ToImmutable(),
-            Routes = routes.ToImmutable(),
-            Health = health.ToImmutable(),
-        };
+        next = new ConfigSnapshot(update.Revision, [.. builders.Select(b => b.ToImmutable())]);
         return true;
     }
+}
 
-    /// <summary>How a reason names a resource: <c>tenant acme</c>, <c>cluster acme/web</c>, <c>route acme/api</c>, <c>health of cluster acme/web</c>.</summary>
-    public static string Describe(ResourceKey key) => key.Kind switch
-    {
-        ResourceKind.Tenant => $"tenant {key.Tenant}",
-        ResourceKind.Cluster => $"cluster {key.Tenant}/{key.Id}",
-        ResourceKind.Route => $"route {key.Tenant}/{key.Id}",
-        ResourceKind.BackendHealth => $"health of cluster {key.Tenant}/{key.Id}",
-        _ => $"resource {key.Tenant}/{key.Id}",
-    };
+/// <summary>A snapshot's resources of one kind, by key, with their specs as that kind's type.</summary>
+public readonly struct ResourceMap<T>(ImmutableDictionary<ResourceKey, Revisioned<object>> map) : IEnumerable<KeyValuePair<ResourceKey, Revisioned<T>>>
+{
+    public int Count => map.Count;
 
-    private static bool TryDecode<T>(Resource resource, [NotNullWhen(true)] out T? spec, [NotNullWhen(false)] out string? rejection)
-        where T : class
+    public IEnumerable<ResourceKey> Keys => map.Keys;
+
+    public bool ContainsKey(ResourceKey key) => map.ContainsKey(key);
+
+    public Revisioned<T> this[ResourceKey key] => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"The snapshot holds no {key}.");
+
+    public bool TryGetValue(ResourceKey key, out Revisioned<T> value)
     {
-        spec = null;
-        try
+        if (map.TryGetValue(key, out var stored))
         {
-            spec = JsonSerializer.Deserialize<T>(resource.SpecJson.Span, ConfigJson.Options);
+            value = new Revisioned<T>((T)stored.Spec, stored.Revision);
+            return true;
         }
-        catch (JsonException ex)
-        {
-            rejection = $"{Describe(resource.Key)}: the spec is not valid JSON for a {resource.Key.Kind.ToString().ToLowerInvariant()}: {ex.Message}";
-            return false;
-        }
-        if (spec is null)
-        {
-            rejection = $"{Describe(resource.Key)}: the spec is null.";
-            return false;
-        }
-        rejection = null;
-        return true;
+        value = default;
+        return false;
     }
+
+    public Revisioned<T>? GetValueOrDefault(ResourceKey key) => TryGetValue(key, out var value) ? value : null;
+
+    public IEnumerator<KeyValuePair<ResourceKey, Revisioned<T>>> GetEnumerator()
+    {
+        foreach (var (key, stored) in map)
+            yield return new(key, new Revisioned<T>((T)stored.Spec, stored.Revision));
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -1,77 +1,147 @@
-using System.Text.Json;
-using Google.Protobuf;
-using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.Protos.DataPlane;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
 /// <summary>
-/// The last configuration this worker applied, kept in <c>&lt;DataDir&gt;/last-known-good.json</c> so
-/// that a restart serves it at once even when the control plane is unreachable. The file holds the
-/// revision and the resources in the stream's shape:
-/// <code>{ "revision": 7, "resources": [ { "kind": "route", "tenant": "acme", "id": "api", "revision": 7, "spec": { … } } ] }</code>
-/// with <c>kind</c> one of <c>tenant</c>, <c>cluster</c>, <c>route</c>, <c>backend-health</c> and <c>spec</c> in the admin API's model.
-/// Changes since that file are appended to <c>last-known-good.journal</c> (each a length-prefixed
-/// delta as the stream sent it, flushed to disk), so saving a change costs what the change costs;
-/// the journal is folded into a new file once it has grown, and read after the file on restore.
+/// The last configuration this worker applied, kept in <c>&lt;DataDir&gt;/last-known-good</c> so that a
+/// restart serves it at once even when the control plane is unreachable. The file is a
+/// <see cref="ConfigJournal"/>: the configuration as one snapshot record, then each saved change
+/// appended as a delta record and flushed to disk, so saving a change costs what the change costs.
+/// Once the deltas have grown the whole configuration is rewritten into a new file (temporary file,
+/// fsync, rename, directory fsync), and the file it replaces is kept as
+/// <c>last-known-good.prev</c>, the fallback when the current file is unusable.
+/// One caller at a time: the worker restores once at start, then <see cref="LastKnownGoodSaver"/> saves.
 /// </summary>
-public sealed class LastKnownGood(DataPlaneOptions options)
+public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGood> logger)
 {
-    public const string FileName = "last-known-good.json";
+    public const string FileName = "last-known-good";
+    public const string PreviousFileName = "last-known-good.prev";
+    /// <summary>Past this many deltas or bytes of them the whole configuration is rewritten.</summary>
+    private const int MaxDeltas = 1000;
+    private const long MaxDeltaBytes = 4 * 1024 * 1024;
 
-    private static readonly JsonSerializerOptions FileJson = new(JsonSerializerDefaults.Web)
-    {
-        WriteIndented = true,
-        // A file missing a field is not a configuration: fail rather than serve a default.
-        RespectNullableAnnotations = true,
-        RespectRequiredConstructorParameters = true,
-    };
-
-    public const string JournalName = "last-known-good.journal";
-    /// <summary>Past this many deltas or bytes the journal is folded into a new file.</summary>
-    private const int MaxJournalEntries = 1000;
-    private const long MaxJournalBytes = 4 * 1024 * 1024;
+    // The records of the current file, so that a rewrite needs no read and no mapping of its own.
+    private ConfigUpdate? _snapshot;
+    private readonly List<ConfigUpdate> _deltas = [];
+    private long _deltaBytes;
+    /// <summary>True when the current file ends with the records above: a delta may be appended to it.</summary>
+    private bool _appendable;
+    /// <summary>False when the current file is unusable: a rewrite then keeps the previous file as the fallback.</summary>
+    private bool _currentUsable = true;
 
     public string FilePath { get; } = Path.Combine(options.DataDir, FileName);
-    public string JournalPath { get; } = Path.Combine(options.DataDir, JournalName);
+    public string PreviousPath { get; } = Path.Combine(options.DataDir, PreviousFileName);
 
-    private int _journalEntries;
-    private long _journalBytes;
+    /// <summary>The revision of the last record saved or read, 0 when none.</summary>
+    public long Revision => _deltas.Count > 0 ? _deltas[^1].Revision : _snapshot?.Revision ?? 0;
 
-    /// <summary>True when the journal has grown enough that the next save should write the whole configuration.</summary>
-    public bool JournalIsFull => _journalEntries >= MaxJournalEntries || _journalBytes >= MaxJournalBytes;
-
-    /// <summary>Appends a delta to the journal and flushes it to disk. The caller saves deltas in order, each from the revision saved before it.</summary>
-    public async Task AppendAsync(ConfigUpdate delta, CancellationToken cancellationToken)
+    /// <summary>
+    /// The saved configuration as one snapshot update, or null when there is none to serve. A file is
+    /// read up to its first torn or corrupt record; when the current file is unusable from its first
+    /// record, the previous file is read instead. What was skipped is logged. Never throws for a bad file.
+    /// </summary>
+    public async Task<ConfigUpdate?> LoadAsync(CancellationToken cancellationToken)
     {
-        var bytes = delta.ToByteArray();
-        var record = new byte[4 + bytes.Length];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(record, bytes.Length);
-        bytes.CopyTo(record, 4);
-        await using var stream = new FileStream(JournalPath, FileMode.Append, FileAccess.Write, FileShare.Read, 4096, useAsync: true);
-        await stream.WriteAsync(record, cancellationToken);
-        stream.Flush(flushToDisk: true);
-        _journalEntries++;
-        _journalBytes += record.Length;
+        DeleteLeftoverTemporaryFiles();
+        var current = await ReadAsync(FilePath, cancellationToken);
+        if (current is { Records.Count: > 0 })
+        {
+            if (current.Problem is not null)
+                logger.LogWarning("Serving revision {Revision} from {Path}; the rest of the file ({Bytes} bytes) is skipped: {Problem}",
+                    current.Records[^1].Revision, FilePath, current.Skipped, current.Problem);
+            return Restore(current.Records, fromCurrent: true, appendable: current.Problem is null);
+        }
+
+        _currentUsable = false;
+        if (current is not null)
+            logger.LogWarning("Ignoring {Path}: {Problem}", FilePath, current.Problem);
+        var previous = await ReadAsync(PreviousPath, cancellationToken);
+        if (previous is { Records.Count: > 0 })
+        {
+            logger.LogWarning("Serving revision {Revision} from the previous last-known-good file {Path}{Skipped}",
+                previous.Records[^1].Revision, PreviousPath, previous.Problem is null ? "" : $"; the rest of it ({previous.Skipped} bytes) is skipped: {previous.Problem}");
+            return Restore(previous.Records, fromCurrent: false, appendable: false);
+        }
+        if (previous is not null)
+            logger.LogWarning("Ignoring {Path}: {Problem}", PreviousPath, previous.Problem);
+        if (current is not null || previous is not null)
+            logger.LogWarning("No usable last-known-good configuration in {Directory}: starting without configuration", options.DataDir);
+        return null;
     }
 
-    /// <summary>Replaces the file with <paramref name="snapshot"/> atomically: a reader sees the old file or the new one, never a torn one.</summary>
-    public async Task SaveAsync(ConfigSnapshot snapshot, CancellationToken cancellationToken)
+    /// <summary>
+    /// Saves <paramref name="updates"/>, the updates applied since the last successful save, in order:
+    /// appended as one delta when they continue the current file, else the whole configuration is
+    /// rewritten. After a failure the next save rewrites, so the file never holds a gap or a torn record
+    /// before a good one.
+    /// </summary>
+    /// <exception cref="IOException">The file could not be written; nothing is counted as saved.</exception>
+    public async Task SaveAsync(IReadOnlyList<ConfigUpdate> updates, CancellationToken cancellationToken)
+    {
+        var startsOver = updates.Any(u => u.BaseRevision == 0);
+        if (!startsOver && _appendable && updates[0].BaseRevision == Revision && _deltas.Count < MaxDeltas && _deltaBytes < MaxDeltaBytes)
+        {
+            var delta = UpdateBatch.Merge(updates) ?? throw new InvalidOperationException("The updates to save are not a chain of deltas.");
+            _appendable = false;
+            var length = await AppendAsync(delta, cancellationToken);
+            _appendable = true;
+            _deltas.Add(delta);
+            _deltaBytes += length;
+            return;
+        }
+
+        List<ConfigUpdate> chain = startsOver || _snapshot is null ? [.. updates] : [_snapshot, .. _deltas, .. updates];
+        var snapshot = UpdateBatch.Merge(chain) is { BaseRevision: 0 } merged
+            ? merged
+            : throw new InvalidOperationException($"Revision {updates[^1].Revision} cannot be saved: it does not follow a saved snapshot (saved revision {Revision}).");
+        _appendable = false;
+        await RewriteAsync(snapshot, cancellationToken);
+        (_snapshot, _deltaBytes, _appendable, _currentUsable) = (snapshot, 0, true, true);
+        _deltas.Clear();
+    }
+
+    private ConfigUpdate Restore(IReadOnlyList<ConfigUpdate> records, bool fromCurrent, bool appendable)
+    {
+        _snapshot = records[0];
+        _deltas.Clear();
+        _deltas.AddRange(records.Skip(1));
+        _deltaBytes = _deltas.Sum(d => (long)d.CalculateSize());
+        (_appendable, _currentUsable) = (appendable, fromCurrent);
+        return UpdateBatch.Merge(records)!;
+    }
+
+    private async Task<int> AppendAsync(ConfigUpdate delta, CancellationToken cancellationToken)
+    {
+        var record = ConfigJournal.Encode(delta);
+        await using var stream = new FileStream(FilePath, new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read, Options = FileOptions.Asynchronous });
+        await stream.WriteAsync(record, cancellationToken);
+        stream.Flush(flushToDisk: true);
+        return record.Length;
+    }
+
+    /// <summary>Writes <paramref name="snapshot"/> as a new file that replaces the current one atomically, keeping that as the previous file.</summary>
+    private async Task RewriteAsync(ConfigUpdate snapshot, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(options.DataDir);
         var temporary = Path.Combine(options.DataDir, $".{FileName}.{Guid.NewGuid():N}.tmp");
         try
         {
-            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, useAsync: true))
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous };
+            // It will carry secrets (private keys): readable by the worker's user only.
+            if (!OperatingSystem.IsWindows())
+                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            await using (var stream = new FileStream(temporary, create))
             {
-                await JsonSerializer.SerializeAsync(stream, ToFile(snapshot), FileJson, cancellationToken);
+                ConfigJournal.WriteHeader(stream);
+                await stream.WriteAsync(ConfigJournal.Encode(snapshot), cancellationToken);
                 stream.Flush(flushToDisk: true);
             }
+            // A crash between the two renames leaves no current file: restoring then reads the previous one.
+            if (_currentUsable && File.Exists(FilePath))
+                File.Move(FilePath, PreviousPath, overwrite: true);
             File.Move(temporary, FilePath, overwrite: true);
-            // Deltas up to this revision are in the file now; on restore, any left over are skipped by revision.
-            File.Delete(JournalPath);
-            (_journalEntries, _journalBytes) = (0, 0);
+            DirectorySync.Flush(options.DataDir);
         }
         finally
         {
@@ -79,92 +149,40 @@ public sealed class LastKnownGood(DataPlaneOptions options)
         }
     }
 
-    /// <summary>The saved configuration as a full snapshot update, or null when there is no file.</summary>
-    /// <exception cref="JsonException">The file is not a last-known-good configuration.</exception>
-    public async Task<ConfigUpdate?> LoadAsync(CancellationToken cancellationToken)
+    private async Task<FileRead?> ReadAsync(string path, CancellationToken cancellationToken)
     {
-        if (!File.Exists(FilePath))
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
             return null;
-        await using var stream = File.OpenRead(FilePath);
-        var file = await JsonSerializer.DeserializeAsync<StoredConfig>(stream, FileJson, cancellationToken)
-            ?? throw new JsonException("The file holds null.");
-        var update = new ConfigUpdate { Revision = file.Revision, BaseRevision = 0 };
-        foreach (var resource in file.Resources)
-        {
-            update.Upserts.Add(new Resource
-            {
-                Key = new ResourceKey { Kind = KindOf(resource.Kind), Tenant = resource.Tenant, Id = resource.Id },
-                Revision = resource.Revision,
-                SpecJson = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(resource.Spec)),
-            });
         }
-        var chain = new List<ConfigUpdate> { update };
-        foreach (var delta in await ReadJournalAsync(cancellationToken))
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            if (delta.Revision <= chain[^1].Revision)
-                continue;
-            // A gap means the rest was never saved in order: serve what is complete.
-            if (delta.BaseRevision != chain[^1].Revision)
-                break;
-            chain.Add(delta);
+            return new FileRead([], 0, $"the file could not be read: {ex.Message}");
         }
-        return UpdateBatch.Merge(chain);
+        var read = ConfigJournal.Read(bytes);
+        return new FileRead(read.Records, bytes.Length - read.ValidBytes, read.Problem);
     }
 
-    /// <summary>The journal's deltas, up to the first incomplete record (a save cut short by a crash).</summary>
-    private async Task<List<ConfigUpdate>> ReadJournalAsync(CancellationToken cancellationToken)
+    /// <summary>Temporary files of rewrites that a crash cut short.</summary>
+    private void DeleteLeftoverTemporaryFiles()
     {
-        var deltas = new List<ConfigUpdate>();
-        if (!File.Exists(JournalPath))
-            return deltas;
-        var bytes = await File.ReadAllBytesAsync(JournalPath, cancellationToken);
-        var offset = 0;
-        while (offset + 4 <= bytes.Length)
+        if (!Directory.Exists(options.DataDir))
+            return;
+        try
         {
-            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
-            if (length < 0 || offset + 4 + length > bytes.Length)
-                break;
-            try
-            {
-                deltas.Add(ConfigUpdate.Parser.ParseFrom(bytes, offset + 4, length));
-            }
-            catch (InvalidProtocolBufferException)
-            {
-                break;
-            }
-            offset += 4 + length;
+            foreach (var leftover in Directory.EnumerateFiles(options.DataDir, $".{FileName}.*.tmp"))
+                File.Delete(leftover);
         }
-        (_journalEntries, _journalBytes) = (deltas.Count, offset);
-        return deltas;
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogDebug(ex, "Could not delete leftover temporary files in {Directory}", options.DataDir);
+        }
     }
 
-    private static StoredConfig ToFile(ConfigSnapshot snapshot)
-    {
-        var resources = new List<StoredResource>(snapshot.Tenants.Count + snapshot.Clusters.Count + snapshot.Routes.Count);
-        resources.AddRange(snapshot.Tenants.OrderBy(t => t.Key, StringComparer.Ordinal)
-            .Select(t => Stored("tenant", new ResourceId(t.Key, t.Key), t.Value)));
-        resources.AddRange(snapshot.Clusters.OrderBy(c => c.Key.ToString(), StringComparer.Ordinal)
-            .Select(c => Stored("cluster", c.Key, c.Value)));
-        resources.AddRange(snapshot.Routes.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal)
-            .Select(r => Stored("route", r.Key, r.Value)));
-        resources.AddRange(snapshot.Health.OrderBy(h => h.Key.ToString(), StringComparer.Ordinal)
-            .Select(h => Stored("backend-health", h.Key, h.Value)));
-        return new StoredConfig(snapshot.Revision, resources);
-    }
-
-    private static StoredResource Stored<T>(string kind, ResourceId id, Revisioned<T> resource) =>
-        new(kind, id.Tenant, id.Id, resource.Revision, JsonSerializer.SerializeToElement(resource.Spec, ConfigJson.Options));
-
-    private static ResourceKind KindOf(string kind) => kind switch
-    {
-        "tenant" => ResourceKind.Tenant,
-        "cluster" => ResourceKind.Cluster,
-        "route" => ResourceKind.Route,
-        "backend-health" => ResourceKind.BackendHealth,
-        _ => throw new JsonException($"'{kind}' is not a resource kind (tenant, cluster, route or backend-health)."),
-    };
-
-    private sealed record StoredConfig(long Revision, IReadOnlyList<StoredResource> Resources);
-
-    private sealed record StoredResource(string Kind, string Tenant, string Id, long Revision, JsonElement Spec);
+    private sealed record FileRead(IReadOnlyList<ConfigUpdate> Records, long Skipped, string? Problem);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Forwarding;
+using ProxyPlatform.DataPlane.Pipeline;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace ProxyPlatform.DataPlane.Configuration;
@@ -19,8 +20,12 @@ public static class ProxyConfigurationServices
         services.TryAddSingleton<Metrics.TrafficRegistry>();
         services.AddSingleton<SnapshotCompiler>();
         services.AddSingleton<LastKnownGood>();
+        services.AddSingleton<LastKnownGoodSaver>();
         services.AddSingleton<ConfigApplier>();
         services.AddSingleton<ProxyTransformer>();
+        services.AddSingleton<RequestGuards>();
+        services.AddSingleton<ForwardAttempt>();
+        services.AddSingleton<RetryingForward>();
         services.AddSingleton<ProxyHandler>();
         return services;
     }

@@ -1,30 +1,33 @@
 using System.Collections.Immutable;
 using ProxyPlatform.Configuration;
+using ProxyPlatform.DataPlane.Clusters;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.RateLimiting;
+using ProxyPlatform.DataPlane.Routing;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
 /// <summary>What the worker serves at one revision: its routing table and its clusters.</summary>
-public sealed class ProxyRuntime(long revision, RouteTable routes, ImmutableDictionary<ResourceId, CompiledRoute> routeIndex, ImmutableDictionary<ResourceId, ClusterRuntime> clusters)
+public sealed class ProxyRuntime(long revision, RouteTable routes, ImmutableDictionary<ResourceKey, CompiledRoute> routeIndex, ImmutableDictionary<ResourceKey, ClusterRuntime> clusters)
 {
-    public static ProxyRuntime Empty { get; } = new(0, RouteTable.Empty, ImmutableDictionary<ResourceId, CompiledRoute>.Empty, ImmutableDictionary<ResourceId, ClusterRuntime>.Empty);
+    public static ProxyRuntime Empty { get; } = new(0, RouteTable.Empty, ImmutableDictionary<ResourceKey, CompiledRoute>.Empty, ImmutableDictionary<ResourceKey, ClusterRuntime>.Empty);
 
     public long Revision { get; } = revision;
     public RouteTable Routes { get; } = routes;
-    public ImmutableDictionary<ResourceId, CompiledRoute> RouteIndex { get; } = routeIndex;
-    public ImmutableDictionary<ResourceId, ClusterRuntime> Clusters { get; } = clusters;
+    public ImmutableDictionary<ResourceKey, CompiledRoute> RouteIndex { get; } = routeIndex;
+    public ImmutableDictionary<ResourceKey, ClusterRuntime> Clusters { get; } = clusters;
 }
 
 /// <summary>A compiled update, ready to be served: <see cref="SnapshotCompiler.Commit"/> makes it live.</summary>
 public sealed record CompiledUpdate(
     ProxyRuntime Runtime,
-    IReadOnlyList<(ResourceId Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
-    IReadOnlyDictionary<ResourceId, ClusterSlot> NewSlots,
+    IReadOnlyList<(ResourceKey Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
+    IReadOnlyDictionary<ResourceKey, ClusterSlot> NewSlots,
     int RouteChanges,
-    IReadOnlyList<ResourceId> RemovedRoutes);
+    IReadOnlyList<ResourceKey> RemovedRoutes);
 
 /// <summary>The verdict on an update: the compiled runtime to serve, or why it cannot be served.</summary>
 public sealed record SnapshotCompilation(CompiledUpdate? Update, string? Rejection)
@@ -45,7 +48,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     private const int MaxReasons = 5;
 
     /// <summary>Each cluster's slot, shared by the routes that use it. Changed only by <see cref="Commit"/>.</summary>
-    private readonly Dictionary<ResourceId, ClusterSlot> _slots = [];
+    private readonly Dictionary<ResourceKey, ClusterSlot> _slots = [];
 
     public SnapshotCompilation Compile(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
     {
@@ -55,11 +58,11 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
 
         foreach (var tenant in tenantKeys)
         {
-            if (next.Tenants.TryGetValue(tenant, out var spec))
+            if (next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec))
                 AddFieldErrors(problems, $"tenant {tenant}", ConfigValidator.Validate(spec.Spec));
         }
 
-        var clusterChanges = new List<(ResourceId, ClusterRuntime?, ClusterRuntime?)>();
+        var clusterChanges = new List<(ResourceKey, ClusterRuntime?, ClusterRuntime?)>();
         var clusters = runtime.Clusters.ToBuilder();
         var removedClusters = false;
         foreach (var id in clusterKeys)
@@ -70,13 +73,13 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                 clusterChanges.Add((id, null, runtime.Clusters.GetValueOrDefault(id)));
                 continue;
             }
-            if (!next.Tenants.ContainsKey(id.Tenant))
-                problems.Add($"cluster {id}: tenant '{id.Tenant}' is not in the configuration.");
+            if (!next.Tenants.ContainsKey(ResourceKey.OfTenant(id.Tenant)))
+                problems.Add($"{id}: tenant '{id.Tenant}' is not in the configuration.");
             var before = problems.Count;
             ValidateCluster(problems, id, cluster.Spec);
             if (problems.Count > before)
                 continue;
-            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(id)?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress, traffic);
+            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(ResourceKey.HealthOf(id.Tenant, id.Id))?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress, traffic);
             clusters[id] = built;
             clusterChanges.Add((id, built, runtime.Clusters.GetValueOrDefault(id)));
         }
@@ -85,14 +88,14 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             // A removed cluster must not be left behind by a route that did not change.
             foreach (var (id, route) in next.Routes)
             {
-                if (!routeKeys.Contains(id) && !next.Clusters.ContainsKey(new ResourceId(id.Tenant, route.Spec.Cluster)))
-                    problems.Add($"route {id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
+                if (!routeKeys.Contains(id) && !next.Clusters.ContainsKey(ResourceKey.OfCluster(id.Tenant, route.Spec.Cluster)))
+                    problems.Add($"{id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
             }
         }
 
-        var pendingSlots = new Dictionary<ResourceId, ClusterSlot>();
+        var pendingSlots = new Dictionary<ResourceKey, ClusterSlot>();
         var removed = new List<CompiledRoute>();
-        var removedRoutes = new List<ResourceId>();
+        var removedRoutes = new List<ResourceKey>();
         var added = new List<CompiledRoute>();
         var routeIndex = runtime.RouteIndex.ToBuilder();
         foreach (var id in routeKeys)
@@ -106,12 +109,12 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                 continue;
             }
             // Without its tenant a route would fall back to matching every host, not the tenant's.
-            var tenant = next.Tenants.GetValueOrDefault(id.Tenant);
+            var tenant = next.Tenants.GetValueOrDefault(ResourceKey.OfTenant(id.Tenant));
             if (tenant is null)
-                problems.Add($"route {id}: tenant '{id.Tenant}' is not in the configuration.");
-            var clusterId = new ResourceId(id.Tenant, route.Spec.Cluster ?? "");
+                problems.Add($"{id}: tenant '{id.Tenant}' is not in the configuration.");
+            var clusterId = ResourceKey.OfCluster(id.Tenant, route.Spec.Cluster ?? "");
             if (ConfigValidator.IsValidId(route.Spec.Cluster) && !next.Clusters.ContainsKey(clusterId))
-                problems.Add($"route {id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
+                problems.Add($"{id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
             var before = problems.Count;
             ValidateRoute(problems, id, route.Spec);
             if (problems.Count > before || tenant is null)
@@ -119,7 +122,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             var slot = _slots.GetValueOrDefault(clusterId) ?? pendingSlots.GetValueOrDefault(clusterId);
             if (slot is null)
                 pendingSlots[clusterId] = slot = new ClusterSlot(clusterId);
-            var compiled = CompileRoute(id, route.Spec, tenant.Spec, slot, traffic.Route(id, clusterId));
+            var compiled = CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId));
             routeIndex[id] = compiled;
             added.Add(compiled);
         }
@@ -158,7 +161,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             traffic.RetireRoute(route);
     }
 
-    private static CompiledRoute CompileRoute(ResourceId id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
+    private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
     {
         var match = route.Match ?? new RouteMatchSpec();
         // A route without hosts serves its tenant's host names; a tenant without any serves every host.
@@ -166,7 +169,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         return new CompiledRoute
         {
             Id = id,
-            Name = id.ToString(),
+            Name = id.QualifiedId,
             Cluster = cluster,
             Hosts = hosts.Select(h => h.ToLowerInvariant()).ToArray(),
             Prefix = NormalizePrefix(match.PathPrefix),
@@ -197,36 +200,38 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         return trimmed.Length == 0 ? "/" : trimmed;
     }
 
-    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceId>, IReadOnlyCollection<ResourceId>) Everything(ProxyRuntime runtime, ConfigSnapshot next)
+    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Everything(ProxyRuntime runtime, ConfigSnapshot next)
     {
-        var clusters = new HashSet<ResourceId>(next.Clusters.Keys);
+        var clusters = new HashSet<ResourceKey>(next.Clusters.Keys);
         clusters.UnionWith(runtime.Clusters.Keys);
-        var routes = new HashSet<ResourceId>(next.Routes.Keys);
+        var routes = new HashSet<ResourceKey>(next.Routes.Keys);
         routes.UnionWith(runtime.RouteIndex.Keys);
-        return ([.. next.Tenants.Keys], clusters, routes);
+        return ([.. next.Tenants.Keys.Select(t => t.Tenant)], clusters, routes);
     }
 
-    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceId>, IReadOnlyCollection<ResourceId>) Changes(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
+    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Changes(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
     {
         var tenants = new HashSet<string>();
-        var clusters = new HashSet<ResourceId>();
-        var routes = new HashSet<ResourceId>();
-        foreach (var key in update.Upserts.Select(u => u.Key).Concat(update.Removals))
+        var clusters = new HashSet<ResourceKey>();
+        var routes = new HashSet<ResourceKey>();
+        // What the worker builds from each kind: this is each kind's own code, the one place that lists them.
+        foreach (var wire in update.Upserts.Select(u => u.Key).Concat(update.Removals))
         {
+            var key = new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id);
             switch (key.Kind)
             {
                 case ResourceKind.Tenant:
                     tenants.Add(key.Tenant);
                     break;
                 case ResourceKind.Cluster:
-                    clusters.Add(new ResourceId(key.Tenant, key.Id));
+                    clusters.Add(key);
                     break;
                 case ResourceKind.Route:
-                    routes.Add(new ResourceId(key.Tenant, key.Id));
+                    routes.Add(key);
                     break;
                 case ResourceKind.BackendHealth:
                     // New verdicts rebuild the cluster's state only: its slot is swapped, routes are untouched.
-                    var cluster = new ResourceId(key.Tenant, key.Id);
+                    var cluster = ResourceKey.OfCluster(key.Tenant, key.Id);
                     if (next.Clusters.ContainsKey(cluster) || runtime.Clusters.ContainsKey(cluster))
                         clusters.Add(cluster);
                     break;
@@ -242,16 +247,16 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             }
             foreach (var id in next.Clusters.Keys)
             {
-                if (tenants.Contains(id.Tenant) && !next.Tenants.ContainsKey(id.Tenant))
+                if (tenants.Contains(id.Tenant) && !next.Tenants.ContainsKey(ResourceKey.OfTenant(id.Tenant)))
                     clusters.Add(id);
             }
         }
         return (tenants, clusters, routes);
     }
 
-    private static void ValidateCluster(List<string> problems, ResourceId id, ClusterDefinition cluster)
+    private static void ValidateCluster(List<string> problems, ResourceKey id, ClusterDefinition cluster)
     {
-        var name = $"cluster {id}";
+        var name = id.ToString();
         AddFieldErrors(problems, name, ConfigValidator.Validate(cluster.Spec));
         foreach (var (backendId, backend) in cluster.Backends)
         {
@@ -262,9 +267,9 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         }
     }
 
-    private void ValidateRoute(List<string> problems, ResourceId id, RouteSpec route)
+    private void ValidateRoute(List<string> problems, ResourceKey id, RouteSpec route)
     {
-        var name = $"route {id}";
+        var name = id.ToString();
         AddFieldErrors(problems, name, ConfigValidator.Validate(route));
         if (route.MaxRequestBodyBytes > options.MaxRequestBodyBytes)
             problems.Add($"{name}: maxRequestBodyBytes: {route.MaxRequestBodyBytes} is more than this worker allows ({options.MaxRequestBodyBytes}, Proxy:MaxRequestBodyBytes).");

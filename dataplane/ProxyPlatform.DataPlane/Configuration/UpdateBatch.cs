@@ -27,8 +27,8 @@ public static class UpdateBatch
             }
         }
         var first = updates[start];
-        var upserts = new Dictionary<ResourceKey, Resource>();
-        var removals = new Dictionary<ResourceKey, ResourceKey>();
+        var upserts = new Dictionary<ResourceRef, Resource>();
+        var removals = new Dictionary<ResourceRef, ResourceRef>();
         var revision = first.BaseRevision;
         for (var i = start; i < updates.Count; i++)
         {
@@ -54,9 +54,12 @@ public static class UpdateBatch
         return merged;
     }
 
-    /// <summary>True when the update changes routing: routes, or tenants (whose host names routes default to).</summary>
+    /// <summary>True when the update can change routing (<see cref="Resources.ResourceKindInfo.ChangesRouting"/>: routes, tenants).</summary>
     public static bool TouchesRoutes(ConfigUpdate update) =>
         update.BaseRevision == 0
-        || update.Upserts.Any(r => r.Key.Kind is ResourceKind.Route or ResourceKind.Tenant)
-        || update.Removals.Any(k => k.Kind is ResourceKind.Route or ResourceKind.Tenant);
+        || update.Upserts.Any(r => ChangesRouting(r.Key.Kind))
+        || update.Removals.Any(k => ChangesRouting(k.Kind));
+
+    private static bool ChangesRouting(ResourceType kind) =>
+        Resources.ResourceKinds.IsKnown((Resources.ResourceKind)(int)kind) && Resources.ResourceKinds.Of((Resources.ResourceKind)(int)kind).ChangesRouting;
 }

@@ -1,3 +1,4 @@
+using ProxyPlatform.Resources;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.Protos.DataPlane;
@@ -9,7 +10,7 @@ namespace ProxyPlatform.DataPlane.Health;
 /// after a pass (after <c>healthyThreshold</c> passes in a row once it was Failing), Failing after
 /// <c>unhealthyThreshold</c> failures in a row.
 /// </summary>
-public sealed class BackendProbe(ResourceId cluster, string backend, string address, HealthCheckSpec spec)
+public sealed class BackendProbe(ResourceKey cluster, string backend, string address, HealthCheckSpec spec)
 {
     private readonly Lock _gate = new();
     private ProbeState _state;
@@ -18,7 +19,7 @@ public sealed class BackendProbe(ResourceId cluster, string backend, string addr
     private double _latencyMs;
     private string _reason = "";
 
-    public ResourceId Cluster { get; } = cluster;
+    public ResourceKey Cluster { get; } = cluster;
     public string Backend { get; } = backend;
     public string Address { get; } = address;
     public HealthCheckSpec Spec { get; } = spec;

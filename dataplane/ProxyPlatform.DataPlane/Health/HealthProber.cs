@@ -4,7 +4,8 @@ using System.Net.Sockets;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Health;
 
@@ -18,7 +19,7 @@ namespace ProxyPlatform.DataPlane.Health;
 public sealed class HealthProber(ConfigApplier applier, HealthViews views, DataPlaneOptions options, ILogger<HealthProber> logger) : BackgroundService
 {
     private static readonly TimeSpan FollowPeriod = TimeSpan.FromMilliseconds(200);
-    private readonly Dictionary<(ResourceId Cluster, string Backend), (BackendProbe Probe, CancellationTokenSource Stop)> _loops = [];
+    private readonly Dictionary<(ResourceKey Cluster, string Backend), (BackendProbe Probe, CancellationTokenSource Stop)> _loops = [];
     private HttpMessageInvoker _client = null!;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -63,7 +64,7 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, DataP
 
     private void Follow(ConfigSnapshot snapshot, CancellationToken stoppingToken)
     {
-        var wanted = new Dictionary<(ResourceId, string), (string Address, HealthCheckSpec Spec)>();
+        var wanted = new Dictionary<(ResourceKey, string), (string Address, HealthCheckSpec Spec)>();
         foreach (var (id, cluster) in snapshot.Clusters)
         {
             if (cluster.Spec.Spec?.HealthCheck is not { } check || !StatusRanges.TryParse(check.ExpectedStatus, out _))

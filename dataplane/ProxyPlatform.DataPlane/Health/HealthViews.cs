@@ -1,3 +1,4 @@
+using ProxyPlatform.Resources;
 using System.Collections.Concurrent;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.Protos.DataPlane;
@@ -13,9 +14,9 @@ public sealed class HealthViews(ConfigApplier applier)
     /// <summary>Live requests failed in a row before a backend counts as an outlier.</summary>
     private const int OutlierFailures = 3;
 
-    private readonly ConcurrentDictionary<ResourceId, ConcurrentDictionary<string, BackendProbe>> _probes = new();
+    private readonly ConcurrentDictionary<ResourceKey, ConcurrentDictionary<string, BackendProbe>> _probes = new();
     private readonly Lock _gate = new();
-    private HashSet<ResourceId> _changed = [];
+    private HashSet<ResourceKey> _changed = [];
     private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void Add(BackendProbe probe) =>
@@ -31,9 +32,9 @@ public sealed class HealthViews(ConfigApplier applier)
     }
 
     /// <summary>Forgets clusters that are no longer in the configuration, or no longer probed.</summary>
-    public void Clusters(IEnumerable<ResourceId> configured)
+    public void Clusters(IEnumerable<ResourceKey> configured)
     {
-        var keep = new HashSet<ResourceId>(configured);
+        var keep = new HashSet<ResourceKey>(configured);
         foreach (var (id, backends) in _probes)
         {
             if (!keep.Contains(id) || backends.IsEmpty)
@@ -41,7 +42,7 @@ public sealed class HealthViews(ConfigApplier applier)
         }
     }
 
-    public void Changed(ResourceId cluster)
+    public void Changed(ResourceKey cluster)
     {
         lock (_gate)
         {
@@ -57,7 +58,7 @@ public sealed class HealthViews(ConfigApplier applier)
             return _changed.Count > 0 ? Task.CompletedTask : _signal.Task;
     }
 
-    public HashSet<ResourceId> TakeChanged()
+    public HashSet<ResourceKey> TakeChanged()
     {
         lock (_gate)
         {
@@ -69,7 +70,7 @@ public sealed class HealthViews(ConfigApplier applier)
     }
 
     /// <summary>A report of <paramref name="clusters"/> (every probed cluster when null).</summary>
-    public HealthReport Report(IReadOnlyCollection<ResourceId>? clusters)
+    public HealthReport Report(IReadOnlyCollection<ResourceKey>? clusters)
     {
         var report = new HealthReport { Full = clusters is null };
         var runtime = applier.Runtime;

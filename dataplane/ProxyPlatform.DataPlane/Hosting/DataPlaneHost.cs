@@ -6,7 +6,8 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Health;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Ops;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Forwarding;
+using ProxyPlatform.DataPlane.Pipeline;
 
 namespace ProxyPlatform.DataPlane.Hosting;
 
@@ -37,17 +38,20 @@ public static class DataPlaneHost
     public static WebApplicationBuilder AddDataPlane(this WebApplicationBuilder builder)
     {
         var options = DataPlaneOptions.From(builder.Configuration);
+        var listeners = new WorkerListeners(new ListenerAddress(options.ProxyUrl), new ListenerAddress(options.OpsUrl),
+            options.H2cUrl is { } h2cUrl ? new ListenerAddress(h2cUrl) : null);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(listeners);
         builder.Services.AddSingleton(ProxyOptions.From(builder.Configuration, options.WorkerId));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             if (options.MaxRequestBodyBytes is { } limit)
                 kestrel.Limits.MaxRequestBodySize = limit;
-            Listen(kestrel, options.ProxyUrl, HttpProtocols.Http1AndHttp2);
-            Listen(kestrel, options.OpsUrl, HttpProtocols.Http1);
-            if (options.H2cUrl is { } h2c)
-                Listen(kestrel, h2c, HttpProtocols.Http2);
+            listeners.Proxy.Listen(kestrel, HttpProtocols.Http1AndHttp2);
+            listeners.Ops.Listen(kestrel, HttpProtocols.Http1);
+            if (listeners.H2c is { } h2c)
+                h2c.Listen(kestrel, HttpProtocols.Http2);
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
@@ -59,12 +63,14 @@ public static class DataPlaneHost
     public static WebApplication MapDataPlane(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<DataPlaneOptions>();
+        var listeners = app.Services.GetRequiredService<WorkerListeners>();
         // Created now, so /metrics has the traffic instruments from the first scrape.
         app.Services.GetRequiredService<TrafficMeter>();
         app.UseRequestIds();
         // The two listeners share one process: the port a connection arrived on, never the Host
-        // header a client controls, decides which one answers.
-        app.MapWhen(context => context.Connection.LocalPort == options.OpsUrl.Port, ops =>
+        // header a client controls, decides which one answers: the port it was bound to, which is
+        // the configured one unless Ops:Url asked for any free port (0).
+        app.MapWhen(context => context.Connection.LocalPort == listeners.Ops.Port, ops =>
         {
             ops.UseRouting();
             ops.UseEndpoints(endpoints => endpoints.MapOpsEndpoints());
@@ -72,26 +78,11 @@ public static class DataPlaneHost
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(proxy.InvokeAsync);
 
+        // The URLs as bound: with port 0 in a listener's URL this line is where an operator (or a
+        // test) learns the port the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>
             app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}{H2c}, ops {Ops}, control plane {ControlPlane}",
-                options.WorkerId, options.Pool, options.ProxyUrl, options.H2cUrl is { } h2c ? $" and {h2c} (h2c)" : "", options.OpsUrl, string.Join(", ", options.ControlPlaneUrls)));
+                options.WorkerId, options.Pool, listeners.Proxy.Url, listeners.H2c is { } h2c ? $" and {h2c.Url} (h2c)" : "", listeners.Ops.Url, string.Join(", ", options.ControlPlaneUrls)));
         return app;
-    }
-
-    private static void Listen(KestrelServerOptions kestrel, Uri url, HttpProtocols protocols)
-    {
-        Action<ListenOptions> configure = listen => listen.Protocols = protocols;
-        switch (url.Host)
-        {
-            case "localhost":
-                kestrel.ListenLocalhost(url.Port, configure);
-                break;
-            case "0.0.0.0":
-                kestrel.ListenAnyIP(url.Port, configure);
-                break;
-            default:
-                kestrel.Listen(IPAddress.Parse(url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : url.Host), url.Port, configure);
-                break;
-        }
     }
 }

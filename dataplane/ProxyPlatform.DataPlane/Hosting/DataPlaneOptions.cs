@@ -1,3 +1,4 @@
+using ProxyPlatform.Http;
 using ProxyPlatform.Configuration;
 
 namespace ProxyPlatform.DataPlane.Hosting;
@@ -11,20 +12,30 @@ public sealed record DataPlaneOptions
 
     /// <summary>The control plane's gRPC addresses (<c>ControlPlane:Url</c>, comma-separated), tried in turn.</summary>
     public IReadOnlyList<Uri> ControlPlaneUrls { get; init; } = [DefaultControlPlaneUrl];
-    /// <summary>Sent as <c>authorization: Bearer …</c> on the configuration stream when set (<c>Auth:DataPlaneToken</c>).</summary>
+    /// <summary>
+    /// The worker's credential, sent as <c>authorization: Bearer …</c> on the configuration stream:
+    /// a pool token, or the bootstrap worker token (<c>DataPlane:Token</c>; <c>Auth:DataPlaneToken</c> is still read).
+    /// </summary>
     public string? DataPlaneToken { get; init; }
+    /// <summary>
+    /// A PEM file of the CA that signed an <c>https://</c> control plane's certificate (<c>ControlPlane:CaFile</c>),
+    /// for a private CA; unset, the system's roots verify it.
+    /// </summary>
+    public string? ControlPlaneCaFile { get; init; }
     /// <summary>How often the worker tells the control plane which revision it serves (<c>ControlPlane:HeartbeatSeconds</c>).</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How often the worker reports its traffic counters on the stream (<c>DataPlane:MetricsIntervalSeconds</c>).</summary>
     public TimeSpan MetricsInterval { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port.</summary>
+    /// <summary>Stable worker identity (<c>DataPlane:Id</c>); defaults to the machine name and the proxy port, and is required when that port is 0.</summary>
     public required string WorkerId { get; init; }
     public string Pool { get; init; } = Pools.Default;
     /// <summary>Where the last-known-good configuration is kept (<c>DataPlane:DataDir</c>); defaults to <c>./data/&lt;id&gt;</c>.</summary>
     public required string DataDir { get; init; }
 
+    /// <summary>The proxy listener (<c>Proxy:Url</c>); port 0 lets the operating system choose, and the ready line says which.</summary>
     public Uri ProxyUrl { get; init; } = DefaultProxyUrl;
+    /// <summary>The ops listener (<c>Ops:Url</c>); port 0 as for <see cref="ProxyUrl"/>.</summary>
     public Uri OpsUrl { get; init; } = DefaultOpsUrl;
     /// <summary>
     /// An optional HTTP/2-only cleartext (h2c, prior knowledge) proxy listener (<c>Proxy:H2cUrl</c>) for
@@ -45,17 +56,21 @@ public sealed record DataPlaneOptions
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
-        var proxyUrl = ListenerUrl(configuration, "Proxy:Url", DefaultProxyUrl);
-        var opsUrl = ListenerUrl(configuration, "Ops:Url", DefaultOpsUrl);
-        // The ops endpoints are told from the proxy by the port a request arrived on.
-        if (proxyUrl.Port == opsUrl.Port)
+        var proxyUrl = ListenerAddress.Parse(configuration, "Proxy:Url", DefaultProxyUrl);
+        var opsUrl = ListenerAddress.Parse(configuration, "Ops:Url", DefaultOpsUrl);
+        // The ops endpoints are told from the proxy by the port a request arrived on. Port 0 (any
+        // free port) never collides: each such listener gets a port of its own.
+        if (proxyUrl.Port != 0 && proxyUrl.Port == opsUrl.Port)
             throw new InvalidOperationException($"Proxy:Url ({proxyUrl}) and Ops:Url ({opsUrl}) must use different ports.");
 
-        var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerUrl(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
-        if (h2cUrl is not null && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
+        var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerAddress.Parse(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
+        if (h2cUrl is { Port: not 0 } && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
             throw new InvalidOperationException($"Proxy:H2cUrl ({h2cUrl}) must use a port of its own.");
 
-        var workerId = Blank(configuration["DataPlane:Id"]) ?? $"{Environment.MachineName}-{proxyUrl.Port}";
+        var workerId = Blank(configuration["DataPlane:Id"]) ?? (proxyUrl.Port != 0
+            ? $"{Environment.MachineName}-{proxyUrl.Port}"
+            // An identity must be known before the listener is bound, and must survive a restart on another port.
+            : throw new InvalidOperationException($"DataPlane:Id is required when Proxy:Url has port 0 ({proxyUrl}): the default identity is the host name and the proxy port."));
         if (workerId.Length > 253 || workerId.Contains('/', StringComparison.Ordinal))
             throw new InvalidOperationException($"DataPlane:Id must be at most 253 characters without '/'; got '{workerId}'.");
         var pool = Blank(configuration["DataPlane:Pool"]) ?? Pools.Default;
@@ -78,7 +93,8 @@ public sealed record DataPlaneOptions
         return new DataPlaneOptions
         {
             ControlPlaneUrls = ControlPlaneUrlsFrom(configuration["ControlPlane:Url"]),
-            DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
+            DataPlaneToken = Blank(configuration["DataPlane:Token"]) ?? Blank(configuration["Auth:DataPlaneToken"]),
+            ControlPlaneCaFile = CaFile(configuration["ControlPlane:CaFile"]),
             HeartbeatInterval = TimeSpan.FromSeconds(heartbeat),
             MetricsInterval = TimeSpan.FromSeconds(metrics),
             WorkerId = workerId,
@@ -106,16 +122,12 @@ public sealed record DataPlaneOptions
         return urls.Count > 0 ? urls : throw new InvalidOperationException("ControlPlane:Url names no URL.");
     }
 
-    private static Uri ListenerUrl(IConfiguration configuration, string key, Uri fallback)
+    private static string? CaFile(string? value)
     {
-        var value = Blank(configuration[key]);
-        if (value is null)
-            return fallback;
-        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Port <= 0 || uri.AbsolutePath != "/")
-            throw new InvalidOperationException($"{key} must be an http:// URL with a host and a port, e.g. {fallback}; got '{value}'.");
-        if (uri.Host != "localhost" && uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
-            throw new InvalidOperationException($"{key} must name an IP address, localhost or 0.0.0.0 (any address); got '{value}'.");
-        return uri;
+        if (Blank(value) is not { } path)
+            return null;
+        var full = Path.GetFullPath(path);
+        return File.Exists(full) ? full : throw new InvalidOperationException($"ControlPlane:CaFile names '{full}', which does not exist.");
     }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();

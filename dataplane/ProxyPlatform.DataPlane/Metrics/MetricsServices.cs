@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using ProxyPlatform.DataPlane.ConfigStream;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Pipeline;
 using OpenTelemetry.Trace;
 using ProxyPlatform.Observability;
 

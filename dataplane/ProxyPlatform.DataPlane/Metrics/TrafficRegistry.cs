@@ -1,3 +1,4 @@
+using ProxyPlatform.Resources;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.Protos.DataPlane;
 
@@ -16,18 +17,18 @@ public sealed class TrafficRegistry
     private readonly Dictionary<(SeriesKind Kind, string Tenant, string Name, string Backend), TrafficSeries> _series = [];
     private ulong _epochs;
 
-    public TrafficSeries Route(ResourceId route, ResourceId cluster)
+    public TrafficSeries Route(ResourceKey route, ResourceKey cluster)
     {
         var series = GetOrAdd(SeriesKind.Route, route.Tenant, route.Id, null);
         series.Cluster = cluster.Id;
         return series;
     }
 
-    public TrafficSeries Backend(ResourceId cluster, string backend) => GetOrAdd(SeriesKind.Backend, cluster.Tenant, cluster.Id, backend);
+    public TrafficSeries Backend(ResourceKey cluster, string backend) => GetOrAdd(SeriesKind.Backend, cluster.Tenant, cluster.Id, backend);
 
-    public void RetireRoute(ResourceId route) => Retire((SeriesKind.Route, route.Tenant, route.Id, ""));
+    public void RetireRoute(ResourceKey route) => Retire((SeriesKind.Route, route.Tenant, route.Id, ""));
 
-    public void RetireBackend(ResourceId cluster, string backend) => Retire((SeriesKind.Backend, cluster.Tenant, cluster.Id, backend));
+    public void RetireBackend(ResourceKey cluster, string backend) => Retire((SeriesKind.Backend, cluster.Tenant, cluster.Id, backend));
 
     /// <summary>Every series as of now.</summary>
     public IReadOnlyList<TrafficSeries> All()

@@ -19,10 +19,12 @@ public static class OpsEndpoints
             ? Results.Json(new { status = "ready", revision = snapshot.Revision })
             : Results.Json(new { status = "not-ready", detail = "No configuration has been applied yet." }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
-        ops.MapGet("/config-stats", (ConfigApplier applier, ConfigStreamStats stats) => Results.Json(new
+        ops.MapGet("/config-stats", (ConfigApplier applier, LastKnownGoodSaver saver, ConfigStreamStats stats) => Results.Json(new
         {
             appliedRevision = applier.AppliedRevision,
             hasConfiguration = applier.Current is not null,
+            savedRevision = saver.SavedRevision,
+            failedSaves = saver.FailedSaves,
             updatesReceived = stats.ConfigUpdatesReceived,
             bytesReceived = stats.ConfigBytesReceived,
             lastUpdateBytes = stats.LastUpdateBytes,

@@ -1,34 +1,24 @@
-using System.Text.Json.Nodes;
+using ProxyPlatform.Http;
 
 namespace ProxyPlatform.DataPlane.Pipeline;
 
 /// <summary>
-/// The worker's own answers: RFC 9457 problem details with a stable <c>type</c> under
-/// <see cref="BaseUri"/> and the request ID, so a client can tell the proxy's errors from its backend's.
+/// Writes the worker's own answers as <see cref="ProblemJson"/> (the control plane's shape too),
+/// naming the route and cluster once a request matched one; never a backend.
 /// </summary>
 public static class Problems
 {
-    public const string BaseUri = "https://proxyplatform.dev/problems/";
-    public const string ContentType = "application/problem+json";
-
     public static Task WriteAsync(HttpContext context, int status, string type, string title, string detail,
-        Proxy.CompiledRoute? route = null, Proxy.ClusterRuntime? cluster = null)
+        Routing.CompiledRoute? route = null, Clusters.ClusterRuntime? cluster = null)
     {
-        var body = new JsonObject
-        {
-            ["type"] = BaseUri + type,
-            ["title"] = title,
-            ["status"] = status,
-            ["detail"] = detail,
-            ["requestId"] = context.TraceIdentifier,
-        };
+        var body = ProblemJson.Create(context, status, type, title, detail);
         if (route is not null)
             body["route"] = route.Name;
-        if ((cluster?.Name ?? (route is null ? null : route.Cluster.Id.ToString())) is { } clusterName)
+        if ((cluster?.Name ?? (route is null ? null : route.Cluster.Id.QualifiedId)) is { } clusterName)
             body["cluster"] = clusterName;
         var response = context.Response;
         response.StatusCode = status;
-        response.ContentType = ContentType;
+        response.ContentType = ProblemJson.ContentType;
         response.Headers.CacheControl = "no-store";
         // Not tied to RequestAborted: a route's time-out cancels that token, and the client still waits for this answer.
         return response.WriteAsync(body.ToJsonString());

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using ProxyPlatform.Bench;
 using ProxyPlatform.Bench.Throughput;
 
-// infra/bench/run.sh [all|propagation|throughput] [--writes N]
+// infra/bench/run.sh [all|propagation|restart|access|throughput] [--writes N]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
 int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
@@ -30,10 +30,20 @@ switch (which)
     case "propagation":
         await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
         break;
+    case "restart":
+        await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
+        break;
+    case "access":
+        await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
+        break;
     case "throughput":
     case "all":
         if (which == "all")
+        {
             await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
+            await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
+            await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
+        }
         interruptible = true;
         try
         {
@@ -46,7 +56,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, throughput, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, throughput, all (the default).");
         return 2;
 }
 return 0;

@@ -50,7 +50,7 @@ public static class PropagationBenchmark
         }
 
         var md = new System.Text.StringBuilder();
-        md.AppendLine("## Configuration propagation (issue 3)");
+        md.AppendLine("## Configuration propagation");
         md.AppendLine();
         md.AppendLine($"`infra/bench/run.sh propagation` — {Machine()}. Two control-plane silos, two workers (one per silo),");
         md.AppendLine($"{Tenants} tenants. Each measured write adds a route through alternating silos; latency runs from the");

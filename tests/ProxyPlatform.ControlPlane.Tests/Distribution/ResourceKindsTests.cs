@@ -12,7 +12,7 @@ public sealed class ResourceKindsTests
     {
         Assert.Equal(Enum.GetValues<ResourceKind>(), ResourceKinds.All.Select(k => k.Kind));
         Assert.Equal(ResourceKinds.All.Count(), ResourceKinds.All.Select(k => k.Name).Distinct().Count());
-        foreach (var wire in Enum.GetValues<Wire.ResourceKind>().Where(k => k != Wire.ResourceKind.Unspecified))
+        foreach (var wire in Enum.GetValues<Wire.ResourceType>().Where(k => k != Wire.ResourceType.Unspecified))
             Assert.True(ResourceKinds.IsKnown((ResourceKind)(int)wire), $"{wire} has no entry");
     }
 
@@ -24,11 +24,11 @@ public sealed class ResourceKindsTests
         Assert.Equal(key, back);
         Assert.Equal("health of cluster acme/web", key.ToString());
 
-        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceKey { Kind = Wire.ResourceKind.Unspecified, Tenant = "a", Id = "b" }, out _, out var unknown));
+        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceRef { Kind = Wire.ResourceType.Unspecified, Tenant = "a", Id = "b" }, out _, out var unknown));
         Assert.Contains("unknown resource kind", unknown, StringComparison.Ordinal);
-        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceKey { Kind = Wire.ResourceKind.Tenant, Tenant = "a", Id = "b" }, out _, out var tenant));
+        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceRef { Kind = Wire.ResourceType.Tenant, Tenant = "a", Id = "b" }, out _, out var tenant));
         Assert.Contains("tenant's ID must be its tenant", tenant, StringComparison.Ordinal);
-        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceKey { Kind = Wire.ResourceKind.Route, Tenant = "A/..", Id = "b" }, out _, out _));
+        Assert.False(ResourceKinds.TryFromWire(new Wire.ResourceRef { Kind = Wire.ResourceType.Route, Tenant = "A/..", Id = "b" }, out _, out _));
     }
 
     [Fact]

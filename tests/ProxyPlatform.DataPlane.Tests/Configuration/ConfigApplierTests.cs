@@ -1,10 +1,9 @@
-using Microsoft.Extensions.DependencyInjection;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Tests.Infrastructure;
 using ProxyPlatform.Protos.DataPlane;
 using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Configuration;
 
@@ -12,23 +11,19 @@ namespace ProxyPlatform.DataPlane.Tests.Configuration;
 public sealed class ConfigApplierTests : IDisposable
 {
     private readonly TempDirectory _dataDir = new();
-    private readonly List<ServiceProvider> _providers = [];
+    private readonly List<WorkerConfiguration> _workers = [];
 
     private ConfigApplier Create(long? maxRequestBodyBytes = null)
     {
-        var services = new ServiceCollection()
-            .AddLogging()
-            .AddSingleton(new DataPlaneOptions { WorkerId = "test", DataDir = _dataDir.Path, MaxRequestBodyBytes = maxRequestBodyBytes })
-            .AddProxyConfiguration()
-            .BuildServiceProvider();
-        _providers.Add(services);
-        return services.GetRequiredService<ConfigApplier>();
+        var worker = new WorkerConfiguration(_dataDir.Path, maxRequestBodyBytes);
+        _workers.Add(worker);
+        return worker.Applier;
     }
 
     public void Dispose()
     {
-        foreach (var provider in _providers)
-            provider.Dispose();
+        foreach (var worker in _workers)
+            worker.Dispose();
         _dataDir.Dispose();
     }
 
@@ -55,7 +50,7 @@ public sealed class ConfigApplierTests : IDisposable
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
 
         // Only the cluster changes; the route that uses it was validated before and is not re-sent.
-        var result = await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceKind.Cluster, "acme", "web")]), TestContext.Current.CancellationToken);
+        var result = await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceType.Cluster, "acme", "web")]), TestContext.Current.CancellationToken);
 
         Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
         Assert.Contains("route acme/api: cluster: 'web'", result.Reason, StringComparison.Ordinal);
@@ -92,7 +87,7 @@ public sealed class ConfigApplierTests : IDisposable
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
         var first = applier.Runtime!;
 
-        await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+        await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceType.Route, "acme", "api")]), TestContext.Current.CancellationToken);
 
         Assert.Equal(1, first.Routes.Count);
         Assert.Equal(0, applier.Runtime!.Routes.Count);
@@ -113,7 +108,7 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.Equal(2, result.Revision);
         Assert.Equal("route acme/orphan: cluster: 'missing' is not a cluster of tenant 'acme'.", result.Reason);
         Assert.Equal(1, applier.AppliedRevision);
-        Assert.False(applier.Current!.Routes.ContainsKey(new ResourceId("acme", "orphan")));
+        Assert.False(applier.Current!.Routes.ContainsKey(ResourceKey.OfRoute("acme", "orphan")));
         Assert.Same(served, applier.Runtime);
     }
 
@@ -143,7 +138,7 @@ public sealed class ConfigApplierTests : IDisposable
         var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
 
         Assert.Equal(ApplyOutcome.Applied, result.Outcome);
-        Assert.Equal(["PURGE"], applier.Runtime!.RouteIndex[new ResourceId("acme", "purge")].Methods);
+        Assert.Equal(["PURGE"], applier.Runtime!.RouteIndex[ResourceKey.OfRoute("acme", "purge")].Methods);
     }
 
     [Fact]
@@ -151,7 +146,7 @@ public sealed class ConfigApplierTests : IDisposable
     {
         var applier = Create();
         var update = AcmeSnapshot(revision: 1);
-        update.Upserts.Add(Json(ResourceKind.Cluster, "acme", "bad", "{not json"));
+        update.Upserts.Add(Json(ResourceType.Cluster, "acme", "bad", "{not json"));
 
         var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
 
@@ -179,7 +174,7 @@ public sealed class ConfigApplierTests : IDisposable
         await applier.ApplyAsync(AcmeSnapshot(revision: 5), TestContext.Current.CancellationToken);
         var served = applier.Runtime;
 
-        var result = await applier.ApplyAsync(Delta(3, 6, [], [Key(ResourceKind.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+        var result = await applier.ApplyAsync(Delta(3, 6, [], [Key(ResourceType.Route, "acme", "api")]), TestContext.Current.CancellationToken);
 
         Assert.Equal(ApplyOutcome.OutOfSequence, result.Outcome);
         Assert.Equal(5, applier.AppliedRevision);
@@ -211,35 +206,35 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));
 
         Assert.Equal(8, restarted.AppliedRevision);
-        Assert.Equal(["acme.test"], restarted.Current!.Tenants["acme"].Spec.Hostnames);
-        Assert.Equal("http://127.0.0.1:9", restarted.Current.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
-        Assert.Equal(7, restarted.Current.Routes[new ResourceId("acme", "api")].Revision);
-        Assert.True(restarted.Current.Routes[new ResourceId("acme", "web")].Spec.PreserveHost);
+        Assert.Equal(["acme.test"], restarted.Current!.Tenants[ResourceKey.OfTenant("acme")].Spec.Hostnames);
+        Assert.Equal("http://127.0.0.1:9", restarted.Current.Clusters[ResourceKey.OfCluster("acme", "web")].Spec.Backends["a"].Address);
+        Assert.Equal(7, restarted.Current.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
+        Assert.True(restarted.Current.Routes[ResourceKey.OfRoute("acme", "web")].Spec.PreserveHost);
         Assert.Equal(["acme/api", "acme/web"], restarted.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public async Task Changes_after_the_whole_file_are_journalled_and_restored_and_a_torn_record_is_ignored()
+    public async Task Changes_after_the_snapshot_are_appended_to_the_file_and_restored_and_a_torn_record_is_ignored()
     {
         var first = Create();
         await first.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
         await first.WhenSavedAsync();
         var file = Path.Combine(_dataDir.Path, LastKnownGood.FileName);
-        var written = File.GetLastWriteTimeUtc(file);
-        var savedFile = await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken);
+        var savedFile = await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken);
         for (var revision = 2; revision <= 4; revision++)
         {
             await first.ApplyAsync(Delta(revision - 1, revision, [Route("acme", $"r{revision}", new RouteSpec { Cluster = "web" }, revision)]), TestContext.Current.CancellationToken);
             await first.WhenSavedAsync();
         }
-        await first.ApplyAsync(Delta(4, 5, [], [Key(ResourceKind.Route, "acme", "r2")]), TestContext.Current.CancellationToken);
+        await first.ApplyAsync(Delta(4, 5, [], [Key(ResourceType.Route, "acme", "r2")]), TestContext.Current.CancellationToken);
         await first.WhenSavedAsync();
 
-        // A change costs an append to the journal, not a rewrite of the whole configuration.
-        Assert.Equal(savedFile, await File.ReadAllTextAsync(file, TestContext.Current.CancellationToken));
-        Assert.Equal(written, File.GetLastWriteTimeUtc(file));
-        var journal = Path.Combine(_dataDir.Path, LastKnownGood.JournalName);
-        await File.AppendAllTextAsync(journal, "\u0010\0\0\0torn", TestContext.Current.CancellationToken);
+        // A change costs an append to the file, not a rewrite of the whole configuration.
+        var grown = await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken);
+        Assert.True(grown.Length > savedFile.Length);
+        Assert.Equal(savedFile, grown[..savedFile.Length]);
+        Assert.False(File.Exists(Path.Combine(_dataDir.Path, LastKnownGood.PreviousFileName)));
+        await File.AppendAllTextAsync(file, "\u0010\0\0\0torn", TestContext.Current.CancellationToken);
 
         var restarted = Create();
         Assert.True(await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken));

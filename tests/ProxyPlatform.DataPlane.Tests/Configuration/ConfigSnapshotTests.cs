@@ -2,6 +2,7 @@ using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.Protos.DataPlane;
 using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Configuration;
 
@@ -20,10 +21,10 @@ public sealed class ConfigSnapshotTests
         var snapshot = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 4));
 
         Assert.Equal(4, snapshot.Revision);
-        Assert.Equal(["acme.test"], snapshot.Tenants["acme"].Spec.Hostnames);
-        Assert.Equal("http://127.0.0.1:9", snapshot.Clusters[new ResourceId("acme", "web")].Spec.Backends["a"].Address);
-        Assert.Equal("/api", snapshot.Routes[new ResourceId("acme", "api")].Spec.Match.PathPrefix);
-        Assert.Equal(4, snapshot.Routes[new ResourceId("acme", "api")].Revision);
+        Assert.Equal(["acme.test"], snapshot.Tenants[ResourceKey.OfTenant("acme")].Spec.Hostnames);
+        Assert.Equal("http://127.0.0.1:9", snapshot.Clusters[ResourceKey.OfCluster("acme", "web")].Spec.Backends["a"].Address);
+        Assert.Equal("/api", snapshot.Routes[ResourceKey.OfRoute("acme", "api")].Spec.Match.PathPrefix);
+        Assert.Equal(4, snapshot.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
     }
 
     [Fact]
@@ -34,7 +35,7 @@ public sealed class ConfigSnapshotTests
         var after = Applied(before, Snapshot(9, Tenant("other", new TenantSpec(), 9)));
 
         Assert.Equal(9, after.Revision);
-        Assert.Equal(["other"], after.Tenants.Keys);
+        Assert.Equal([ResourceKey.OfTenant("other")], after.Tenants.Keys);
         Assert.Empty(after.Clusters);
         Assert.Empty(after.Routes);
     }
@@ -53,11 +54,11 @@ public sealed class ConfigSnapshotTests
         ]));
 
         Assert.Equal(2, after.Revision);
-        Assert.Equal("/v2", after.Routes[new ResourceId("acme", "api")].Spec.Match.PathPrefix);
-        Assert.Equal(2, after.Routes[new ResourceId("acme", "api")].Revision);
+        Assert.Equal("/v2", after.Routes[ResourceKey.OfRoute("acme", "api")].Spec.Match.PathPrefix);
+        Assert.Equal(2, after.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
         Assert.Equal(3, after.Routes.Count);
-        Assert.Same(before.Clusters[new ResourceId("acme", "web")], after.Clusters[new ResourceId("acme", "web")]);
-        Assert.Same(before.Tenants["acme"], after.Tenants["acme"]);
+        Assert.Same(before.Clusters[ResourceKey.OfCluster("acme", "web")].Spec, after.Clusters[ResourceKey.OfCluster("acme", "web")].Spec);
+        Assert.Same(before.Tenants[ResourceKey.OfTenant("acme")].Spec, after.Tenants[ResourceKey.OfTenant("acme")].Spec);
     }
 
     [Fact]
@@ -67,14 +68,14 @@ public sealed class ConfigSnapshotTests
 
         var after = Applied(before, Delta(1, 2, [],
         [
-            Key(ResourceKind.Route, "acme", "api"),
-            Key(ResourceKind.Cluster, "acme", "web"),
-            Key(ResourceKind.Route, "acme", "never-existed"),
+            Key(ResourceType.Route, "acme", "api"),
+            Key(ResourceType.Cluster, "acme", "web"),
+            Key(ResourceType.Route, "acme", "never-existed"),
         ]));
 
         Assert.Empty(after.Routes);
         Assert.Empty(after.Clusters);
-        Assert.True(after.Tenants.ContainsKey("acme"));
+        Assert.True(after.Tenants.ContainsKey(ResourceKey.OfTenant("acme")));
     }
 
     [Fact]
@@ -82,10 +83,10 @@ public sealed class ConfigSnapshotTests
     {
         var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
 
-        Applied(before, Delta(1, 2, [], [Key(ResourceKind.Route, "acme", "api")]));
+        Applied(before, Delta(1, 2, [], [Key(ResourceType.Route, "acme", "api")]));
 
         Assert.Equal(1, before.Revision);
-        Assert.True(before.Routes.ContainsKey(new ResourceId("acme", "api")));
+        Assert.True(before.Routes.ContainsKey(ResourceKey.OfRoute("acme", "api")));
     }
 
     [Fact]
@@ -102,7 +103,7 @@ public sealed class ConfigSnapshotTests
     [Fact]
     public void Resource_whose_json_does_not_decode_is_rejected_by_name()
     {
-        var update = Snapshot(1, Json(ResourceKind.Route, "acme", "broken", """{"match":{"pathPrefix":"/x"},"cluster":"web","colour":"red"}"""));
+        var update = Snapshot(1, Json(ResourceType.Route, "acme", "broken", """{"match":{"pathPrefix":"/x"},"cluster":"web","colour":"red"}"""));
 
         Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
         Assert.StartsWith("route acme/broken: the spec is not valid JSON for a route", rejection, StringComparison.Ordinal);
@@ -111,7 +112,7 @@ public sealed class ConfigSnapshotTests
     [Fact]
     public void Resource_with_an_invalid_key_is_rejected()
     {
-        var update = Snapshot(1, Json(ResourceKind.Route, "acme", "Not/An-Id", "{}"));
+        var update = Snapshot(1, Json(ResourceType.Route, "acme", "Not/An-Id", "{}"));
 
         Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
         Assert.Contains("route acme/Not/An-Id", rejection, StringComparison.Ordinal);

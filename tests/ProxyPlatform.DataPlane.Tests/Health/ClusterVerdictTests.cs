@@ -1,13 +1,14 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.DataPlane.Configuration;
-using ProxyPlatform.DataPlane.Proxy;
+using ProxyPlatform.DataPlane.Clusters;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Health;
 
 /// <summary>How verdicts and drains shape the backends a cluster routes to.</summary>
 public sealed class ClusterVerdictTests
 {
-    private static readonly ResourceId Id = new("acme", "web");
+    private static readonly ResourceKey Id = ResourceKey.OfCluster("acme", "web");
 
     private static ClusterDefinition Definition(bool panic = false, bool healthCheck = true, bool bEnabled = true) => new()
     {

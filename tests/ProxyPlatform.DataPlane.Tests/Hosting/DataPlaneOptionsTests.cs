@@ -45,6 +45,19 @@ public sealed class DataPlaneOptionsTests
         Assert.Equal("t0ken", options.DataPlaneToken);
     }
 
+    [Fact]
+    public void Listeners_on_port_0_take_any_free_port_each_and_then_the_worker_needs_an_explicit_id()
+    {
+        (string, string)[] anyPorts = [("Proxy:Url", "http://127.0.0.1:0"), ("Ops:Url", "http://127.0.0.1:0"), ("Proxy:H2cUrl", "http://127.0.0.1:0")];
+
+        var error = Assert.Throws<InvalidOperationException>(() => From(anyPorts));
+        Assert.Contains("DataPlane:Id", error.Message, StringComparison.Ordinal);
+
+        var options = From([.. anyPorts, ("DataPlane:Id", "w-1")]);
+        Assert.Equal((0, 0, 0), (options.ProxyUrl.Port, options.OpsUrl.Port, options.H2cUrl!.Port));
+        Assert.Equal("w-1", options.WorkerId);
+    }
+
     [Theory]
     [InlineData("Proxy:Url", "http://127.0.0.1:9090")]
     [InlineData("Proxy:Url", "example.com:8080")]

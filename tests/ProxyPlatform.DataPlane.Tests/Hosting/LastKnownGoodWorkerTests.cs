@@ -1,9 +1,12 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Tests.Infrastructure;
+using ProxyPlatform.Protos.DataPlane;
 using ProxyPlatform.Testing;
+using static ProxyPlatform.DataPlane.Tests.Infrastructure.Resources;
 
 namespace ProxyPlatform.DataPlane.Tests.Hosting;
 
@@ -18,58 +21,40 @@ public sealed class LastKnownGoodWorker : IAsyncLifetime
 
     public TestBackend Backend { get; private set; } = null!;
     public InProcessWorker Worker { get; private set; } = null!;
-    /// <summary>From starting the worker to its answer to the first request.</summary>
-    public TimeSpan FirstAnswerAfter { get; private set; }
+    /// <summary>The worker's answer to the first request it was sent, right after it started.</summary>
     public HttpStatusCode FirstAnswer { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
         Backend = await TestBackend.StartAsync("a");
-        var dead = $"http://127.0.0.1:{FreePort.Get()}";
-        await WriteLastKnownGoodAsync(_dataDir.Path, $$"""
-            {
-              "revision": {{Revision}},
-              "resources": [
-                { "kind": "tenant", "tenant": "acme", "id": "acme", "revision": 40, "spec": { "hostnames": ["acme.test"] } },
-                { "kind": "tenant", "tenant": "open", "id": "open", "revision": 40, "spec": { } },
-                { "kind": "cluster", "tenant": "acme", "id": "web", "revision": 41,
-                  "spec": { "spec": { "loadBalancing": "RoundRobin" }, "backends": { "a": { "address": "{{Backend.Address}}" } } } },
-                { "kind": "cluster", "tenant": "acme", "id": "dead", "revision": 41,
-                  "spec": { "backends": { "gone": { "address": "{{dead}}" } } } },
-                { "kind": "cluster", "tenant": "acme", "id": "off", "revision": 41,
-                  "spec": { "backends": { "a": { "address": "{{Backend.Address}}", "enabled": false } } } },
-                { "kind": "cluster", "tenant": "open", "id": "web", "revision": 41,
-                  "spec": { "backends": { "a": { "address": "{{Backend.Address}}" } } } },
-                { "kind": "route", "tenant": "acme", "id": "api", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/api" }, "cluster": "web", "stripPrefix": true } },
-                { "kind": "route", "tenant": "acme", "id": "keep", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/keep/" }, "cluster": "web" } },
-                { "kind": "route", "tenant": "acme", "id": "host", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/host" }, "cluster": "web", "preserveHost": true } },
-                { "kind": "route", "tenant": "acme", "id": "dead", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/dead" }, "cluster": "dead" } },
-                { "kind": "route", "tenant": "acme", "id": "off", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/off" }, "cluster": "off" } },
-                { "kind": "route", "tenant": "acme", "id": "encoded", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/caf%C3%A9" }, "cluster": "web", "stripPrefix": true } },
-                { "kind": "route", "tenant": "acme", "id": "slow", "revision": 42,
-                  "spec": { "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 } },
-                { "kind": "route", "tenant": "open", "id": "all", "revision": 42,
-                  "spec": { "match": { "hosts": ["open.test"] }, "cluster": "web" } }
-              ]
-            }
-            """);
+        var dead = $"http://127.0.0.1:{ReservedPorts.Take()}";
+        await WriteLastKnownGoodAsync(_dataDir.Path, Snapshot(Revision,
+            Json(ResourceType.Tenant, "acme", "acme", """{ "hostnames": ["acme.test"] }""", 40),
+            Json(ResourceType.Tenant, "open", "open", "{ }", 40),
+            Json(ResourceType.Cluster, "acme", "web", $$"""{ "spec": { "loadBalancing": "RoundRobin" }, "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
+            Json(ResourceType.Cluster, "acme", "dead", $$"""{ "backends": { "gone": { "address": "{{dead}}" } } }""", 41),
+            Json(ResourceType.Cluster, "acme", "off", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}", "enabled": false } } }""", 41),
+            Json(ResourceType.Cluster, "open", "web", $$"""{ "backends": { "a": { "address": "{{Backend.Address}}" } } }""", 41),
+            Json(ResourceType.Route, "acme", "api", """{ "match": { "pathPrefix": "/api" }, "cluster": "web", "stripPrefix": true }""", 42),
+            Json(ResourceType.Route, "acme", "keep", """{ "match": { "pathPrefix": "/keep/" }, "cluster": "web" }""", 42),
+            Json(ResourceType.Route, "acme", "host", """{ "match": { "pathPrefix": "/host" }, "cluster": "web", "preserveHost": true }""", 42),
+            Json(ResourceType.Route, "acme", "dead", """{ "match": { "pathPrefix": "/dead" }, "cluster": "dead" }""", 42),
+            Json(ResourceType.Route, "acme", "off", """{ "match": { "pathPrefix": "/off" }, "cluster": "off" }""", 42),
+            Json(ResourceType.Route, "acme", "encoded", """{ "match": { "pathPrefix": "/caf%C3%A9" }, "cluster": "web", "stripPrefix": true }""", 42),
+            Json(ResourceType.Route, "acme", "slow", """{ "match": { "pathPrefix": "/slow" }, "cluster": "web", "timeoutSeconds": 0.5 }""", 42),
+            Json(ResourceType.Route, "open", "all", """{ "match": { "hosts": ["open.test"] }, "cluster": "web" }""", 42)));
 
-        var started = Stopwatch.StartNew();
         Worker = await InProcessWorker.StartAsync(_dataDir.Path, InProcessWorker.UnreachableControlPlane());
-        // At once, without waiting for anything: the saved configuration is served from the first request.
+        // At once, without waiting for anything: the saved configuration is served from the first
+        // request. How soon after the process starts is a benchmark figure (infra/bench/run.sh restart).
         using var first = await Worker.GetAsync("acme.test", "/api/ping");
-        FirstAnswerAfter = started.Elapsed;
         FirstAnswer = first.StatusCode;
     }
 
-    public static Task WriteLastKnownGoodAsync(string dataDir, string json) =>
-        File.WriteAllTextAsync(Path.Combine(dataDir, LastKnownGood.FileName), json);
+    /// <summary>Writes <paramref name="snapshot"/> as the last-known-good file of <paramref name="dataDir"/>, as a worker would.</summary>
+    public static Task WriteLastKnownGoodAsync(string dataDir, ConfigUpdate snapshot) =>
+        new LastKnownGood(new DataPlaneOptions { WorkerId = "writer", DataDir = dataDir }, NullLogger<LastKnownGood>.Instance)
+            .SaveAsync([snapshot], TestContext.Current.CancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -87,11 +72,9 @@ public sealed class LastKnownGoodWorkerTests(LastKnownGoodWorker fixture) : ICla
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
-    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_within_two_seconds()
+    public void Worker_restarted_without_its_control_plane_serves_the_last_known_good_configuration_from_its_first_request()
     {
-        TestContext.Current.TestOutputHelper?.WriteLine($"Started and answered the first request in {fixture.FirstAnswerAfter.TotalMilliseconds:F0} ms.");
         Assert.Equal(HttpStatusCode.OK, fixture.FirstAnswer);
-        Assert.True(fixture.FirstAnswerAfter < TimeSpan.FromSeconds(2), $"first answer after {fixture.FirstAnswerAfter}");
     }
 
     [Fact]

@@ -1,22 +1,26 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.DataPlane.Tests.Infrastructure;
 
-/// <summary>A real worker (the same host Program.cs runs) started in-process on free loopback ports.</summary>
+/// <summary>
+/// A real worker (the same host Program.cs runs) started in-process with its proxy and ops
+/// listeners on port 0; it tells the ports it was bound to through <see cref="WorkerListeners"/>.
+/// </summary>
 public sealed class InProcessWorker : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private InProcessWorker(WebApplication app, int proxyPort, int opsPort)
+    private InProcessWorker(WebApplication app, WorkerListeners listeners)
     {
         _app = app;
-        ProxyPort = proxyPort;
-        OpsPort = opsPort;
-        Proxy = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proxyPort}"), Timeout = TimeSpan.FromSeconds(30) };
-        Ops = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{opsPort}"), Timeout = TimeSpan.FromSeconds(30) };
+        ProxyPort = listeners.Proxy.Port;
+        OpsPort = listeners.Ops.Port;
+        Proxy = new HttpClient { BaseAddress = new Uri(listeners.Proxy.Url), Timeout = TimeSpan.FromSeconds(30) };
+        Ops = new HttpClient { BaseAddress = new Uri(listeners.Ops.Url), Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public int ProxyPort { get; }
@@ -26,19 +30,17 @@ public sealed class InProcessWorker : IAsyncDisposable
     /// <summary>A client of the ops listener.</summary>
     public HttpClient Ops { get; }
 
-    /// <summary>A control-plane URL where nothing listens.</summary>
-    public static string UnreachableControlPlane() => $"http://127.0.0.1:{FreePort.Get()}";
+    /// <summary>A control-plane URL where nothing listens: a reserved port that nothing binds.</summary>
+    public static string UnreachableControlPlane() => $"http://127.0.0.1:{ReservedPorts.Take()}";
 
     public static async Task<InProcessWorker> StartAsync(string dataDir, string controlPlaneUrl, params string[] args)
     {
-        var proxyPort = FreePort.Get();
-        var opsPort = FreePort.Get();
         var app = DataPlaneHost.Create(
         [
-            $"--Proxy:Url=http://127.0.0.1:{proxyPort}",
-            $"--Ops:Url=http://127.0.0.1:{opsPort}",
+            "--Proxy:Url=http://127.0.0.1:0",
+            "--Ops:Url=http://127.0.0.1:0",
             $"--ControlPlane:Url={controlPlaneUrl}",
-            $"--DataPlane:Id=test-{proxyPort}",
+            $"--DataPlane:Id=test-{Guid.NewGuid():N}",
             $"--DataPlane:DataDir={dataDir}",
             "--Logging:LogLevel:Default=Error",
             .. args,
@@ -52,7 +54,7 @@ public sealed class InProcessWorker : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
-        return new InProcessWorker(app, proxyPort, opsPort);
+        return new InProcessWorker(app, app.Services.GetRequiredService<WorkerListeners>());
     }
 
     public Task<HttpResponseMessage> GetAsync(string host, string path, string? requestId = null)

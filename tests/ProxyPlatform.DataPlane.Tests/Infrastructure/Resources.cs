@@ -9,22 +9,22 @@ namespace ProxyPlatform.DataPlane.Tests.Infrastructure;
 internal static class Resources
 {
     public static Resource Tenant(string tenant, TenantSpec spec, long revision = 1) =>
-        Json(ResourceKind.Tenant, tenant, tenant, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+        Json(ResourceType.Tenant, tenant, tenant, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
 
     public static Resource Cluster(string tenant, string id, ClusterDefinition spec, long revision = 1) =>
-        Json(ResourceKind.Cluster, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+        Json(ResourceType.Cluster, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
 
     public static Resource Route(string tenant, string id, RouteSpec spec, long revision = 1) =>
-        Json(ResourceKind.Route, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+        Json(ResourceType.Route, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
 
-    public static Resource Json(ResourceKind kind, string tenant, string id, string json, long revision = 1) => new()
+    public static Resource Json(ResourceType kind, string tenant, string id, string json, long revision = 1) => new()
     {
-        Key = new ResourceKey { Kind = kind, Tenant = tenant, Id = id },
+        Key = new ResourceRef { Kind = kind, Tenant = tenant, Id = id },
         Revision = revision,
         SpecJson = ByteString.CopyFromUtf8(json),
     };
 
-    public static ResourceKey Key(ResourceKind kind, string tenant, string id) => new() { Kind = kind, Tenant = tenant, Id = id };
+    public static ResourceRef Key(ResourceType kind, string tenant, string id) => new() { Kind = kind, Tenant = tenant, Id = id };
 
     public static ConfigUpdate Snapshot(long revision, params Resource[] upserts)
     {
@@ -33,13 +33,17 @@ internal static class Resources
         return update;
     }
 
-    public static ConfigUpdate Delta(long baseRevision, long revision, IEnumerable<Resource> upserts, IEnumerable<ResourceKey>? removals = null)
+    public static ConfigUpdate Delta(long baseRevision, long revision, IEnumerable<Resource> upserts, IEnumerable<ResourceRef>? removals = null)
     {
         var update = new ConfigUpdate { Revision = revision, BaseRevision = baseRevision };
         update.Upserts.AddRange(upserts);
         update.Removals.AddRange(removals ?? []);
         return update;
     }
+
+    /// <summary>A delta adding route <c>acme/r&lt;revision&gt;</c> on <c>/r&lt;revision&gt;</c> to <see cref="AcmeSnapshot"/>'s cluster.</summary>
+    public static ConfigUpdate RouteAdded(long baseRevision, long revision) =>
+        Delta(baseRevision, revision, [Route("acme", $"r{revision}", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = $"/r{revision}" }, Cluster = "web" }, revision)]);
 
     /// <summary>A tenant <c>acme</c> owning <c>acme.test</c>, a cluster <c>web</c> with one backend, and a route <c>api</c> on <c>/api</c>.</summary>
     public static ConfigUpdate AcmeSnapshot(long revision = 1, string backend = "http://127.0.0.1:9") => Snapshot(revision,

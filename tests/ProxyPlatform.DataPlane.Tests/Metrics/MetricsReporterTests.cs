@@ -3,6 +3,8 @@ using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
+using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.DataPlane.Tests.Metrics;
 
@@ -14,8 +16,8 @@ public sealed class MetricsReporterTests
     public async Task Reports_carry_cumulative_values_of_changed_series_and_a_removed_series_once_with_its_final_values()
     {
         var registry = new TrafficRegistry();
-        var api = registry.Route(new ResourceId("acme", "api"), new ResourceId("acme", "web"));
-        var quiet = registry.Route(new ResourceId("acme", "quiet"), new ResourceId("acme", "web"));
+        var api = registry.Route(ResourceKey.OfRoute("acme", "api"), ResourceKey.OfCluster("acme", "web"));
+        var quiet = registry.Route(ResourceKey.OfRoute("acme", "quiet"), ResourceKey.OfCluster("acme", "web"));
         var reports = Channel.CreateUnbounded<MetricsReport>();
         using var stream = new CancellationTokenSource();
         var reporter = new MetricsReporter(registry, Options, TimeProvider.System);
@@ -32,13 +34,13 @@ public sealed class MetricsReporterTests
 
         // The route is removed after one more request: its final values go out once, then it is gone.
         api.Counters.Record(404, 0, 0, 10);
-        registry.RetireRoute(new ResourceId("acme", "api"));
+        registry.RetireRoute(ResourceKey.OfRoute("acme", "api"));
         var last = (await NextWithAsync(reports, "api")).Series.Single(s => s.Route == "api");
         Assert.True(last.Removed);
         Assert.Equal([0UL, 1, 0, 1, 1], last.RequestsByClass);
         // The reporter drops the series once the send that carried it has completed, which is just
         // after the report reached this test's channel.
-        await WaitUntilAsync(() => !registry.All().Contains(api));
+        await Eventually.Async(() => !registry.All().Contains(api), null, () => "the removed route's series is still in the registry");
         Assert.Contains(quiet, registry.All());
 
         // Only changes are reported: a later report has the quiet route once it has traffic, and never api again.
@@ -50,19 +52,9 @@ public sealed class MetricsReporterTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not hold within 10 s.");
-            await Task.Delay(5);
-        }
-    }
-
     private static async Task<MetricsReport> NextWithAsync(Channel<MetricsReport> reports, string route)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(Eventually.Patience);
         while (true)
         {
             var report = await reports.Reader.ReadAsync(timeout.Token);

@@ -40,19 +40,9 @@ public sealed class HealthPlatform(Platform platform)
     }
 
     /// <summary>Polls the backends list until <paramref name="condition"/> holds; fails with the last list after <paramref name="timeout"/>.</summary>
-    public async Task<Dictionary<string, JsonElement>> WaitForBackendsAsync(string tenant, Func<Dictionary<string, JsonElement>, bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var backends = await BackendsAsync(tenant);
-            if (condition(backends))
-                return backends;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"The backends of {tenant}/web never reached the expected state:\n{JsonSerializer.Serialize(backends)}\n--- control plane ---\n{Platform.Silos[0].Process.Output}");
-            await Task.Delay(100);
-        }
-    }
+    public Task<Dictionary<string, JsonElement>> WaitForBackendsAsync(string tenant, Func<Dictionary<string, JsonElement>, bool> condition, TimeSpan timeout) =>
+        Eventually.Async(() => BackendsAsync(tenant), condition, timeout,
+            backends => $"the backends of {tenant}/web never reached the expected state:\n{JsonSerializer.Serialize(backends)}\n--- control plane ---\n{Platform.Silos[0].Process.Output}");
 
     public static string Verdict(JsonElement backend) => backend.GetProperty("health").GetProperty("verdict").GetString()!;
 
@@ -72,22 +62,28 @@ public sealed class HealthPlatform(Platform platform)
 
 /// <summary>
 /// A real backend whose health check the test switches between passing and failing while it keeps
-/// serving traffic. It answers every other request with its name (after <c>?ms=</c> milliseconds),
-/// counts them apart from probes, and resets connections from <see cref="Refused"/> source addresses.
+/// serving traffic. It answers every other request with its name (after <c>?ms=</c> milliseconds,
+/// or, on <see cref="HeldPath"/>, once the test calls <see cref="ReleaseHeld"/>), counts them apart
+/// from probes, and resets connections from <see cref="Refused"/> source addresses.
 /// </summary>
 public sealed class SwitchableBackend : IAsyncDisposable
 {
     public const string HealthPath = "/status/200";
+    public const string HeldPath = "/held";
 
     private ScriptedBackend _backend = null!;
     private int _traffic;
     private volatile bool _failing;
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string Name { get; private init; } = "";
     public string Address => _backend.Address;
     public int Traffic => Volatile.Read(ref _traffic);
     public bool Failing { get => _failing; set => _failing = value; }
     public IPAddress? Refused { get; init; }
+
+    /// <summary>Lets the requests held on <see cref="HeldPath"/> be answered, and every later one at once.</summary>
+    public void ReleaseHeld() => _release.TrySetResult();
 
     public static async Task<SwitchableBackend> StartAsync(string name, IPAddress? refused = null)
     {
@@ -111,8 +107,14 @@ public sealed class SwitchableBackend : IAsyncDisposable
         Interlocked.Increment(ref _traffic);
         if (int.TryParse(context.Request.Query["ms"], out var ms))
             await Task.Delay(ms, context.RequestAborted);
+        if (context.Request.Path == HeldPath)
+            await _release.Task.WaitAsync(context.RequestAborted);
         await context.Response.WriteAsync(Name);
     }
 
-    public ValueTask DisposeAsync() => _backend.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        ReleaseHeld();
+        return _backend.DisposeAsync();
+    }
 }

@@ -1,5 +1,5 @@
+using ProxyPlatform.EndToEnd.Tests.Infrastructure;
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Grpc.Core;
@@ -15,8 +15,7 @@ public sealed class HealthTests(ProxyFixture proxy)
 {
     private readonly HealthPlatform _health = new(proxy.Platform);
 
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(30);
 
     private Worker[] TwoWorkers => [proxy.Edge, proxy.Plain];
 
@@ -33,35 +32,36 @@ public sealed class HealthTests(ProxyFixture proxy)
     };
 
     [Fact]
-    public async Task A_backend_failing_its_health_check_gets_no_traffic_from_either_worker_within_3_s_and_traffic_again_within_3_s_of_recovering()
+    public async Task A_backend_failing_its_health_check_gets_no_traffic_from_either_worker_and_traffic_again_once_it_recovers()
     {
         await using var a = await SwitchableBackend.StartAsync("a");
         await using var b = await SwitchableBackend.StartAsync("b");
         await _health.ServiceAsync("hc-eject", "hc-eject.test", Spec(), ("a", a.Address), ("b", b.Address));
         await _health.WaitForBackendsAsync("hc-eject", l => l.Values.All(x => HealthPlatform.Verdict(x) == "Healthy"), Settle);
 
+        // How soon is a benchmark's question; here only that it happens.
         a.Failing = true;
-        await WithinAsync(Deadline, "neither worker sends to the failing backend", async () =>
+        await Eventually.Async(async () =>
         {
             var before = a.Traffic;
             var onlyB = true;
             foreach (var worker in TwoWorkers)
                 onlyB &= (await AnswerersAsync(worker, "hc-eject.test", 6)).All(name => name == "b");
             return onlyB && a.Traffic == before;
-        });
+        }, Settle, () => "a worker still sends to the failing backend");
         var ejected = a.Traffic;
         foreach (var worker in TwoWorkers)
             Assert.All(await AnswerersAsync(worker, "hc-eject.test", 10), name => Assert.Equal("b", name));
         Assert.Equal(ejected, a.Traffic);
 
         a.Failing = false;
-        await WithinAsync(Deadline, "both workers send to the recovered backend again", async () =>
+        await Eventually.Async(async () =>
         {
             var back = true;
             foreach (var worker in TwoWorkers)
                 back &= (await AnswerersAsync(worker, "hc-eject.test", 4)).Contains("a");
             return back;
-        });
+        }, Settle, () => "a worker still sends nothing to the recovered backend");
 
         var history = await _health.HistoryAsync("hc-eject", "a");
         Assert.True(history.Length >= 3, JsonSerializer.Serialize(history));
@@ -95,7 +95,7 @@ public sealed class HealthTests(ProxyFixture proxy)
             .Single(w => w.GetProperty("worker").GetString() == partitioned.Id);
         Assert.False(string.IsNullOrEmpty(dissent.GetProperty("reason").GetString()), dissent.ToString());
         Assert.Equal("passing", HealthPlatform.Views(backends["q"])[partitioned.Id]);
-        using (var channel = GrpcChannel.ForAddress(_health.Platform.GrpcUrl))
+        using (var channel = AdminGrpc.Channel(_health.Platform))
         {
             var listed = await new AdminPb.Admin.AdminClient(channel).ListBackendsAsync(new AdminPb.ClusterRef { Tenant = "hc-partition", Cluster = "web" });
             var pb = listed.Backends.Single(b => b.Backend == "p");
@@ -104,15 +104,21 @@ public sealed class HealthTests(ProxyFixture proxy)
             Assert.Equal("failing", pb.Workers.Single(w => w.Worker == partitioned.Id).State);
         }
 
-        // Several of the dissenting worker's refresh periods later, the other two still send to it.
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
-        while (DateTime.UtcNow < until)
+        // Two more of the dissenting worker's reports later, each still saying p fails, the other two
+        // still send to it and the verdict holds.
+        var reports = new HashSet<string>();
+        await Eventually.Async(async () =>
         {
             foreach (var worker in TwoWorkers)
                 Assert.Contains("p", await AnswerersAsync(worker, "hc-partition.test", 4));
-            await Task.Delay(200);
-        }
-        Assert.Equal("Healthy", HealthPlatform.Verdict((await _health.BackendsAsync("hc-partition"))["p"]));
+            var p = (await _health.BackendsAsync("hc-partition"))["p"];
+            Assert.Equal("Healthy", HealthPlatform.Verdict(p));
+            var view = p.GetProperty("health").GetProperty("workers").EnumerateArray().Single(w => w.GetProperty("worker").GetString() == partitioned.Id);
+            Assert.Equal("failing", view.GetProperty("view").GetString());
+            reports.Add(view.GetProperty("reportedAt").GetString()!);
+            // The first report seen is where the count starts.
+            return reports.Count > 2;
+        }, Settle, () => $"the partitioned worker's reports of p stopped at {string.Join(", ", reports)}");
         Assert.DoesNotContain("Unhealthy", (await _health.HistoryAsync("hc-partition", "p")).Select(h => h.GetProperty("verdict").GetString()));
     }
 
@@ -158,7 +164,10 @@ public sealed class HealthTests(ProxyFixture proxy)
             await killed.DisposeAsync();
             killed = null;
             await _health.WaitForBackendsAsync("hc-steady", l => HealthPlatform.Verdict(l["k"]) == "Unhealthy", Settle);
-            await Task.Delay(TimeSpan.FromSeconds(1));
+            // Traffic goes on past the verdict: 50 more answers, however long they take.
+            var atVerdict = Volatile.Read(ref answered);
+            await Eventually.Async(() => Volatile.Read(ref answered) >= atVerdict + 50 || !errors.IsEmpty, Settle,
+                () => $"only {Volatile.Read(ref answered) - atVerdict} requests were answered after the verdict");
 
             await stop.CancelAsync();
             await Task.WhenAll(traffic);
@@ -224,16 +233,18 @@ public sealed class HealthTests(ProxyFixture proxy)
         await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = false });
         await _health.ServedAsync(await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/routes/main", new { match = new { pathPrefix = "/" }, cluster = "web" }));
 
-        var slow = proxy.Edge.GetAsync("hc-drain.test", "/slow?ms=4000");
-        await WithinAsync(TimeSpan.FromSeconds(10), "the slow request reaches the backend", () => Task.FromResult(drained.Traffic == 1));
+        // Held by the backend until the test lets it go: in flight for as long as the drain takes.
+        var slow = proxy.Edge.GetAsync("hc-drain.test", SwitchableBackend.HeldPath);
+        await Eventually.Async(() => drained.Traffic == 1, null, () => "the slow request did not reach the backend");
 
         await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/e", new { address = other.Address, enabled = true });
         await _health.ServedAsync(await _health.Platform.PutOkAsync("/v1/tenants/hc-drain/clusters/web/backends/d", new { address = drained.Address, enabled = false }));
-        Assert.False(slow.IsCompleted, "the slow request ended before the drain; the test proves nothing");
+        Assert.False(slow.IsCompleted, "the held request ended before the drain; the test proves nothing");
         foreach (var worker in TwoWorkers)
             Assert.All(await AnswerersAsync(worker, "hc-drain.test", 10), name => Assert.Equal("e", name));
         Assert.Equal(1, drained.Traffic);
 
+        drained.ReleaseHeld();
         using var response = await slow;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("d", await response.Content.ReadAsStringAsync());
@@ -267,7 +278,7 @@ public sealed class HealthTests(ProxyFixture proxy)
         }
         using (var unknown = await _health.Platform.Admin.GetAsync("/v1/tenants/hc-admin/clusters/nope/backends/a/health-history"))
             await ProblemAsync(unknown, 404);
-        using (var channel = GrpcChannel.ForAddress(_health.Platform.GrpcUrl))
+        using (var channel = AdminGrpc.Channel(_health.Platform))
         {
             var rejected = await Assert.ThrowsAsync<RpcException>(async () => await new AdminPb.Admin.AdminClient(channel).GetBackendHealthHistoryAsync(
                 new AdminPb.BackendHealthHistoryRequest { Tenant = "hc-admin", Cluster = "web", Backend = "a", Limit = 0 }));
@@ -297,17 +308,5 @@ public sealed class HealthTests(ProxyFixture proxy)
             names.Add(text);
         }
         return names;
-    }
-
-    /// <summary>Polls <paramref name="condition"/> until it holds, failing when <paramref name="deadline"/> passes first.</summary>
-    private static async Task WithinAsync(TimeSpan deadline, string what, Func<Task<bool>> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > deadline)
-                Assert.Fail($"Not within {deadline.TotalSeconds} s: {what}.");
-            await Task.Delay(50);
-        }
     }
 }

@@ -56,21 +56,15 @@ public sealed class MetricsFixture : IAsyncLifetime
         }
     }
 
-    /// <summary><c>GET /v1/tenants/{tenant}/metrics</c>, polled until <paramref name="done"/> holds or the deadline passes; returns the last answer.</summary>
-    public async Task<JsonNode> MetricsWhenAsync(string tenant, Func<JsonNode, bool> done, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (true)
+    /// <summary><c>GET /v1/tenants/{tenant}/metrics</c>, polled until <paramref name="done"/> holds; returns that answer.</summary>
+    public Task<JsonNode> MetricsWhenAsync(string tenant, Func<JsonNode, bool> done, TimeSpan? timeout = null) =>
+        Eventually.Async(async () =>
         {
             using var response = await Platform.Silos[0].Admin.GetAsync($"/v1/tenants/{tenant}/metrics");
             var text = await response.Content.ReadAsStringAsync();
             Assert.True(response.IsSuccessStatusCode, $"GET metrics answered {(int)response.StatusCode}: {text}");
-            var metrics = JsonNode.Parse(text)!;
-            if (done(metrics) || DateTime.UtcNow > deadline)
-                return metrics;
-            await Task.Delay(250);
-        }
-    }
+            return JsonNode.Parse(text)!;
+        }, done, timeout, metrics => $"the metrics of {tenant} are still {metrics.ToJsonString()}");
 
     public static long Count(JsonNode? summary, string statusClass) => summary?["byStatusClass"]?[statusClass]?.GetValue<long>() ?? 0;
 

@@ -1,7 +1,9 @@
+using ProxyPlatform.EndToEnd.Tests.Infrastructure;
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Npgsql;
+using ProxyPlatform.Testing;
 using AdminPb = ProxyPlatform.Protos.Admin;
 using static ProxyPlatform.EndToEnd.Tests.Metrics.MetricsFixture;
 
@@ -67,7 +69,7 @@ public sealed class MetricsTests(MetricsFixture fixture)
         Assert.True(metrics["totals"]!["latency"]!["p50Ms"]!.GetValue<double>() <= metrics["totals"]!["latency"]!["p99Ms"]!.GetValue<double>());
 
         // The gRPC admin API answers the same.
-        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        using var channel = AdminGrpc.Channel(fixture.Platform);
         var grpc = await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = tenant });
         Assert.Equal(16, grpc.Totals.Requests);
         Assert.Equal(3, grpc.Totals.ByStatusClass["4xx"]);
@@ -142,8 +144,14 @@ public sealed class MetricsTests(MetricsFixture fixture)
             await SendAsync(fixture.First, $"burst{t}.test", "/status/200", 200, 1);
         for (var t = 0; t < tenants; t++)
             Assert.Equal(1, Count((await fixture.MetricsWhenAsync($"burst{t}", m => Count(m["totals"], "2xx") == 1))["totals"], "2xx"));
-        // The grains flush 1-3 s after activating.
-        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        // Each grain writes its state 1-3 s after activating, over the metrics pool: sample until every
+        // one of them has.
+        await using (var flushed = db.CreateCommand(
+            "SELECT count(*) FROM grain_state WHERE state_name = 'metrics' AND grain_key LIKE 'burst%'"))
+        {
+            await Eventually.Async(async () => (long)(await flushed.ExecuteScalarAsync())!, n => n == tenants, null,
+                n => $"only {n} of the {tenants} tenants' metrics grains have written their state");
+        }
         await sampling.CancelAsync();
         await sampler;
 
@@ -159,7 +167,7 @@ public sealed class MetricsTests(MetricsFixture fixture)
         Assert.Equal(404, (int)response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
 
-        using var channel = GrpcChannel.ForAddress(fixture.Platform.GrpcUrl);
+        using var channel = AdminGrpc.Channel(fixture.Platform);
         var error = await Assert.ThrowsAsync<RpcException>(async () =>
             await new AdminPb.Admin.AdminClient(channel).GetTenantMetricsAsync(new AdminPb.TenantRef { Tenant = "mx-nobody" }));
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
@@ -187,19 +195,14 @@ public sealed class MetricsTests(MetricsFixture fixture)
         Assert.Equal(6, Scraped(text, "proxyplatform_request_duration_bucket_total", ("tenant", tenant), ("route", "api"), ("le", "+Inf")));
 
         // The control plane's: what both workers reported to it.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        string controlPlane;
-        while (true)
+        var controlPlane = await Eventually.Async(async () =>
         {
-            using var response = await http.GetAsync($"{fixture.Platform.AdminUrl}/metrics");
-            controlPlane = await response.Content.ReadAsStringAsync();
-            Assert.True(response.IsSuccessStatusCode, controlPlane);
-            var received = controlPlane;
-            if (expected.All(route => Classes.All(c => Scraped(received, "proxyplatform_requests_total", ("tenant", tenant), ("route", route.Key), ("status_class", c)) == route.Value.GetValueOrDefault(c)))
-                || DateTime.UtcNow > deadline)
-                break;
-            await Task.Delay(250);
-        }
+            using var response = await http.GetAsync($"{fixture.Platform.Silos[0].OpsUrl}/metrics");
+            var received = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, received);
+            return received;
+        }, received => expected.All(route => Classes.All(c => Scraped(received, "proxyplatform_requests_total", ("tenant", tenant), ("route", route.Key), ("status_class", c)) == route.Value.GetValueOrDefault(c))),
+            null, received => $"the control plane's /metrics does not show the requests sent:\n{received}");
         foreach (var statusClass in Classes)
         {
             Assert.Equal(expected["api"].GetValueOrDefault(statusClass), Scraped(controlPlane, "proxyplatform_requests_total", ("tenant", tenant), ("route", "api"), ("status_class", statusClass)));
@@ -227,23 +230,12 @@ public sealed class MetricsTests(MetricsFixture fixture)
             Assert.Equal(200, (int)response.StatusCode);
         }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        JsonObject? scope = null;
-        while (scope is null && DateTime.UtcNow < deadline)
-        {
-            foreach (var line in fixture.First.Process.Output.Split('\n'))
-            {
-                if (!line.Contains(requestId, StringComparison.Ordinal))
-                    continue;
-                var entry = JsonNode.Parse(line)!.AsObject();
-                scope = entry["Scopes"]?.AsArray().OfType<JsonObject>().FirstOrDefault(s => s["RequestId"]?.GetValue<string>() == requestId);
-                if (scope is not null)
-                    break;
-            }
-            if (scope is null)
-                await Task.Delay(100);
-        }
-        Assert.True(scope is not null, $"no JSON log line carries request ID {requestId}:\n{fixture.First.Process.Output}");
+        var scope = await Eventually.Async(() => Task.FromResult(fixture.First.Process.Output.Split('\n')
+                .Where(line => line.Contains(requestId, StringComparison.Ordinal))
+                .Select(line => JsonNode.Parse(line)!.AsObject()["Scopes"]?.AsArray().OfType<JsonObject>().FirstOrDefault(s => s["RequestId"]?.GetValue<string>() == requestId))
+                .FirstOrDefault(found => found is not null)),
+            found => found is not null, null, _ => $"no JSON log line carries request ID {requestId}:\n{fixture.First.Process.Output}");
+        Assert.NotNull(scope);
         Assert.Equal($"{tenant}/api", scope["Route"]!.GetValue<string>());
         Assert.Equal($"{tenant}/web", scope["Cluster"]!.GetValue<string>());
         Assert.Contains(scope["Backend"]!.GetValue<string>(), new[] { "a", "b" });
@@ -270,13 +262,17 @@ public sealed class MetricsTests(MetricsFixture fixture)
         var after = await fixture.MetricsWhenAsync(tenant, m => Count(m["totals"], "2xx") == 11 && Count(m["totals"], "4xx") == 3 && Count(m["totals"], "5xx") == 1,
             TimeSpan.FromSeconds(60));
         Assert.Equal(11, Count(after["totals"], "2xx"));
-        // Several more reports later (every worker re-reports everything on its new stream), nothing is counted twice.
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        var settled = await fixture.MetricsWhenAsync(tenant, _ => true);
-        Assert.Equal(11, Count(settled["totals"], "2xx"));
+
+        // Every worker re-reported everything on its new stream. One more request through each, and
+        // once both workers' next reports are in, nothing has been counted twice.
+        await SendAsync(fixture.First, "mx-restart.test", $"/status/200?t={tenant}", 200, 1);
+        await SendAsync(fixture.Second, "mx-restart.test", $"/status/200?t={tenant}", 200, 1);
+        var settled = await fixture.MetricsWhenAsync(tenant,
+            m => Count(WorkerOf(m, "metrics-1"), "2xx") >= 8 && Count(WorkerOf(m, "metrics-2"), "2xx") >= 5, TimeSpan.FromSeconds(60));
+        Assert.Equal(13, Count(settled["totals"], "2xx"));
         Assert.Equal(3, Count(settled["totals"], "4xx"));
         Assert.Equal(1, Count(settled["totals"], "5xx"));
-        Assert.Equal(15, settled["totals"]!["requests"]!.GetValue<long>());
+        Assert.Equal(17, settled["totals"]!["requests"]!.GetValue<long>());
         Assert.Equal(14, Count(Route(settled, "api"), "2xx") + Count(Route(settled, "api"), "4xx"));
     }
 }

@@ -16,7 +16,8 @@ public sealed class ErrorTests(ProxyFixture fixture)
     [Fact]
     public async Task Every_error_the_worker_writes_is_a_problem_naming_request_route_and_cluster_but_no_backend()
     {
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         var dead = deadPort.ToString(CultureInfo.InvariantCulture);
         var httpBin = fixture.HttpBin.Port.ToString(CultureInfo.InvariantCulture);
         var noRetry = new { maxAttempts = 1, retryOn = Array.Empty<string>() };
@@ -24,7 +25,7 @@ public sealed class ErrorTests(ProxyFixture fixture)
         await fixture.ClusterAsync("errors", "dead", new { retry = noRetry }, ("dead", $"http://127.0.0.1:{deadPort}", 1));
         await fixture.ClusterAsync("errors", "empty", new { retry = noRetry });
         await fixture.ClusterAsync("errors", "httpbin", new { retry = noRetry }, ("httpbin", fixture.HttpBin.Address, 1));
-        await fixture.ClusterAsync("errors", "slow-headers", new { retry = noRetry, timeouts = new { responseHeadersSeconds = 1 } }, ("httpbin", fixture.HttpBin.Address, 1));
+        await fixture.ClusterAsync("errors", "slow-headers", new { retry = noRetry, timeouts = new { responseHeadersSeconds = 3 } }, ("httpbin", fixture.HttpBin.Address, 1));
         await fixture.PutAsync("/v1/tenants/errors/routes/dead", new { match = new { pathPrefix = "/dead" }, cluster = "dead" });
         await fixture.PutAsync("/v1/tenants/errors/routes/empty", new { match = new { pathPrefix = "/empty" }, cluster = "empty" });
         await fixture.PutAsync("/v1/tenants/errors/routes/slow", new { match = new { pathPrefix = "/slow" }, cluster = "httpbin", stripPrefix = true, timeoutSeconds = 1 });
@@ -35,7 +36,8 @@ public sealed class ErrorTests(ProxyFixture fixture)
             match = new { pathPrefix = "/limited" },
             cluster = "httpbin",
             stripPrefix = true,
-            rateLimit = new { requestsPerSecond = 0.5, burst = 2, key = "header:X-Client" },
+            // One token every 20 s: the third request finds the bucket empty however slowly the first two went.
+            rateLimit = new { requestsPerSecond = 0.05, burst = 2, key = "header:X-Client" },
         }));
         (await Worker.WaitForStatusAsync("errors.test", "/slow/get", 200)).Dispose();
 
@@ -51,8 +53,8 @@ public sealed class ErrorTests(ProxyFixture fixture)
         // httpbin's /delay/3 outlasts the route's 1 s.
         using (var response = await Worker.GetAsync("errors.test", "/slow/delay/3"))
             await ProxyProblem.AssertAsync(response, 504, "backend-timeout", "errors/slow", "errors/httpbin", httpBin);
-        // ... and the cluster's 1 s for response headers.
-        using (var response = await Worker.GetAsync("errors.test", "/headers-late/delay/3"))
+        // ... and the cluster's 3 s for response headers (long enough for a busy httpbin's /get below).
+        using (var response = await Worker.GetAsync("errors.test", "/headers-late/delay/6"))
             await ProxyProblem.AssertAsync(response, 504, "backend-timeout", "errors/headers", "errors/slow-headers", httpBin);
         using (var response = await Worker.GetAsync("errors.test", "/headers-late/get"))
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -69,7 +71,7 @@ public sealed class ErrorTests(ProxyFixture fixture)
         using (var response = await Worker.SendAsync(HttpMethod.Post, "errors.test", "/small/post", new ByteArrayContent(new byte[512])))
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        // Two at once, then one every 2 s per client.
+        // Two at once, then one every 20 s per client.
         for (var i = 0; i < 2; i++)
         {
             using var response = await LimitedAsync("a");
@@ -80,7 +82,7 @@ public sealed class ErrorTests(ProxyFixture fixture)
             await ProxyProblem.AssertAsync(response, 429, "rate-limited", "errors/limited", "errors/httpbin", httpBin);
             var retryAfter = response.Headers.RetryAfter?.Delta;
             Assert.NotNull(retryAfter);
-            Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
+            Assert.InRange(retryAfter.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20));
         }
         using (var response = await LimitedAsync("b"))
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -22,7 +22,7 @@ public sealed class ProxyFixture : IAsyncLifetime
     public Worker Plain { get; private set; } = null!;
     public HttpBinServer HttpBin { get; private set; } = null!;
     /// <summary>The edge worker's HTTP/2 cleartext (h2c) listener, where gRPC clients connect.</summary>
-    public string EdgeH2cUrl { get; } = $"http://127.0.0.1:{FreePort.Get()}";
+    public string EdgeH2cUrl => Edge.H2cUrl!;
 
     public async ValueTask InitializeAsync()
     {
@@ -30,7 +30,7 @@ public sealed class ProxyFixture : IAsyncLifetime
         Platform = await Platform.StartAsync("proxy", workers: 0);
         Edge = await Platform.StartWorkerAsync("edge", 0,
             "--Proxy:TrustedProxies=127.0.0.0/8", "--Proxy:StripResponseHeaders=X-Secret-Internal",
-            $"--Proxy:InstanceName={EdgeName}", $"--Proxy:MaxHops={EdgeMaxHops}", $"--Proxy:H2cUrl={EdgeH2cUrl}");
+            $"--Proxy:InstanceName={EdgeName}", $"--Proxy:MaxHops={EdgeMaxHops}", "--Proxy:H2cUrl=http://127.0.0.1:0");
         Plain = await Platform.StartWorkerAsync("plain", 0);
         HttpBin = await httpBin;
     }

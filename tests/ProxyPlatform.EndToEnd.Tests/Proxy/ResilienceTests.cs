@@ -14,7 +14,8 @@ public sealed class ResilienceTests(ProxyFixture fixture)
     public async Task Connect_failure_is_retried_for_GET_but_a_POST_gets_502_and_reaches_a_backend_at_most_once()
     {
         await using var live = await TestBackend.StartAsync("live");
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         await fixture.ServiceAsync("retry-dead", "retry-dead.test", new { loadBalancing = "RoundRobin", retry = new { maxAttempts = 2, retryOn = new[] { "connect-failure" } } },
             ("dead", $"http://127.0.0.1:{deadPort}", 1), ("live", live.Address, 1));
         (await Worker.WaitForStatusAsync("retry-dead.test", "/", 200)).Dispose();
@@ -146,17 +147,27 @@ public sealed class ResilienceTests(ProxyFixture fixture)
     public async Task Circuit_opens_after_consecutive_failures_lets_one_probe_through_and_closes_when_the_backend_recovers()
     {
         var broken = false;
-        await using var flaky = await ScriptedBackend.StartAsync("flaky", context =>
+        // While the test sets a gate, flaky holds every request it receives until the gate opens: a
+        // probe held there keeps the circuit half-open for as long as the test looks at it, however
+        // slowly the machine runs, and any other request that reached flaky would be caught held.
+        TaskCompletionSource? gate = null;
+        var held = 0;
+        await using var flaky = await ScriptedBackend.StartAsync("flaky", async context =>
         {
+            if (Volatile.Read(ref gate) is { } closed)
+            {
+                Interlocked.Increment(ref held);
+                await closed.Task;
+            }
             context.Response.StatusCode = Volatile.Read(ref broken) ? 500 : 200;
-            return context.Response.WriteAsync("flaky");
+            await context.Response.WriteAsync("flaky");
         });
         await using var steady = await TestBackend.StartAsync("steady");
         await fixture.ServiceAsync("breaker", "breaker.test", new
         {
             loadBalancing = "RoundRobin",
             retry = new { maxAttempts = 1, retryOn = Array.Empty<string>() },
-            circuitBreaker = new { consecutiveFailures = 3, openSeconds = 2 },
+            circuitBreaker = new { consecutiveFailures = 3, openSeconds = 1 },
         }, ("flaky", flaky.Address, 1), ("steady", steady.Address, 1));
         (await Worker.WaitForStatusAsync("breaker.test", "/", 200)).Dispose();
         Volatile.Write(ref broken, true);
@@ -170,39 +181,79 @@ public sealed class ResilienceTests(ProxyFixture fixture)
                 failures++;
         }
         Assert.Equal(3, failures);
-
-        var opened = DateTime.UtcNow;
         var atOpen = flaky.Requests;
-        for (var i = 0; i < 8; i++)
-            Assert.Equal("steady", await BackendOfAsync());
-        Assert.True(DateTime.UtcNow - opened < TimeSpan.FromSeconds(2), "the machine was too slow to observe the open circuit");
-        Assert.Equal(atOpen, flaky.Requests);
-
-        // Open time over, still broken: exactly one probe reaches it, fails, and opens the circuit again.
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
-        var statuses = new List<HttpStatusCode>();
-        for (var i = 0; i < 8; i++)
+        Volatile.Write(ref gate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        try
         {
-            using var response = await Worker.GetAsync("breaker.test", "/");
-            statuses.Add(response.StatusCode);
-        }
-        Assert.Equal(atOpen + 1, flaky.Requests);
-        Assert.Equal(1, statuses.Count(s => s == HttpStatusCode.InternalServerError));
-        Assert.Equal(7, statuses.Count(s => s == HttpStatusCode.OK));
+            // Open time over: one request goes to flaky as the probe. While it is in flight nothing else
+            // does (were the circuit closed, round robin would send every other request there).
+            var probe = await ProbeAsync();
+            await AllGoToSteadyAsync();
+            Assert.Equal(atOpen + 1, flaky.Requests);
 
-        // Fixed: the next probe succeeds, the circuit closes and traffic is shared again.
-        Volatile.Write(ref broken, false);
-        await Task.Delay(TimeSpan.FromSeconds(2.2));
-        var seen = new List<string>();
-        for (var i = 0; i < 10; i++)
-            seen.Add(await BackendOfAsync());
-        Assert.True(seen.Count(s => s == "flaky") >= 4, string.Join(",", seen));
+            // Still broken: the probe fails, and the circuit opens again for the whole open time, so
+            // the next request flaky sees is again a lone probe.
+            Release(closeNext: true);
+            using (var failed = await probe)
+                Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
+            probe = await ProbeAsync();
+            await AllGoToSteadyAsync();
+            Assert.Equal(atOpen + 2, flaky.Requests);
+
+            // Fixed: the probe succeeds, the circuit closes and traffic is shared again.
+            Volatile.Write(ref broken, false);
+            Release(closeNext: false);
+            using (var succeeded = await probe)
+                Assert.Equal("flaky", await succeeded.Content.ReadAsStringAsync());
+            var seen = new List<string>();
+            for (var i = 0; i < 10; i++)
+                seen.Add(await BackendOfAsync());
+            Assert.True(seen.Count(s => s == "flaky") >= 4, string.Join(",", seen));
+        }
+        finally
+        {
+            // A failed assertion may leave a request held at flaky: let it end with the test.
+            Volatile.Read(ref gate)?.TrySetResult();
+        }
+
+        // Opens the gate for what flaky holds; requests after it are held by a new gate, or not at all.
+        void Release(bool closeNext)
+        {
+            var open = Volatile.Read(ref gate)!;
+            Volatile.Write(ref gate, closeNext ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null);
+            open.SetResult();
+        }
+
+        // Sends a GET and waits until steady has answered it (null) or flaky holds it (the request, still in flight).
+        async Task<Task<HttpResponseMessage>?> SendAsync()
+        {
+            var before = Volatile.Read(ref held);
+            var request = Worker.GetAsync("breaker.test", "/");
+            await Eventually.Async(() => request.IsCompleted || Volatile.Read(ref held) > before, null,
+                () => "a request through the worker was neither answered nor held by flaky");
+            if (!request.IsCompleted)
+                return request;
+            using var response = await request;
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+            return null;
+        }
+
+        async Task<Task<HttpResponseMessage>> ProbeAsync() =>
+            (await Eventually.Async(SendAsync, request => request is not null, null, _ => "no request reached flaky after its open time"))!;
+
+        async Task AllGoToSteadyAsync()
+        {
+            for (var i = 0; i < 8; i++)
+                Assert.True(await SendAsync() is null, "a request reached flaky while its probe was in flight");
+        }
     }
 
     [Fact]
     public async Task When_every_circuit_is_open_the_worker_answers_503_circuit_open_at_once()
     {
-        var deadPort = FreePort.Get();
+        // Reserved and never bound: nothing listens there.
+        var deadPort = ReservedPorts.Take();
         await fixture.ServiceAsync("breaker-all", "breaker-all.test", new
         {
             retry = new { maxAttempts = 1, retryOn = Array.Empty<string>() },

@@ -15,7 +15,6 @@ namespace ProxyPlatform.Storage.Tests.Membership;
 /// <summary>Real in-process silos (and a client) whose cluster membership lives in PostgreSQL.</summary>
 public sealed class ClusteringSiloTests(MembershipDatabase database) : IClassFixture<MembershipDatabase>
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     private readonly NpgsqlDataSource _db = database.DataSource;
@@ -31,8 +30,9 @@ public sealed class ClusteringSiloTests(MembershipDatabase database) : IClassFix
 
     private async Task<Running> StartSiloAsync(string clusterId)
     {
-        var siloPort = FreePort.Get();
-        var gatewayPort = FreePort.Get();
+        // Orleans advertises these before it binds them, so they cannot be 0: reserved ones instead.
+        var siloPort = ReservedPorts.Take();
+        var gatewayPort = ReservedPorts.Take();
         var host = Host.CreateDefaultBuilder()
             .ConfigureLogging(logging => logging.ClearProviders())
             .UseOrleans(silo => silo
@@ -60,16 +60,7 @@ public sealed class ClusteringSiloTests(MembershipDatabase database) : IClassFix
     private static async Task<int> ActiveSilosSeenByAsync(Running host) =>
         (await host.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true, Cancel)).Count;
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"Not within {Patience.TotalSeconds:0}s: {what}.");
-            await Task.Delay(100, Cancel);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition, string what) => Eventually.Async(condition, null, () => what);
 
     [Fact]
     public async Task Two_silos_on_one_database_form_one_cluster_and_the_survivor_sees_a_graceful_leave()

@@ -19,6 +19,7 @@ public sealed class Lineup : IAsyncDisposable
     private readonly string _dir;
     private readonly List<PeerProcess> _peers = [];
     private Platform? _platform;
+    private Platform? _openPlatform;
 
     private Lineup(string dir) => _dir = dir;
 
@@ -46,7 +47,8 @@ public sealed class Lineup : IAsyncDisposable
 
     private async Task StartAllAsync(CancellationToken cancellationToken)
     {
-        int[] backendPorts = [FreePort.Get(), FreePort.Get(), FreePort.Get()];
+        // nginx and HAProxy cannot be asked for port 0 and say which they got: reserved ports, as the tests use.
+        int[] backendPorts = [ReservedPorts.Take(), ReservedPorts.Take(), ReservedPorts.Take()];
         var backendUrls = backendPorts.Select(p => new Uri($"http://127.0.0.1:{p}/")).ToArray();
         var fill = new Dictionary<string, string> { ["DIR"] = _dir };
         for (var i = 0; i < 3; i++)
@@ -61,20 +63,27 @@ public sealed class Lineup : IAsyncDisposable
         var worker = _platform.Workers[0];
         await ConfigureWorkerAsync(_platform, backendUrls);
         await worker.WaitForStatusAsync(ThroughputBenchmark.Host, "/", 200);
-        Targets.Add(new Target("worker", "ProxyPlatform worker", new Uri(worker.ProxyUrl + "/"), WorkerPid(worker)));
+        Targets.Add(new Target("worker", "ProxyPlatform worker", new Uri(worker.ProxyUrl + "/"), worker.Process.Id));
 
-        var yarpUrl = new Uri($"http://127.0.0.1:{FreePort.Get()}/");
+        // The same worker under a control plane without credentials: what access control costs the proxy.
+        _openPlatform = await Platform.StartAsync("throughputopen", 1, 1, null, "--Auth:Disabled=true");
+        var openWorker = _openPlatform.Workers[0];
+        await ConfigureWorkerAsync(_openPlatform, backendUrls);
+        await openWorker.WaitForStatusAsync(ThroughputBenchmark.Host, "/", 200);
+        Targets.Add(new Target("worker-open", "ProxyPlatform worker, control plane without credentials", new Uri(openWorker.ProxyUrl + "/"), openWorker.Process.Id));
+
+        var yarpUrl = new Uri($"http://127.0.0.1:{ReservedPorts.Take()}/");
         var yarp = Start(PeerProcess.Start("bare YARP", "dotnet", BareYarpDll(), $"--urls={yarpUrl.GetLeftPart(UriPartial.Authority)}",
             $"--Destinations={string.Join(',', backendUrls.Select(u => u.GetLeftPart(UriPartial.Authority)))}"));
         await yarp.WaitUntilServingAsync(yarpUrl, cancellationToken);
         Targets.Add(new Target("yarp", "bare YARP 2.3.0 (static config)", yarpUrl, yarp.Id));
 
-        var nginxUrl = new Uri($"http://127.0.0.1:{FreePort.Get()}/");
+        var nginxUrl = new Uri($"http://127.0.0.1:{ReservedPorts.Take()}/");
         var nginx = StartNginx("proxy", new(fill) { ["PORT"] = nginxUrl.Port.ToString(CultureInfo.InvariantCulture) });
         await nginx.WaitUntilServingAsync(nginxUrl, cancellationToken);
         Targets.Add(new Target("nginx", PeerProcess.Version("nginx", "-v").Replace("nginx version: nginx/", "nginx ", StringComparison.Ordinal), nginxUrl, nginx.Id));
 
-        var haproxyUrl = new Uri($"http://127.0.0.1:{FreePort.Get()}/");
+        var haproxyUrl = new Uri($"http://127.0.0.1:{ReservedPorts.Take()}/");
         var haproxyConfig = Fill("proxy.haproxy.cfg", new(fill) { ["PORT"] = haproxyUrl.Port.ToString(CultureInfo.InvariantCulture) });
         var haproxy = Start(PeerProcess.Start("HAProxy", "haproxy", "-db", "-f", haproxyConfig));
         await haproxy.WaitUntilServingAsync(haproxyUrl, cancellationToken);
@@ -143,29 +152,6 @@ public sealed class Lineup : IAsyncDisposable
         return path;
     }
 
-    /// <summary>The worker's process ID; the test harness does not expose it, but its proxy URL is unique on its command line.</summary>
-    private static int WorkerPid(Worker worker)
-    {
-        var marker = $"--Proxy:Url={worker.ProxyUrl}\0";
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-                continue;
-            try
-            {
-                if (File.ReadAllText(Path.Combine(dir, "cmdline")).Contains(marker, StringComparison.Ordinal))
-                    return pid;
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
-        throw new InvalidOperationException($"No process has {marker.TrimEnd('\0')} on its command line.");
-    }
-
     private static string BareYarpDll()
     {
         var path = Path.GetFullPath(typeof(Lineup).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "BareYarpDll").Value!);
@@ -178,6 +164,8 @@ public sealed class Lineup : IAsyncDisposable
             await peer.DisposeAsync();
         if (_platform is not null)
             await _platform.DisposeAsync();
+        if (_openPlatform is not null)
+            await _openPlatform.DisposeAsync();
         try
         {
             Directory.Delete(_dir, recursive: true);

@@ -4,12 +4,12 @@ using static ProxyPlatform.Bench.Results;
 namespace ProxyPlatform.Bench.Throughput;
 
 /// <summary>What to run; the defaults are the published run.</summary>
-/// <param name="Targets">Target keys to measure (direct, worker, yarp, nginx, haproxy); a partial run prints its figures but does not write them.</param>
+/// <param name="Targets">Target keys to measure (direct, worker, worker-open, yarp, nginx, haproxy); a partial run prints its figures but does not write them.</param>
 /// <param name="Rate">The constant rate; by default half of the worker's (or the first target's) saturation.</param>
 public sealed record ThroughputOptions(int Runs = 3, int Seconds = 10, IReadOnlyList<string>? Targets = null, int? Rate = null);
 
 /// <summary>
-/// Request throughput (issue 4): requests/s and latency of the ProxyPlatform worker against a
+/// Request throughput: requests/s and latency of the ProxyPlatform worker against a
 /// backend reached directly, a bare YARP app, nginx and HAProxy, all in front of the same three
 /// backends and loaded by the same tools in the same run; then latency at a constant rate of half
 /// the worker's saturation, for what the worker adds over going direct.
@@ -83,7 +83,7 @@ public static class ThroughputBenchmark
         var runs = options.Runs.ToString(CultureInfo.InvariantCulture);
 
         var md = new System.Text.StringBuilder();
-        md.AppendLine("## Request throughput (issue 4)");
+        md.AppendLine("## Request throughput");
         md.AppendLine();
         md.AppendLine($"`infra/bench/run.sh throughput` — {Machine()}. **All of it shares these 2 cores**: the load tool, the proxy");
         md.AppendLine("under test, the backends, and the (idle) control plane and PostgreSQL. Absolute figures are therefore low and noisy;");
@@ -116,6 +116,8 @@ public static class ThroughputBenchmark
             })));
         if (targets.FirstOrDefault(t => t.Key == "worker") is { } worker)
             md.AppendLine($"The worker answers **{Ratio(worker, "yarp")}** the requests/s of bare YARP and **{Ratio(worker, "nginx")}** those of nginx (targets: ≥ 1.0x each).");
+        if (targets.FirstOrDefault(t => t.Key == "worker") is { } keyed && targets.FirstOrDefault(t => t.Key == "worker-open") is { } open)
+            md.AppendLine($"Under a control plane with credentials the worker answers **{F(rps[keyed.Key] / rps[open.Key], "0.00")}x** the requests/s it answers under one without (target ≥ 0.95x): credentials are checked on the admin API and the stream, never per proxied request.");
         md.AppendLine();
         md.AppendLine("### Latency at a constant rate");
         md.AppendLine();
