@@ -40,6 +40,8 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         if (request is null)
             throw AdminException.Invalid("", "A key body is required: {\"name\", \"role\", \"tenant\", \"expiresAt\"}.");
         EnsureManagesKeys(caller);
+        if (!caller.IsOperator && request.Role == Roles.Operator)
+            throw AdminException.Forbidden("A tenant-admin key cannot create operator keys.");
         var errors = new List<FieldError>();
         ValidateName(request.Name, errors);
         if (!Roles.ForKeys.Contains(request.Role))
@@ -58,8 +60,6 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
 
         if (!caller.IsOperator)
         {
-            if (request.Role == Roles.Operator)
-                throw AdminException.Forbidden("A tenant-admin key cannot create operator keys.");
             caller.EnsureCanWrite(tenant!);
             if (caller.ExpiresAt is { } limit && expiresAt > limit)
                 throw AdminException.Invalid("expiresAt", $"must be no later than the expiry of the key creating it ({limit:O}).");

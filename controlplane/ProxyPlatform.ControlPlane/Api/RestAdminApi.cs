@@ -13,7 +13,7 @@ public static class RestAdminApi
     /// <summary>The largest admin request body: one resource is far smaller.</summary>
     public const long MaxBodyBytes = 1024 * 1024;
 
-    public static IEndpointRouteBuilder MapRestAdminApi(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapRestAdminApi(this IEndpointRouteBuilder app)
     {
         // Every /v1 endpoint needs an admin key; what a tenant's key may touch is the operation's check.
         var v1 = app.MapGroup("/v1").RequireAuthorization(Policies.Admin).AddEndpointFilter(RejectAsProblem);
@@ -90,7 +90,7 @@ public static class RestAdminApi
             return Results.NoContent();
         });
 
-        return app;
+        return v1;
     }
 
     private const string WaitKey = "proxyplatform.wait";

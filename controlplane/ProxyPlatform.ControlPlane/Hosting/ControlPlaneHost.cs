@@ -10,6 +10,7 @@ using ProxyPlatform.ControlPlane.DataPlanes;
 using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Metrics;
+using ProxyPlatform.ControlPlane.Ops;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -94,28 +95,18 @@ public static class ControlPlaneHost
         app.UseRequestIds();
         app.UseExceptionHandler(failed => failed.Run(context => Problems.Unhandled(context).ExecuteAsync(context)));
         // Three listeners in one process: the port a connection arrived on, never a Host header a client
-        // controls, decides which one answers. The ops listener asks for no credentials, the gRPC one
-        // serves gRPC only, the admin one the REST API only.
-        app.MapWhen(context => context.Connection.LocalPort == listeners.Ops.Port, ops =>
-        {
-            ops.UseRouting();
-            ops.UseEndpoints(endpoints => endpoints.MapControlPlaneOps());
-        });
-        app.MapWhen(context => context.Connection.LocalPort == listeners.Grpc.Port, grpc =>
-        {
-            grpc.UseRouting();
-            grpc.UseAuthentication();
-            grpc.UseAuthorization();
-            grpc.UseEndpoints(endpoints =>
-            {
-                endpoints.MapGrpcService<GrpcAdminService>();
-                endpoints.MapGrpcService<ConfigStreamService>();
-                endpoints.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
-            });
-        });
+        // controls, decides which endpoints it reaches. The ops listener asks for no credentials, the
+        // gRPC one serves gRPC only, the admin one the REST API only.
+        app.UseRouting();
+        listeners.Keep(app);
         app.UseAuthentication();
         app.UseAuthorization();
-        app.MapRestAdminApi();
+        app.MapControlPlaneOps().WithMetadata(new ServedOn(Listener.Ops));
+        var grpc = app.MapGroup("").WithMetadata(new ServedOn(Listener.Grpc));
+        grpc.MapGrpcService<GrpcAdminService>();
+        grpc.MapGrpcService<ConfigStreamService>();
+        grpc.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
+        app.MapRestAdminApi().WithMetadata(new ServedOn(Listener.Admin));
         // The URLs as bound: with port 0 in Admin:Url or Grpc:Url this line is where an operator (or
         // a test) learns the ports the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>

@@ -9,8 +9,9 @@ namespace ProxyPlatform.ControlPlane.Ops;
 /// </summary>
 public static class OpsEndpoints
 {
-    public static IEndpointRouteBuilder MapControlPlaneOps(this IEndpointRouteBuilder endpoints)
+    public static RouteGroupBuilder MapControlPlaneOps(this IEndpointRouteBuilder app)
     {
+        var endpoints = app.MapGroup("").AllowAnonymous();
         // Alive as long as the process answers.
         endpoints.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
 
@@ -20,7 +21,7 @@ public static class OpsEndpoints
             : Results.Json(new { status = "not-ready", detail = $"The silo is {silo.CurrentStatus}." }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
         // This node's metrics and its workers' traffic counters, as Prometheus text.
-        endpoints.ServiceProvider.GetRequiredService<ReceivedTraffic>();
+        app.ServiceProvider.GetRequiredService<ReceivedTraffic>();
         endpoints.MapPrometheusScrapingEndpoint("/metrics");
         return endpoints;
     }

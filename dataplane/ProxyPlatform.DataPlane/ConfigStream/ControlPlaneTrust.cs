@@ -19,14 +19,8 @@ public static class ControlPlaneTrust
         roots.ImportFromPemFile(caFile);
         if (roots.Count == 0)
             throw new InvalidOperationException($"ControlPlane:CaFile '{caFile}' holds no PEM certificate.");
-        return new SslClientAuthenticationOptions
-        {
-            CertificateChainPolicy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                CustomTrustStore = { roots },
-                RevocationMode = X509RevocationMode.NoCheck,
-            },
-        };
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(roots);
+        return new SslClientAuthenticationOptions { CertificateChainPolicy = policy };
     }
 }

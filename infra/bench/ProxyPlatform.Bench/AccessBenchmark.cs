@@ -20,7 +20,7 @@ public static class AccessBenchmark
     {
         var load = LoadAverage();
         await using var on = await Platform.StartAsync("accesson", workers: 1, silos: 2);
-        await using var off = await Platform.StartAsync("accessoff", 1, 2, null, "--Auth:Disabled=true");
+        await using var off = await Platform.StartAsync("accessoff", 1, 2, connection: null, "--Auth:Disabled=true");
         await PrepareAsync(on);
         await PrepareAsync(off);
         // A tenant's admin key, as a tenant's automation would present it (the bootstrap key is checked without the cache).

@@ -76,43 +76,43 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
 
     public static readonly TheoryData<RestCase> RestCases =
     [
-        new("list tenants", "GET", "/v1/tenants", null, Access.AnyAdminKey, 200),
-        new("get tenant", "GET", Alpha, null, Access.TenantRead, 200),
-        new("put tenant", "PUT", Alpha, """{"hostnames":["alpha.test"]}""", Access.TenantSettings, 200),
-        new("delete tenant", "DELETE", Alpha, null, Access.TenantSettings, 409),
-        new("get cluster", "GET", $"{Alpha}/clusters/web", null, Access.TenantRead, 200),
-        new("put cluster", "PUT", $"{Alpha}/clusters/web", "{}", Access.TenantWrite, 200),
-        new("delete cluster", "DELETE", $"{Alpha}/clusters/web", null, Access.TenantWrite, 409),
-        new("list backends", "GET", $"{Alpha}/clusters/web/backends", null, Access.TenantRead, 200),
-        new("get backend", "GET", $"{Alpha}/clusters/web/backends/a", null, Access.TenantRead, 200),
-        new("put backend", "PUT", $"{Alpha}/clusters/web/backends/a", """{"address":"http://127.0.0.1:9"}""", Access.TenantWrite, 200),
-        new("delete backend", "DELETE", "", null, Access.TenantWrite, 204, async f =>
+        new RestCase("list tenants", "GET", "/v1/tenants", null, Access.AnyAdminKey, 200),
+        new RestCase("get tenant", "GET", Alpha, null, Access.TenantRead, 200),
+        new RestCase("put tenant", "PUT", Alpha, """{"hostnames":["alpha.test"]}""", Access.TenantSettings, 200),
+        new RestCase("delete tenant", "DELETE", Alpha, null, Access.TenantSettings, 409),
+        new RestCase("get cluster", "GET", $"{Alpha}/clusters/web", null, Access.TenantRead, 200),
+        new RestCase("put cluster", "PUT", $"{Alpha}/clusters/web", "{}", Access.TenantWrite, 200),
+        new RestCase("delete cluster", "DELETE", $"{Alpha}/clusters/web", null, Access.TenantWrite, 409),
+        new RestCase("list backends", "GET", $"{Alpha}/clusters/web/backends", null, Access.TenantRead, 200),
+        new RestCase("get backend", "GET", $"{Alpha}/clusters/web/backends/a", null, Access.TenantRead, 200),
+        new RestCase("put backend", "PUT", $"{Alpha}/clusters/web/backends/a", """{"address":"http://127.0.0.1:9"}""", Access.TenantWrite, 200),
+        new RestCase("delete backend", "DELETE", "", null, Access.TenantWrite, 204, async f =>
         {
             var path = $"{Alpha}/clusters/web/backends/d{Guid.NewGuid():N}"[..^20];
             await f.Platform.PutOkAsync(path, new { address = "http://127.0.0.1:9" });
             return path;
         }),
-        new("backend health history", "GET", $"{Alpha}/clusters/web/backends/a/health-history", null, Access.TenantRead, 200),
-        new("list routes", "GET", $"{Alpha}/routes", null, Access.TenantRead, 200),
-        new("get route", "GET", $"{Alpha}/routes/api", null, Access.TenantRead, 200),
-        new("put route", "PUT", $"{Alpha}/routes/api", """{"match":{"pathPrefix":"/api"},"cluster":"web"}""", Access.TenantWrite, 200),
-        new("delete route", "DELETE", "", null, Access.TenantWrite, 204, async f =>
+        new RestCase("backend health history", "GET", $"{Alpha}/clusters/web/backends/a/health-history", null, Access.TenantRead, 200),
+        new RestCase("list routes", "GET", $"{Alpha}/routes", null, Access.TenantRead, 200),
+        new RestCase("get route", "GET", $"{Alpha}/routes/api", null, Access.TenantRead, 200),
+        new RestCase("put route", "PUT", $"{Alpha}/routes/api", """{"match":{"pathPrefix":"/api"},"cluster":"web"}""", Access.TenantWrite, 200),
+        new RestCase("delete route", "DELETE", "", null, Access.TenantWrite, 204, async f =>
         {
             var path = $"{Alpha}/routes/d{Guid.NewGuid():N}"[..^20];
             await f.Platform.PutOkAsync(path, new { match = new { pathPrefix = "/gone" }, cluster = "web" });
             return path;
         }),
-        new("tenant metrics", "GET", $"{Alpha}/metrics", null, Access.TenantRead, 200),
-        new("list workers", "GET", "/v1/dataplanes", null, Access.OperatorOnly, 200),
-        new("revision of alpha", "GET", "", null, Access.TenantRevision, 200, f => Task.FromResult($"/v1/revisions/{f.AlphaRevision}")),
-        new("create a key of alpha", "POST", "/v1/keys", """{"name":"another","role":"tenant-viewer","tenant":"alpha"}""", Access.TenantKeys, 201),
-        new("list keys", "GET", "/v1/keys", null, Access.KeysRead, 200),
-        new("get a key of alpha", "GET", "", null, Access.TenantKeys, 200, f => Task.FromResult($"/v1/keys/{f.KeyIds[Identity.TenantViewer]}")),
-        new("revoke a key of alpha", "DELETE", "", null, Access.TenantKeys, 204, async f =>
+        new RestCase("tenant metrics", "GET", $"{Alpha}/metrics", null, Access.TenantRead, 200),
+        new RestCase("list workers", "GET", "/v1/dataplanes", null, Access.OperatorOnly, 200),
+        new RestCase("revision of alpha", "GET", "", null, Access.TenantRevision, 200, f => Task.FromResult($"/v1/revisions/{f.AlphaRevision}")),
+        new RestCase("create a key of alpha", "POST", "/v1/keys", """{"name":"another","role":"tenant-viewer","tenant":"alpha"}""", Access.TenantKeys, 201),
+        new RestCase("list keys", "GET", "/v1/keys", null, Access.KeysRead, 200),
+        new RestCase("get a key of alpha", "GET", "", null, Access.TenantKeys, 200, f => Task.FromResult($"/v1/keys/{f.KeyIds[Identity.TenantViewer]}")),
+        new RestCase("revoke a key of alpha", "DELETE", "", null, Access.TenantKeys, 204, async f =>
             $"/v1/keys/{(await AccessFixture.CreateKeyAsync(f.Platform.Admin, "tenant-viewer", "alpha"))["id"]}"),
-        new("issue a pool token", "POST", "/v1/pools/default/tokens", """{"name":"w"}""", Access.OperatorOnly, 201),
-        new("list pool tokens", "GET", "/v1/pools/default/tokens", null, Access.OperatorOnly, 200),
-        new("revoke a pool token", "DELETE", "", null, Access.OperatorOnly, 204, async f =>
+        new RestCase("issue a pool token", "POST", "/v1/pools/default/tokens", """{"name":"w"}""", Access.OperatorOnly, 201),
+        new RestCase("list pool tokens", "GET", "/v1/pools/default/tokens", null, Access.OperatorOnly, 200),
+        new RestCase("revoke a pool token", "DELETE", "", null, Access.OperatorOnly, 204, async f =>
         {
             using var issued = await f.Platform.Admin.PostAsync("/v1/pools/default/tokens", new StringContent("""{"name":"doomed"}""", Encoding.UTF8, "application/json"));
             var id = System.Text.Json.Nodes.JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
@@ -156,41 +156,41 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
 
     public static readonly TheoryData<GrpcCase> GrpcCases =
     [
-        new("ListTenants", Access.AnyAdminKey, 200, async (c, _) => await c.ListTenantsAsync(new())),
-        new("GetTenant", Access.TenantRead, 200, async (c, _) => await c.GetTenantAsync(new() { Tenant = "alpha" })),
-        new("PutTenant", Access.TenantSettings, 200, async (c, _) => await c.PutTenantAsync(new() { Tenant = "alpha", Spec = new() { Hostnames = { "alpha.test" } } })),
-        new("DeleteTenant", Access.TenantSettings, 409, async (c, _) => await c.DeleteTenantAsync(new() { Tenant = "alpha" })),
-        new("GetCluster", Access.TenantRead, 200, async (c, _) => await c.GetClusterAsync(new() { Tenant = "alpha", Cluster = "web" })),
-        new("PutCluster", Access.TenantWrite, 200, async (c, _) => await c.PutClusterAsync(new() { Tenant = "alpha", Cluster = "web", Spec = new() })),
-        new("DeleteCluster", Access.TenantWrite, 409, async (c, _) => await c.DeleteClusterAsync(new() { Tenant = "alpha", Cluster = "web" })),
-        new("ListBackends", Access.TenantRead, 200, async (c, _) => await c.ListBackendsAsync(new() { Tenant = "alpha", Cluster = "web" })),
-        new("GetBackend", Access.TenantRead, 200, async (c, _) => await c.GetBackendAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a" })),
-        new("PutBackend", Access.TenantWrite, 200, async (c, _) => await c.PutBackendAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a", Spec = new() { Address = "http://127.0.0.1:9" } })),
-        new("DeleteBackend", Access.TenantWrite, 204, async (c, f) =>
+        new GrpcCase("ListTenants", Access.AnyAdminKey, 200, async (c, _) => await c.ListTenantsAsync(new())),
+        new GrpcCase("GetTenant", Access.TenantRead, 200, async (c, _) => await c.GetTenantAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("PutTenant", Access.TenantSettings, 200, async (c, _) => await c.PutTenantAsync(new() { Tenant = "alpha", Spec = new() { Hostnames = { "alpha.test" } } })),
+        new GrpcCase("DeleteTenant", Access.TenantSettings, 409, async (c, _) => await c.DeleteTenantAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("GetCluster", Access.TenantRead, 200, async (c, _) => await c.GetClusterAsync(new() { Tenant = "alpha", Cluster = "web" })),
+        new GrpcCase("PutCluster", Access.TenantWrite, 200, async (c, _) => await c.PutClusterAsync(new() { Tenant = "alpha", Cluster = "web", Spec = new() })),
+        new GrpcCase("DeleteCluster", Access.TenantWrite, 409, async (c, _) => await c.DeleteClusterAsync(new() { Tenant = "alpha", Cluster = "web" })),
+        new GrpcCase("ListBackends", Access.TenantRead, 200, async (c, _) => await c.ListBackendsAsync(new() { Tenant = "alpha", Cluster = "web" })),
+        new GrpcCase("GetBackend", Access.TenantRead, 200, async (c, _) => await c.GetBackendAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a" })),
+        new GrpcCase("PutBackend", Access.TenantWrite, 200, async (c, _) => await c.PutBackendAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a", Spec = new() { Address = "http://127.0.0.1:9" } })),
+        new GrpcCase("DeleteBackend", Access.TenantWrite, 204, async (c, f) =>
         {
             var backend = $"g{Guid.NewGuid():N}"[..12];
             await f.Platform.PutOkAsync($"{Alpha}/clusters/web/backends/{backend}", new { address = "http://127.0.0.1:9" });
             await c.DeleteBackendAsync(new() { Tenant = "alpha", Cluster = "web", Backend = backend });
         }),
-        new("GetBackendHealthHistory", Access.TenantRead, 200, async (c, _) => await c.GetBackendHealthHistoryAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a" })),
-        new("ListRoutes", Access.TenantRead, 200, async (c, _) => await c.ListRoutesAsync(new() { Tenant = "alpha" })),
-        new("GetRoute", Access.TenantRead, 200, async (c, _) => await c.GetRouteAsync(new() { Tenant = "alpha", Route = "api" })),
-        new("PutRoute", Access.TenantWrite, 200, async (c, _) => await c.PutRouteAsync(new() { Tenant = "alpha", Route = "api", Spec = new() { Match = new() { PathPrefix = "/api" }, Cluster = "web" } })),
-        new("DeleteRoute", Access.TenantWrite, 204, async (c, f) =>
+        new GrpcCase("GetBackendHealthHistory", Access.TenantRead, 200, async (c, _) => await c.GetBackendHealthHistoryAsync(new() { Tenant = "alpha", Cluster = "web", Backend = "a" })),
+        new GrpcCase("ListRoutes", Access.TenantRead, 200, async (c, _) => await c.ListRoutesAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("GetRoute", Access.TenantRead, 200, async (c, _) => await c.GetRouteAsync(new() { Tenant = "alpha", Route = "api" })),
+        new GrpcCase("PutRoute", Access.TenantWrite, 200, async (c, _) => await c.PutRouteAsync(new() { Tenant = "alpha", Route = "api", Spec = new() { Match = new() { PathPrefix = "/api" }, Cluster = "web" } })),
+        new GrpcCase("DeleteRoute", Access.TenantWrite, 204, async (c, f) =>
         {
             var route = $"g{Guid.NewGuid():N}"[..12];
             await f.Platform.PutOkAsync($"{Alpha}/routes/{route}", new { match = new { pathPrefix = "/gone" }, cluster = "web" });
             await c.DeleteRouteAsync(new() { Tenant = "alpha", Route = route });
         }),
-        new("GetTenantMetrics", Access.TenantRead, 200, async (c, _) => await c.GetTenantMetricsAsync(new() { Tenant = "alpha" })),
-        new("CreateKey", Access.TenantKeys, 201, async (c, _) => await c.CreateKeyAsync(new() { Name = "another", Role = "tenant-viewer", Tenant = "alpha" })),
-        new("ListKeys", Access.KeysRead, 200, async (c, _) => await c.ListKeysAsync(new())),
-        new("GetKey", Access.TenantKeys, 200, async (c, f) => await c.GetKeyAsync(new() { Id = f.KeyIds[Identity.TenantViewer] })),
-        new("RevokeKey", Access.TenantKeys, 204, async (c, f) =>
+        new GrpcCase("GetTenantMetrics", Access.TenantRead, 200, async (c, _) => await c.GetTenantMetricsAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("CreateKey", Access.TenantKeys, 201, async (c, _) => await c.CreateKeyAsync(new() { Name = "another", Role = "tenant-viewer", Tenant = "alpha" })),
+        new GrpcCase("ListKeys", Access.KeysRead, 200, async (c, _) => await c.ListKeysAsync(new())),
+        new GrpcCase("GetKey", Access.TenantKeys, 200, async (c, f) => await c.GetKeyAsync(new() { Id = f.KeyIds[Identity.TenantViewer] })),
+        new GrpcCase("RevokeKey", Access.TenantKeys, 204, async (c, f) =>
             await c.RevokeKeyAsync(new() { Id = (await AccessFixture.CreateKeyAsync(f.Platform.Admin, "tenant-viewer", "alpha"))["id"]!.GetValue<string>() })),
-        new("CreatePoolToken", Access.OperatorOnly, 201, async (c, _) => await c.CreatePoolTokenAsync(new() { Pool = "default", Name = "w" })),
-        new("ListPoolTokens", Access.OperatorOnly, 200, async (c, _) => await c.ListPoolTokensAsync(new() { Pool = "default" })),
-        new("RevokePoolToken", Access.OperatorOnly, 204, async (c, f) =>
+        new GrpcCase("CreatePoolToken", Access.OperatorOnly, 201, async (c, _) => await c.CreatePoolTokenAsync(new() { Pool = "default", Name = "w" })),
+        new GrpcCase("ListPoolTokens", Access.OperatorOnly, 200, async (c, _) => await c.ListPoolTokensAsync(new() { Pool = "default" })),
+        new GrpcCase("RevokePoolToken", Access.OperatorOnly, 204, async (c, f) =>
         {
             using var issued = await f.Platform.Admin.PostAsync("/v1/pools/default/tokens", new StringContent("""{"name":"doomed"}""", Encoding.UTF8, "application/json"));
             var id = System.Text.Json.Nodes.JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();

@@ -96,7 +96,7 @@ public sealed class CredentialLifecycleTests
     {
         using var certificates = TestCertificates.Create();
         await using var backend = await TestBackend.StartAsync("tls");
-        await using var platform = await Platform.StartAsync("httpsgrpc", 0, 1, null,
+        await using var platform = await Platform.StartAsync("httpsgrpc", 0, 1, connection: null,
             "--Grpc:Url=https://127.0.0.1:0",
             $"--Kestrel:Certificates:Default:Path={certificates.ServerCertificate}",
             $"--Kestrel:Certificates:Default:KeyPath={certificates.ServerKey}");

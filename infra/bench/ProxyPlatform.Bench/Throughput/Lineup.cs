@@ -66,7 +66,7 @@ public sealed class Lineup : IAsyncDisposable
         Targets.Add(new Target("worker", "ProxyPlatform worker", new Uri(worker.ProxyUrl + "/"), worker.Process.Id));
 
         // The same worker under a control plane without credentials: what access control costs the proxy.
-        _openPlatform = await Platform.StartAsync("throughputopen", 1, 1, null, "--Auth:Disabled=true");
+        _openPlatform = await Platform.StartAsync("throughputopen", 1, 1, connection: null, "--Auth:Disabled=true");
         var openWorker = _openPlatform.Workers[0];
         await ConfigureWorkerAsync(_openPlatform, backendUrls);
         await openWorker.WaitForStatusAsync(ThroughputBenchmark.Host, "/", 200);
