@@ -181,6 +181,42 @@ public sealed class AdminValidationTests(ControlPlaneOnly fixture) : IClassFixtu
         Assert.Equal($"\"{route.Meta.Revision}\"", rest.Headers.ETag!.Tag);
     }
 
+    [Fact]
+    public async Task A_body_over_one_mebibyte_is_refused_413_and_stores_nothing()
+    {
+        var huge = JsonSerializer.Serialize(new { match = new { pathPrefix = "/" + new string('x', 1_100_000) }, cluster = "web" });
+        using var sized = await Platform.PutRawAsync("/v1/tenants/valid/routes/big", huge);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, sized.StatusCode);
+        Assert.Equal("application/problem+json", sized.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("/problems/too-large", await sized.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Without a length up front, the limit holds as the body is read.
+        var chunked = new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(huge)));
+        chunked.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Put, "/v1/tenants/valid/routes/big") { Content = chunked };
+        request.Headers.TransferEncodingChunked = true;
+        using var streamed = await Platform.Admin.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, streamed.StatusCode);
+        await AssertAbsent("/v1/tenants/valid/routes/big");
+    }
+
+    [Theory]
+    [InlineData("hostnames", 101)]
+    [InlineData("match.methods", 17)]
+    [InlineData("match.headers", 33)]
+    public async Task Lists_longer_than_their_bound_are_refused_naming_the_list(string field, int count)
+    {
+        var (path, body) = field switch
+        {
+            "hostnames" => ("/v1/tenants/many", JsonSerializer.Serialize(new { hostnames = Enumerable.Range(0, count).Select(i => $"h{i}.many.test") })),
+            "match.methods" => ("/v1/tenants/valid/routes/many", JsonSerializer.Serialize(new { cluster = "web", match = new { methods = Enumerable.Range(0, count).Select(i => $"M{i}") } })),
+            _ => ("/v1/tenants/valid/routes/many", JsonSerializer.Serialize(new { cluster = "web", match = new { headers = Enumerable.Range(0, count).ToDictionary(i => $"x-h{i}", i => "v") } })),
+        };
+        var detail = await AssertRejected(path, body, field);
+        Assert.Contains("at most", detail, StringComparison.Ordinal);
+        await AssertAbsent(path);
+    }
+
     private async Task<string> AssertRejected(string path, string body, string field, string type = "validation")
     {
         using var response = await Platform.PutRawAsync(path, body);
