@@ -15,6 +15,8 @@ public enum AdminErrorKind
     Forbidden = 5,
     /// <summary>The request is too large to take in.</summary>
     TooLarge = 6,
+    /// <summary>The write would take the tenant past one of its quotas (<see cref="AdminException.Quota"/>).</summary>
+    QuotaExceeded = 7,
 }
 
 /// <summary>
@@ -48,6 +50,13 @@ public sealed class AdminException : Exception
 
     [Id(1)]
     public IReadOnlyList<FieldError> Errors { get; private set; } = [];
+
+    /// <summary>For <see cref="AdminErrorKind.QuotaExceeded"/>: which quota, its limit, the current use.</summary>
+    [Id(2)]
+    public QuotaExcess? Quota { get; private set; }
+
+    public static AdminException QuotaExceeded(string tenant, QuotaExcess quota) =>
+        new(AdminErrorKind.QuotaExceeded, $"Tenant '{tenant}' is at its quota {quota.Quota} ({quota.Limit}; it uses {quota.Use}): the write would exceed it.") { Quota = quota };
 
     public static AdminException Invalid(IReadOnlyList<FieldError> errors) =>
         new(AdminErrorKind.Invalid, string.Join("; ", errors.Select(e => e.Field.Length == 0 ? e.Message : $"{e.Field}: {e.Message}")), errors);

@@ -92,3 +92,16 @@ public static class GrainKeys
         return (key[..slash], key[(slash + 1)..]);
     }
 }
+
+/// <summary>What a tenant stores, against its quotas.</summary>
+[GenerateSerializer, Immutable, Alias("pp.TenantUsage")]
+public sealed record TenantUsage
+{
+    [Id(0)] public int Routes { get; init; }
+    [Id(1)] public int Clusters { get; init; }
+    [Id(2)] public int Backends { get; init; }
+}
+
+/// <summary>A quota a write would exceed: its name (<c>maxRoutes</c>), its limit, and what the tenant uses now.</summary>
+[GenerateSerializer, Immutable, Alias("pp.QuotaExcess")]
+public sealed record QuotaExcess([property: Id(0)] string Quota, [property: Id(1)] long Limit, [property: Id(2)] long Use);

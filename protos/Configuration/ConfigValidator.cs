@@ -14,6 +14,7 @@ public static partial class ConfigValidator
 {
     public const int MaxIdLength = 63;
     /// <summary>Hard bounds on lists and strings a caller can store, whatever the quotas say.</summary>
+    public const int MaxNetworks = 100;
     public const int MaxHosts = 100, MaxMethods = 16, MaxHeaders = 32, MaxHeaderNameLength = 256, MaxHeaderValueLength = 1024, MaxRetryConditions = 8;
     /// <summary>The shortest health-check interval and time-out, in seconds.</summary>
     public const double MinProbeSeconds = 0.2;
@@ -53,6 +54,41 @@ public static partial class ConfigValidator
         ValidateHosts("hostnames", spec.Hostnames, errors);
         if (!IsValidId(spec.Pool))
             errors.Add(new FieldError("pool", IdMessage(spec.Pool)));
+        if (spec.Quotas is { } quotas)
+        {
+            Optional("quotas.maxRoutes", quotas.MaxRoutes, 0, 1_000_000, errors);
+            Optional("quotas.maxClusters", quotas.MaxClusters, 0, 100_000, errors);
+            Optional("quotas.maxBackends", quotas.MaxBackends, 0, 1_000_000, errors);
+            Optional("quotas.maxHostnames", quotas.MaxHostnames, 1, MaxHosts, errors);
+            if (quotas.MaxRequestBodyBytes is < 0)
+                errors.Add(new FieldError("quotas.maxRequestBodyBytes", "must not be negative."));
+        }
+        return errors;
+    }
+
+    public static IReadOnlyList<FieldError> Validate(PoolSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec is null)
+        {
+            errors.Add(new FieldError("", "A pool body is required."));
+            return errors;
+        }
+        if (spec.Limits is { } limits)
+        {
+            if (limits.MaxRequestBodyBytes is < 0)
+                errors.Add(new FieldError("limits.maxRequestBodyBytes", "must not be negative."));
+            if (limits.AllowedBackendNetworks is { } networks)
+            {
+                if (networks.Count > MaxNetworks)
+                    errors.Add(new FieldError("limits.allowedBackendNetworks", $"lists at most {MaxNetworks} networks."));
+                for (var i = 0; i < networks.Count && i < MaxNetworks; i++)
+                {
+                    if (networks[i] is null || !System.Net.IPNetwork.TryParse(networks[i], out _))
+                        errors.Add(new FieldError($"limits.allowedBackendNetworks[{i}]", $"'{Shortened(networks[i])}' is not a network: use CIDR notation, e.g. 10.0.0.0/8 or fd00::/8."));
+                }
+            }
+        }
         return errors;
     }
 
@@ -219,6 +255,12 @@ public static partial class ConfigValidator
 
     /// <summary>A value as an error message quotes it: never more than a line, whatever the caller sent.</summary>
     private static string? Shortened(string? value) => value is { Length: > 80 } ? value[..80] + "…" : value;
+
+    private static void Optional(string field, int? value, int min, int max, List<FieldError> errors)
+    {
+        if (value is { } v)
+            Range(field, v, min, max, errors);
+    }
 
     private static void Range(string field, int value, int min, int max, List<FieldError> errors)
     {

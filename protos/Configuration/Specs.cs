@@ -2,13 +2,49 @@ using System.Text.Json.Serialization;
 
 namespace ProxyPlatform.Configuration;
 
-/// <summary>A tenant: who owns which host names, and which data-plane pool serves it.</summary>
+/// <summary>A tenant: who owns which host names, which data-plane pool serves it, and what it may store.</summary>
 public sealed record TenantSpec
 {
     public string? DisplayName { get; init; }
+    /// <summary>The host names the tenant owns, exact or <c>*.</c> wildcards (<see cref="HostNames"/>): one owner per name, platform-wide.</summary>
     public IReadOnlyList<string> Hostnames { get; init; } = [];
     /// <summary>The data-plane pool that serves this tenant's routes.</summary>
     public string Pool { get; init; } = Pools.Default;
+    /// <summary>What the tenant may store; a quota left out takes the platform's default.</summary>
+    public TenantQuotas? Quotas { get; init; }
+}
+
+/// <summary>Limits on what one tenant may store. Null: the platform's default (<c>Tenancy:Quotas:*</c>).</summary>
+public sealed record TenantQuotas
+{
+    public int? MaxRoutes { get; init; }
+    public int? MaxClusters { get; init; }
+    /// <summary>Backends over all of the tenant's clusters.</summary>
+    public int? MaxBackends { get; init; }
+    public int? MaxHostnames { get; init; }
+    /// <summary>The largest request body a route of the tenant may allow.</summary>
+    public long? MaxRequestBodyBytes { get; init; }
+}
+
+/// <summary>A data-plane pool: a set of workers that serve the same tenants, and the limits on what they are asked to serve.</summary>
+public sealed record PoolSpec
+{
+    public PoolLimits? Limits { get; init; }
+}
+
+/// <summary>
+/// What a pool's workers may be asked to serve, checked when a resource is written (so no worker is
+/// sent what it cannot apply) and again by the workers (<see cref="PoolLimitsCheck"/>).
+/// </summary>
+public sealed record PoolLimits
+{
+    /// <summary>The largest request body a route of the pool may allow.</summary>
+    public long? MaxRequestBodyBytes { get; init; }
+    /// <summary>
+    /// CIDRs the pool's backends (and so its health checks) may address; unset allows any address, set
+    /// it is the whole allow-list, so a tenant cannot point the platform at internal addresses.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedBackendNetworks { get; init; }
 }
 
 /// <summary>A tenant's backend cluster: how traffic is spread over its backends and guarded.</summary>

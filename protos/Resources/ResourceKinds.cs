@@ -16,6 +16,8 @@ public enum ResourceKind
     Route = 3,
     /// <summary>The verdicts on a cluster's backends, keyed like the cluster (<see cref="ClusterHealthSpec"/>).</summary>
     BackendHealth = 4,
+    /// <summary>A data-plane pool's own settings (<see cref="PoolSpec"/>); it belongs to no tenant and lives in its own pool.</summary>
+    Pool = 5,
 }
 
 /// <summary>Names one resource: its kind, its tenant, and its own ID (for a tenant, the tenant again).</summary>
@@ -25,6 +27,7 @@ public readonly record struct ResourceKey(ResourceKind Kind, string Tenant, stri
     public static ResourceKey OfCluster(string tenant, string cluster) => new(ResourceKind.Cluster, tenant, cluster);
     public static ResourceKey OfRoute(string tenant, string route) => new(ResourceKind.Route, tenant, route);
     public static ResourceKey HealthOf(string tenant, string cluster) => new(ResourceKind.BackendHealth, tenant, cluster);
+    public static ResourceKey OfPool(string pool) => new(ResourceKind.Pool, "", pool);
 
     /// <summary>The tenant-qualified ID, <c>acme/web</c>: how problems, logs and metrics name a route or a cluster.</summary>
     public string QualifiedId => $"{Tenant}/{Id}";
@@ -50,6 +53,7 @@ public readonly record struct ResourceReference(ResourceKey Target, string Field
 /// whose reference is missing and the removal of a resource that others still refer to.
 /// </param>
 /// <param name="Owned">True when a tenant must delete its resources of this kind before it can be deleted itself.</param>
+/// <param name="TenantScoped">False for a kind that belongs to no tenant (a pool): its key's tenant is empty.</param>
 /// <param name="ChangesRouting">True when a change of this kind can change which route a request matches.</param>
 public sealed record ResourceKindInfo(
     ResourceKind Kind,
@@ -58,7 +62,8 @@ public sealed record ResourceKindInfo(
     Func<ResourceKey, string> Describe,
     Func<ResourceKey, string, ResourceReference?> Reference,
     bool Owned,
-    bool ChangesRouting)
+    bool ChangesRouting,
+    bool TenantScoped = true)
 {
     public object? Decode(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, SpecType, ConfigJson.Options);
 }
@@ -77,7 +82,9 @@ public static class ResourceKinds
         new(ResourceKind.BackendHealth, "backend-health", typeof(ClusterHealthSpec),
             key => $"health of cluster {key.Tenant}/{key.Id}",
             // Verdicts go with their cluster: its deletion removes them in the same change.
-            static (key, _) => new ResourceReference(ResourceKey.OfCluster(key.Tenant, key.Id), ""), Owned: false, ChangesRouting: false));
+            static (key, _) => new ResourceReference(ResourceKey.OfCluster(key.Tenant, key.Id), ""), Owned: false, ChangesRouting: false),
+        new(ResourceKind.Pool, "pool", typeof(PoolSpec),
+            key => $"pool {key.Id}", static (_, _) => null, Owned: false, ChangesRouting: false, TenantScoped: false));
 
     public static IEnumerable<ResourceKindInfo> All => ByKind.OfType<ResourceKindInfo>();
 
@@ -100,6 +107,7 @@ public static class ResourceKinds
         wire ??= new Wire.ResourceRef();
         key = new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id);
         problem = !IsKnown(key.Kind) ? $"{key}: unknown resource kind {wire.Kind}."
+            : !Of(key.Kind).TenantScoped ? (key.Tenant.Length == 0 && ConfigValidator.IsValidId(key.Id) ? null : $"{key}: a {Of(key.Kind).Name} belongs to no tenant and needs a valid ID.")
             : !ConfigValidator.IsValidId(key.Tenant) || !ConfigValidator.IsValidId(key.Id) ? $"{key}: the key's tenant and ID must be valid IDs (a-z, 0-9 and '-')."
             : key.Kind == ResourceKind.Tenant && key.Id != key.Tenant ? $"{key}: a tenant's ID must be its tenant ('{key.Id}' given)."
             : null;
