@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using ProxyPlatform.Configuration;
 
 namespace ProxyPlatform.ControlPlane;
 
@@ -57,8 +58,17 @@ public interface IDataPlaneGrain : IGrainWithStringKey
 /// The live roster of a data-plane pool: which workers are connected and what each has applied,
 /// so a write can wait until its revision is live everywhere. Key: pool ID.
 /// </summary>
+/// <remarks>
+/// The grain also owns the pool as a resource (its <see cref="PoolSpec"/>, committed through the pool's
+/// distribution grain). The <c>default</c> pool always exists, with no limits until one is set.
+/// </remarks>
 public interface IDataPlanePoolGrain : IGrainWithStringKey
 {
+    Task<PoolResource?> Get();
+    Task<bool> Exists();
+    Task<WriteResult<PoolResource>> Put(PoolSpec spec, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+
     [OneWay]
     Task Report(DataPlaneStatus status);
     Task<Rollout> GetRollout(long revision);

@@ -13,6 +13,40 @@ public interface ITenantGrain : IGrainWithStringKey
     Task<long> Delete(string? ifMatch);
 }
 
+/// <summary>
+/// Who owns each host name, platform-wide (DESIGN.md, "Tenancy"): every tenant write passes through
+/// this one grain, so two tenants' concurrent claims on one host, from any silo and for any pools,
+/// are checked one after the other and cannot both win. Key: <see cref="HostRegistry.Key"/>.
+/// </summary>
+public interface IHostRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Commits a tenant's settings (null: its deletion) once its claims overlap no other tenant's and
+    /// its pool exists; moving pools removes it from <paramref name="fromPool"/> first. Returns the revision.
+    /// </summary>
+    Task<long> Commit(string tenant, string? fromPool, TenantSpec? spec);
+    /// <summary>What breaks the one-owner rule in data from before it (for one tenant, or all).</summary>
+    Task<IReadOnlyList<HostConflict>> GetConflicts(string? tenant);
+}
+
+public static class HostRegistry
+{
+    public const string Key = "platform";
+}
+
+/// <summary>A tenant's claim that breaks the one-owner rule: a host another tenant also claims, or no host at all.</summary>
+[GenerateSerializer, Immutable, Alias("pp.HostConflict")]
+public sealed record HostConflict(
+    [property: Id(0)] string Tenant,
+    [property: Id(1)] string? Host,
+    [property: Id(2)] string? OtherTenant,
+    [property: Id(3)] string? OtherHost)
+{
+    public string Describe() => Host is null
+        ? $"tenant '{Tenant}' claims no host name"
+        : $"host '{Host}' of tenant '{Tenant}' overlaps '{OtherHost}' of tenant '{OtherTenant}'";
+}
+
 /// <summary>A tenant's backend cluster with its backends (the cluster's backend registry). Key: <c>tenant/cluster</c>.</summary>
 public interface IClusterGrain : IGrainWithStringKey
 {
@@ -55,6 +89,8 @@ public interface IDistributionGrain : IGrainWithStringKey
     Task<PoolSnapshot> GetSnapshot();
     /// <summary>The changes after <paramref name="revision"/>, removals included.</summary>
     Task<ConfigDelta> GetChangesSince(long revision);
+    /// <summary>What a tenant of the pool stores, against its quotas.</summary>
+    Task<TenantUsage> GetUsage(string tenant);
     /// <summary>Registers (or refreshes) a node's observer; it expires unless refreshed. Returns the pool's revision.</summary>
     Task<long> Subscribe(IConfigObserver observer);
     Task Unsubscribe(IConfigObserver observer);

@@ -77,6 +77,12 @@ public sealed record RouteResource(
     [property: Id(2)] RouteSpec Spec,
     [property: Id(3)] long Revision);
 
+[GenerateSerializer, Immutable, Alias("pp.PoolResource")]
+public sealed record PoolResource(
+    [property: Id(0)] string Pool,
+    [property: Id(1)] PoolSpec Spec,
+    [property: Id(2)] long Revision);
+
 /// <summary>What a write did: the revision at which it took effect, and whether it created the resource.</summary>
 [GenerateSerializer, Immutable, Alias("pp.WriteResult`1")]
 public sealed record WriteResult<T>([property: Id(0)] T Resource, [property: Id(1)] long Revision, [property: Id(2)] bool Created);

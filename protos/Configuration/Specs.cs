@@ -24,6 +24,16 @@ public sealed record TenantQuotas
     public int? MaxHostnames { get; init; }
     /// <summary>The largest request body a route of the tenant may allow.</summary>
     public long? MaxRequestBodyBytes { get; init; }
+
+    /// <summary>These quotas, each one left out taken from <paramref name="defaults"/>.</summary>
+    public TenantQuotas Over(TenantQuotas defaults) => new()
+    {
+        MaxRoutes = MaxRoutes ?? defaults.MaxRoutes,
+        MaxClusters = MaxClusters ?? defaults.MaxClusters,
+        MaxBackends = MaxBackends ?? defaults.MaxBackends,
+        MaxHostnames = MaxHostnames ?? defaults.MaxHostnames,
+        MaxRequestBodyBytes = MaxRequestBodyBytes ?? defaults.MaxRequestBodyBytes,
+    };
 }
 
 /// <summary>A data-plane pool: a set of workers that serve the same tenants, and the limits on what they are asked to serve.</summary>

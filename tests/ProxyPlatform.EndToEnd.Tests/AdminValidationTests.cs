@@ -81,7 +81,7 @@ public sealed class AdminValidationTests(ControlPlaneOnly fixture) : IClassFixtu
     [Fact]
     public async Task Route_of_another_tenants_cluster_is_rejected()
     {
-        await Platform.PutOkAsync("/v1/tenants/other", new { });
+        await Platform.PutOkAsync("/v1/tenants/other", new { hostnames = new[] { "other.test" } });
         await AssertRejected("/v1/tenants/other/routes/r1", """{"cluster":"web"}""", "cluster");
         await AssertAbsent("/v1/tenants/other/routes/r1");
     }

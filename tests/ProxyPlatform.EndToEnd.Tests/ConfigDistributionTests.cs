@@ -309,6 +309,8 @@ public sealed class ConfigDistributionTests
         await using var backend = await TestBackend.StartAsync("pools");
         await using var platform = await Platform.StartAsync("pools");
         var defaultWorker = platform.Workers[0];
+        // A worker joins only a pool an operator has created.
+        await platform.PutOkAsync("/v1/pools/blue", new { });
         var blueWorker = await platform.StartWorkerAsync("blue-1", 0, "--DataPlane:Pool=blue");
         await platform.PutOkAsync("/v1/tenants/blue", new { hostnames = new[] { "blue.test" }, pool = "blue" });
         await platform.PutOkAsync("/v1/tenants/blue/clusters/web", new { });
@@ -332,6 +334,8 @@ public sealed class ConfigDistributionTests
         await using var backend = await TestBackend.StartAsync("move");
         await using var platform = await Platform.StartAsync("move", workers: 1, silos: 2);
         var defaultWorker = platform.Workers[0];
+        // A worker joins only a pool an operator has created.
+        await platform.PutOkAsync("/v1/pools/blue", new { });
         var blueWorker = await platform.StartWorkerAsync("blue-1", 1, "--DataPlane:Pool=blue");
         await platform.PutOkAsync("/v1/tenants/mover", new { hostnames = new[] { "mover.test" } });
         await platform.PutOkAsync("/v1/tenants/mover/clusters/web", new { });

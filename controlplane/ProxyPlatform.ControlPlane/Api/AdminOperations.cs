@@ -12,15 +12,21 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// validation of the body (one validator for REST and gRPC) and a call into the owning grain. A
 /// refused request throws <see cref="AdminException"/> before anything is stored.
 /// </summary>
-public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys)
+public sealed class AdminOperations(
+    IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant));
         caller.EnsureCanRead(tenant);
         caller.EnsureOperator("create or change a tenant (its host names and pool)");
+        // Stored as compared: lower case, no trailing dot, IDNs as A-labels, each name once.
+        if (spec?.Hostnames is { } hosts)
+            spec = spec with { Hostnames = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h)).Distinct(StringComparer.Ordinal)] };
         Validate(ConfigValidator.Validate(spec));
-        var result = await Tenant(tenant).Put(spec!, ifMatch);
+        if (spec!.Hostnames.Count == 0)
+            throw AdminException.Invalid("hostnames", "a tenant claims at least one host name (exact, or a *. wildcard).");
+        var result = await Tenant(tenant).Put(spec, ifMatch);
         // A tenant created again under an old name never inherits keys its predecessor left behind.
         if (result.Created)
             await keys.DeleteTenantKeysAsync(tenant);
@@ -32,6 +38,24 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
         Validate(ConfigValidator.ValidateId("tenant", tenant));
         caller.EnsureCanRead(tenant);
         return await Tenant(tenant).Get() ?? throw AdminException.NotFound($"Tenant '{tenant}'");
+    }
+
+    /// <summary>The tenant with what it uses against each quota, and any host conflict it is part of.</summary>
+    public async Task<TenantView> GetTenantView(Caller caller, string tenant)
+    {
+        var resource = await GetTenant(caller, tenant);
+        var usage = await grains.GetGrain<IDistributionGrain>(resource.Spec.Pool).GetUsage(tenant);
+        var conflicts = await grains.GetGrain<IHostRegistryGrain>(HostRegistry.Key).GetConflicts(tenant);
+        var quotas = (resource.Spec.Quotas ?? new TenantQuotas()).Over(options.DefaultQuotas);
+        IReadOnlyList<QuotaUse> use =
+        [
+            new("maxRoutes", quotas.MaxRoutes, usage.Routes),
+            new("maxClusters", quotas.MaxClusters, usage.Clusters),
+            new("maxBackends", quotas.MaxBackends, usage.Backends),
+            new("maxHostnames", quotas.MaxHostnames, resource.Spec.Hostnames.Count),
+            new("maxRequestBodyBytes", quotas.MaxRequestBodyBytes, null),
+        ];
+        return new TenantView(resource, use, [.. conflicts.Select(c => c.Describe())]);
     }
 
     public async Task<long> DeleteTenant(Caller caller, string tenant, string? ifMatch)
@@ -138,6 +162,8 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
         caller.EnsureCanWrite(tenant);
+        if (spec?.Match?.Hosts is { } hosts)
+            spec = spec with { Match = spec.Match with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] } };
         Validate(ConfigValidator.Validate(spec));
         // The stored route is this spec, or one with the same JSON when unchanged.
         var (revision, created) = await Routes(tenant).Put(route, ConfigJson.Write(spec!), ifMatch);
@@ -173,6 +199,43 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
         return await grains.GetGrain<ITenantMetricsGrain>(tenant).Get();
     }
 
+    public async Task<WriteResult<PoolResource>> PutPool(Caller caller, string pool, PoolSpec? spec, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("pool", pool));
+        caller.EnsureOperator("create or change a pool");
+        Validate(ConfigValidator.Validate(spec));
+        return await Pool(pool).Put(spec!, ifMatch);
+    }
+
+    public async Task<PoolView> GetPool(Caller caller, string pool)
+    {
+        Validate(ConfigValidator.ValidateId("pool", pool));
+        caller.EnsureOperator("read a pool");
+        var resource = await Pool(pool).Get() ?? throw AdminException.NotFound($"Pool '{pool}'");
+        var rollout = await Pool(pool).GetRollout(resource.Revision);
+        return new PoolView(resource, rollout.Workers);
+    }
+
+    public async Task<long> DeletePool(Caller caller, string pool, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("pool", pool));
+        caller.EnsureOperator("delete a pool");
+        return await Pool(pool).Delete(ifMatch);
+    }
+
+    /// <summary>Every pool, the default one included whether or not it was ever written.</summary>
+    public async Task<IReadOnlyList<PoolResource>> ListPools(Caller caller)
+    {
+        caller.EnsureOperator("list pools");
+        var pools = (await store.ListAsync(ResourceKind.Pool, ""))
+            .Select(e => new PoolResource(e.Key.Id, ConfigJson.Read<PoolSpec>(e.Json!), e.Revision))
+            .ToList();
+        if (!pools.Any(p => p.Pool == Pools.Default))
+            pools.Insert(0, (await Pool(Pools.Default).Get())!);
+        return pools.OrderBy(p => p.Pool, StringComparer.Ordinal).ToList();
+    }
+
+    private IDataPlanePoolGrain Pool(string pool) => grains.GetGrain<IDataPlanePoolGrain>(pool);
     private ITenantGrain Tenant(string tenant) => grains.GetGrain<ITenantGrain>(tenant);
     private IClusterGrain Cluster(string tenant, string cluster) => grains.GetGrain<IClusterGrain>(GrainKeys.Of(tenant, cluster));
     private IRouteTableGrain Routes(string tenant) => routeTables[tenant];
@@ -184,3 +247,12 @@ public sealed class AdminOperations(IGrainFactory grains, GrainReferences<IRoute
             throw AdminException.Invalid(errors);
     }
 }
+
+/// <summary>What a quota allows and what the tenant uses of it (null: unlimited, or not a count).</summary>
+public sealed record QuotaUse(string Quota, long? Limit, long? Use);
+
+/// <summary>A tenant as its GET shows it: its settings, its use beside each quota, and its host conflicts.</summary>
+public sealed record TenantView(TenantResource Resource, IReadOnlyList<QuotaUse> Usage, IReadOnlyList<string> Conflicts);
+
+/// <summary>A pool as its GET shows it: its settings and the workers it has.</summary>
+public sealed record PoolView(PoolResource Resource, IReadOnlyList<DataPlaneStatus> Workers);

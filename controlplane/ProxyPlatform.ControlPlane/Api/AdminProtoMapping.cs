@@ -15,13 +15,83 @@ public static class AdminProtoMapping
         DisplayName = pb.DisplayName.Length == 0 ? null : pb.DisplayName,
         Hostnames = [.. pb.Hostnames],
         Pool = pb.Pool.Length == 0 ? Pools.Default : pb.Pool,
+        Quotas = pb.Quotas is not { } q ? null : new TenantQuotas
+        {
+            MaxRoutes = q.HasMaxRoutes ? q.MaxRoutes : null,
+            MaxClusters = q.HasMaxClusters ? q.MaxClusters : null,
+            MaxBackends = q.HasMaxBackends ? q.MaxBackends : null,
+            MaxHostnames = q.HasMaxHostnames ? q.MaxHostnames : null,
+            MaxRequestBodyBytes = q.HasMaxRequestBodyBytes ? q.MaxRequestBodyBytes : null,
+        },
     };
 
     public static AdminPb.TenantSpec ToProto(this TenantSpec spec)
     {
         var pb = new AdminPb.TenantSpec { DisplayName = spec.DisplayName ?? "", Pool = spec.Pool };
         pb.Hostnames.AddRange(spec.Hostnames);
+        if (spec.Quotas is { } q)
+        {
+            pb.Quotas = new AdminPb.TenantQuotas();
+            if (q.MaxRoutes is { } routes)
+                pb.Quotas.MaxRoutes = routes;
+            if (q.MaxClusters is { } clusters)
+                pb.Quotas.MaxClusters = clusters;
+            if (q.MaxBackends is { } backends)
+                pb.Quotas.MaxBackends = backends;
+            if (q.MaxHostnames is { } hostnames)
+                pb.Quotas.MaxHostnames = hostnames;
+            if (q.MaxRequestBodyBytes is { } body)
+                pb.Quotas.MaxRequestBodyBytes = body;
+        }
         return pb;
+    }
+
+    public static PoolSpec? ToModel(this AdminPb.PoolSpec? pb) => pb is null ? null : new PoolSpec
+    {
+        Limits = pb.Limits is not { } l ? null : new PoolLimits
+        {
+            MaxRequestBodyBytes = l.HasMaxRequestBodyBytes ? l.MaxRequestBodyBytes : null,
+            AllowedBackendNetworks = l.AllowedBackendNetworks is { } networks ? [.. networks.Cidrs] : null,
+        },
+    };
+
+    public static AdminPb.PoolSpec ToProto(this PoolSpec spec)
+    {
+        var pb = new AdminPb.PoolSpec();
+        if (spec.Limits is { } l)
+        {
+            pb.Limits = new AdminPb.PoolLimits();
+            if (l.MaxRequestBodyBytes is { } body)
+                pb.Limits.MaxRequestBodyBytes = body;
+            if (l.AllowedBackendNetworks is { } networks)
+                pb.Limits.AllowedBackendNetworks = new AdminPb.Networks { Cidrs = { networks } };
+        }
+        return pb;
+    }
+
+    public static AdminPb.PoolReply ToReply(this PoolResource p) => new() { Pool = p.Pool, Spec = p.Spec.ToProto(), Meta = Meta(p.Revision) };
+
+    public static AdminPb.PoolReply ToReply(this PoolView view)
+    {
+        var reply = view.Resource.ToReply();
+        reply.Workers.AddRange(view.Workers.Select(w => new AdminPb.PoolWorker { Id = w.Worker, Connected = w.Connected, AppliedRevision = w.AppliedRevision, Node = w.Node ?? "" }));
+        return reply;
+    }
+
+    public static AdminPb.TenantReply ToReply(this TenantView view)
+    {
+        var reply = view.Resource.ToReply();
+        foreach (var use in view.Usage)
+        {
+            var pb = new AdminPb.QuotaUse { Quota = use.Quota };
+            if (use.Limit is { } limit)
+                pb.Limit = limit;
+            if (use.Use is { } used)
+                pb.Use = used;
+            reply.Usage.Add(pb);
+        }
+        reply.Conflicts.AddRange(view.Conflicts);
+        return reply;
     }
 
     public static ClusterSpec? ToModel(this AdminPb.ClusterSpec? pb)

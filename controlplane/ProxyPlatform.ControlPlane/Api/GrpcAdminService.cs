@@ -17,7 +17,7 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
         Call(async () => (await ops.PutTenant(Who(context), request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<TenantReply> GetTenant(TenantRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetTenant(Who(context), request.Tenant)).ToReply());
+        Call(async () => (await ops.GetTenantView(Who(context), request.Tenant)).ToReply());
 
     public override Task<DeleteReply> DeleteTenant(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteTenant(Who(context), request.Tenant, IfMatch(request.IfMatch)) });
@@ -118,6 +118,23 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
 
     private static Caller Who(ServerCallContext context) => Caller.From(context.GetHttpContext().User);
 
+    public override Task<PoolReply> PutPool(PutPoolRequest request, ServerCallContext context) =>
+        Call(async () => (await ops.PutPool(Who(context), request.Pool, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+
+    public override Task<PoolReply> GetPool(PoolRef request, ServerCallContext context) =>
+        Call(async () => (await ops.GetPool(Who(context), request.Pool)).ToReply());
+
+    public override Task<DeleteReply> DeletePool(PoolRef request, ServerCallContext context) =>
+        Call(async () => new DeleteReply { Revision = await ops.DeletePool(Who(context), request.Pool, IfMatch(request.IfMatch)) });
+
+    public override Task<ListPoolsReply> ListPools(ListPoolsRequest request, ServerCallContext context) =>
+        Call(async () =>
+        {
+            var reply = new ListPoolsReply();
+            reply.Pools.AddRange((await ops.ListPools(Who(context))).Select(p => p.ToReply()));
+            return reply;
+        });
+
     private static CredentialReply Reply(IssuedCredential issued) => new() { Credential = issued.Credential.ToProto(), Secret = issued.Secret };
 
     private static ListCredentialsReply Reply(CredentialPage page)
@@ -151,11 +168,18 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
                 AdminErrorKind.Conflict => StatusCode.FailedPrecondition,
                 AdminErrorKind.Forbidden => StatusCode.PermissionDenied,
                 AdminErrorKind.TooLarge => StatusCode.ResourceExhausted,
+                AdminErrorKind.QuotaExceeded => StatusCode.ResourceExhausted,
                 _ => StatusCode.Internal,
             };
             var trailers = new Metadata();
             if (ex.Errors.Count > 0)
                 trailers.Add("field", ex.Errors[0].Field);
+            if (ex.Quota is { } quota)
+            {
+                trailers.Add("quota", quota.Quota);
+                trailers.Add("limit", quota.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                trailers.Add("use", quota.Use.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
             throw new RpcException(new Status(code, ex.Message), trailers);
         }
     }

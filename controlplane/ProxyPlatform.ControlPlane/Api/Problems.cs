@@ -16,6 +16,7 @@ public static class Problems
         AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message),
         AdminErrorKind.Forbidden => Create(context, 403, "forbidden", "Forbidden", ex.Message),
         AdminErrorKind.TooLarge => Create(context, 413, "too-large", "Too large", ex.Message, ex.Errors),
+        AdminErrorKind.QuotaExceeded => QuotaExceeded(context, ex),
         _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
     };
 
@@ -35,6 +36,17 @@ public static class Problems
                 "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it.");
         }
         return Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.");
+    }
+
+    // The quota, its limit and the current use, as fields of their own so a client can act on them.
+    private static IResult QuotaExceeded(HttpContext context, AdminException ex)
+    {
+        var body = ProblemJson.Create(context, 403, "quota-exceeded", "Quota exceeded", ex.Message);
+        body["instance"] = context.Request.Path.Value;
+        body["quota"] = ex.Quota?.Quota;
+        body["limit"] = ex.Quota?.Limit;
+        body["use"] = ex.Quota?.Use;
+        return Results.Text(body.ToJsonString(ConfigJson.Options), ProblemJson.ContentType, statusCode: 403);
     }
 
     public static IResult MalformedJson(HttpContext context, JsonException ex)

@@ -21,7 +21,7 @@ public static class RestAdminApi
         v1.MapGet("/tenants", async (AdminOperations ops, HttpContext c) =>
             Items((await ops.ListTenants(Who(c))).Select(Render)));
         v1.MapGet("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetTenant(Who(c), tenant), t => t.Revision, Render));
+            Resource(c, await ops.GetTenantView(Who(c), tenant), t => t.Resource.Revision, Render));
         v1.MapPut("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
             await Written(c, await ops.PutTenant(Who(c), tenant, await Body<TenantSpec>(c), IfMatch(c)), t => t.Revision, Render));
         v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
@@ -78,6 +78,16 @@ public static class RestAdminApi
             await keys.RevokeKey(Who(c), id);
             return Results.NoContent();
         });
+
+        var pools = v1.MapGroup("/pools").RequireAuthorization(Policies.Operator);
+        pools.MapGet("", async (AdminOperations ops, HttpContext c) =>
+            Items((await ops.ListPools(Who(c))).Select(Render)));
+        pools.MapGet("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetPool(Who(c), pool), p => p.Resource.Revision, Render));
+        pools.MapPut("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
+            await Written(c, await ops.PutPool(Who(c), pool, await Body<PoolSpec>(c), IfMatch(c)), p => p.Revision, Render));
+        pools.MapDelete("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
+            await Deleted(c, await ops.DeletePool(Who(c), pool, IfMatch(c))));
 
         var tokens = v1.MapGroup("/pools/{pool}/tokens").RequireAuthorization(Policies.Operator);
         tokens.MapPost("", async (string pool, KeyOperations keys, HttpContext c) =>
@@ -252,6 +262,26 @@ public static class RestAdminApi
     };
 
     private static JsonObject Render(TenantResource t) => With(new() { ["id"] = t.Tenant }, t.Spec, t.Revision);
+
+    private static JsonObject Render(TenantView t)
+    {
+        var body = Render(t.Resource);
+        var usage = new JsonObject();
+        foreach (var quota in t.Usage)
+            usage[quota.Quota] = new JsonObject { ["limit"] = quota.Limit, ["use"] = quota.Use };
+        body["usage"] = usage;
+        body["conflicts"] = new JsonArray(t.Conflicts.Select(c => (JsonNode)c).ToArray());
+        return body;
+    }
+
+    private static JsonObject Render(PoolResource p) => With(new() { ["id"] = p.Pool }, p.Spec, p.Revision);
+
+    private static JsonObject Render(PoolView p)
+    {
+        var body = Render(p.Resource);
+        body["workers"] = new JsonArray(p.Workers.Select(w => (JsonNode)Render(w)).ToArray());
+        return body;
+    }
     private static JsonObject Render(ClusterResource c) => With(new() { ["tenant"] = c.Tenant, ["id"] = c.Cluster }, c.Spec, c.Revision);
     private static JsonObject Render(BackendResource b) =>
         With(new() { ["tenant"] = b.Tenant, ["cluster"] = b.Cluster, ["id"] = b.Backend }, b.Spec, b.Revision);

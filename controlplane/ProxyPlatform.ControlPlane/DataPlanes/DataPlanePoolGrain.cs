@@ -1,17 +1,76 @@
+using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Hosting;
+using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.DataPlanes;
 
 /// <summary>
 /// A pool's live roster, fed by its workers' grains, and the waiters of <c>?wait=</c> writes. The
 /// roster is memory only: workers re-announce themselves on every (re)connect and heartbeat.
+/// The pool's own settings are its newest committed row, loaded on activation; a commit through
+/// the pool's distribution grain is their only write.
 /// </summary>
-public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options) : Grain, IDataPlanePoolGrain
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
+    private PoolSpec? _spec;
+    private long _revision;
 
     private string Pool => this.GetPrimaryKeyString();
+    private ResourceKey Key => ResourceKey.OfPool(Pool);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (await store.GetLatestAsync(Key, cancellationToken) is { } row)
+            (_spec, _revision) = (row.Json is null ? null : ConfigJson.Read<PoolSpec>(row.Json), row.Revision);
+    }
+
+    public Task<PoolResource?> Get() => Task.FromResult(Current());
+
+    public Task<bool> Exists() => Task.FromResult(Current() is not null);
+
+    public async Task<WriteResult<PoolResource>> Put(PoolSpec spec, string? ifMatch)
+    {
+        var existing = Current();
+        ETags.Check(ifMatch, existing?.Revision, $"Pool '{Pool}'");
+        if (_spec is not null && ConfigJson.Write(_spec) == ConfigJson.Write(spec))
+            return new(existing!, _revision, false);
+        await Commit(spec);
+        return new(Current()!, _revision, existing is null);
+    }
+
+    public async Task<long> Delete(string? ifMatch)
+    {
+        var existing = Current() ?? throw AdminException.NotFound($"Pool '{Pool}'");
+        if (Pool == Pools.Default)
+            throw AdminException.Conflict($"The '{Pools.Default}' pool always exists: it serves every tenant that names no pool.");
+        ETags.Check(ifMatch, existing.Revision, $"Pool '{Pool}'");
+        await Commit(null);
+        return _revision;
+    }
+
+    // The default pool exists before anyone writes it, with no limits.
+    private PoolResource? Current() =>
+        _spec is { } spec ? new PoolResource(Pool, spec, _revision)
+        : Pool == Pools.Default ? new PoolResource(Pool, new PoolSpec(), _revision)
+        : null;
+
+    private async Task Commit(PoolSpec? spec)
+    {
+        try
+        {
+            _revision = await GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]);
+            _spec = spec;
+        }
+        catch (Exception ex) when (ex is not AdminException)
+        {
+            // The change may have been committed even so (a lost answer): reload the row next time.
+            DeactivateOnIdle();
+            throw;
+        }
+    }
 
     public Task Report(DataPlaneStatus status)
     {

@@ -1,3 +1,4 @@
+using ProxyPlatform.Configuration;
 using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
@@ -20,6 +21,12 @@ public sealed class ConfigSet
 
     public IEnumerable<ConfigEntry> Entries => _entries.Values;
 
+    /// <summary>What the tenancy rules read of the committed set: claims, quotas, limits, use.</summary>
+    public TenancyIndex Tenancy { get; } = new();
+
+    /// <summary>The committed entry of a resource, tombstones included.</summary>
+    public ConfigEntry? Get(ResourceKey key) => _entries.GetValueOrDefault(key);
+
     public bool Exists(ResourceKey key) => _entries.TryGetValue(key, out var e) && !e.IsRemoval;
 
     /// <summary>The live resources that refer to <paramref name="key"/> (a cluster's routes and verdicts).</summary>
@@ -34,6 +41,7 @@ public sealed class ConfigSet
         var wasLive = Exists(key);
         _entries[key] = entry;
         Revision = Math.Max(Revision, entry.Revision);
+        Tenancy.Apply(entry);
         if (ResourceKinds.Of(key.Kind).Owned && wasLive == entry.IsRemoval)
             _ownedByTenant[key.Tenant] = OwnedBy(key.Tenant) + (entry.IsRemoval ? -1 : 1);
         if (_referenceOf.Remove(key, out var previous))
@@ -59,9 +67,17 @@ public sealed class ConfigSet
 /// against the set as the earlier changes of the batch leave it, without touching the set, so
 /// nothing uncommitted is ever visible to readers.
 /// </summary>
-public sealed class ConfigBatch(ConfigSet committed)
+/// <param name="pool">The pool's ID.</param>
+/// <param name="committed">The pool's committed set.</param>
+/// <param name="defaultQuotas">The quotas of a tenant that sets none; null: unlimited.</param>
+public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? defaultQuotas = null)
 {
     private readonly Dictionary<ResourceKey, ConfigEntry> _staged = [];
+    private TenancyRules? _rules;
+
+    private TenancyRules Rules => _rules ??= new TenancyRules(pool, committed, defaultQuotas, Current);
+
+    private ConfigEntry? Current(ResourceKey key) => _staged.TryGetValue(key, out var e) ? e : committed.Get(key);
 
     /// <summary>Rejects a change that would break an invariant (and stages nothing); otherwise stages it.</summary>
     public void Stage(IReadOnlyList<ConfigEntry> change)
@@ -77,6 +93,8 @@ public sealed class ConfigBatch(ConfigSet committed)
             // Checked once the whole change is staged: a cluster and the verdicts that go with it leave together.
             foreach (var entry in change)
                 Check(entry);
+            var added = Rules.Check(change, key => before[key] ?? committed.Get(key));
+            Rules.Accept(added);
         }
         catch
         {
@@ -97,7 +115,7 @@ public sealed class ConfigBatch(ConfigSet committed)
         var kind = ResourceKinds.Of(key.Kind);
         if (!entry.IsRemoval)
         {
-            if (key.Kind != ResourceKind.Tenant && !Exists(ResourceKey.OfTenant(key.Tenant)))
+            if (kind.TenantScoped && key.Kind != ResourceKind.Tenant && !Exists(ResourceKey.OfTenant(key.Tenant)))
                 throw AdminException.NotFound($"Tenant '{key.Tenant}'");
             if (ConfigSet.ReferenceOf(entry) is { } reference && !Exists(reference.Target))
             {

@@ -43,6 +43,9 @@ public sealed class ConfigStreamService(
         var credential = caller.FindFirst(Access.Caller.KeyIdClaim)?.Value ?? "";
         if (caller.FindFirst(Access.Caller.PoolClaim)?.Value is { } admitted && admitted != pool)
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"hello.pool: this token admits workers of pool '{admitted}' only, not '{pool}'."));
+        // Pool names come from operators, not from Hellos: a worker cannot make a pool exist.
+        if (!await grains.GetGrain<IDataPlanePoolGrain>(pool).Exists())
+            throw new RpcException(new Status(StatusCode.NotFound, $"hello.pool: pool '{pool}' does not exist; an operator creates it with PUT /v1/pools/{pool}."));
 
         var feed = await feeds.GetAsync(pool);
         var worker = grains.GetGrain<IDataPlaneGrain>(hello.WorkerId);

@@ -1,4 +1,5 @@
 using Orleans.Concurrency;
+using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
@@ -16,7 +17,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// in one synchronous step, so no caller ever sees an uncommitted change.
 /// </remarks>
 [Reentrant]
-public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGrain> logger) : Grain, IDistributionGrain
+public sealed class DistributionGrain(ConfigStore store, ControlPlaneOptions options, ILogger<DistributionGrain> logger) : Grain, IDistributionGrain
 {
     // Nodes re-subscribe well within this period; a node that stops doing so has gone away.
     private static readonly TimeSpan ObserverLifetime = TimeSpan.FromMinutes(2);
@@ -54,6 +55,8 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
     public Task<ConfigDelta> GetChangesSince(long revision) =>
         Task.FromResult(new ConfigDelta(revision, _set.Revision, _set.ChangedSince(revision)));
 
+    public Task<TenantUsage> GetUsage(string tenant) => Task.FromResult(_set.Tenancy.UsageOf(tenant));
+
     public Task<long> Subscribe(IConfigObserver observer)
     {
         _observers[observer] = DateTime.UtcNow;
@@ -72,7 +75,7 @@ public sealed class DistributionGrain(ConfigStore store, ILogger<DistributionGra
         {
             while (_queue.Count > 0)
             {
-                var batch = new ConfigBatch(_set);
+                var batch = new ConfigBatch(Pool, _set, options.DefaultQuotas);
                 var accepted = new List<PendingCommit>();
                 while (_queue.Count > 0 && accepted.Count < MaxBatch)
                 {

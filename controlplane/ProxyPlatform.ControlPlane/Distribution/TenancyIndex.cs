@@ -22,6 +22,8 @@ public sealed class TenancyIndex
     private readonly Dictionary<ResourceKey, RouteFacts> _routes = [];
     private readonly Dictionary<ResourceKey, IReadOnlyDictionary<string, BackendSpec>> _clusters = [];
     private readonly Dictionary<string, TenantUsage> _usage = new(StringComparer.Ordinal);
+    // Who claims each host name in this pool: one tenant, except where data older than the rule says otherwise.
+    private readonly Dictionary<string, HashSet<string>> _claimants = new(StringComparer.Ordinal);
 
     /// <summary>The pool's own settings, or null while it has none (its limits are then unset).</summary>
     public PoolSpec? Pool { get; private set; }
@@ -32,6 +34,37 @@ public sealed class TenancyIndex
     public TenantUsage UsageOf(string tenant) => _usage.GetValueOrDefault(tenant) ?? new TenantUsage();
     public IEnumerable<KeyValuePair<ResourceKey, RouteFacts>> Routes => _routes;
     public IEnumerable<KeyValuePair<ResourceKey, IReadOnlyDictionary<string, BackendSpec>>> Clusters => _clusters;
+    public IEnumerable<string> Tenants => _tenants.Keys;
+
+    /// <summary>
+    /// The tenants of this pool other than <paramref name="tenant"/> whose claims overlap
+    /// <paramref name="host"/> (normalized): none, unless older data breaks the one-owner rule.
+    /// </summary>
+    public IEnumerable<string> OtherClaimants(string tenant, string host)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string claim)
+        {
+            if (_claimants.TryGetValue(claim, out var owners))
+                found.UnionWith(owners);
+        }
+        Add(host);
+        // The wildcards above the host: "*.b.c" and "*.c" for "a.b.c" (and for "*.a.b.c").
+        var name = HostNames.IsWildcard(host) ? host[2..] : host;
+        for (var dot = name.IndexOf('.'); dot >= 0; dot = name.IndexOf('.', dot + 1))
+            Add("*" + name[dot..]);
+        if (HostNames.IsWildcard(host))
+        {
+            // The names below a wildcard: a scan, but wildcard routes are few.
+            foreach (var (claim, owners) in _claimants)
+            {
+                if (HostNames.Covers(host, claim))
+                    found.UnionWith(owners);
+            }
+        }
+        found.Remove(tenant);
+        return found;
+    }
 
     public void Apply(ConfigEntry entry)
     {
@@ -39,10 +72,14 @@ public sealed class TenancyIndex
         switch (key.Kind)
         {
             case ResourceKind.Tenant:
+                if (_tenants.Remove(key.Tenant, out var previous))
+                    Claim(key.Tenant, previous.Hostnames, false);
                 if (entry.Json is { } tenant)
-                    _tenants[key.Tenant] = ConfigJson.Read<TenantSpec>(tenant);
-                else
-                    _tenants.Remove(key.Tenant);
+                {
+                    var spec = ConfigJson.Read<TenantSpec>(tenant);
+                    _tenants[key.Tenant] = spec;
+                    Claim(key.Tenant, spec.Hostnames, true);
+                }
                 break;
             case ResourceKind.Pool:
                 Pool = entry.Json is { } pool ? ConfigJson.Read<PoolSpec>(pool) : null;
@@ -61,6 +98,23 @@ public sealed class TenancyIndex
                     clusters: (entry.Json is null ? 0 : 1) - (before is null ? 0 : 1),
                     backends: (_clusters.GetValueOrDefault(key)?.Count ?? 0) - (before?.Count ?? 0));
                 break;
+        }
+    }
+
+    private void Claim(string tenant, IEnumerable<string> hosts, bool add)
+    {
+        foreach (var host in hosts.Select(HostNames.Normalize))
+        {
+            if (add)
+            {
+                if (!_claimants.TryGetValue(host, out var owners))
+                    _claimants[host] = owners = new HashSet<string>(StringComparer.Ordinal);
+                owners.Add(tenant);
+            }
+            else if (_claimants.TryGetValue(host, out var owners) && owners.Remove(tenant) && owners.Count == 0)
+            {
+                _claimants.Remove(host);
+            }
         }
     }
 

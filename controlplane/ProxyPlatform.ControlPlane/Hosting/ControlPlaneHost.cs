@@ -41,6 +41,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHealthVerdicts();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
+        builder.Services.AddHostedService<Tenants.HostConflictReport>();
         builder.AddTrafficMetrics();
         builder.Services.AddGrpc()
             .AddServiceOptions<GrpcAdminService>(o => o.MaxReceiveMessageSize = (int)RestAdminApi.MaxBodyBytes)

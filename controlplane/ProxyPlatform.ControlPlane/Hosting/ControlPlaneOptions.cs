@@ -1,3 +1,4 @@
+using ProxyPlatform.Configuration;
 using ProxyPlatform.Http;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -31,6 +32,14 @@ public sealed record ControlPlaneOptions
     public bool AuthDisabled { get; init; }
     /// <summary>Failed authentications a client address may make in a row before it is slowed down (<c>Auth:FailedAttemptsBurst</c>).</summary>
     public int FailedAttemptsBurst { get; init; } = 20;
+    /// <summary>The quotas of a tenant that sets none of its own (<c>Tenancy:Quotas:*</c>).</summary>
+    public TenantQuotas DefaultQuotas { get; init; } = new()
+    {
+        MaxRoutes = 10_000,
+        MaxClusters = 1_000,
+        MaxBackends = 10_000,
+        MaxHostnames = 100,
+    };
 
     public static ControlPlaneOptions From(IConfiguration configuration)
     {
@@ -54,6 +63,14 @@ public sealed record ControlPlaneOptions
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
             AuthDisabled = configuration.GetValue("Auth:Disabled", false),
             FailedAttemptsBurst = configuration.GetValue("Auth:FailedAttemptsBurst", defaults.FailedAttemptsBurst),
+            DefaultQuotas = new TenantQuotas
+            {
+                MaxRoutes = configuration.GetValue("Tenancy:Quotas:MaxRoutes", defaults.DefaultQuotas.MaxRoutes),
+                MaxClusters = configuration.GetValue("Tenancy:Quotas:MaxClusters", defaults.DefaultQuotas.MaxClusters),
+                MaxBackends = configuration.GetValue("Tenancy:Quotas:MaxBackends", defaults.DefaultQuotas.MaxBackends),
+                MaxHostnames = configuration.GetValue("Tenancy:Quotas:MaxHostnames", defaults.DefaultQuotas.MaxHostnames),
+                MaxRequestBodyBytes = configuration.GetValue<long?>("Tenancy:Quotas:MaxRequestBodyBytes"),
+            },
         };
         return options.Checked();
     }
@@ -69,6 +86,8 @@ public sealed record ControlPlaneOptions
             throw new InvalidOperationException($"Admin:Url ({AdminUrl}), Grpc:Url ({GrpcUrl}) and Ops:Url ({OpsUrl}) must use different ports: the port a request arrives on decides which of them answers.");
         if (FailedAttemptsBurst < 1)
             throw new InvalidOperationException($"Auth:FailedAttemptsBurst must be at least 1; got {FailedAttemptsBurst}.");
+        if (ConfigValidator.Validate(new TenantSpec { Hostnames = ["quotas.check"], Quotas = DefaultQuotas }) is { Count: > 0 } quotaErrors)
+            throw new InvalidOperationException($"Tenancy:Quotas is out of range: {string.Join("; ", quotaErrors.Select(e => $"{e.Field}: {e.Message}"))}");
         if (OperatorKey is { Length: < 16 })
             throw new InvalidOperationException("Auth:OperatorKey must be at least 16 characters: it is the key to everything.");
         if (DataPlaneToken is { Length: < 16 })

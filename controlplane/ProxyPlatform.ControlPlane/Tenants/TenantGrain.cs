@@ -1,5 +1,4 @@
 using ProxyPlatform.Configuration;
-using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Storage;
 using ProxyPlatform.Resources;
 
@@ -10,7 +9,7 @@ namespace ProxyPlatform.ControlPlane.Tenants;
 /// The tenant's state is exactly its newest committed <c>config_resources</c> row (its pool is in
 /// the spec), loaded when the grain activates; a commit is the only write.
 /// </remarks>
-public sealed class TenantGrain(ConfigStore store, ConfigCommits commits) : Grain, ITenantGrain
+public sealed class TenantGrain(ConfigStore store) : Grain, ITenantGrain
 {
     private TenantSpec? _spec;
     private long _revision;
@@ -33,23 +32,9 @@ public sealed class TenantGrain(ConfigStore store, ConfigCommits commits) : Grai
     {
         var existing = _spec;
         ETags.Check(ifMatch, existing is null ? null : _revision, $"Tenant '{Tenant}'");
-        var json = ConfigJson.Write(spec);
-        if (existing is not null && ConfigJson.Write(existing) == json)
+        if (existing is not null && ConfigJson.Write(existing) == ConfigJson.Write(spec))
             return new(Current()!, _revision, false);
-
-        if (existing is not null && existing.Pool != spec.Pool)
-        {
-            try
-            {
-                await Commit(existing.Pool, null, null);
-            }
-            catch (AdminException ex) when (ex.Kind == AdminErrorKind.Conflict)
-            {
-                throw AdminException.Conflict(
-                    $"Tenant '{Tenant}' cannot move from pool '{existing.Pool}' to '{spec.Pool}' while it has clusters or routes.");
-            }
-        }
-        await Commit(spec.Pool, spec, json);
+        await Commit(existing?.Pool, spec);
         return new(Current()!, _revision, existing is null);
     }
 
@@ -57,17 +42,18 @@ public sealed class TenantGrain(ConfigStore store, ConfigCommits commits) : Grai
     {
         var existing = _spec ?? throw AdminException.NotFound($"Tenant '{Tenant}'");
         ETags.Check(ifMatch, _revision, $"Tenant '{Tenant}'");
-        await Commit(existing.Pool, null, null);
+        await Commit(existing.Pool, null);
         return _revision;
     }
 
     private TenantResource? Current() => _spec is { } spec ? new TenantResource(Tenant, spec, _revision) : null;
 
-    private async Task Commit(string pool, TenantSpec? spec, string? json)
+    // Through the host registry: it checks the claims platform-wide and commits to the pool(s).
+    private async Task Commit(string? fromPool, TenantSpec? spec)
     {
         try
         {
-            _revision = await commits.CommitTenantAsync(pool, new ConfigEntry(Key, 0, json));
+            _revision = await GrainFactory.GetGrain<IHostRegistryGrain>(HostRegistry.Key).Commit(Tenant, fromPool, spec);
             _spec = spec;
         }
         catch (Exception ex) when (ex is not AdminException)

@@ -28,7 +28,7 @@ public sealed class ConfigBatchTests
     [Fact]
     public void A_route_needs_its_tenant_and_its_cluster_and_the_refusal_names_the_field()
     {
-        var batch = new ConfigBatch(Committed(Tenant("t")));
+        var batch = new ConfigBatch("default", Committed(Tenant("t")));
 
         var missing = Assert.Throws<AdminException>(() => batch.Stage([Route("t", "r", "web")]));
         Assert.Equal(AdminErrorKind.Invalid, missing.Kind);
@@ -46,12 +46,12 @@ public sealed class ConfigBatchTests
     {
         var set = Committed(Tenant("t"), Cluster("t", "web"), Route("t", "r", "web"));
 
-        var used = Assert.Throws<AdminException>(() => new ConfigBatch(set).Stage([Removal(Cluster("t", "web"))]));
+        var used = Assert.Throws<AdminException>(() => new ConfigBatch("default", set).Stage([Removal(Cluster("t", "web"))]));
         Assert.Equal(AdminErrorKind.Conflict, used.Kind);
         Assert.Contains("route(s) r", used.Message, StringComparison.Ordinal);
 
-        new ConfigBatch(set).Stage([Removal(Route("t", "r", "web")), Removal(Cluster("t", "web"))]);
-        var batch = new ConfigBatch(set);
+        new ConfigBatch("default", set).Stage([Removal(Route("t", "r", "web")), Removal(Cluster("t", "web"))]);
+        var batch = new ConfigBatch("default", set);
         batch.Stage([Removal(Route("t", "r", "web"))]);
         batch.Stage([Removal(Cluster("t", "web"))]);
     }
@@ -61,9 +61,9 @@ public sealed class ConfigBatchTests
     {
         var set = Committed(Tenant("t"), Cluster("t", "web"), Health("t", "web"));
 
-        Assert.Throws<AdminException>(() => new ConfigBatch(set).Stage([Removal(Cluster("t", "web"))]));
-        new ConfigBatch(set).Stage([Removal(Cluster("t", "web")), Removal(Health("t", "web"))]);
-        Assert.Throws<AdminException>(() => new ConfigBatch(set).Stage([Health("t", "gone")]));
+        Assert.Throws<AdminException>(() => new ConfigBatch("default", set).Stage([Removal(Cluster("t", "web"))]));
+        new ConfigBatch("default", set).Stage([Removal(Cluster("t", "web")), Removal(Health("t", "web"))]);
+        Assert.Throws<AdminException>(() => new ConfigBatch("default", set).Stage([Health("t", "gone")]));
     }
 
     [Fact]
@@ -72,10 +72,10 @@ public sealed class ConfigBatchTests
         var set = Committed(Tenant("t"), Cluster("t", "web"), Health("t", "web"), Route("t", "r", "web"));
         Assert.Equal(2, set.OwnedBy("t"));
 
-        var refused = Assert.Throws<AdminException>(() => new ConfigBatch(set).Stage([Removal(Tenant("t"))]));
+        var refused = Assert.Throws<AdminException>(() => new ConfigBatch("default", set).Stage([Removal(Tenant("t"))]));
         Assert.Contains("2 resource(s)", refused.Message, StringComparison.Ordinal);
 
-        var batch = new ConfigBatch(set);
+        var batch = new ConfigBatch("default", set);
         batch.Stage([Removal(Route("t", "r", "web"))]);
         batch.Stage([Removal(Cluster("t", "web")), Removal(Health("t", "web"))]);
         batch.Stage([Removal(Tenant("t"))]);
@@ -84,7 +84,7 @@ public sealed class ConfigBatchTests
     [Fact]
     public void A_refused_change_stages_nothing_of_itself()
     {
-        var batch = new ConfigBatch(Committed(Tenant("t")));
+        var batch = new ConfigBatch("default", Committed(Tenant("t")));
 
         // The cluster comes with a route to a cluster that does not exist: the whole change is refused.
         Assert.Throws<AdminException>(() => batch.Stage([Cluster("t", "web"), Route("t", "r", "nope")]));
@@ -100,6 +100,6 @@ public sealed class ConfigBatchTests
 
         Assert.Empty(set.ReferrersOf(ResourceKey.OfCluster("t", "a")));
         Assert.Equal([ResourceKey.OfRoute("t", "r")], set.ReferrersOf(ResourceKey.OfCluster("t", "b")));
-        new ConfigBatch(set).Stage([Removal(Cluster("t", "a"))]);
+        new ConfigBatch("default", set).Stage([Removal(Cluster("t", "a"))]);
     }
 }

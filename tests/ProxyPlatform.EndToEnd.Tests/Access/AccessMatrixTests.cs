@@ -110,6 +110,15 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new RestCase("get a key of alpha", "GET", "", null, Access.TenantKeys, 200, f => Task.FromResult($"/v1/keys/{f.KeyIds[Identity.TenantViewer]}")),
         new RestCase("revoke a key of alpha", "DELETE", "", null, Access.TenantKeys, 204, async f =>
             $"/v1/keys/{(await AccessFixture.CreateKeyAsync(f.Platform.Admin, "tenant-viewer", "alpha"))["id"]}"),
+        new RestCase("list pools", "GET", "/v1/pools", null, Access.OperatorOnly, 200),
+        new RestCase("get pool", "GET", "/v1/pools/default", null, Access.OperatorOnly, 200),
+        new RestCase("put pool", "PUT", "/v1/pools/default", "{}", Access.OperatorOnly, 200),
+        new RestCase("delete pool", "DELETE", "", null, Access.OperatorOnly, 204, async f =>
+        {
+            var path = $"/v1/pools/d{Guid.NewGuid():N}"[..^20];
+            await f.Platform.PutOkAsync(path, new { });
+            return path;
+        }),
         new RestCase("issue a pool token", "POST", "/v1/pools/default/tokens", """{"name":"w"}""", Access.OperatorOnly, 201),
         new RestCase("list pool tokens", "GET", "/v1/pools/default/tokens", null, Access.OperatorOnly, 200),
         new RestCase("revoke a pool token", "DELETE", "", null, Access.OperatorOnly, 204, async f =>
@@ -188,6 +197,15 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new GrpcCase("GetKey", Access.TenantKeys, 200, async (c, f) => await c.GetKeyAsync(new() { Id = f.KeyIds[Identity.TenantViewer] })),
         new GrpcCase("RevokeKey", Access.TenantKeys, 204, async (c, f) =>
             await c.RevokeKeyAsync(new() { Id = (await AccessFixture.CreateKeyAsync(f.Platform.Admin, "tenant-viewer", "alpha"))["id"]!.GetValue<string>() })),
+        new GrpcCase("ListPools", Access.OperatorOnly, 200, async (c, _) => await c.ListPoolsAsync(new())),
+        new GrpcCase("GetPool", Access.OperatorOnly, 200, async (c, _) => await c.GetPoolAsync(new() { Pool = "default" })),
+        new GrpcCase("PutPool", Access.OperatorOnly, 200, async (c, _) => await c.PutPoolAsync(new() { Pool = "default", Spec = new() })),
+        new GrpcCase("DeletePool", Access.OperatorOnly, 204, async (c, f) =>
+        {
+            var pool = $"g{Guid.NewGuid():N}"[..12];
+            await f.Platform.PutOkAsync($"/v1/pools/{pool}", new { });
+            await c.DeletePoolAsync(new() { Pool = pool });
+        }),
         new GrpcCase("CreatePoolToken", Access.OperatorOnly, 201, async (c, _) => await c.CreatePoolTokenAsync(new() { Pool = "default", Name = "w" })),
         new GrpcCase("ListPoolTokens", Access.OperatorOnly, 200, async (c, _) => await c.ListPoolTokensAsync(new() { Pool = "default" })),
         new GrpcCase("RevokePoolToken", Access.OperatorOnly, 204, async (c, f) =>
