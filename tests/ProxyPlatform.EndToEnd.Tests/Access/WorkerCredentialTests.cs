@@ -73,6 +73,7 @@ public sealed class WorkerCredentialTests
         await platform.PutOkAsync("/v1/tenants/victim/clusters/web/backends/a", new { address = "http://127.0.0.1:9" });
 
         // A worker of another pool says the victim's backend is failing, and makes up another one.
+        await platform.PutOkAsync("/v1/pools/elsewhere", new { });
         var foreign = await IssuePoolTokenAsync(platform, "elsewhere");
         await using (var stream = await WorkerStream.OpenAsync(platform, foreign, "liar", "elsewhere"))
         {
