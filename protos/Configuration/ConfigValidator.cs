@@ -18,6 +18,8 @@ public static partial class ConfigValidator
     public const int MaxHosts = 100, MaxMethods = 16, MaxHeaders = 32, MaxHeaderNameLength = 256, MaxHeaderValueLength = 1024, MaxRetryConditions = 8;
     /// <summary>The shortest health-check interval and time-out, in seconds.</summary>
     public const double MinProbeSeconds = 0.2;
+    /// <summary>The shortest time-out of any kind: below a millisecond a time-out is a typo, not a setting.</summary>
+    public const double MinSeconds = 0.001;
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
     private static partial Regex IdPattern();
@@ -208,8 +210,7 @@ public static partial class ConfigValidator
             errors.Add(new FieldError("cluster", "is required: the ID of a cluster of the same tenant."));
         else if (!IsValidId(spec.Cluster))
             errors.Add(new FieldError("cluster", IdMessage(spec.Cluster)));
-        if (spec.TimeoutSeconds is { } timeout && (timeout <= 0 || timeout > 3600))
-            errors.Add(new FieldError("timeoutSeconds", "must be more than 0 and at most 3600."));
+        Positive("timeoutSeconds", spec.TimeoutSeconds, 3600, errors);
         if (spec.MaxRequestBodyBytes is < 0)
             errors.Add(new FieldError("maxRequestBodyBytes", "must not be negative."));
         if (spec.RateLimit is { } rl)
@@ -270,7 +271,7 @@ public static partial class ConfigValidator
 
     private static void Positive(string field, double? value, double max, List<FieldError> errors)
     {
-        if (value is { } v && (v <= 0 || v > max))
-            errors.Add(new FieldError(field, $"must be more than 0 and at most {max}."));
+        if (value is { } v && !(v >= MinSeconds && v <= max))
+            errors.Add(new FieldError(field, $"must be at least {MinSeconds} (1 ms) and at most {max}."));
     }
 }

@@ -21,7 +21,8 @@ public sealed class AdminOperations(
         caller.EnsureCanRead(tenant);
         caller.EnsureOperator("create or change a tenant (its host names and pool)");
         // Stored as compared: lower case, no trailing dot, IDNs as A-labels, each name once.
-        if (spec?.Hostnames is { } hosts)
+        // (An over-long list is left as it is, for the validator to refuse as sent.)
+        if (spec?.Hostnames is { Count: <= ConfigValidator.MaxHosts } hosts)
             spec = spec with { Hostnames = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h)).Distinct(StringComparer.Ordinal)] };
         Validate(ConfigValidator.Validate(spec));
         if (spec!.Hostnames.Count == 0)

@@ -108,6 +108,10 @@ public static class ControlPlaneHost
         grpc.MapGrpcService<ConfigStreamService>();
         grpc.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
         app.MapRestAdminApi().WithMetadata(new ServedOn(Listener.Admin));
+        // A path no endpoint serves is a 404 problem like any other, for any admin key.
+        app.MapFallback(context => Problems.Create(context, 404, "not-found", "Not found",
+                $"No admin endpoint answers {context.Request.Method} {context.Request.Path}.").ExecuteAsync(context))
+            .RequireAuthorization(Policies.Admin).WithMetadata(new ServedOn(Listener.Admin));
         // The URLs as bound: with port 0 in Admin:Url or Grpc:Url this line is where an operator (or
         // a test) learns the ports the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>
