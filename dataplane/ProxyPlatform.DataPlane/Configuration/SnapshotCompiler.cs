@@ -129,7 +129,9 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         if (problems.Count > 0)
             return Rejected(problems);
 
-        var routes = removed.Count + added.Count == 0 ? runtime.Routes : runtime.Routes.With(removed, added);
+        var routes = runtime.Routes.WithClaims(Claims(runtime, next, tenantKeys, full));
+        if (removed.Count + added.Count > 0)
+            routes = routes.With(removed, added);
         return new SnapshotCompilation(new CompiledUpdate(
             new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable()),
             clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes), null);
@@ -164,14 +166,14 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
     {
         var match = route.Match ?? new RouteMatchSpec();
-        // A route without hosts serves its tenant's host names; a tenant without any serves every host.
+        // A route without hosts serves all of its tenant's host names.
         var hosts = match.Hosts is { Count: > 0 } own ? own : tenant.Hostnames;
         return new CompiledRoute
         {
             Id = id,
             Name = id.QualifiedId,
             Cluster = cluster,
-            Hosts = hosts.Select(h => h.ToLowerInvariant()).ToArray(),
+            Hosts = hosts.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal).ToArray(),
             Prefix = NormalizePrefix(match.PathPrefix),
             Methods = [.. match.Methods],
             Headers = [.. match.Headers.OrderBy(h => h.Key, StringComparer.Ordinal)],
@@ -198,6 +200,27 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         var decoded = PathString.FromUriComponent(pathPrefix ?? "/").Value ?? "/";
         var trimmed = decoded.TrimEnd('/');
         return trimmed.Length == 0 ? "/" : trimmed;
+    }
+
+    /// <summary>
+    /// The host names each changed tenant now claims (none once it is gone); with a full snapshot every
+    /// tenant's, and none for the tenants the snapshot no longer holds.
+    /// </summary>
+    private static Dictionary<string, IReadOnlyList<string>> Claims(ProxyRuntime runtime, ConfigSnapshot next, IEnumerable<string> tenants, bool full)
+    {
+        var claims = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (full)
+        {
+            foreach (var gone in runtime.Routes.ClaimingTenants)
+                claims[gone] = [];
+        }
+        foreach (var tenant in tenants)
+        {
+            claims[tenant] = next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec)
+                ? [.. spec.Spec.Hostnames.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal)]
+                : [];
+        }
+        return claims;
     }
 
     private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Everything(ProxyRuntime runtime, ConfigSnapshot next)

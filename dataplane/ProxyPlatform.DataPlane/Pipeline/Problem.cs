@@ -22,6 +22,10 @@ public readonly record struct Problem(int Status, string Type, string Title, str
     public static Problem NoRoute(HttpRequest request) => new(StatusCodes.Status404NotFound, "no-route", "No route matches this request",
         $"No route of this worker matches {request.Method} {request.Host}{request.Path}.");
 
+    /// <summary>404 <c>unknown-host</c>: no tenant claims the request's host, so no route can match it.</summary>
+    public static Problem UnknownHost(HttpRequest request) => new(StatusCodes.Status404NotFound, "unknown-host", "No tenant serves this host",
+        $"No tenant of this worker claims the host '{request.Host.Host}'.");
+
     public static Problem LoopDetected(string reason) => new(StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", reason);
 
     public static Problem BodyTooLarge(long? max) => new(StatusCodes.Status413PayloadTooLarge, "body-too-large", "The request body is too large",
