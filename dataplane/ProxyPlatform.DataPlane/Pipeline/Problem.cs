@@ -26,6 +26,9 @@ public readonly record struct Problem(int Status, string Type, string Title, str
     public static Problem UnknownHost(HttpRequest request) => new(StatusCodes.Status404NotFound, "unknown-host", "No tenant serves this host",
         $"No tenant of this worker claims the host '{request.Host.Host}'.");
 
+    /// <summary>400 <c>bad-path</c>: a path that would mean something else to a backend than to the route table (<see cref="PathNormalization"/>).</summary>
+    public static Problem BadPath(string detail) => new(StatusCodes.Status400BadRequest, "bad-path", "The request path is refused", detail);
+
     public static Problem LoopDetected(string reason) => new(StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", reason);
 
     public static Problem BodyTooLarge(long? max) => new(StatusCodes.Status413PayloadTooLarge, "body-too-large", "The request body is too large",
