@@ -27,7 +27,8 @@ public sealed record CompiledUpdate(
     IReadOnlyList<(ResourceKey Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
     IReadOnlyDictionary<ResourceKey, ClusterSlot> NewSlots,
     int RouteChanges,
-    IReadOnlyList<ResourceKey> RemovedRoutes);
+    IReadOnlyList<ResourceKey> RemovedRoutes,
+    PoolLimits? Limits = null);
 
 /// <summary>
 /// An update as the worker will serve it: the compiled runtime, the snapshot it serves (where a
@@ -45,7 +46,7 @@ public sealed record SnapshotCompilation(CompiledUpdate Update, ConfigSnapshot N
 /// is updated for the routes it touches, clusters are rebuilt for the clusters it touches, and a
 /// cluster change never touches the routing table.
 /// </summary>
-public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry traffic)
+public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry traffic, BackendConnector connector)
 {
     /// <summary>Each cluster's slot, shared by the routes that use it. Changed only by <see cref="Commit"/>.</summary>
     private readonly Dictionary<ResourceKey, ClusterSlot> _slots = [];
@@ -108,7 +109,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             {
                 try
                 {
-                    built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(ResourceKey.HealthOf(id.Tenant, id.Id))?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress, traffic);
+                    built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(ResourceKey.HealthOf(id.Tenant, id.Id))?.Spec, runtime.Clusters.GetValueOrDefault(id), connector, traffic);
                 }
                 catch (Exception ex)
                 {
@@ -216,12 +217,14 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             routes = routes.With(removed, added);
         return new SnapshotCompilation(new CompiledUpdate(
             new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable()),
-            clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes), next, rejected);
+            clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes, next.Pools.GetValueOrDefault(poolKey)?.Spec.Limits), next, rejected);
     }
 
     /// <summary>Makes a compiled update's clusters live. The caller then publishes its runtime (and with it, its routes).</summary>
     public void Commit(CompiledUpdate update)
     {
+        // Connections opened from now on are held to the pool's limits; open ones were checked when they were made.
+        connector.AllowedNetworks = update.Limits?.AllowedBackendNetworks;
         foreach (var (id, slot) in update.NewSlots)
             _slots.TryAdd(id, slot);
         foreach (var (id, cluster, previous) in update.ClusterChanges)

@@ -50,6 +50,10 @@ public readonly record struct Problem(int Status, string Type, string Title, str
     /// <summary>502 <c>backend-unreachable</c>: no connection, a broken one, or no valid answer.</summary>
     public static Problem BackendUnreachable(string detail) => new(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached", detail);
 
+    /// <summary>502 <c>backend-not-allowed</c>: the backend's addresses lie outside the networks its pool allows (<c>limits.allowedBackendNetworks</c>).</summary>
+    public static Problem BackendNotAllowed { get; } = new(StatusCodes.Status502BadGateway, "backend-not-allowed", "The backend may not be addressed",
+        "The backend's host name resolves only to addresses outside the networks this pool's backends may address (limits.allowedBackendNetworks); the worker did not connect.");
+
     /// <summary>504 <c>backend-timeout</c>: the route's or the cluster's time-out ran out first.</summary>
     public static Problem BackendTimeout(string detail) => new(StatusCodes.Status504GatewayTimeout, "backend-timeout", "The backend did not answer in time", detail);
 

@@ -190,6 +190,43 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
+    public async Task Routes_and_clusters_beyond_the_pools_limits_are_rejected_alone_and_connections_are_held_to_its_networks()
+    {
+        var applier = Create();
+        var update = AcmeSnapshot(revision: 1, backend: "http://10.1.2.3:8080");
+        update.Upserts.Add(Pool(new PoolSpec { Limits = new PoolLimits { MaxRequestBodyBytes = 1000, AllowedBackendNetworks = ["10.0.0.0/8"] } }));
+        update.Upserts.Add(Cluster("acme", "inside", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = "http://127.0.0.1:9" } } }));
+        update.Upserts.Add(Route("acme", "upload", new RouteSpec { Cluster = "web", MaxRequestBodyBytes = 5000 }));
+        update.Upserts.Add(Route("acme", "small", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/small" }, Cluster = "web", MaxRequestBodyBytes = 500 }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.Equal([ResourceKey.OfCluster("acme", "inside"), ResourceKey.OfRoute("acme", "upload")], applier.RejectedResources.Keys.OrderBy(k => k.Kind));
+        Assert.Contains("backends.a.address", applier.RejectedResources[ResourceKey.OfCluster("acme", "inside")].Reason, StringComparison.Ordinal);
+        Assert.Contains("more than the pool allows (1000)", applier.RejectedResources[ResourceKey.OfRoute("acme", "upload")].Reason, StringComparison.Ordinal);
+        Assert.Equal(["acme/api", "acme/small"], applier.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["10.0.0.0/8"], _workers[^1].Connector.AllowedNetworks);
+    }
+
+    [Fact]
+    public async Task New_pool_limits_judge_the_routes_already_served_which_keep_serving_and_are_reported()
+    {
+        var applier = Create();
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Route("acme", "upload", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/upload" }, Cluster = "web", MaxRequestBodyBytes = 5000 }));
+        await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+        Assert.Empty(applier.RejectedResources);
+        Assert.Null(_workers[^1].Connector.AllowedNetworks);
+
+        await applier.ApplyAsync(Delta(1, 2, [Pool(new PoolSpec { Limits = new PoolLimits { MaxRequestBodyBytes = 1000 } }, 2)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, applier.RejectedResources[ResourceKey.OfRoute("acme", "upload")].Revision);
+        Assert.True(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "upload")));
+        Assert.Equal(1000, applier.Current!.Pools[ResourceKey.OfPool("default")].Spec.Limits!.MaxRequestBodyBytes);
+    }
+
+    [Fact]
     public async Task Spec_that_is_not_json_of_its_kind_is_rejected_by_name()
     {
         var applier = Create();
