@@ -173,9 +173,10 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             }
             catch (Exception ex)
             {
+                // Removals too: the tenant's routes stay exactly as they were served.
                 (tenantRemoved, tenantAdded, tenantSlots) = ([], [], []);
-                tenantRejected = [.. tenantRoutes.Where(next.Routes.ContainsKey)
-                    .Select(id => new ResourceRejection(id, next.Routes[id].Revision, $"{id}: the routes of tenant '{id.Tenant}' could not be compiled: {ex.Message}"))];
+                tenantRejected = [.. tenantRoutes.Select(id => new ResourceRejection(id, next.Routes.GetValueOrDefault(id)?.Revision ?? update.Revision,
+                    $"{id}: the routes of tenant '{id.Tenant}' could not be compiled: {ex.Message}"))];
             }
             foreach (var route in tenantRemoved)
             {

@@ -173,6 +173,15 @@ public sealed class ConfigApplierTests : IDisposable
         Assert.False(applier.Runtime.RouteIndex.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
         Assert.Equal([ResourceKey.OfRoute("beta", "odd"), ResourceKey.OfRoute("beta", "ok")], applier.RejectedResources.Keys.Order(Comparer<ResourceKey>.Create((a, b) => string.CompareOrdinal(a.Id, b.Id))));
         Assert.Contains("could not be compiled", applier.RejectedResources[ResourceKey.OfRoute("beta", "ok")].Reason, StringComparison.Ordinal);
+
+        // Later, the failing tenant's removals wait with its other changes; the other tenant's go ahead.
+        await applier.ApplyAsync(Delta(1, 2, [Route("beta", "ok", new RouteSpec { Cluster = "web" }, 2)]), TestContext.Current.CancellationToken);
+        _workers[^1].Compiler.RouteCompiling = id => _ = id.Tenant == "beta" && id.Id == "ok" ? throw new InvalidOperationException("boom") : 0;
+        await applier.ApplyAsync(Delta(2, 3, [], [Key(ResourceType.Route, "beta", "ok"), Key(ResourceType.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+        Assert.True(applier.Current!.Routes.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
+        Assert.True(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
+        Assert.False(applier.Runtime.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "api")));
+        Assert.Equal(3, applier.RejectedResources[ResourceKey.OfRoute("beta", "ok")].Revision);
     }
 
     [Fact]
