@@ -16,6 +16,13 @@ public sealed record WorkerConnection(
 [GenerateSerializer, Immutable, Alias("pp.Rejection")]
 public sealed record Rejection([property: Id(0)] long Revision, [property: Id(1)] string Reason, [property: Id(2)] DateTimeOffset At);
 
+/// <summary>One resource a worker does not serve as the control plane sent it (it serves its last good version, or none): the version it refused, and why.</summary>
+[GenerateSerializer, Immutable, Alias("pp.ResourceRejection")]
+public sealed record ResourceRejection(
+    [property: Id(0)] ProxyPlatform.Resources.ResourceKey Resource,
+    [property: Id(1)] long Revision,
+    [property: Id(2)] string Reason);
+
 /// <summary>What the control plane knows of one worker.</summary>
 [GenerateSerializer, Immutable, Alias("pp.DataPlaneStatus")]
 public sealed record DataPlaneStatus(
@@ -26,7 +33,13 @@ public sealed record DataPlaneStatus(
     [property: Id(4)] DateTimeOffset? ConnectedSince,
     [property: Id(5)] DateTimeOffset? LastSeen,
     [property: Id(6)] long AppliedRevision,
-    [property: Id(7)] Rejection? LastNack);
+    [property: Id(7)] Rejection? LastNack,
+    [property: Id(8)] IReadOnlyList<ResourceRejection> Rejected,
+    [property: Id(9)] int RejectedOmitted)
+{
+    /// <summary>True when the worker serves <paramref name="revision"/>: it has applied it and not rejected what was written at it.</summary>
+    public bool HasApplied(long revision) => AppliedRevision >= revision && !Rejected.Any(r => r.Revision == revision);
+}
 
 /// <summary>Which workers of a pool have applied a revision.</summary>
 [GenerateSerializer, Immutable, Alias("pp.Rollout")]
@@ -35,7 +48,7 @@ public sealed record Rollout(
     [property: Id(1)] long Revision,
     [property: Id(2)] IReadOnlyList<DataPlaneStatus> Workers)
 {
-    public IEnumerable<DataPlaneStatus> Pending => Workers.Where(w => w.Connected && w.AppliedRevision < Revision);
+    public IEnumerable<DataPlaneStatus> Pending => Workers.Where(w => w.Connected && !w.HasApplied(Revision));
     public bool Complete => !Pending.Any();
 }
 
@@ -48,6 +61,12 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     /// </summary>
     Task Connected(WorkerConnection connection);
     Task Applied(string instance, long revision);
+    /// <summary>
+    /// An ACK: the worker applied <paramref name="revision"/>, and <paramref name="rejected"/> is every
+    /// resource it does not serve as sent (the complete set, replacing the one before), with
+    /// <paramref name="omitted"/> more that the worker did not list.
+    /// </summary>
+    Task Acked(string instance, long revision, IReadOnlyList<ResourceRejection> rejected, int omitted);
     Task Rejected(string instance, long revision, string reason);
     Task Heartbeat(string instance, long appliedRevision);
     Task Disconnected(string instance);

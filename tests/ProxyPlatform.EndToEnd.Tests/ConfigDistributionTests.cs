@@ -144,34 +144,54 @@ public sealed class ConfigDistributionTests
     }
 
     [Fact]
-    public async Task Configuration_a_worker_cannot_apply_is_nacked_once_while_it_keeps_serving_the_old_one()
+    public async Task A_resource_a_worker_cannot_apply_is_rejected_alone_and_every_other_tenants_changes_keep_flowing()
     {
-        await using var backend = await TestBackend.StartAsync("nack");
-        await using var platform = await Platform.StartAsync("nack", workers: 0);
+        await using var alpha = await TestBackend.StartAsync("alpha");
+        await using var beta = await TestBackend.StartAsync("beta");
+        await using var platform = await Platform.StartAsync("reject", workers: 0);
         // This worker's own ceiling on request bodies is 1 MiB: a route asking for more cannot be honoured by it.
         var worker = await platform.StartWorkerAsync("small", 0, "--Proxy:MaxRequestBodyBytes=1048576", "--ControlPlane:HeartbeatSeconds=0.5");
-        var good = await platform.CreateServiceAsync("nack", "nack.test", [backend]);
-        await worker.WaitForRevisionAsync(good);
+        await platform.CreateServiceAsync("alpha", "alpha.test", [alpha]);
+        await worker.WaitForRevisionAsync(await platform.CreateServiceAsync("beta", "beta.test", [beta]));
         var updatesBefore = (await worker.StatsAsync()).UpdatesReceived;
 
-        var bad = await platform.PutOkAsync("/v1/tenants/nack/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 104857600 });
+        var bad = await platform.PutOkAsync("/v1/tenants/alpha/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 104857600 });
 
-        var nack = await WaitForNack(platform, "small", bad);
-        Assert.Contains("nack/upload", nack.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        // The worker applies the revision without that route, and says so.
+        await worker.WaitForRevisionAsync(bad);
+        var entry = await RejectedAsync(platform, "small", bad);
+        var rejected = Assert.Single(entry.GetProperty("rejected").EnumerateArray());
+        Assert.Equal(("route", "alpha", "upload"), (rejected.GetProperty("kind").GetString(), rejected.GetProperty("tenant").GetString(), rejected.GetProperty("id").GetString()));
+        Assert.Contains("maxRequestBodyBytes", rejected.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal(JsonValueKind.Null, entry.GetProperty("lastNack").ValueKind);
+        using (var route = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/tenants/alpha/routes/upload")))
+        {
+            var by = Assert.Single(route.RootElement.GetProperty("rejectedBy").EnumerateArray());
+            Assert.Equal("small", by.GetProperty("worker").GetString());
+            Assert.Equal(bad, by.GetProperty("revision").GetInt64());
+            Assert.Contains("maxRequestBodyBytes", by.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        }
+        Assert.Equal(0, (await worker.StatsAsync()).NacksSent);
+        Assert.Equal("alpha", (await worker.EchoAsync("alpha.test", "/still-served")).Backend);
+
+        // Another tenant's later changes apply on that worker, and the rejected route is not sent again.
+        var betaChange = await platform.PutOkAsync("/v1/tenants/beta/routes/new", new { match = new { pathPrefix = "/new" }, cluster = "web", stripPrefix = true });
+        await worker.WaitForRevisionAsync(betaChange);
+        var echo = await worker.EchoAsync("beta.test", "/new/x");
+        Assert.Equal(("beta", "/x"), (echo.Backend, echo.Path));
         var stats = await worker.StatsAsync();
-        Assert.Equal(good, stats.AppliedRevision);
-        Assert.Equal(1, stats.NacksSent);
-        Assert.Equal("nack", (await worker.EchoAsync("nack.test", "/still-served")).Backend);
+        Assert.True(stats.AppliedRevision >= betaChange);
+        Assert.Equal((betaChange, 1, 0), (stats.LastUpdate!.Revision, stats.LastUpdate.Upserts, stats.LastUpdate.Removals));
+        Assert.Equal(updatesBefore + 2, stats.UpdatesReceived);
+        Assert.Single((await RejectedAsync(platform, "small", bad)).GetProperty("rejected").EnumerateArray());
 
-        // Nothing is resent in a loop: once the control plane has taken three more heartbeats from the
-        // worker on that stream, the worker has still received that update once.
-        await HeartbeatsTakenAsync(platform, "small", 3);
-        Assert.Equal(updatesBefore + 1, (await worker.StatsAsync()).UpdatesReceived);
-
-        // The next good change supersedes the rejected one.
-        var fixedRevision = await platform.PutOkAsync("/v1/tenants/nack/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 1024 });
+        // A good version of the route supersedes the rejected one, and the rejection is gone.
+        var fixedRevision = await platform.PutOkAsync("/v1/tenants/alpha/routes/upload", new { match = new { pathPrefix = "/upload" }, cluster = "web", maxRequestBodyBytes = 1024 });
         await worker.WaitForRevisionAsync(fixedRevision);
-        (await worker.WaitForStatusAsync("nack.test", "/upload/x", 200)).Dispose();
+        (await worker.WaitForStatusAsync("alpha.test", "/upload/x", 200)).Dispose();
+        await Eventually.Async(() => EntryAsync(platform, "small"), e => e.GetProperty("rejected").GetArrayLength() == 0, null, e => $"Still rejected: {e}");
+        using (var route = JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/tenants/alpha/routes/upload")))
+            Assert.Equal(0, route.RootElement.GetProperty("rejectedBy").GetArrayLength());
     }
 
     [Fact]
@@ -378,13 +398,11 @@ public sealed class ConfigDistributionTests
         return [.. revisions];
     }
 
-    private static async Task<JsonElement> WaitForNack(Platform platform, string worker, long revision)
-    {
-        var entry = await Eventually.Async(() => EntryAsync(platform, worker),
-            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("lastNack") is { ValueKind: JsonValueKind.Object } nack && nack.GetProperty("revision").GetInt64() == revision,
-            null, e => $"No NACK of revision {revision} from {worker}: {e}");
-        return entry.GetProperty("lastNack");
-    }
+    /// <summary>The worker's entry in <c>/v1/dataplanes</c> once it lists a rejection of <paramref name="revision"/>.</summary>
+    private static Task<JsonElement> RejectedAsync(Platform platform, string worker, long revision) =>
+        Eventually.Async(() => EntryAsync(platform, worker),
+            e => e.ValueKind == JsonValueKind.Object && e.GetProperty("rejected").EnumerateArray().Any(r => r.GetProperty("revision").GetInt64() == revision),
+            null, e => $"No rejection of revision {revision} from {worker}: {e}");
 
     private static Task Status(Platform platform, string worker, string status) =>
         Eventually.Async(() => EntryAsync(platform, worker),

@@ -1,3 +1,4 @@
+using ProxyPlatform.Resources;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ProxyPlatform.Configuration;
@@ -27,8 +28,12 @@ public static class RestAdminApi
         v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteTenant(Who(c), tenant, IfMatch(c))));
 
-        v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetCluster(Who(c), tenant, cluster), r => r.Revision, Render));
+        v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, DataPlaneDirectory workers, HttpContext c) =>
+        {
+            var resource = await ops.GetCluster(Who(c), tenant, cluster);
+            var rejectedBy = await workers.RejectionsOfAsync(ResourceKey.OfCluster(tenant, cluster), c.RequestAborted);
+            return Resource(c, resource, r => r.Revision, r => RejectedBy(Render(r), rejectedBy));
+        });
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
             await Written(c, await ops.PutCluster(Who(c), tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
@@ -47,8 +52,12 @@ public static class RestAdminApi
 
         v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops, HttpContext c) =>
             Items((await ops.ListRoutes(Who(c), tenant)).Select(Render)));
-        v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            Resource(c, await ops.GetRoute(Who(c), tenant, route), r => r.Revision, Render));
+        v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, DataPlaneDirectory workers, HttpContext c) =>
+        {
+            var resource = await ops.GetRoute(Who(c), tenant, route);
+            var rejectedBy = await workers.RejectionsOfAsync(ResourceKey.OfRoute(tenant, route), c.RequestAborted);
+            return Resource(c, resource, r => r.Revision, r => RejectedBy(Render(r), rejectedBy));
+        });
         v1.MapPut("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             await Written(c, await ops.PutRoute(Who(c), tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
@@ -243,7 +252,7 @@ public static class RestAdminApi
             ["id"] = w.Worker,
             ["connected"] = w.Connected,
             ["appliedRevision"] = w.AppliedRevision,
-            ["applied"] = w.AppliedRevision >= rollout.Revision,
+            ["applied"] = w.HasApplied(rollout.Revision),
         }).ToArray()),
     };
 
@@ -259,7 +268,29 @@ public static class RestAdminApi
         ["lastNack"] = w.LastNack is { } nack
             ? new JsonObject { ["revision"] = nack.Revision, ["reason"] = nack.Reason, ["at"] = nack.At }
             : null,
+        ["rejected"] = new JsonArray(w.Rejected.Select(r => (JsonNode)new JsonObject
+        {
+            ["resource"] = r.Resource.ToString(),
+            ["kind"] = ResourceKinds.IsKnown(r.Resource.Kind) ? ResourceKinds.Of(r.Resource.Kind).Name : null,
+            ["tenant"] = r.Resource.Tenant,
+            ["id"] = r.Resource.Id,
+            ["revision"] = r.Revision,
+            ["reason"] = r.Reason,
+        }).ToArray()),
+        ["rejectedOmitted"] = w.RejectedOmitted,
     };
+
+    /// <summary>The resource, with the workers that do not serve it as written (each serves its last good version, or none) and why.</summary>
+    private static JsonObject RejectedBy(JsonObject resource, IReadOnlyList<(string Worker, ResourceRejection Rejection)> rejections)
+    {
+        resource["rejectedBy"] = new JsonArray(rejections.Select(r => (JsonNode)new JsonObject
+        {
+            ["worker"] = r.Worker,
+            ["revision"] = r.Rejection.Revision,
+            ["reason"] = r.Rejection.Reason,
+        }).ToArray());
+        return resource;
+    }
 
     private static JsonObject Render(TenantResource t) => With(new() { ["id"] = t.Tenant }, t.Spec, t.Revision);
 

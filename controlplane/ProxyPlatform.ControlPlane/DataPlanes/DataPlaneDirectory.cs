@@ -13,4 +13,12 @@ public sealed class DataPlaneDirectory(NpgsqlDataSource db, IGrainFactory grains
         var statuses = await Task.WhenAll(ids.Select(id => grains.GetGrain<IDataPlaneGrain>(id).Get()));
         return statuses.OfType<DataPlaneStatus>().ToList();
     }
+
+    /// <summary>Which workers reject <paramref name="resource"/>, and why, as each said in its last ACK.</summary>
+    public async Task<IReadOnlyList<(string Worker, ResourceRejection Rejection)>> RejectionsOfAsync(Resources.ResourceKey resource, CancellationToken ct = default) =>
+        [.. from worker in await ListAsync(ct)
+            from rejection in worker.Rejected
+            where rejection.Resource == resource
+            orderby worker.Worker
+            select (worker.Worker, rejection)];
 }

@@ -13,6 +13,9 @@ public sealed class DataPlaneState
     [Id(5)] public Rejection? LastNack { get; set; }
     [Id(6)] public bool Connected { get; set; }
     [Id(7)] public string? Credential { get; set; }
+    /// <summary>The resources the worker said in its last ACK that it does not serve as sent.</summary>
+    [Id(8)] public List<ResourceRejection> Rejected { get; set; } = [];
+    [Id(9)] public int RejectedOmitted { get; set; }
 }
 
 /// <summary>
@@ -62,6 +65,23 @@ public sealed class DataPlaneGrain(
         return Task.CompletedTask;
     }
 
+    public async Task Acked(string instance, long revision, IReadOnlyList<ResourceRejection> rejected, int omitted)
+    {
+        if (instance != S.Instance)
+            return;
+        // The revision and what the worker left out of it are reported together: a write waiting for
+        // its revision must not see it applied before it sees the write rejected.
+        var changed = S.RejectedOmitted != omitted || !S.Rejected.SequenceEqual(rejected);
+        S.Rejected = changed ? [.. rejected] : S.Rejected;
+        S.RejectedOmitted = omitted;
+        S.AppliedRevision = Math.Max(S.AppliedRevision, revision);
+        _lastSeen = time.GetUtcNow();
+        // Rare (a worker's rejected set changes only when a resource fails or is fixed): persisted at once.
+        if (changed)
+            await state.WriteStateAsync();
+        Report();
+    }
+
     public async Task Rejected(string instance, long revision, string reason)
     {
         if (instance != S.Instance)
@@ -88,7 +108,7 @@ public sealed class DataPlaneGrain(
     private DataPlaneStatus Status()
     {
         var connected = S.Connected && _lastSeen is { } seen && time.GetUtcNow() - seen < Silence;
-        return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack);
+        return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack, S.Rejected, S.RejectedOmitted);
     }
 
     // Called on every ACK, hence the cached reference.

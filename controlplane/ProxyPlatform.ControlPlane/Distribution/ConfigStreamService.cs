@@ -25,6 +25,8 @@ public sealed class ConfigStreamService(
     public const int MaxLabelLength = 128;
     /// <summary>A NACK's reason is cut to this many characters before it is stored and shown.</summary>
     public const int MaxReasonLength = 4096;
+    /// <summary>An ACK's list of rejected resources is kept up to this many, each reason up to this long.</summary>
+    public const int MaxRejections = 100, MaxRejectionReasonLength = 512;
 
     public override async Task Connect(IAsyncStreamReader<WorkerMessage> requestStream, IServerStreamWriter<ControlMessage> responseStream, ServerCallContext context)
     {
@@ -110,7 +112,8 @@ public sealed class ConfigStreamService(
                 {
                     case WorkerMessage.KindOneofCase.Ack:
                         session.Acked(message.Ack.Revision);
-                        await worker.Applied(instance, message.Ack.Revision);
+                        var (rejected, omitted) = Rejections(message.Ack);
+                        await worker.Acked(instance, message.Ack.Revision, rejected, omitted);
                         break;
                     case WorkerMessage.KindOneofCase.Nack:
                         session.Nacked(message.Nack.Revision);
@@ -140,6 +143,28 @@ public sealed class ConfigStreamService(
             // The worker closed its side or went away: end the call.
             await stream.CancelAsync();
         }
+    }
+
+    /// <summary>
+    /// The resources an ACK says the worker rejects, within bounds: at most <see cref="MaxRejections"/>,
+    /// each reason cut at <see cref="MaxRejectionReasonLength"/>; entries that name no valid resource
+    /// are not kept, and are counted with those the worker left out.
+    /// </summary>
+    private static (IReadOnlyList<ResourceRejection>, int Omitted) Rejections(Ack ack)
+    {
+        var kept = new List<ResourceRejection>();
+        var omitted = Math.Max(0, ack.RejectedOmitted);
+        foreach (var entry in ack.Rejected)
+        {
+            if (kept.Count >= MaxRejections || !Resources.ResourceKinds.TryFromWire(entry.Key, out var key, out _))
+            {
+                omitted++;
+                continue;
+            }
+            var reason = entry.Reason.Length > MaxRejectionReasonLength ? entry.Reason[..MaxRejectionReasonLength] + "…" : entry.Reason;
+            kept.Add(new ResourceRejection(key, entry.Revision, reason));
+        }
+        return (kept, omitted);
     }
 
     /// <summary>Closes the stream once its credential is revoked or has expired.</summary>

@@ -76,7 +76,7 @@ public sealed class ClusterRuntime
     /// backend swaps the cluster's state without touching a connection or a request in flight.
     /// Verdicts count only while the cluster has a health check (without one, nobody probes it).
     /// </summary>
-    public static ClusterRuntime Build(ResourceKey id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, IPAddress? bindAddress = null, TrafficRegistry? traffic = null)
+    public static ClusterRuntime Build(ResourceKey id, ClusterDefinition definition, ClusterHealthSpec? health, ClusterRuntime? previous, BackendConnector? connector = null, TrafficRegistry? traffic = null)
     {
         var spec = definition.Spec ?? new ClusterSpec();
         var verdicts = spec.HealthCheck is null ? null : health?.Backends;
@@ -95,7 +95,7 @@ public sealed class ClusterRuntime
         }
         var allUnhealthy = enabled.Count > 0 && routable.Count == 0;
         var backends = allUnhealthy && spec.HealthCheck!.Panic ? enabled : routable;
-        var settings = ConnectionSettings.From(spec, bindAddress);
+        var settings = ConnectionSettings.From(spec, connector);
         var pool = previous is not null && previous.Pool.Settings == settings ? previous.Pool : new ConnectionPool(settings);
         return new ClusterRuntime(id, definition, [.. enabled], [.. backends], allUnhealthy, pool, previous?.Budget ?? new RetryBudget());
     }

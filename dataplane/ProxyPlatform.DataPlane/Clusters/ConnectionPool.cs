@@ -1,39 +1,16 @@
 using System.Net;
-using System.Net.Sockets;
 using ProxyPlatform.Configuration;
 
 namespace ProxyPlatform.DataPlane.Clusters;
 
 /// <summary>What a cluster's connection pool is built from: the pool is kept across changes of the cluster until these change.</summary>
-public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, IPAddress? BindAddress = null)
+public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, BackendConnector? Connector = null)
 {
-    public static ConnectionSettings From(ClusterSpec spec, IPAddress? bindAddress = null) => new(
+    public static ConnectionSettings From(ClusterSpec spec, BackendConnector? connector = null) => new(
         TimeSpan.FromSeconds(spec.Timeouts?.ConnectSeconds ?? 10),
         spec.Connections?.MaxPerBackend ?? int.MaxValue,
         TimeSpan.FromSeconds(spec.Connections?.IdleSeconds ?? new ConnectionsSpec().IdleSeconds),
-        bindAddress);
-}
-
-/// <summary>Connects from a chosen local address (<c>Proxy:OutboundBindAddress</c>), as nginx's <c>proxy_bind</c> does.</summary>
-public static class BoundConnections
-{
-    /// <summary>A <see cref="SocketsHttpHandler.ConnectCallback"/> that binds the socket to <paramref name="local"/> before connecting.</summary>
-    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> From(IPAddress local) =>
-        async (context, cancellationToken) =>
-        {
-            var socket = new Socket(local.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                socket.Bind(new IPEndPoint(local, 0));
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        };
+        connector);
 }
 
 /// <summary>A cluster's connections to its backends: one <see cref="HttpMessageInvoker"/>, shared by its requests.</summary>
@@ -55,8 +32,8 @@ public sealed class ConnectionPool
             MaxConnectionsPerServer = settings.MaxPerBackend,
             PooledConnectionIdleTimeout = settings.IdleTimeout,
         };
-        if (settings.BindAddress is { } local)
-            handler.ConnectCallback = BoundConnections.From(local);
+        if (settings.Connector is { } connector)
+            handler.ConnectCallback = connector.ConnectAsync;
         Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 

@@ -21,6 +21,10 @@ public sealed class ConfigStreamClient : BackgroundService
     private static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan LongestRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Settling = TimeSpan.FromSeconds(1);
+    /// <summary>Updates read from the stream and not yet applied; past this the stream is not read.</summary>
+    private const int MaxQueuedUpdates = 1024;
+    /// <summary>An ACK lists at most this many rejected resources (the rest are counted), each reason at most this long: the proto's bounds.</summary>
+    public const int MaxReportedRejections = 100, MaxReasonLength = 512;
     private static readonly string Version =
         typeof(ConfigStreamClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
@@ -163,12 +167,14 @@ public sealed class ConfigStreamClient : BackgroundService
                 _logger.LogInformation("Connected to control plane {Url} as {Worker} (pool {Pool}, serving revision {Revision})", url, _options.WorkerId, _options.Pool, applied);
             }
 
-            // The stream is read into a queue as fast as it arrives, and the coalescer applies what is queued.
-            var queue = Channel.CreateUnbounded<ConfigUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            // The stream is read into a queue, and the coalescer applies everything queued at once. The
+            // queue is bounded: a worker that cannot keep up stops reading, and gRPC's flow control
+            // holds the control plane back.
+            var queue = Channel.CreateBounded<ConfigUpdate>(new BoundedChannelOptions(MaxQueuedUpdates) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
             var reading = PumpAsync(call.ResponseStream, next, queue.Writer, session, stream.Token);
             // ACKs wait for the last-known-good save, applies do not: traffic gets a change at once,
             // and the control plane hears of it once a restart would still serve it.
-            var acking = Task.CompletedTask;
+            var acks = new PendingAck(this, writer, stream);
             try
             {
                 while (await _coalescer.ApplyNextAsync(queue.Reader, stream.Token) is { } result)
@@ -176,7 +182,7 @@ public sealed class ConfigStreamClient : BackgroundService
                     switch (result.Outcome)
                     {
                         case ApplyOutcome.Applied:
-                            acking = AckWhenSavedAsync(acking, writer, result.Revision, stream);
+                            acks.Applied(result.Revision);
                             break;
                         case ApplyOutcome.Rejected:
                             await writer.WriteAsync(new WorkerMessage { Nack = new Nack { Revision = result.Revision, Reason = result.Reason } }, stream.Token);
@@ -194,7 +200,7 @@ public sealed class ConfigStreamClient : BackgroundService
             {
                 await stream.CancelAsync();
                 await reading;
-                await acking;
+                await acks.Completion;
             }
         }
         finally
@@ -235,7 +241,7 @@ public sealed class ConfigStreamClient : BackgroundService
                 var update = responses.Current.Update;
                 _stats.UpdateReceived(update);
                 session.UpdateReceived();
-                queue.TryWrite(update);
+                await queue.WriteAsync(update, ct);
             }
         }
         catch (Exception ex)
@@ -249,24 +255,90 @@ public sealed class ConfigStreamClient : BackgroundService
         }
     }
 
-    /// <summary>ACKs <paramref name="revision"/> after the ACKs before it, once it is saved as last-known-good (however many attempts that takes).</summary>
-    private async Task AckWhenSavedAsync(Task previous, MessageWriter writer, long revision, CancellationTokenSource stream)
+    /// <summary>
+    /// The ACK the stream owes: the newest applied revision, sent once it is saved as last-known-good
+    /// (however many attempts that takes), with every resource the worker rejects. An ACK covers every
+    /// revision before it, so while a save is slow only the newest revision waits: one pending ACK,
+    /// never a queue of them.
+    /// </summary>
+    private sealed class PendingAck(ConfigStreamClient client, MessageWriter writer, CancellationTokenSource stream)
     {
-        await previous;
-        try
+        private readonly Lock _gate = new();
+        private long _wanted;
+        private long _sent;
+        private Task _sending = Task.CompletedTask;
+
+        /// <summary>Completes when no ACK is being sent.</summary>
+        public Task Completion
         {
-            await _applier.WhenSavedAsync(revision).WaitAsync(stream.Token);
-            await writer.WriteAsync(new WorkerMessage { Ack = new Ack { Revision = revision } }, stream.Token);
+            get
+            {
+                lock (_gate)
+                    return _sending;
+            }
         }
-        catch (OperationCanceledException)
+
+        public void Applied(long revision)
         {
+            lock (_gate)
+            {
+                _wanted = Math.Max(_wanted, revision);
+                if (_sending.IsCompleted)
+                    _sending = Task.Run(SendAsync);
+            }
         }
-        catch (Exception ex)
+
+        private async Task SendAsync()
         {
-            // A stream that cannot be written to is gone: end it, so the reader reconnects.
-            _logger.LogDebug(ex, "ACK of revision {Revision} failed", revision);
-            await stream.CancelAsync();
+            while (true)
+            {
+                long revision;
+                lock (_gate)
+                {
+                    if (_wanted <= _sent || stream.IsCancellationRequested)
+                    {
+                        // Leaving under the lock: Applied sees this task as running until it returns.
+                        _sending = Task.CompletedTask;
+                        return;
+                    }
+                    revision = _wanted;
+                }
+                try
+                {
+                    await client._applier.WhenSavedAsync(revision).WaitAsync(stream.Token);
+                    await writer.WriteAsync(new WorkerMessage { Ack = client.Ack(revision) }, stream.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+                catch (Exception ex)
+                {
+                    // A stream that cannot be written to is gone: end it, so the reader reconnects.
+                    client._logger.LogDebug(ex, "ACK of revision {Revision} failed", revision);
+                    await stream.CancelAsync();
+                }
+                lock (_gate)
+                    _sent = Math.Max(_sent, revision);
+            }
         }
+    }
+
+    /// <summary>An ACK of <paramref name="revision"/> listing what the worker rejects, within the ACK's bounds.</summary>
+    private Ack Ack(long revision)
+    {
+        var ack = new Ack { Revision = revision };
+        var rejected = _applier.RejectedResources;
+        foreach (var (key, rejection) in rejected.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal).Take(MaxReportedRejections))
+        {
+            ack.Rejected.Add(new RejectedResource
+            {
+                Key = Resources.ResourceKinds.ToWire(key),
+                Revision = rejection.Revision,
+                Reason = rejection.Reason.Length > MaxReasonLength ? rejection.Reason[..(MaxReasonLength - 1)] + "…" : rejection.Reason,
+            });
+        }
+        ack.RejectedOmitted = Math.Max(0, rejected.Count - MaxReportedRejections);
+        return ack;
     }
 
     private async Task SendHeartbeatsAsync(MessageWriter writer, CancellationTokenSource stream)

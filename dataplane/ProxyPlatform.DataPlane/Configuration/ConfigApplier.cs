@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using ProxyPlatform.Protos.DataPlane;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
@@ -12,25 +14,31 @@ public enum ApplyOutcome
     OutOfSequence,
 }
 
-/// <summary>What became of one update.</summary>
+/// <summary>What became of one update; an applied one may have left resources out (<see cref="ConfigApplier.RejectedResources"/>).</summary>
 public sealed record ApplyResult(ApplyOutcome Outcome, long Revision, string? Reason = null);
 
 /// <summary>
 /// The configuration this worker serves, and the one way to change it: an update is turned into a
 /// new snapshot, validated and compiled (only what it changes), swapped in, and saved as
-/// last-known-good in the background; or rejected while the previous configuration keeps serving.
+/// last-known-good in the background. A resource that cannot be applied is left out alone: its last
+/// good version keeps serving (and is what the last-known-good file keeps), and it is listed in
+/// <see cref="RejectedResources"/> until a later version of it applies or it is removed.
 /// </summary>
 public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastKnownGood, LastKnownGoodSaver saver, ConfigStream.ConfigStreamStats stats, ILogger<ConfigApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile ConfigSnapshot? _current;
     private volatile ProxyRuntime? _runtime;
+    private ImmutableDictionary<ResourceKey, ResourceRejection> _rejected = ImmutableDictionary<ResourceKey, ResourceRejection>.Empty;
 
     /// <summary>The snapshot being served, or null while no configuration has ever been applied.</summary>
     public ConfigSnapshot? Current => _current;
 
     /// <summary>The routing table and clusters being served, or null while no configuration has ever been applied.</summary>
     public ProxyRuntime? Runtime => _runtime;
+
+    /// <summary>The resources this worker does not serve as the control plane last sent them, by key.</summary>
+    public ImmutableDictionary<ResourceKey, ResourceRejection> RejectedResources => Volatile.Read(ref _rejected);
 
     /// <summary>The revision being served, 0 when none.</summary>
     public long AppliedRevision => _current?.Revision ?? 0;
@@ -98,12 +106,11 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             return new ApplyResult(ApplyOutcome.OutOfSequence, update.Revision,
                 $"revision {update.Revision} applies on top of {update.BaseRevision}, but this worker serves {(_current is null ? "nothing" : _current.Revision)}.");
 
-        if (!current.TryApply(update, out var next, out var rejection))
-            return Rejected(update, rejection);
+        var next = current.Apply(update, out var unreadable);
         SnapshotCompilation compilation;
         try
         {
-            compilation = compiler.Compile(_runtime ?? ProxyRuntime.Empty, next, update);
+            compilation = compiler.Compile(_runtime ?? ProxyRuntime.Empty, current, next, update, unreadable);
         }
         catch (Exception ex)
         {
@@ -111,21 +118,23 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
             logger.LogError(ex, "Compiling revision {Revision} failed", update.Revision);
             return Rejected(update, $"the configuration could not be compiled: {ex.Message}");
         }
-        if (!compilation.IsValid)
-            return Rejected(update, compilation.Rejection!);
-
+        next = compilation.Next;
         var compiled = System.Diagnostics.Stopwatch.GetTimestamp();
-        var change = compilation.Update!;
+        var change = compilation.Update;
         compiler.Commit(change);
         _runtime = change.Runtime;
         _current = next;
+        var rejected = Rejections(update, compilation.Rejected, restoring);
+        Volatile.Write(ref _rejected, rejected);
         if (change.RouteChanges > 0)
             stats.RouteTableRebuilt();
         var swapped = System.Diagnostics.Stopwatch.GetTimestamp();
         if (restoring)
             saver.Restored(next.Revision);
         else
-            saver.Save(update);
+            saver.Save(AsServed(update, current, compilation.Rejected, rejected));
+        foreach (var rejection in compilation.Rejected)
+            logger.LogWarning("Revision {Revision}: serving {Resource} as before, without the version of revision {Rejected}: {Reason}", next.Revision, rejection.Key, rejection.Revision, rejection.Reason);
 
         // Snapshots and restores are rare and worth a line; a busy pool sends deltas by the hundred
         // per second, and the control plane already shows each worker's applied revision.
@@ -140,6 +149,54 @@ public sealed class ConfigApplier(SnapshotCompiler compiler, LastKnownGood lastK
                 System.Diagnostics.Stopwatch.GetElapsedTime(compiled, swapped).TotalMilliseconds);
         }
         return new ApplyResult(ApplyOutcome.Applied, next.Revision);
+    }
+
+    /// <summary>
+    /// The rejected set after <paramref name="update"/>: a full snapshot's own rejections; after a
+    /// delta, the earlier ones it did not send again, and its own. Restoring the last-known-good file
+    /// takes the set it was saved with.
+    /// </summary>
+    private ImmutableDictionary<ResourceKey, ResourceRejection> Rejections(ConfigUpdate update, IReadOnlyList<ResourceRejection> now, bool restoring)
+    {
+        var set = update.BaseRevision == 0 ? ImmutableDictionary<ResourceKey, ResourceRejection>.Empty.ToBuilder() : _rejected.ToBuilder();
+        if (update.BaseRevision != 0)
+        {
+            foreach (var wire in update.Upserts.Select(u => u.Key).Concat(update.Removals))
+                set.Remove(new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id));
+        }
+        if (restoring)
+        {
+            foreach (var saved in update.Rejected)
+                set[new ResourceKey((ResourceKind)(int)saved.Key.Kind, saved.Key.Tenant, saved.Key.Id)] =
+                    new ResourceRejection(new ResourceKey((ResourceKind)(int)saved.Key.Kind, saved.Key.Tenant, saved.Key.Id), saved.Revision, saved.Reason);
+        }
+        foreach (var rejection in now)
+            set[rejection.Key] = rejection;
+        return set.ToImmutable();
+    }
+
+    /// <summary>
+    /// <paramref name="update"/> as this worker serves it, which is what its last-known-good file keeps:
+    /// without the versions it rejected (a full snapshot keeps the version served before instead), and
+    /// with the complete rejected set, so a restart still reports it.
+    /// </summary>
+    private static ConfigUpdate AsServed(ConfigUpdate update, ConfigSnapshot before, IReadOnlyList<ResourceRejection> now, ImmutableDictionary<ResourceKey, ResourceRejection> rejected)
+    {
+        if (now.Count == 0 && rejected.Count == 0 && update.Rejected.Count == 0)
+            return update;
+        var left = now.Select(r => r.Key).ToHashSet();
+        var served = new ConfigUpdate { Revision = update.Revision, BaseRevision = update.BaseRevision };
+        foreach (var resource in update.Upserts)
+        {
+            var key = new ResourceKey((ResourceKind)(int)resource.Key.Kind, resource.Key.Tenant, resource.Key.Id);
+            if (!left.Contains(key))
+                served.Upserts.Add(resource);
+            else if (update.BaseRevision == 0 && before.ToWire(key) is { } kept)
+                served.Upserts.Add(kept);
+        }
+        served.Removals.AddRange(update.Removals.Where(k => !left.Contains(new ResourceKey((ResourceKind)(int)k.Kind, k.Tenant, k.Id))));
+        served.Rejected.AddRange(rejected.Values.Select(r => new RejectedResource { Key = ResourceKinds.ToWire(r.Key), Revision = r.Revision, Reason = r.Reason }));
+        return served;
     }
 
     private ApplyResult Rejected(ConfigUpdate update, string reason)

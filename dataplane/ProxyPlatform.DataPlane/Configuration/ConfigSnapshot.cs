@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Collections.Immutable;
-using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.Protos.DataPlane;
@@ -37,6 +36,8 @@ public sealed class ConfigSnapshot
     public ResourceMap<RouteSpec> Routes => Of<RouteSpec>(ResourceKind.Route);
     /// <summary>The control plane's verdicts on each cluster's backends, keyed like the cluster but of their own kind.</summary>
     public ResourceMap<ClusterHealthSpec> Health => Of<ClusterHealthSpec>(ResourceKind.BackendHealth);
+    /// <summary>The pool's own settings; a worker is sent the one of its pool.</summary>
+    public ResourceMap<PoolSpec> Pools => Of<PoolSpec>(ResourceKind.Pool);
 
     private ResourceMap<T> Of<T>(ResourceKind kind) => new(_byKind[(int)kind]);
 
@@ -48,31 +49,29 @@ public sealed class ConfigSnapshot
 
     /// <summary>
     /// The snapshot <paramref name="update"/> makes: a full snapshot replaces everything, a delta
-    /// replaces its upserts by key and deletes its removals. Fails with a reason naming the
-    /// resource when a resource's key or JSON cannot be read. The caller checks <see cref="Precedes"/>.
+    /// replaces its upserts by key and deletes its removals. A resource whose key or JSON cannot be
+    /// read is left out alone (this snapshot's version of it, if any, stays) and listed in
+    /// <paramref name="rejected"/>. The caller checks <see cref="Precedes"/>.
     /// </summary>
-    public bool TryApply(ConfigUpdate update, [NotNullWhen(true)] out ConfigSnapshot? next, [NotNullWhen(false)] out string? rejection)
+    public ConfigSnapshot Apply(ConfigUpdate update, out IReadOnlyList<ResourceRejection> rejected)
     {
         var start = update.BaseRevision == 0 ? Empty : this;
         var builders = start._byKind.Select(k => k.ToBuilder()).ToArray();
-        next = null;
+        var problems = new List<ResourceRejection>();
 
         foreach (var wire in update.Removals)
         {
-            if (!ResourceKinds.IsKnown((ResourceKind)(int)wire.Kind))
-            {
-                rejection = $"removal of resource {wire.Tenant}/{wire.Id}: unknown resource kind {wire.Kind}.";
-                return false;
-            }
-            builders[(int)wire.Kind].Remove(new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id));
+            // A removal of a kind this worker does not know removes nothing it serves.
+            if (ResourceKinds.IsKnown((ResourceKind)(int)wire.Kind))
+                builders[(int)wire.Kind].Remove(new ResourceKey((ResourceKind)(int)wire.Kind, wire.Tenant, wire.Id));
         }
 
         foreach (var resource in update.Upserts)
         {
             if (!ResourceKinds.TryFromWire(resource.Key, out var key, out var problem))
             {
-                rejection = problem!;
-                return false;
+                problems.Add(new ResourceRejection(key, resource.Revision, problem!));
+                continue;
             }
             object? spec;
             try
@@ -81,22 +80,60 @@ public sealed class ConfigSnapshot
             }
             catch (JsonException ex)
             {
-                rejection = $"{key}: the spec is not valid JSON for a {ResourceKinds.Of(key.Kind).Name}: {ex.Message}";
-                return false;
+                problems.Add(new ResourceRejection(key, resource.Revision, $"{key}: the spec is not valid JSON for a {ResourceKinds.Of(key.Kind).Name}: {ex.Message}"));
+                Keep(builders, key);
+                continue;
             }
             if (spec is null)
             {
-                rejection = $"{key}: the spec is null.";
-                return false;
+                problems.Add(new ResourceRejection(key, resource.Revision, $"{key}: the spec is null."));
+                Keep(builders, key);
+                continue;
             }
             builders[(int)key.Kind][key] = new Revisioned<object>(spec, resource.Revision);
         }
 
-        rejection = null;
-        next = new ConfigSnapshot(update.Revision, [.. builders.Select(b => b.ToImmutable())]);
-        return true;
+        rejected = problems;
+        return new ConfigSnapshot(update.Revision, [.. builders.Select(b => b.ToImmutable())]);
+
+        // A full snapshot starts empty: the version served so far is carried over.
+        void Keep(ImmutableDictionary<ResourceKey, Revisioned<object>>.Builder[] into, ResourceKey key)
+        {
+            if (_byKind[(int)key.Kind].TryGetValue(key, out var served))
+                into[(int)key.Kind][key] = served;
+        }
+    }
+
+    /// <summary>This snapshot with <paramref name="keys"/> as <paramref name="previous"/> has them (absent there: absent here).</summary>
+    public ConfigSnapshot Reverted(IReadOnlyCollection<ResourceKey> keys, ConfigSnapshot previous)
+    {
+        if (keys.Count == 0)
+            return this;
+        var byKind = (ImmutableDictionary<ResourceKey, Revisioned<object>>[])_byKind.Clone();
+        foreach (var key in keys)
+        {
+            var kind = (int)key.Kind;
+            byKind[kind] = previous._byKind[kind].TryGetValue(key, out var served) ? byKind[kind].SetItem(key, served) : byKind[kind].Remove(key);
+        }
+        return new ConfigSnapshot(Revision, byKind);
+    }
+
+    /// <summary>The version of <paramref name="key"/> this snapshot holds, as the stream carries it; null when it holds none.</summary>
+    public Resource? ToWire(ResourceKey key)
+    {
+        if (!ResourceKinds.IsKnown(key.Kind) || !_byKind[(int)key.Kind].TryGetValue(key, out var served))
+            return null;
+        return new Resource
+        {
+            Key = ResourceKinds.ToWire(key),
+            Revision = served.Revision,
+            SpecJson = Google.Protobuf.ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(served.Spec, ResourceKinds.Of(key.Kind).SpecType, ConfigJson.Options)),
+        };
     }
 }
+
+/// <summary>A resource of an update that the worker does not serve as sent, the revision it came with, and why.</summary>
+public sealed record ResourceRejection(ResourceKey Key, long Revision, string Reason);
 
 /// <summary>A snapshot's resources of one kind, by key, with their specs as that kind's type.</summary>
 public readonly struct ResourceMap<T>(ImmutableDictionary<ResourceKey, Revisioned<object>> map) : IEnumerable<KeyValuePair<ResourceKey, Revisioned<T>>>

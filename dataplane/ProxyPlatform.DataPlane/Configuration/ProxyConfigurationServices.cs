@@ -18,6 +18,7 @@ public static class ProxyConfigurationServices
         services.AddHttpForwarder();
         services.TryAddSingleton<ConfigStream.ConfigStreamStats>();
         services.TryAddSingleton<Metrics.TrafficRegistry>();
+        services.AddSingleton(sp => new Clusters.BackendConnector(sp.GetRequiredService<Hosting.DataPlaneOptions>().OutboundBindAddress));
         services.AddSingleton<SnapshotCompiler>();
         services.AddSingleton<LastKnownGood>();
         services.AddSingleton<LastKnownGoodSaver>();

@@ -27,117 +27,205 @@ public sealed record CompiledUpdate(
     IReadOnlyList<(ResourceKey Id, ClusterRuntime? Cluster, ClusterRuntime? Previous)> ClusterChanges,
     IReadOnlyDictionary<ResourceKey, ClusterSlot> NewSlots,
     int RouteChanges,
-    IReadOnlyList<ResourceKey> RemovedRoutes);
-
-/// <summary>The verdict on an update: the compiled runtime to serve, or why it cannot be served.</summary>
-public sealed record SnapshotCompilation(CompiledUpdate? Update, string? Rejection)
-{
-    public bool IsValid => Update is not null;
-}
+    IReadOnlyList<ResourceKey> RemovedRoutes,
+    PoolLimits? Limits = null);
 
 /// <summary>
-/// Turns an update into what the worker serves, or into a rejection naming the resources at fault.
-/// Every changed spec passes the shared <see cref="ConfigValidator"/>; every route's tenant and
-/// cluster exist; nothing asks for more than this worker allows. Only what the update changes is
-/// validated and compiled: the routing table is updated for the routes it touches, clusters are
-/// rebuilt for the clusters it touches, and a cluster change never touches the routing table.
+/// An update as the worker will serve it: the compiled runtime, the snapshot it serves (where a
+/// rejected resource keeps the version served before, or is absent), and the resources rejected.
 /// </summary>
-public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry traffic)
-{
-    /// <summary>A NACK names this many problems at most; the rest are counted.</summary>
-    private const int MaxReasons = 5;
+public sealed record SnapshotCompilation(CompiledUpdate Update, ConfigSnapshot Next, IReadOnlyList<ResourceRejection> Rejected);
 
+/// <summary>
+/// Turns an update into what the worker serves. Every changed spec passes the shared
+/// <see cref="ConfigValidator"/> and the pool's limits (<see cref="PoolLimitsCheck"/>); every route's
+/// tenant and cluster exist; nothing asks for more than this worker allows. A resource that fails is
+/// rejected alone: the worker keeps serving its last good version (or nothing, when it never had
+/// one) and applies the rest; an exception while compiling one tenant's routes rejects that tenant's
+/// changed routes alone. Only what the update changes is validated and compiled: the routing table
+/// is updated for the routes it touches, clusters are rebuilt for the clusters it touches, and a
+/// cluster change never touches the routing table.
+/// </summary>
+public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry traffic, BackendConnector connector)
+{
     /// <summary>Each cluster's slot, shared by the routes that use it. Changed only by <see cref="Commit"/>.</summary>
     private readonly Dictionary<ResourceKey, ClusterSlot> _slots = [];
 
-    public SnapshotCompilation Compile(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
+    /// <summary>
+    /// Called as each route is compiled. Every input the validator lets through compiles; tests make
+    /// this throw to show that a failure no input can cause yet stays with its tenant.
+    /// </summary>
+    internal Action<ResourceKey>? RouteCompiling { get; set; }
+
+    /// <summary>
+    /// Compiles <paramref name="next"/>, the snapshot <paramref name="update"/> makes of
+    /// <paramref name="current"/>, on top of <paramref name="runtime"/>; <paramref name="unreadable"/>
+    /// are the update's resources that could not even be read.
+    /// </summary>
+    public SnapshotCompilation Compile(ProxyRuntime runtime, ConfigSnapshot current, ConfigSnapshot next, ConfigUpdate update, IReadOnlyList<ResourceRejection> unreadable)
     {
-        var problems = new List<string>();
         var full = update.BaseRevision == 0;
         var (tenantKeys, clusterKeys, routeKeys) = full ? Everything(runtime, next) : Changes(runtime, next, update);
+        var rejected = new List<ResourceRejection>(unreadable);
 
+        // The pool first: its limits judge everything else.
+        var poolKey = ResourceKey.OfPool(options.Pool);
+        if (next.Pools.TryGetValue(poolKey, out var pool) && Problems(poolKey, ConfigValidator.Validate(pool.Spec)) is { } badPool)
+        {
+            rejected.Add(new ResourceRejection(poolKey, pool.Revision, badPool));
+            next = next.Reverted([poolKey], current);
+        }
+        var limits = next.Pools.GetValueOrDefault(poolKey)?.Spec.Limits;
+
+        var badTenants = new List<ResourceKey>();
         foreach (var tenant in tenantKeys)
         {
-            if (next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec))
-                AddFieldErrors(problems, $"tenant {tenant}", ConfigValidator.Validate(spec.Spec));
+            var key = ResourceKey.OfTenant(tenant);
+            if (next.Tenants.TryGetValue(key, out var spec) && Problems(key, ConfigValidator.Validate(spec.Spec)) is { } problem)
+            {
+                rejected.Add(new ResourceRejection(key, spec.Revision, problem));
+                badTenants.Add(key);
+            }
         }
+        next = next.Reverted(badTenants, current);
 
         var clusterChanges = new List<(ResourceKey, ClusterRuntime?, ClusterRuntime?)>();
         var clusters = runtime.Clusters.ToBuilder();
-        var removedClusters = false;
+        var badClusters = new List<ResourceKey>();
         foreach (var id in clusterKeys)
         {
             if (!next.Clusters.TryGetValue(id, out var cluster))
             {
-                removedClusters |= clusters.Remove(id);
-                clusterChanges.Add((id, null, runtime.Clusters.GetValueOrDefault(id)));
+                if (clusters.Remove(id))
+                    clusterChanges.Add((id, null, runtime.Clusters.GetValueOrDefault(id)));
                 continue;
             }
+            var problems = new List<string>();
             if (!next.Tenants.ContainsKey(ResourceKey.OfTenant(id.Tenant)))
                 problems.Add($"{id}: tenant '{id.Tenant}' is not in the configuration.");
-            var before = problems.Count;
-            ValidateCluster(problems, id, cluster.Spec);
-            if (problems.Count > before)
+            ValidateCluster(problems, id, cluster.Spec, limits);
+            ClusterRuntime? built = null;
+            if (problems.Count == 0)
+            {
+                try
+                {
+                    built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(ResourceKey.HealthOf(id.Tenant, id.Id))?.Spec, runtime.Clusters.GetValueOrDefault(id), connector, traffic);
+                }
+                catch (Exception ex)
+                {
+                    problems.Add($"{id}: it could not be compiled: {ex.Message}");
+                }
+            }
+            if (built is null)
+            {
+                rejected.Add(new ResourceRejection(id, cluster.Revision, Joined(problems)));
+                badClusters.Add(id);
                 continue;
-            var built = ClusterRuntime.Build(id, cluster.Spec, next.Health.GetValueOrDefault(ResourceKey.HealthOf(id.Tenant, id.Id))?.Spec, runtime.Clusters.GetValueOrDefault(id), options.OutboundBindAddress, traffic);
+            }
             clusters[id] = built;
             clusterChanges.Add((id, built, runtime.Clusters.GetValueOrDefault(id)));
         }
-        if (removedClusters && !full)
-        {
-            // A removed cluster must not be left behind by a route that did not change.
-            foreach (var (id, route) in next.Routes)
-            {
-                if (!routeKeys.Contains(id) && !next.Clusters.ContainsKey(ResourceKey.OfCluster(id.Tenant, route.Spec.Cluster)))
-                    problems.Add($"{id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
-            }
-        }
+        next = next.Reverted(badClusters, current);
 
         var pendingSlots = new Dictionary<ResourceKey, ClusterSlot>();
         var removed = new List<CompiledRoute>();
         var removedRoutes = new List<ResourceKey>();
         var added = new List<CompiledRoute>();
         var routeIndex = runtime.RouteIndex.ToBuilder();
-        foreach (var id in routeKeys)
+        var badRoutes = new List<ResourceKey>();
+        foreach (var tenantRoutes in routeKeys.GroupBy(k => k.Tenant, StringComparer.Ordinal))
         {
-            if (runtime.RouteIndex.TryGetValue(id, out var old))
-                removed.Add(old);
-            if (!next.Routes.TryGetValue(id, out var route))
+            // One tenant's routes change together or not at all when compiling them fails: the
+            // exception is that tenant's alone, and every other tenant's changes are applied.
+            var (tenantRemoved, tenantAdded, tenantRejected, tenantSlots) = (new List<CompiledRoute>(), new List<CompiledRoute>(), new List<ResourceRejection>(), new Dictionary<ResourceKey, ClusterSlot>());
+            try
             {
-                if (routeIndex.Remove(id))
-                    removedRoutes.Add(id);
-                continue;
+                foreach (var id in tenantRoutes)
+                {
+                    RouteCompiling?.Invoke(id);
+                    var old = runtime.RouteIndex.GetValueOrDefault(id);
+                    if (!next.Routes.TryGetValue(id, out var route))
+                    {
+                        if (old is not null)
+                            tenantRemoved.Add(old);
+                        continue;
+                    }
+                    var problems = new List<string>();
+                    var tenant = next.Tenants.GetValueOrDefault(ResourceKey.OfTenant(id.Tenant));
+                    if (tenant is null)
+                        problems.Add($"{id}: tenant '{id.Tenant}' is not in the configuration.");
+                    var clusterId = ResourceKey.OfCluster(id.Tenant, route.Spec.Cluster ?? "");
+                    if (ConfigValidator.IsValidId(route.Spec.Cluster) && !next.Clusters.ContainsKey(clusterId))
+                        problems.Add($"{id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
+                    ValidateRoute(problems, id, route.Spec, limits);
+                    if (problems.Count > 0 || tenant is null)
+                    {
+                        tenantRejected.Add(new ResourceRejection(id, route.Revision, Joined(problems)));
+                        continue;
+                    }
+                    var slot = _slots.GetValueOrDefault(clusterId) ?? pendingSlots.GetValueOrDefault(clusterId) ?? tenantSlots.GetValueOrDefault(clusterId);
+                    if (slot is null)
+                        tenantSlots[clusterId] = slot = new ClusterSlot(clusterId);
+                    if (old is not null)
+                        tenantRemoved.Add(old);
+                    tenantAdded.Add(CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId)));
+                }
             }
-            // Without its tenant a route would fall back to matching every host, not the tenant's.
-            var tenant = next.Tenants.GetValueOrDefault(ResourceKey.OfTenant(id.Tenant));
-            if (tenant is null)
-                problems.Add($"{id}: tenant '{id.Tenant}' is not in the configuration.");
-            var clusterId = ResourceKey.OfCluster(id.Tenant, route.Spec.Cluster ?? "");
-            if (ConfigValidator.IsValidId(route.Spec.Cluster) && !next.Clusters.ContainsKey(clusterId))
-                problems.Add($"{id}: cluster: '{route.Spec.Cluster}' is not a cluster of tenant '{id.Tenant}'.");
-            var before = problems.Count;
-            ValidateRoute(problems, id, route.Spec);
-            if (problems.Count > before || tenant is null)
-                continue;
-            var slot = _slots.GetValueOrDefault(clusterId) ?? pendingSlots.GetValueOrDefault(clusterId);
-            if (slot is null)
-                pendingSlots[clusterId] = slot = new ClusterSlot(clusterId);
-            var compiled = CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId));
-            routeIndex[id] = compiled;
-            added.Add(compiled);
+            catch (Exception ex)
+            {
+                // Removals too: the tenant's routes stay exactly as they were served.
+                (tenantRemoved, tenantAdded, tenantSlots) = ([], [], []);
+                tenantRejected = [.. tenantRoutes.Select(id => new ResourceRejection(id, next.Routes.GetValueOrDefault(id)?.Revision ?? update.Revision,
+                    $"{id}: the routes of tenant '{id.Tenant}' could not be compiled: {ex.Message}"))];
+            }
+            foreach (var route in tenantRemoved)
+            {
+                routeIndex.Remove(route.Id);
+                if (!next.Routes.ContainsKey(route.Id))
+                    removedRoutes.Add(route.Id);
+            }
+            foreach (var route in tenantAdded)
+                routeIndex[route.Id] = route;
+            foreach (var (id, slot) in tenantSlots)
+                pendingSlots[id] = slot;
+            removed.AddRange(tenantRemoved);
+            added.AddRange(tenantAdded);
+            rejected.AddRange(tenantRejected);
+            badRoutes.AddRange(tenantRejected.Select(r => r.Key));
         }
-        if (problems.Count > 0)
-            return Rejected(problems);
+        next = next.Reverted(badRoutes, current);
 
-        var routes = removed.Count + added.Count == 0 ? runtime.Routes : runtime.Routes.With(removed, added);
+        // A cluster that a served route still uses stays: the route may be one whose change was
+        // rejected, and keeps its last good version, with the cluster that version sends to.
+        var keptClusters = new List<ResourceKey>();
+        foreach (var (id, built, previous) in clusterChanges)
+        {
+            if (built is null && previous is not null && routeIndex.Values.FirstOrDefault(r => r.Cluster.Id == id) is { } user)
+            {
+                rejected.Add(new ResourceRejection(id, update.Revision, $"{id}: it cannot be removed while route {user.Id.QualifiedId} sends to it."));
+                clusters[id] = previous;
+                keptClusters.Add(id);
+            }
+        }
+        if (keptClusters.Count > 0)
+        {
+            clusterChanges.RemoveAll(c => keptClusters.Contains(c.Item1));
+            next = next.Reverted(keptClusters, current);
+        }
+
+        var routes = runtime.Routes.WithClaims(Claims(runtime, next, tenantKeys, full));
+        if (removed.Count + added.Count > 0)
+            routes = routes.With(removed, added);
         return new SnapshotCompilation(new CompiledUpdate(
             new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable()),
-            clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes), null);
+            clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes, next.Pools.GetValueOrDefault(poolKey)?.Spec.Limits), next, rejected);
     }
 
     /// <summary>Makes a compiled update's clusters live. The caller then publishes its runtime (and with it, its routes).</summary>
     public void Commit(CompiledUpdate update)
     {
+        // Connections opened from now on are held to the pool's limits; open ones were checked when they were made.
+        connector.AllowedNetworks = update.Limits?.AllowedBackendNetworks;
         foreach (var (id, slot) in update.NewSlots)
             _slots.TryAdd(id, slot);
         foreach (var (id, cluster, previous) in update.ClusterChanges)
@@ -164,14 +252,14 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
     {
         var match = route.Match ?? new RouteMatchSpec();
-        // A route without hosts serves its tenant's host names; a tenant without any serves every host.
+        // A route without hosts serves all of its tenant's host names.
         var hosts = match.Hosts is { Count: > 0 } own ? own : tenant.Hostnames;
         return new CompiledRoute
         {
             Id = id,
             Name = id.QualifiedId,
             Cluster = cluster,
-            Hosts = hosts.Select(h => h.ToLowerInvariant()).ToArray(),
+            Hosts = hosts.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal).ToArray(),
             Prefix = NormalizePrefix(match.PathPrefix),
             Methods = [.. match.Methods],
             Headers = [.. match.Headers.OrderBy(h => h.Key, StringComparer.Ordinal)],
@@ -200,6 +288,27 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         return trimmed.Length == 0 ? "/" : trimmed;
     }
 
+    /// <summary>
+    /// The host names each changed tenant now claims (none once it is gone); with a full snapshot every
+    /// tenant's, and none for the tenants the snapshot no longer holds.
+    /// </summary>
+    private static Dictionary<string, IReadOnlyList<string>> Claims(ProxyRuntime runtime, ConfigSnapshot next, IEnumerable<string> tenants, bool full)
+    {
+        var claims = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        if (full)
+        {
+            foreach (var gone in runtime.Routes.ClaimingTenants)
+                claims[gone] = [];
+        }
+        foreach (var tenant in tenants)
+        {
+            claims[tenant] = next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec)
+                ? [.. spec.Spec.Hostnames.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal)]
+                : [];
+        }
+        return claims;
+    }
+
     private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Everything(ProxyRuntime runtime, ConfigSnapshot next)
     {
         var clusters = new HashSet<ResourceKey>(next.Clusters.Keys);
@@ -214,6 +323,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         var tenants = new HashSet<string>();
         var clusters = new HashSet<ResourceKey>();
         var routes = new HashSet<ResourceKey>();
+        var pool = false;
         // What the worker builds from each kind: this is each kind's own code, the one place that lists them.
         foreach (var wire in update.Upserts.Select(u => u.Key).Concat(update.Removals))
         {
@@ -228,6 +338,11 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                     break;
                 case ResourceKind.Route:
                     routes.Add(key);
+                    break;
+                case ResourceKind.Pool:
+                    // New limits judge every route and cluster again (pool changes are rare); one beyond
+                    // them is reported, and keeps the version the worker served.
+                    pool = true;
                     break;
                 case ResourceKind.BackendHealth:
                     // New verdicts rebuild the cluster's state only: its slot is swapped, routes are untouched.
@@ -251,10 +366,15 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                     clusters.Add(id);
             }
         }
+        if (pool)
+        {
+            clusters.UnionWith(next.Clusters.Keys);
+            routes.UnionWith(next.Routes.Keys);
+        }
         return (tenants, clusters, routes);
     }
 
-    private static void ValidateCluster(List<string> problems, ResourceKey id, ClusterDefinition cluster)
+    private static void ValidateCluster(List<string> problems, ResourceKey id, ClusterDefinition cluster, PoolLimits? limits)
     {
         var name = id.ToString();
         AddFieldErrors(problems, name, ConfigValidator.Validate(cluster.Spec));
@@ -265,14 +385,16 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             foreach (var error in ConfigValidator.Validate(backend))
                 problems.Add($"{name}: backends.{backendId}.{error.Field}: {error.Message}");
         }
+        AddFieldErrors(problems, name, PoolLimitsCheck.Check(cluster, limits));
     }
 
-    private void ValidateRoute(List<string> problems, ResourceKey id, RouteSpec route)
+    private void ValidateRoute(List<string> problems, ResourceKey id, RouteSpec route, PoolLimits? limits)
     {
         var name = id.ToString();
         AddFieldErrors(problems, name, ConfigValidator.Validate(route));
         if (route.MaxRequestBodyBytes > options.MaxRequestBodyBytes)
             problems.Add($"{name}: maxRequestBodyBytes: {route.MaxRequestBodyBytes} is more than this worker allows ({options.MaxRequestBodyBytes}, Proxy:MaxRequestBodyBytes).");
+        AddFieldErrors(problems, name, PoolLimitsCheck.Check(route, limits));
     }
 
     private static void AddFieldErrors(List<string> problems, string name, IReadOnlyList<FieldError> errors)
@@ -281,11 +403,22 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             problems.Add(error.Field.Length == 0 ? $"{name}: {error.Message}" : $"{name}: {error.Field}: {error.Message}");
     }
 
-    private static SnapshotCompilation Rejected(List<string> problems)
+    /// <summary>The problems of one resource as one reason; null when there are none.</summary>
+    private static string? Problems(ResourceKey key, IReadOnlyList<FieldError> errors)
+    {
+        var problems = new List<string>();
+        AddFieldErrors(problems, key.ToString(), errors);
+        return problems.Count == 0 ? null : Joined(problems);
+    }
+
+    /// <summary>A rejection names this many problems at most; the rest are counted.</summary>
+    private const int MaxReasons = 5;
+
+    private static string Joined(List<string> problems)
     {
         var reason = string.Join("; ", problems.Take(MaxReasons));
         if (problems.Count > MaxReasons)
             reason += $"; and {problems.Count - MaxReasons} more";
-        return new SnapshotCompilation(null, reason);
+        return reason;
     }
 }

@@ -51,6 +51,8 @@ public static class UpdateBatch
         var merged = new ConfigUpdate { BaseRevision = first.BaseRevision, Revision = revision };
         merged.Upserts.AddRange(upserts.Values);
         merged.Removals.AddRange(removals.Values);
+        // A saved record lists every resource rejected as of itself: the last one's list is the chain's.
+        merged.Rejected.AddRange(updates[^1].Rejected);
         return merged;
     }
 

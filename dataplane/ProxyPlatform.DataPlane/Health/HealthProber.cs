@@ -16,7 +16,7 @@ namespace ProxyPlatform.DataPlane.Health;
 /// configuration: a new backend or cluster starts probing, a removed, disabled or re-addressed one
 /// stops, and a changed health check restarts its backends' loops, without restarting the worker.
 /// </summary>
-public sealed class HealthProber(ConfigApplier applier, HealthViews views, DataPlaneOptions options, ILogger<HealthProber> logger) : BackgroundService
+public sealed class HealthProber(ConfigApplier applier, HealthViews views, BackendConnector connector, ILogger<HealthProber> logger) : BackgroundService
 {
     private static readonly TimeSpan FollowPeriod = TimeSpan.FromMilliseconds(200);
     private readonly Dictionary<(ResourceKey Cluster, string Backend), (BackendProbe Probe, CancellationTokenSource Stop)> _loops = [];
@@ -35,8 +35,8 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, DataP
             ActivityHeadersPropagator = null,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         };
-        if (options.OutboundBindAddress is { } local)
-            handler.ConnectCallback = BoundConnections.From(local);
+        // The forwarder's connector: probes bind where requests bind and address only what requests may.
+        handler.ConnectCallback = connector.ConnectAsync;
         using var client = _client = new HttpMessageInvoker(handler, disposeHandler: true);
         ConfigSnapshot? followed = null;
         try

@@ -58,6 +58,9 @@ public readonly record struct AttemptOutcome(BackendSignal Signal, string? Failu
 
         switch (facts.Error)
         {
+            case ForwarderError.Request or ForwarderError.RequestCreation when !facts.ResponseStarted && Find<Clusters.BackendNotAllowedException>(facts.Exception) is not null:
+                // Not the backend's failure but the pool's rule: another backend may be allowed.
+                return new(BackendSignal.Inconclusive, null, retry.OnConnectFailure, "backend not allowed", Problem.BackendNotAllowed);
             case ForwarderError.Request or ForwarderError.RequestCreation when !facts.ResponseStarted:
             {
                 var connectFailure = IsConnectFailure(facts.Exception);

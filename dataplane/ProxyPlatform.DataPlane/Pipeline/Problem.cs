@@ -22,6 +22,13 @@ public readonly record struct Problem(int Status, string Type, string Title, str
     public static Problem NoRoute(HttpRequest request) => new(StatusCodes.Status404NotFound, "no-route", "No route matches this request",
         $"No route of this worker matches {request.Method} {request.Host}{request.Path}.");
 
+    /// <summary>404 <c>unknown-host</c>: no tenant claims the request's host, so no route can match it.</summary>
+    public static Problem UnknownHost(HttpRequest request) => new(StatusCodes.Status404NotFound, "unknown-host", "No tenant serves this host",
+        $"No tenant of this worker claims the host '{request.Host.Host}'.");
+
+    /// <summary>400 <c>bad-path</c>: a path that would mean something else to a backend than to the route table (<see cref="PathNormalization"/>).</summary>
+    public static Problem BadPath(string detail) => new(StatusCodes.Status400BadRequest, "bad-path", "The request path is refused", detail);
+
     public static Problem LoopDetected(string reason) => new(StatusCodes.Status508LoopDetected, "loop-detected", "The request is looping", reason);
 
     public static Problem BodyTooLarge(long? max) => new(StatusCodes.Status413PayloadTooLarge, "body-too-large", "The request body is too large",
@@ -42,6 +49,10 @@ public readonly record struct Problem(int Status, string Type, string Title, str
 
     /// <summary>502 <c>backend-unreachable</c>: no connection, a broken one, or no valid answer.</summary>
     public static Problem BackendUnreachable(string detail) => new(StatusCodes.Status502BadGateway, "backend-unreachable", "The backend could not be reached", detail);
+
+    /// <summary>502 <c>backend-not-allowed</c>: the backend's addresses lie outside the networks its pool allows (<c>limits.allowedBackendNetworks</c>).</summary>
+    public static Problem BackendNotAllowed { get; } = new(StatusCodes.Status502BadGateway, "backend-not-allowed", "The backend may not be addressed",
+        "The backend's host name resolves only to addresses outside the networks this pool's backends may address (limits.allowedBackendNetworks); the worker did not connect.");
 
     /// <summary>504 <c>backend-timeout</c>: the route's or the cluster's time-out ran out first.</summary>
     public static Problem BackendTimeout(string detail) => new(StatusCodes.Status504GatewayTimeout, "backend-timeout", "The backend did not answer in time", detail);

@@ -4,7 +4,8 @@ using ProxyPlatform.DataPlane.Configuration;
 namespace ProxyPlatform.DataPlane.Pipeline;
 
 /// <summary>
-/// Every request on the proxy listener, in four steps: <see cref="RouteMatch"/> finds its route in
+/// Every request on the proxy listener, in four steps after <see cref="PathNormalization"/> settles its
+/// path (what is matched is what the backend gets): <see cref="RouteMatch"/> finds its route in
 /// the configuration served now, <see cref="RequestGuards"/> admit it (loops, body limit, rate,
 /// a backend to send to), <see cref="RetryingForward"/> sends it to the cluster's backends through
 /// YARP's forwarder, and <see cref="RequestAccounting"/> counts it on its route under the status the
@@ -18,6 +19,11 @@ public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, Re
 
     public async Task InvokeAsync(HttpContext context)
     {
+        if (!PathNormalization.TryNormalize(context.Request, out var badPath))
+        {
+            await badPath.WriteAsync(context);
+            return;
+        }
         var route = RouteMatch.Find(applier.Runtime, context.Request, out var unmatched);
         if (route is null)
         {

@@ -6,7 +6,8 @@ namespace ProxyPlatform.DataPlane.Pipeline;
 /// <summary>
 /// The first step of a request: the route it goes to in the configuration the worker serves now.
 /// Without a configuration the answer is 503 <c>no-configuration</c> (with <c>Retry-After</c>);
-/// without a matching route, 404 <c>no-route</c>.
+/// for a host no tenant claims, 404 <c>unknown-host</c>; without a matching route of the tenant that
+/// owns the host, 404 <c>no-route</c>.
 /// </summary>
 public static class RouteMatch
 {
@@ -19,7 +20,9 @@ public static class RouteMatch
             return null;
         }
         var route = runtime.Routes.Match(request);
-        unmatched = route is null ? Problem.NoRoute(request) : default;
+        unmatched = route is not null ? default
+            : runtime.Routes.OwnerOf(request.Host.Host) is null ? Problem.UnknownHost(request)
+            : Problem.NoRoute(request);
         return route;
     }
 }

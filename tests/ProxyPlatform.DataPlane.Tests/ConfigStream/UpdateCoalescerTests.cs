@@ -1,3 +1,4 @@
+using ProxyPlatform.Resources;
 using System.Threading.Channels;
 using Microsoft.Extensions.Time.Testing;
 using ProxyPlatform.Configuration;
@@ -51,7 +52,7 @@ public sealed class UpdateCoalescerTests : IDisposable
     }
 
     [Fact]
-    public async Task Merged_update_that_is_rejected_is_applied_one_by_one_so_the_nack_names_the_update_at_fault()
+    public async Task Merged_update_with_a_resource_the_worker_rejects_is_applied_as_one_without_that_resource()
     {
         Queue(AcmeSnapshot(revision: 1));
         await _coalescer.ApplyNextAsync(_queue.Reader, Cancel);
@@ -61,11 +62,10 @@ public sealed class UpdateCoalescerTests : IDisposable
         Queue(RouteAdded(1, 2), Delta(2, 3, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 3)]), RouteAdded(3, 4));
         var result = await _coalescer.ApplyNextAsync(_queue.Reader, Cancel);
 
-        Assert.Equal(ApplyOutcome.Rejected, result!.Outcome);
-        Assert.Equal(3, result.Revision);
-        Assert.Contains("route acme/orphan", result.Reason, StringComparison.Ordinal);
-        Assert.Equal([(1L, 4L), (1L, 2L), (2L, 3L)], _applies.Select(u => (u.BaseRevision, u.Revision)));
-        Assert.Equal(2, _worker.Applier.AppliedRevision);
+        Assert.Equal(new ApplyResult(ApplyOutcome.Applied, 4), result);
+        Assert.Equal([(1L, 4L)], _applies.Select(u => (u.BaseRevision, u.Revision)));
+        Assert.Equal(4, _worker.Applier.AppliedRevision);
+        Assert.Equal([ResourceKey.OfRoute("acme", "orphan")], _worker.Applier.RejectedResources.Keys);
     }
 
     [Fact]

@@ -44,7 +44,7 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Unchanged_route_is_still_checked_against_a_delta_that_removes_its_cluster()
+    public async Task A_cluster_an_unchanged_route_still_sends_to_is_not_removed_and_the_removal_is_reported()
     {
         var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
@@ -52,10 +52,11 @@ public sealed class ConfigApplierTests : IDisposable
         // Only the cluster changes; the route that uses it was validated before and is not re-sent.
         var result = await applier.ApplyAsync(Delta(1, 2, [], [Key(ResourceType.Cluster, "acme", "web")]), TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.Contains("route acme/api: cluster: 'web'", result.Reason, StringComparison.Ordinal);
-        Assert.Equal(1, applier.AppliedRevision);
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.Equal(2, applier.AppliedRevision);
         Assert.Equal("acme/web", Assert.Single(applier.Runtime!.Clusters).Value.Name);
+        Assert.NotNull(applier.Runtime.RouteIndex[ResourceKey.OfRoute("acme", "api")].Cluster.Current);
+        Assert.Contains("route acme/api", applier.RejectedResources[ResourceKey.OfCluster("acme", "web")].Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -96,35 +97,91 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Route_to_a_cluster_its_tenant_lacks_is_nacked_by_name_and_the_old_configuration_keeps_serving()
+    public async Task Route_to_a_cluster_its_tenant_lacks_is_rejected_alone_by_name_and_the_rest_of_the_update_applies()
     {
         var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
-        var served = applier.Runtime;
 
-        var result = await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
+        var result = await applier.ApplyAsync(Delta(1, 2, [
+            Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2),
+            Route("acme", "fine", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/fine" }, Cluster = "web" }, 2)]), TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.Equal(2, result.Revision);
-        Assert.Equal("route acme/orphan: cluster: 'missing' is not a cluster of tenant 'acme'.", result.Reason);
-        Assert.Equal(1, applier.AppliedRevision);
+        Assert.Equal(new ApplyResult(ApplyOutcome.Applied, 2), result);
+        Assert.Equal(2, applier.AppliedRevision);
+        var rejection = Assert.Single(applier.RejectedResources).Value;
+        Assert.Equal(new ResourceRejection(ResourceKey.OfRoute("acme", "orphan"), 2, "route acme/orphan: cluster: 'missing' is not a cluster of tenant 'acme'."), rejection);
         Assert.False(applier.Current!.Routes.ContainsKey(ResourceKey.OfRoute("acme", "orphan")));
-        Assert.Same(served, applier.Runtime);
+        Assert.False(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "orphan")));
+        Assert.True(applier.Runtime.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "fine")));
     }
 
     [Fact]
-    public async Task Spec_the_shared_validator_rejects_is_nacked_naming_the_resource_and_field()
+    public async Task Spec_the_shared_validator_rejects_is_rejected_naming_the_resource_and_field()
     {
         var applier = Create();
 
         var result = await applier.ApplyAsync(Snapshot(1,
-            Tenant("acme", new TenantSpec()),
+            Tenant("acme", new TenantSpec { Hostnames = ["acme.test"] }),
             Cluster("acme", "web", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = "localhost:9003" } } })),
             TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.StartsWith("cluster acme/web: backends.a.address: 'localhost:9003' is not a backend address", result.Reason, StringComparison.Ordinal);
-        Assert.Null(applier.Current);
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.StartsWith("cluster acme/web: backends.a.address: 'localhost:9003' is not a backend address",
+            applier.RejectedResources[ResourceKey.OfCluster("acme", "web")].Reason, StringComparison.Ordinal);
+        Assert.True(applier.Current!.Tenants.ContainsKey(ResourceKey.OfTenant("acme")));
+        Assert.Equal(0, applier.Current.Clusters.Count);
+    }
+
+    [Fact]
+    public async Task A_rejected_change_keeps_the_last_good_version_serving_until_a_good_one_replaces_it()
+    {
+        var applier = Create(maxRequestBodyBytes: 1024);
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        var api = ResourceKey.OfRoute("acme", "api");
+
+        await applier.ApplyAsync(Delta(1, 2, [Route("acme", "api", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/v2" }, Cluster = "web", MaxRequestBodyBytes = 4096 }, 2)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, applier.AppliedRevision);
+        Assert.Equal("/api", applier.Runtime!.RouteIndex[api].Prefix);
+        Assert.Equal(1, applier.Current!.Routes[api].Revision);
+        Assert.Equal(2, applier.RejectedResources[api].Revision);
+
+        // A later delta that does not carry the route leaves its rejection standing.
+        await applier.ApplyAsync(RouteAdded(2, 3), TestContext.Current.CancellationToken);
+        Assert.True(applier.RejectedResources.ContainsKey(api));
+
+        await applier.ApplyAsync(Delta(3, 4, [Route("acme", "api", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/v2" }, Cluster = "web", MaxRequestBodyBytes = 512 }, 4)]), TestContext.Current.CancellationToken);
+        Assert.Equal("/v2", applier.Runtime!.RouteIndex[api].Prefix);
+        Assert.Empty(applier.RejectedResources);
+    }
+
+    [Fact]
+    public async Task An_exception_compiling_one_tenants_routes_affects_that_tenant_alone()
+    {
+        var applier = Create();
+        _workers[^1].Compiler.RouteCompiling = id => _ = id.Id == "odd" ? throw new InvalidOperationException("boom") : 0;
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Tenant("beta", new TenantSpec { Hostnames = ["beta.test"] }));
+        update.Upserts.Add(Cluster("beta", "web", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = "http://127.0.0.1:9" } } }));
+        update.Upserts.Add(Route("beta", "ok", new RouteSpec { Cluster = "web" }));
+        update.Upserts.Add(Route("beta", "odd", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/odd" }, Cluster = "web" }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.True(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "api")));
+        Assert.False(applier.Runtime.RouteIndex.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
+        Assert.Equal([ResourceKey.OfRoute("beta", "odd"), ResourceKey.OfRoute("beta", "ok")], applier.RejectedResources.Keys.Order(Comparer<ResourceKey>.Create((a, b) => string.CompareOrdinal(a.Id, b.Id))));
+        Assert.Contains("could not be compiled", applier.RejectedResources[ResourceKey.OfRoute("beta", "ok")].Reason, StringComparison.Ordinal);
+
+        // Later, the failing tenant's removals wait with its other changes; the other tenant's go ahead.
+        await applier.ApplyAsync(Delta(1, 2, [Route("beta", "ok", new RouteSpec { Cluster = "web" }, 2)]), TestContext.Current.CancellationToken);
+        _workers[^1].Compiler.RouteCompiling = id => _ = id.Tenant == "beta" && id.Id == "ok" ? throw new InvalidOperationException("boom") : 0;
+        await applier.ApplyAsync(Delta(2, 3, [], [Key(ResourceType.Route, "beta", "ok"), Key(ResourceType.Route, "acme", "api")]), TestContext.Current.CancellationToken);
+        Assert.True(applier.Current!.Routes.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
+        Assert.True(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("beta", "ok")));
+        Assert.False(applier.Runtime.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "api")));
+        Assert.Equal(3, applier.RejectedResources[ResourceKey.OfRoute("beta", "ok")].Revision);
     }
 
     [Fact]
@@ -142,7 +199,44 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Spec_that_is_not_json_of_its_kind_is_nacked_by_name()
+    public async Task Routes_and_clusters_beyond_the_pools_limits_are_rejected_alone_and_connections_are_held_to_its_networks()
+    {
+        var applier = Create();
+        var update = AcmeSnapshot(revision: 1, backend: "http://10.1.2.3:8080");
+        update.Upserts.Add(Pool(new PoolSpec { Limits = new PoolLimits { MaxRequestBodyBytes = 1000, AllowedBackendNetworks = ["10.0.0.0/8"] } }));
+        update.Upserts.Add(Cluster("acme", "inside", new ClusterDefinition { Backends = new Dictionary<string, BackendSpec> { ["a"] = new() { Address = "http://127.0.0.1:9" } } }));
+        update.Upserts.Add(Route("acme", "upload", new RouteSpec { Cluster = "web", MaxRequestBodyBytes = 5000 }));
+        update.Upserts.Add(Route("acme", "small", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/small" }, Cluster = "web", MaxRequestBodyBytes = 500 }));
+
+        var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.Equal([ResourceKey.OfCluster("acme", "inside"), ResourceKey.OfRoute("acme", "upload")], applier.RejectedResources.Keys.OrderBy(k => k.Kind));
+        Assert.Contains("backends.a.address", applier.RejectedResources[ResourceKey.OfCluster("acme", "inside")].Reason, StringComparison.Ordinal);
+        Assert.Contains("more than the pool allows (1000)", applier.RejectedResources[ResourceKey.OfRoute("acme", "upload")].Reason, StringComparison.Ordinal);
+        Assert.Equal(["acme/api", "acme/small"], applier.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(["10.0.0.0/8"], _workers[^1].Connector.AllowedNetworks);
+    }
+
+    [Fact]
+    public async Task New_pool_limits_judge_the_routes_already_served_which_keep_serving_and_are_reported()
+    {
+        var applier = Create();
+        var update = AcmeSnapshot(revision: 1);
+        update.Upserts.Add(Route("acme", "upload", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/upload" }, Cluster = "web", MaxRequestBodyBytes = 5000 }));
+        await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
+        Assert.Empty(applier.RejectedResources);
+        Assert.Null(_workers[^1].Connector.AllowedNetworks);
+
+        await applier.ApplyAsync(Delta(1, 2, [Pool(new PoolSpec { Limits = new PoolLimits { MaxRequestBodyBytes = 1000 } }, 2)]), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, applier.RejectedResources[ResourceKey.OfRoute("acme", "upload")].Revision);
+        Assert.True(applier.Runtime!.RouteIndex.ContainsKey(ResourceKey.OfRoute("acme", "upload")));
+        Assert.Equal(1000, applier.Current!.Pools[ResourceKey.OfPool("default")].Spec.Limits!.MaxRequestBodyBytes);
+    }
+
+    [Fact]
+    public async Task Spec_that_is_not_json_of_its_kind_is_rejected_by_name()
     {
         var applier = Create();
         var update = AcmeSnapshot(revision: 1);
@@ -150,12 +244,12 @@ public sealed class ConfigApplierTests : IDisposable
 
         var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.StartsWith("cluster acme/bad: the spec is not valid JSON for a cluster", result.Reason, StringComparison.Ordinal);
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.StartsWith("cluster acme/bad: the spec is not valid JSON for a cluster", applier.RejectedResources[ResourceKey.OfCluster("acme", "bad")].Reason, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Route_asking_for_larger_bodies_than_the_worker_allows_is_nacked()
+    public async Task Route_asking_for_larger_bodies_than_the_worker_allows_is_rejected_alone()
     {
         var applier = Create(maxRequestBodyBytes: 1024);
         var update = AcmeSnapshot(revision: 1);
@@ -163,8 +257,10 @@ public sealed class ConfigApplierTests : IDisposable
 
         var result = await applier.ApplyAsync(update, TestContext.Current.CancellationToken);
 
-        Assert.Equal(ApplyOutcome.Rejected, result.Outcome);
-        Assert.StartsWith("route acme/upload: maxRequestBodyBytes: 4096 is more than this worker allows (1024", result.Reason, StringComparison.Ordinal);
+        Assert.Equal(ApplyOutcome.Applied, result.Outcome);
+        Assert.StartsWith("route acme/upload: maxRequestBodyBytes: 4096 is more than this worker allows (1024",
+            applier.RejectedResources[ResourceKey.OfRoute("acme", "upload")].Reason, StringComparison.Ordinal);
+        Assert.Equal(["acme/api"], applier.Runtime!.RouteIndex.Values.Select(r => r.Name));
     }
 
     [Fact]
@@ -243,17 +339,42 @@ public sealed class ConfigApplierTests : IDisposable
     }
 
     [Fact]
-    public async Task Rejected_configuration_is_not_saved()
+    public async Task A_rejected_resource_is_not_saved_the_rest_is_and_a_restart_still_reports_it()
     {
         var applier = Create();
         await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
-        await applier.ApplyAsync(Delta(1, 2, [Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2)]), TestContext.Current.CancellationToken);
+        await applier.ApplyAsync(Delta(1, 2, [
+            Route("acme", "api", new RouteSpec { Cluster = "missing" }, 2),
+            Route("acme", "orphan", new RouteSpec { Cluster = "missing" }, 2),
+            Route("acme", "fine", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/fine" }, Cluster = "web" }, 2)]), TestContext.Current.CancellationToken);
         await applier.WhenSavedAsync();
 
         var restarted = Create();
         await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken);
 
-        Assert.Equal(1, restarted.AppliedRevision);
+        Assert.Equal(2, restarted.AppliedRevision);
+        Assert.Equal(["acme/api", "acme/fine"], restarted.Runtime!.RouteIndex.Values.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(1, restarted.Current!.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
+        Assert.Equal([ResourceKey.OfRoute("acme", "api"), ResourceKey.OfRoute("acme", "orphan")],
+            restarted.RejectedResources.Keys.Order(Comparer<ResourceKey>.Create((a, b) => string.CompareOrdinal(a.Id, b.Id))));
+    }
+
+    [Fact]
+    public async Task A_full_snapshot_with_a_rejected_change_saves_the_version_served_before()
+    {
+        var applier = Create(maxRequestBodyBytes: 1024);
+        await applier.ApplyAsync(AcmeSnapshot(revision: 1), TestContext.Current.CancellationToken);
+        var snapshot = AcmeSnapshot(revision: 2);
+        snapshot.Upserts[2] = Route("acme", "api", new RouteSpec { Match = new RouteMatchSpec { PathPrefix = "/api" }, Cluster = "web", MaxRequestBodyBytes = 4096 }, 2);
+        await applier.ApplyAsync(snapshot, TestContext.Current.CancellationToken);
+        await applier.WhenSavedAsync();
+
+        var restarted = Create(maxRequestBodyBytes: 1024);
+        await restarted.RestoreLastKnownGoodAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, restarted.AppliedRevision);
+        Assert.Equal(1, restarted.Current!.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
+        Assert.Equal(2, restarted.RejectedResources[ResourceKey.OfRoute("acme", "api")].Revision);
     }
 
     [Fact]

@@ -11,7 +11,8 @@ public sealed class ConfigSnapshotTests
     private static ConfigSnapshot Applied(ConfigSnapshot snapshot, ConfigUpdate update)
     {
         Assert.True(snapshot.Precedes(update));
-        Assert.True(snapshot.TryApply(update, out var next, out var rejection), rejection);
+        var next = snapshot.Apply(update, out var rejected);
+        Assert.Empty(rejected);
         return next;
     }
 
@@ -101,12 +102,33 @@ public sealed class ConfigSnapshotTests
     }
 
     [Fact]
-    public void Resource_whose_json_does_not_decode_is_rejected_by_name()
+    public void Resource_whose_json_does_not_decode_is_rejected_by_name_and_the_rest_applied()
     {
-        var update = Snapshot(1, Json(ResourceType.Route, "acme", "broken", """{"match":{"pathPrefix":"/x"},"cluster":"web","colour":"red"}"""));
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+        var update = Delta(1, 2, [
+            Json(ResourceType.Route, "acme", "api", """{"match":{"pathPrefix":"/x"},"cluster":"web","colour":"red"}""", 2),
+            Route("acme", "other", new RouteSpec { Cluster = "web" }, 2)]);
 
-        Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
-        Assert.StartsWith("route acme/broken: the spec is not valid JSON for a route", rejection, StringComparison.Ordinal);
+        var next = before.Apply(update, out var rejected);
+
+        var rejection = Assert.Single(rejected);
+        Assert.Equal((ResourceKey.OfRoute("acme", "api"), 2L), (rejection.Key, rejection.Revision));
+        Assert.StartsWith("route acme/api: the spec is not valid JSON for a route", rejection.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, next.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
+        Assert.True(next.Routes.ContainsKey(ResourceKey.OfRoute("acme", "other")));
+    }
+
+    [Fact]
+    public void A_full_snapshot_with_an_unreadable_resource_keeps_the_version_served_before()
+    {
+        var before = Applied(ConfigSnapshot.Empty, AcmeSnapshot(revision: 1));
+        var update = Snapshot(2, Json(ResourceType.Route, "acme", "api", "[1]", 2));
+
+        var next = before.Apply(update, out var rejected);
+
+        Assert.Single(rejected);
+        Assert.Equal(1, next.Routes[ResourceKey.OfRoute("acme", "api")].Revision);
+        Assert.False(next.Tenants.ContainsKey(ResourceKey.OfTenant("acme")));
     }
 
     [Fact]
@@ -114,7 +136,7 @@ public sealed class ConfigSnapshotTests
     {
         var update = Snapshot(1, Json(ResourceType.Route, "acme", "Not/An-Id", "{}"));
 
-        Assert.False(ConfigSnapshot.Empty.TryApply(update, out _, out var rejection));
-        Assert.Contains("route acme/Not/An-Id", rejection, StringComparison.Ordinal);
+        ConfigSnapshot.Empty.Apply(update, out var rejected);
+        Assert.Contains("route acme/Not/An-Id", Assert.Single(rejected).Reason, StringComparison.Ordinal);
     }
 }

@@ -31,7 +31,7 @@ internal static class RequestPathParts
         Id = ResourceKey.OfRoute("acme", "api"),
         Name = "acme/api",
         Cluster = new ClusterSlot(ClusterId) { Current = cluster },
-        Hosts = [],
+        Hosts = ["acme.test"],
         Prefix = prefix,
         MaxRequestBodyBytes = maxRequestBodyBytes,
         Timeout = timeout,

@@ -17,6 +17,10 @@ internal static class Resources
     public static Resource Route(string tenant, string id, RouteSpec spec, long revision = 1) =>
         Json(ResourceType.Route, tenant, id, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
 
+    /// <summary>The pool's own settings, as the control plane sends the one of the worker's pool (<c>default</c> unless configured).</summary>
+    public static Resource Pool(PoolSpec spec, long revision = 1, string pool = "default") =>
+        Json(ResourceType.Pool, "", pool, JsonSerializer.Serialize(spec, ConfigJson.Options), revision);
+
     public static Resource Json(ResourceType kind, string tenant, string id, string json, long revision = 1) => new()
     {
         Key = new ResourceRef { Kind = kind, Tenant = tenant, Id = id },

@@ -23,6 +23,8 @@ public sealed class WorkerConfiguration : IDisposable
     }
 
     public ConfigApplier Applier => _services.GetRequiredService<ConfigApplier>();
+    public SnapshotCompiler Compiler => _services.GetRequiredService<SnapshotCompiler>();
+    public DataPlane.Clusters.BackendConnector Connector => _services.GetRequiredService<DataPlane.Clusters.BackendConnector>();
     public LastKnownGood LastKnownGood => _services.GetRequiredService<LastKnownGood>();
     public LastKnownGoodSaver Saver => _services.GetRequiredService<LastKnownGoodSaver>();
 

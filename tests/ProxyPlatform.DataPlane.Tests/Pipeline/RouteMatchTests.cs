@@ -10,7 +10,7 @@ namespace ProxyPlatform.DataPlane.Tests.Pipeline;
 
 public sealed class RouteMatchTests
 {
-    private static ProxyRuntime Serving(CompiledRoute route) => new(1, RouteTable.Empty.With([], [route]),
+    private static ProxyRuntime Serving(CompiledRoute route) => new(1, RouteTable.Empty.WithClaims(new Dictionary<string, IReadOnlyList<string>> { ["acme"] = ["acme.test"] }).With([], [route]),
         ImmutableDictionary<ResourceKey, CompiledRoute>.Empty, ImmutableDictionary<ResourceKey, ClusterRuntime>.Empty);
 
     [Fact]
@@ -39,6 +39,19 @@ public sealed class RouteMatchTests
         Assert.Equal("no-route", ProblemType(context));
         Assert.Contains("DELETE acme.test/web/x", ResponseText(context), StringComparison.Ordinal);
         Assert.False(context.Response.Headers.ContainsKey("Retry-After"));
+    }
+
+    [Fact]
+    public async Task A_request_for_a_host_no_tenant_claims_is_answered_404_unknown_host()
+    {
+        var context = Request("GET", "/api");
+        context.Request.Host = new Microsoft.AspNetCore.Http.HostString("nobody.test");
+
+        Assert.Null(RouteMatch.Find(Serving(Route(null, prefix: "/")), context.Request, out var unmatched));
+
+        await unmatched.WriteAsync(context);
+        Assert.Equal(404, context.Response.StatusCode);
+        Assert.Equal("unknown-host", ProblemType(context));
     }
 
     [Fact]

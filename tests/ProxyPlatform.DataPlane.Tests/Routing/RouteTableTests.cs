@@ -9,13 +9,20 @@ public sealed class RouteTableTests
 {
     private static readonly ClusterSlot Web = new(ResourceKey.OfCluster("acme", "web"));
 
-    private static CompiledRoute Route(string id, string prefix = "/", string[]? hosts = null, string[]? methods = null,
-        Dictionary<string, string>? headers = null, int priority = 0, bool strip = false) => new()
+    /// <summary>What the tenants of these tests claim.</summary>
+    private static readonly Dictionary<string, IReadOnlyList<string>> Claims = new()
     {
-        Id = ResourceKey.OfRoute("acme", id),
-        Name = $"acme/{id}",
+        ["acme"] = ["acme.test", "*.acme.test"],
+        ["beta"] = ["beta.test"],
+    };
+
+    private static CompiledRoute Route(string id, string prefix = "/", string[]? hosts = null, string[]? methods = null,
+        Dictionary<string, string>? headers = null, int priority = 0, bool strip = false, string tenant = "acme") => new()
+    {
+        Id = ResourceKey.OfRoute(tenant, id),
+        Name = $"{tenant}/{id}",
         Cluster = Web,
-        Hosts = hosts ?? [],
+        Hosts = hosts ?? [.. Claims[tenant]],
         Prefix = SnapshotCompiler.NormalizePrefix(prefix),
         Methods = methods ?? [],
         Headers = [.. (headers ?? []).OrderBy(h => h.Key, StringComparer.Ordinal)],
@@ -23,7 +30,7 @@ public sealed class RouteTableTests
         StripPrefix = strip,
     };
 
-    private static RouteTable Table(params CompiledRoute[] routes) => RouteTable.Empty.With([], routes);
+    private static RouteTable Table(params CompiledRoute[] routes) => RouteTable.Empty.WithClaims(Claims).With([], routes);
 
     private static string? Match(RouteTable table, string host, string path, string method = "GET", (string, string)? header = null)
     {
@@ -48,34 +55,103 @@ public sealed class RouteTableTests
     {
         var table = Table(Route("root", "/"), Route("api", "/api"), Route("v1", "/api/v1/"));
 
-        Assert.Equal(expected, Match(table, "any.test", path));
+        Assert.Equal(expected, Match(table, "acme.test", path));
     }
 
     [Fact]
-    public void Exact_host_wins_over_wildcard_and_wildcard_over_any_host()
+    public void Exact_host_wins_over_wildcard_and_the_longest_wildcard_first()
     {
         var table = Table(
             Route("exact", hosts: ["a.acme.test"]),
             Route("wild", hosts: ["*.acme.test"]),
             Route("deep", hosts: ["*.b.acme.test"]),
-            Route("any"));
+            Route("apex", hosts: ["acme.test"]));
 
         Assert.Equal("exact", Match(table, "a.acme.test", "/"));
         Assert.Equal("exact", Match(table, "A.ACME.test.", "/x"));
         Assert.Equal("wild", Match(table, "c.acme.test", "/"));
         Assert.Equal("deep", Match(table, "x.b.acme.test", "/"));
         Assert.Equal("wild", Match(table, "x.y.acme.test", "/"));
-        Assert.Equal("any", Match(table, "acme.test", "/"));
-        Assert.Equal("any", Match(table, "other.test", "/"));
+        Assert.Equal("apex", Match(table, "acme.test", "/"));
+        Assert.Null(Match(table, "other.test", "/"));
     }
 
     [Fact]
-    public void Host_without_a_matching_path_falls_back_to_less_specific_hosts()
+    public void An_exact_hosts_routes_that_miss_fall_through_to_the_same_tenants_wildcard_routes()
     {
-        var table = Table(Route("api", "/api", hosts: ["acme.test"]), Route("any", "/"));
+        var table = Table(Route("api", "/api", hosts: ["a.acme.test"]), Route("wild", "/", hosts: ["*.acme.test"]));
 
-        Assert.Equal("api", Match(table, "acme.test", "/api/x"));
-        Assert.Equal("any", Match(table, "acme.test", "/web"));
+        Assert.Equal("api", Match(table, "a.acme.test", "/api/x"));
+        Assert.Equal("wild", Match(table, "a.acme.test", "/web"));
+    }
+
+    [Fact]
+    public void A_host_no_tenant_claims_matches_nothing()
+    {
+        var table = Table(Route("root", "/"), Route("beta-root", "/", tenant: "beta"));
+
+        Assert.Null(Match(table, "unclaimed.test", "/"));
+        Assert.Null(table.OwnerOf("unclaimed.test"));
+        Assert.Equal("acme", table.OwnerOf("x.y.acme.test"));
+        Assert.Equal("beta", table.OwnerOf("BETA.test."));
+    }
+
+    [Fact]
+    public void A_path_a_tenant_does_not_route_is_not_matched_by_another_tenants_catch_all()
+    {
+        var table = Table(Route("api", "/api", hosts: ["acme.test"]), Route("catch-all", "/", tenant: "beta"));
+
+        Assert.Equal("api", Match(table, "acme.test", "/api"));
+        Assert.Null(Match(table, "acme.test", "/web"));
+        Assert.Equal("catch-all", Match(table, "beta.test", "/web"));
+    }
+
+    [Fact]
+    public void A_route_naming_a_host_another_tenant_owns_never_matches_it()
+    {
+        var table = Table(Route("api", "/api", hosts: ["acme.test"]), Route("thief", "/api/v1", hosts: ["acme.test"], priority: 100, tenant: "beta"));
+
+        Assert.Equal("api", Match(table, "acme.test", "/api/v1/users"));
+    }
+
+    [Fact]
+    public void A_change_of_claims_moves_a_hosts_requests_to_its_new_owner()
+    {
+        var before = Table(Route("acme-root", "/", hosts: ["shared.test"]), Route("beta-root", "/", hosts: ["shared.test"], tenant: "beta"));
+        Assert.Null(Match(before, "shared.test", "/"));
+
+        var acmeOwns = before.WithClaims(new Dictionary<string, IReadOnlyList<string>> { ["acme"] = ["shared.test"] });
+        Assert.Equal("acme-root", Match(acmeOwns, "shared.test", "/"));
+        Assert.Null(Match(acmeOwns, "acme.test", "/"));
+
+        var betaOwns = acmeOwns.WithClaims(new Dictionary<string, IReadOnlyList<string>> { ["acme"] = [], ["beta"] = ["shared.test"] });
+        Assert.Equal("beta-root", Match(betaOwns, "shared.test", "/"));
+        Assert.DoesNotContain("acme", betaOwns.ClaimingTenants);
+    }
+
+    [Fact]
+    public void A_host_two_tenants_claim_in_existing_data_goes_to_one_of_them_on_every_worker()
+    {
+        var claims = new Dictionary<string, IReadOnlyList<string>> { ["beta"] = ["both.test"], ["acme"] = ["both.test"] };
+        var table = RouteTable.Empty.WithClaims(claims).With([], [Route("b", hosts: ["both.test"], tenant: "beta"), Route("a", hosts: ["both.test"])]);
+
+        Assert.Equal("a", Match(table, "both.test", "/"));
+    }
+
+    [Fact]
+    public void Matching_a_request_allocates_nothing()
+    {
+        var table = Table(Route("api", "/api", hosts: ["a.acme.test"]), Route("wild", "/", hosts: ["*.acme.test"]));
+        var context = new DefaultHttpContext();
+        context.Request.Host = new HostString("x.b.acme.test");
+        context.Request.Path = "/api/users/1";
+        context.Request.Method = "GET";
+
+        Assert.Equal("wild", table.Match(context.Request)?.Id.Id);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+            table.Match(context.Request);
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
 
     [Fact]
@@ -96,9 +172,9 @@ public sealed class RouteTableTests
             Route("get", "/api", methods: ["GET"]),
             Route("canary", "/api", methods: ["GET"], headers: new() { ["x-canary"] = "1" }));
 
-        Assert.Equal("canary", Match(table, "h", "/api", "GET", ("X-Canary", "1")));
-        Assert.Equal("get", Match(table, "h", "/api", "get", ("X-Canary", "0")));
-        Assert.Equal("high", Match(table, "h", "/api", "POST"));
+        Assert.Equal("canary", Match(table, "acme.test", "/api", "GET", ("X-Canary", "1")));
+        Assert.Equal("get", Match(table, "acme.test", "/api", "get", ("X-Canary", "0")));
+        Assert.Equal("high", Match(table, "acme.test", "/api", "POST"));
     }
 
     [Fact]
@@ -106,8 +182,8 @@ public sealed class RouteTableTests
     {
         var table = Table(Route("purge", methods: ["PURGE"]));
 
-        Assert.Equal("purge", Match(table, "h", "/", "PURGE"));
-        Assert.Null(Match(table, "h", "/", "GET"));
+        Assert.Equal("purge", Match(table, "acme.test", "/", "PURGE"));
+        Assert.Null(Match(table, "acme.test", "/", "GET"));
     }
 
     [Fact]

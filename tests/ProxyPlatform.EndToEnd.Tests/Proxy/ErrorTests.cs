@@ -43,6 +43,11 @@ public sealed class ErrorTests(ProxyFixture fixture)
 
         using (var response = await Worker.GetAsync("unknown.test", "/anything"))
         {
+            var body = await ProxyProblem.AssertAsync(response, 404, "unknown-host");
+            Assert.False(body.TryGetProperty("route", out _));
+        }
+        using (var response = await Worker.GetAsync("errors.test", "/anything"))
+        {
             var body = await ProxyProblem.AssertAsync(response, 404, "no-route");
             Assert.False(body.TryGetProperty("route", out _));
         }
