@@ -253,7 +253,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     {
         var match = route.Match ?? new RouteMatchSpec();
         // A route without hosts serves all of its tenant's host names.
-        var hosts = match.Hosts is { Count: > 0 } own ? own : tenant.Hostnames;
+        var hosts = match.Hosts is { Count: > 0 } own ? own : tenant.Hostnames is { Count: > 0 } claimed ? claimed : [RouteTable.UnclaimedHosts];
         return new CompiledRoute
         {
             Id = id,
@@ -302,9 +302,9 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         }
         foreach (var tenant in tenants)
         {
-            claims[tenant] = next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec)
-                ? [.. spec.Spec.Hostnames.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal)]
-                : [];
+            claims[tenant] = !next.Tenants.TryGetValue(ResourceKey.OfTenant(tenant), out var spec) ? []
+                : spec.Spec.Hostnames.Count == 0 ? [RouteTable.UnclaimedHosts]
+                : [.. spec.Spec.Hostnames.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal)];
         }
         return claims;
     }

@@ -31,6 +31,13 @@ public sealed class RouteTable
         Count = count;
     }
 
+    /// <summary>
+    /// The claim of a tenant stored before every tenant had to claim a host (DESIGN.md, "Details"):
+    /// it keeps being served, on the hosts no other tenant claims, until an operator gives it hosts.
+    /// Its routes are kept under this host key.
+    /// </summary>
+    public const string UnclaimedHosts = "";
+
     /// <summary>How many routes the table holds.</summary>
     public int Count { get; }
 
@@ -40,13 +47,15 @@ public sealed class RouteTable
     public CompiledRoute? Match(HttpRequest request)
     {
         var host = request.Host.Host.AsSpan().TrimEnd('.');
-        if (_owners.OwnerOf(host) is not { } owner || !_tenants.TryGetValue(owner, out var routes))
-            return null;
-        return routes.Match(host, request.Path.Value, request);
+        if (_owners.OwnerOf(host) is { } owner)
+            return _tenants.TryGetValue(owner, out var routes) ? routes.Match(host, request.Path.Value, request) : null;
+        return _owners.Unclaimed is { } legacy && _tenants.TryGetValue(legacy, out var unclaimed)
+            ? unclaimed.Match(UnclaimedHosts, request.Path.Value, request)
+            : null;
     }
 
     /// <summary>The tenant that owns <paramref name="host"/>, or null when no tenant claims it.</summary>
-    public string? OwnerOf(ReadOnlySpan<char> host) => _owners.OwnerOf(host.TrimEnd('.'));
+    public string? OwnerOf(ReadOnlySpan<char> host) => _owners.OwnerOf(host.TrimEnd('.')) ?? _owners.Unclaimed;
 
     /// <summary>
     /// The table with each tenant of <paramref name="claims"/> owning exactly the host names given
@@ -89,7 +98,7 @@ public sealed class RouteTable
     /// <summary>Which tenant owns which host names: exact claims by name, wildcard claims by their suffix.</summary>
     private sealed class HostOwners
     {
-        public static HostOwners Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), new(StringComparer.OrdinalIgnoreCase), new(StringComparer.Ordinal));
+        public static HostOwners Empty { get; } = new(new(StringComparer.OrdinalIgnoreCase), new(StringComparer.OrdinalIgnoreCase), new(StringComparer.Ordinal), null);
 
         private readonly Dictionary<string, string> _exact;
         private readonly Dictionary<string, string> _wildcard;
@@ -98,8 +107,9 @@ public sealed class RouteTable
         /// <summary>Each tenant's claims, so that a change of them removes the old ones.</summary>
         private readonly Dictionary<string, IReadOnlyList<string>> _claims;
 
-        private HostOwners(Dictionary<string, string> exact, Dictionary<string, string> wildcard, Dictionary<string, IReadOnlyList<string>> claims)
+        private HostOwners(Dictionary<string, string> exact, Dictionary<string, string> wildcard, Dictionary<string, IReadOnlyList<string>> claims, string? unclaimed)
         {
+            Unclaimed = unclaimed;
             _exact = exact;
             _wildcard = wildcard;
             _claims = claims;
@@ -108,6 +118,9 @@ public sealed class RouteTable
         }
 
         public IEnumerable<string> Tenants => _claims.Keys;
+
+        /// <summary>The tenant (from older data, without host names) that serves hosts nobody claims; the first by ID if several.</summary>
+        public string? Unclaimed { get; }
 
         public string? OwnerOf(ReadOnlySpan<char> host)
         {
@@ -143,15 +156,21 @@ public sealed class RouteTable
             }
             var exact = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             var wildcard = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            string? unclaimed = null;
             foreach (var tenant in claims.Keys.Order(StringComparer.Ordinal))
             {
                 foreach (var host in claims[tenant])
                 {
+                    if (host == UnclaimedHosts)
+                    {
+                        unclaimed ??= tenant;
+                        continue;
+                    }
                     var (map, key) = Place(exact, wildcard, host);
                     map.TryAdd(key, tenant);
                 }
             }
-            return new HostOwners(exact, wildcard, claims);
+            return new HostOwners(exact, wildcard, claims, unclaimed);
         }
 
         private static (Dictionary<string, string> Map, string Key) Place(Dictionary<string, string> exact, Dictionary<string, string> wildcard, string host) =>

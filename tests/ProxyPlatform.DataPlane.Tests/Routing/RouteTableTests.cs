@@ -97,6 +97,23 @@ public sealed class RouteTableTests
     }
 
     [Fact]
+    public void A_tenant_from_older_data_without_host_names_keeps_serving_the_hosts_nobody_claims_and_no_others()
+    {
+        var legacy = Route("old", "/", hosts: [RouteTable.UnclaimedHosts], tenant: "legacy");
+        var table = RouteTable.Empty.WithClaims(new Dictionary<string, IReadOnlyList<string>>(Claims) { ["legacy"] = [RouteTable.UnclaimedHosts] })
+            .With([], [Route("api", "/api", hosts: ["acme.test"]), legacy]);
+
+        Assert.Equal("old", Match(table, "unclaimed.test", "/anything"));
+        Assert.Equal("legacy", table.OwnerOf("unclaimed.test"));
+        // A host another tenant claims is that tenant's alone, even where it has no route.
+        Assert.Equal("api", Match(table, "acme.test", "/api"));
+        Assert.Null(Match(table, "acme.test", "/web"));
+        // Once an operator gives the tenant host names, unclaimed hosts match nothing again.
+        var resolved = table.WithClaims(new Dictionary<string, IReadOnlyList<string>> { ["legacy"] = ["legacy.test"] });
+        Assert.Null(resolved.OwnerOf("unclaimed.test"));
+    }
+
+    [Fact]
     public void A_path_a_tenant_does_not_route_is_not_matched_by_another_tenants_catch_all()
     {
         var table = Table(Route("api", "/api", hosts: ["acme.test"]), Route("catch-all", "/", tenant: "beta"));
