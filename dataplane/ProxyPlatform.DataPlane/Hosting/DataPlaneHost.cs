@@ -48,6 +48,11 @@ public static class DataPlaneHost
             kestrel.AddServerHeader = false;
             if (options.MaxRequestBodyBytes is { } limit)
                 kestrel.Limits.MaxRequestBodySize = limit;
+            // Hostile clients: headers trickled in, too many or too large, bodies sent too slowly
+            // (Kestrel's minimum rate, 240 B/s after 5 s, stays) are cut off instead of holding a connection.
+            kestrel.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
+            kestrel.Limits.MaxRequestHeaderCount = options.MaxRequestHeaderCount;
+            kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeadersBytes;
             listeners.Proxy.Listen(kestrel, HttpProtocols.Http1AndHttp2);
             listeners.Ops.Listen(kestrel, HttpProtocols.Http1);
             if (listeners.H2c is { } h2c)

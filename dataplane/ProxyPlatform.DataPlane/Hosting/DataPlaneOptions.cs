@@ -48,6 +48,14 @@ public sealed record DataPlaneOptions
     /// </summary>
     public long? MaxRequestBodyBytes { get; init; }
     /// <summary>
+    /// How long a client may take to send a request's headers (<c>Proxy:RequestHeadersTimeoutSeconds</c>,
+    /// default 15): a client trickling them in (slowloris) is cut off then, whatever it still sends.
+    /// </summary>
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(15);
+    /// <summary>The most header fields and header bytes a request may carry (<c>Proxy:MaxRequestHeaderCount</c>, <c>Proxy:MaxRequestHeadersBytes</c>): past them, 431.</summary>
+    public int MaxRequestHeaderCount { get; init; } = 100;
+    public int MaxRequestHeadersBytes { get; init; } = 32 * 1024;
+    /// <summary>
     /// The local address outbound connections to backends (proxied requests and health probes) are
     /// bound to before connecting (<c>Proxy:OutboundBindAddress</c>), like nginx's <c>proxy_bind</c>.
     /// Unset: the operating system chooses.
@@ -86,6 +94,15 @@ public sealed record DataPlaneOptions
         var maxBody = configuration.GetValue<long?>("Proxy:MaxRequestBodyBytes");
         if (maxBody is <= 0)
             throw new InvalidOperationException($"Proxy:MaxRequestBodyBytes must be more than 0; got {maxBody}.");
+        var headersTimeout = configuration.GetValue("Proxy:RequestHeadersTimeoutSeconds", 15.0);
+        if (!(headersTimeout is >= 0.5 and <= 300))
+            throw new InvalidOperationException($"Proxy:RequestHeadersTimeoutSeconds must be from 0.5 to 300; got {headersTimeout}.");
+        var headerCount = configuration.GetValue("Proxy:MaxRequestHeaderCount", 100);
+        if (headerCount is < 16 or > 1000)
+            throw new InvalidOperationException($"Proxy:MaxRequestHeaderCount must be from 16 to 1000; got {headerCount}.");
+        var headerBytes = configuration.GetValue("Proxy:MaxRequestHeadersBytes", 32 * 1024);
+        if (headerBytes is < 4096 or > 1024 * 1024)
+            throw new InvalidOperationException($"Proxy:MaxRequestHeadersBytes must be from 4096 to 1048576; got {headerBytes}.");
         System.Net.IPAddress? bind = null;
         if (Blank(configuration["Proxy:OutboundBindAddress"]) is { } bindText && !System.Net.IPAddress.TryParse(bindText, out bind))
             throw new InvalidOperationException($"Proxy:OutboundBindAddress must be an IP address of this host, e.g. 10.0.0.7; got '{bindText}'.");
@@ -104,6 +121,9 @@ public sealed record DataPlaneOptions
             OpsUrl = opsUrl,
             H2cUrl = h2cUrl,
             MaxRequestBodyBytes = maxBody,
+            RequestHeadersTimeout = TimeSpan.FromSeconds(headersTimeout),
+            MaxRequestHeaderCount = headerCount,
+            MaxRequestHeadersBytes = headerBytes,
             OutboundBindAddress = bind,
         };
     }

@@ -55,6 +55,9 @@ public readonly record struct AttemptOutcome(BackendSignal Signal, string? Failu
             return Unjudged;
         if (Find<BadHttpRequestException>(facts.Exception) is { StatusCode: StatusCodes.Status413PayloadTooLarge })
             return new(BackendSignal.Inconclusive, null, false, "body too large", Problem.BodyTooLarge(maxRequestBodyBytes));
+        // The client sent a body Kestrel could not read (a malformed chunk): the client's fault, not the backend's.
+        if (!facts.ResponseStarted && Find<BadHttpRequestException>(facts.Exception) is not null)
+            return new(BackendSignal.Inconclusive, null, false, "unreadable body", Problem.UnreadableBody);
 
         switch (facts.Error)
         {
@@ -77,6 +80,9 @@ public readonly record struct AttemptOutcome(BackendSignal Signal, string? Failu
                         ? "The backend did not send its response headers before the cluster's time-out."
                         : "The backend did not answer before the cluster's time-out."));
             }
+            case ForwarderError.RequestBodyClient when !facts.ResponseStarted:
+                // The client's body broke off or was malformed (a chunk size that overflows): its fault, not the backend's.
+                return new(BackendSignal.Inconclusive, null, false, "unreadable body", Problem.UnreadableBody);
             case ForwarderError.ResponseHeaders:
                 return new(BackendSignal.Failed, "invalid response", false, "invalid response", Problem.BackendUnreachable("The backend gave no valid answer."));
             case ForwarderError.ResponseBodyDestination when !facts.ResponseStarted:
