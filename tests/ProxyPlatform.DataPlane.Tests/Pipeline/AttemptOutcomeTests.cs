@@ -160,12 +160,14 @@ public sealed class AttemptOutcomeTests
     }
 
     [Fact]
-    public void A_failure_on_the_client_s_side_is_502_backend_error_until_the_answer_started()
+    public void A_request_body_the_client_breaks_is_its_400_and_no_failure_is_the_backends_once_the_answer_started()
     {
-        var outcome = Of(Facts(ForwarderError.RequestBodyClient, new IOException("client")));
+        // A malformed or broken-off body (a chunk size that overflows) is the client's fault, not the backend's.
+        var outcome = Of(Facts(ForwarderError.RequestBodyClient, new IOException("Bad chunk size data.")));
         Assert.Equal(BackendSignal.Inconclusive, outcome.Signal);
-        Assert.Equal((502, "backend-error"), (outcome.Answer?.Status, outcome.Answer?.Type));
-        Assert.Contains("RequestBodyClient", outcome.Answer?.Detail, StringComparison.Ordinal);
+        Assert.Equal((400, "bad-request"), (outcome.Answer?.Status, outcome.Answer?.Type));
+        Assert.Equal((502, "backend-error"), (Of(Facts(ForwarderError.RequestBodyCanceled, new IOException("client"))).Answer?.Status,
+            Of(Facts(ForwarderError.RequestBodyCanceled, new IOException("client"))).Answer?.Type));
 
         var started = Of(Facts(ForwarderError.ResponseBodyClient, new IOException("client"), started: true));
         Assert.Equal(BackendSignal.Inconclusive, started.Signal);
