@@ -62,6 +62,12 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     [OneWay]
     Task Report(DataPlaneStatus status);
     Task<Rollout> GetRollout(long revision);
+    /// <summary>
+    /// The lowest revision the pool's connected workers have applied, <paramref name="latest"/> when none is
+    /// connected, or null while the roster may still be missing workers (it is memory only, and refills from
+    /// the workers' heartbeats): what the pool's tombstones may be pruned up to.
+    /// </summary>
+    Task<long?> GetAppliedHorizon(long latest);
     /// <summary>Completes when every connected worker has applied <paramref name="revision"/>, or at the timeout.</summary>
     [AlwaysInterleave]
     Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);

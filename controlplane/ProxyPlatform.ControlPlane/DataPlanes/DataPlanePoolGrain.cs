@@ -10,6 +10,8 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
+    // Every connected worker reports within a silence period (its heartbeat), so only then is the roster whole.
+    private readonly DateTimeOffset _activated = time.GetUtcNow();
 
     private string Pool => this.GetPrimaryKeyString();
 
@@ -28,6 +30,14 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     }
 
     public Task<Rollout> GetRollout(long revision) => Task.FromResult(Current(revision));
+
+    public Task<long?> GetAppliedHorizon(long latest)
+    {
+        if (time.GetUtcNow() - _activated < options.WorkerSilence)
+            return Task.FromResult<long?>(null);
+        var connected = Current(latest).Workers.Where(w => w.Connected).ToList();
+        return Task.FromResult<long?>(connected.Count == 0 ? latest : Math.Min(latest, connected.Min(w => w.AppliedRevision)));
+    }
 
     public async Task<Rollout> WaitForRollout(long revision, TimeSpan timeout)
     {

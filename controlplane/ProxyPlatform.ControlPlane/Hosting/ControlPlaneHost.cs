@@ -35,6 +35,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
         builder.AddAccessControl(options);
+        builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
         builder.Services.AddSingleton<Rollouts>();
