@@ -50,7 +50,10 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     Task Rejected(string instance, long revision, string reason);
     Task Heartbeat(string instance, long appliedRevision);
     Task Disconnected(string instance);
+    /// <summary>The worker's record, or null when it has none or has been absent past the expiry.</summary>
     Task<DataPlaneStatus?> Get();
+    /// <summary>Deletes the record of a worker absent past the expiry (<c>DataPlanes:ExpireAfter</c>); true if it did.</summary>
+    Task<bool> Expire();
 }
 
 /// <summary>

@@ -79,6 +79,40 @@ public sealed class BoundedStateTests
         (await worker.WaitForStatusAsync("behind.test", "/keep", 200)).Dispose();
     }
 
+    [Fact]
+    public async Task Worker_gone_past_the_expiry_leaves_the_dataplane_list_and_its_rows_are_deleted()
+    {
+        await using var platform = await Platform.StartAsync("expiry", workers: 0, silos: 1, "--DataPlanes:ExpireAfter=00:00:02", "--DataPlanes:SilenceSeconds=3");
+        var leaving = await platform.StartWorkerAsync("leaving", 0, "--ControlPlane:HeartbeatSeconds=0.5");
+        await platform.StartWorkerAsync("staying", 0, "--ControlPlane:HeartbeatSeconds=0.5");
+        await Eventually.Async(async () => (await ListedAsync(platform)).SetEquals(["leaving", "staying"]), null, () => "both workers are listed");
+
+        await leaving.KillAsync();
+
+        await Eventually.Async(async () => (await ListedAsync(platform)).SetEquals(["staying"]) && await RowsAsync(platform, "leaving") == 0, null,
+            () => $"the record of the worker that left is still there\n{platform.Silos[0].Process.Output}");
+        // A connected worker never expires, however long it has been connected.
+        Assert.Equal(1, await RowsAsync(platform, "staying"));
+
+        // One that comes back is registered anew.
+        await leaving.StartAsync();
+        await Eventually.Async(async () => (await ListedAsync(platform)).SetEquals(["leaving", "staying"]), null, () => "the returning worker is listed again");
+    }
+
+    private static async Task<HashSet<string>> ListedAsync(Platform platform)
+    {
+        using var list = System.Text.Json.JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));
+        return [.. list.RootElement.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("id").GetString()!)];
+    }
+
+    private static async Task<long> RowsAsync(Platform platform, string worker)
+    {
+        await using var db = NpgsqlDataSource.Create(platform.ConnectionString);
+        await using var count = db.CreateCommand("SELECT count(*) FROM grain_state WHERE grain_type = 'dataplane' AND grain_key = $1");
+        count.Parameters.AddWithValue(worker);
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+
     /// <summary>The pool's tombstones: in its distribution grain, in the node's feed (both from <c>/metrics</c>), and as rows.</summary>
     private static async Task<(double Grain, double Feed, long Rows)> TombstonesAsync(Platform platform, string pool)
     {

@@ -60,6 +60,9 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     private Rollout Current(long revision)
     {
         var now = time.GetUtcNow();
+        // Workers gone past the expiry leave the roster, as their records leave the directory.
+        foreach (var gone in _workers.Values.Where(w => !w.Connected && now - (w.LastSeen ?? w.ConnectedSince ?? now) >= options.WorkerExpiry).ToList())
+            _workers.Remove(gone.Worker);
         var workers = _workers.Values
             .Select(w => w.Connected && (w.LastSeen is not { } seen || now - seen >= options.WorkerSilence) ? w with { Connected = false } : w)
             .OrderBy(w => w.Worker, StringComparer.Ordinal)
