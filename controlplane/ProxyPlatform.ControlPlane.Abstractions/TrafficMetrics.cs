@@ -67,4 +67,10 @@ public interface ITenantMetricsGrain : IGrainWithStringKey
 {
     Task Report(string worker, string instance, TrafficSample[] samples);
     Task<TenantTrafficReport> Get();
+    /// <summary>
+    /// Routes or backends were removed: drop their series (<c>r/route</c>, <c>b/cluster/backend</c>, or
+    /// <c>b/cluster/</c> for every backend of a cluster) and ignore late reports of them.
+    /// </summary>
+    [OneWay]
+    Task Forget(string[] series);
 }

@@ -99,6 +99,71 @@ public sealed class BoundedStateTests
         await Eventually.Async(async () => (await ListedAsync(platform)).SetEquals(["leaving", "staying"]), null, () => "the returning worker is listed again");
     }
 
+    [Fact]
+    public async Task Deleted_routes_and_backends_leave_the_tenants_metrics_and_the_verdicts_and_their_history()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        await using var platform = await Platform.StartAsync("forget", workers: 0);
+        var worker = await platform.StartWorkerAsync("forget", 0, "--DataPlane:MetricsIntervalSeconds=0.2");
+        await platform.PutOkAsync("/v1/tenants/forget", new { hostnames = new[] { "forget.test" } });
+        await platform.PutOkAsync("/v1/tenants/forget/clusters/web", new
+        {
+            healthCheck = new { path = "/", intervalSeconds = 0.4, timeoutSeconds = 0.4, healthyThreshold = 1, unhealthyThreshold = 2 },
+        });
+        await platform.PutOkAsync("/v1/tenants/forget/clusters/web/backends/a", new { address = a.Address });
+        await platform.PutOkAsync("/v1/tenants/forget/clusters/web/backends/b", new { address = b.Address });
+        await platform.PutOkAsync("/v1/tenants/forget/routes/api", new { match = new { pathPrefix = "/api" }, cluster = "web" });
+        await worker.WaitForRevisionAsync(await platform.PutOkAsync("/v1/tenants/forget/routes/site", new { match = new { pathPrefix = "/" }, cluster = "web" }));
+        for (var i = 0; i < 6; i++)
+        {
+            await worker.EchoAsync("forget.test", "/api/x");
+            await worker.EchoAsync("forget.test", "/x");
+        }
+        await Eventually.Async(async () =>
+        {
+            var (routes, backends) = await TrafficAsync(platform, "forget");
+            return routes.SetEquals(["api", "site"]) && backends.SetEquals(["a", "b"])
+                && await HistoryRowsAsync(platform, "a") > 0 && (await VerdictsAsync(platform)).Contains("\"a\"", StringComparison.Ordinal);
+        }, null, () => "traffic and verdicts of both routes and backends are recorded");
+
+        await platform.Silos[0].DeleteOkAsync("/v1/tenants/forget/routes/api");
+        await worker.WaitForRevisionAsync(await platform.Silos[0].DeleteOkAsync("/v1/tenants/forget/clusters/web/backends/a"));
+        for (var i = 0; i < 3; i++)
+            await worker.EchoAsync("forget.test", "/x");
+
+        await Eventually.Async(async () => await TrafficAsync(platform, "forget"), t => t.Routes.SetEquals(["site"]) && t.Backends.SetEquals(["b"]), null,
+            t => $"the tenant's metrics still show routes {string.Join(", ", t.Routes)} and backends {string.Join(", ", t.Backends)}");
+        await Eventually.Async(async () => await HistoryRowsAsync(platform, "a") == 0 && !(await VerdictsAsync(platform)).Contains("\"a\"", StringComparison.Ordinal), null,
+            () => "the removed backend's verdict or history is still there");
+        // The removed route's requests still count in the tenant's totals.
+        using var report = System.Text.Json.JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/tenants/forget/metrics"));
+        Assert.True(report.RootElement.GetProperty("totals").GetProperty("requests").GetInt64() >= 15);
+    }
+
+    private static async Task<(HashSet<string> Routes, HashSet<string> Backends)> TrafficAsync(Platform platform, string tenant)
+    {
+        using var report = System.Text.Json.JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/tenants/{tenant}/metrics"));
+        return ([.. report.RootElement.GetProperty("routes").EnumerateArray().Select(r => r.GetProperty("route").GetString()!)],
+            [.. report.RootElement.GetProperty("backends").EnumerateArray().Select(r => r.GetProperty("backend").GetString()!)]);
+    }
+
+    private static async Task<long> HistoryRowsAsync(Platform platform, string backend)
+    {
+        await using var db = NpgsqlDataSource.Create(platform.ConnectionString);
+        await using var count = db.CreateCommand("SELECT count(*) FROM health_verdicts WHERE tenant = 'forget' AND backend = $1");
+        count.Parameters.AddWithValue(backend);
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>The committed verdicts of cluster forget/web, as JSON ("" when there are none).</summary>
+    private static async Task<string> VerdictsAsync(Platform platform)
+    {
+        await using var db = NpgsqlDataSource.Create(platform.ConnectionString);
+        await using var read = db.CreateCommand("SELECT coalesce(spec::text, '') FROM config_resources WHERE kind = 4 AND tenant = 'forget' AND id = 'web'");
+        return await read.ExecuteScalarAsync() as string ?? "";
+    }
+
     private static async Task<HashSet<string>> ListedAsync(Platform platform)
     {
         using var list = System.Text.Json.JsonDocument.Parse(await platform.Admin.GetStringAsync("/v1/dataplanes"));

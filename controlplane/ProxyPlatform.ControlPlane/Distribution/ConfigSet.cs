@@ -24,6 +24,9 @@ public sealed class ConfigSet
 
     public IEnumerable<ConfigEntry> Entries => _entries.Values;
 
+    /// <summary>The resource's entry (a tombstone when it was removed and not yet pruned), or null.</summary>
+    public ConfigEntry? Get(ResourceKey key) => _entries.GetValueOrDefault(key);
+
     public bool Exists(ResourceKey key) => _entries.TryGetValue(key, out var e) && !e.IsRemoval;
 
     /// <summary>The live resources that refer to <paramref name="key"/> (a cluster's routes and verdicts).</summary>

@@ -39,6 +39,7 @@ public sealed class DistributionGrain(
     private readonly Queue<(DateTimeOffset At, long Revision)> _ticks = new();
     private long _prunedThrough;
     private bool _pruning;
+    private ResourceRemovals? _removals;
 
     private string Pool => this.GetPrimaryKeyString();
 
@@ -48,6 +49,7 @@ public sealed class DistributionGrain(
         foreach (var entry in await store.LoadPoolAsync(Pool, cancellationToken))
             _set.Apply(entry with { Meta = null });
         tombstones.Set(Pool, ConfigTombstones.Grain, _set.Tombstones);
+        _removals = new ResourceRemovals(GrainFactory, logger);
         this.RegisterGrainTimer(PruneAsync, options.PruneEvery, options.PruneEvery);
         logger.LogInformation("Pool {Pool} loaded at revision {Revision} with {Count} resources", Pool, _set.Revision, _set.Count);
     }
@@ -145,6 +147,7 @@ public sealed class DistributionGrain(
             {
                 // What is distributed: the control plane's own metadata stays in the row.
                 var committed = entry with { Revision = revisions[i], Meta = null };
+                _removals!.Tell(_set.Get(entry.Key), committed);
                 _set.Apply(committed);
                 stamped.Add(committed);
             }

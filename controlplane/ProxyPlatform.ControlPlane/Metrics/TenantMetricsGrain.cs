@@ -42,6 +42,17 @@ public sealed class TenantMetricsGrain(
         return Task.CompletedTask;
     }
 
+    public Task Forget(string[] series)
+    {
+        var now = time.GetUtcNow();
+        if (_traffic.Forget(series, now))
+        {
+            _dirty = true;
+            _rates.Sample(now, _traffic.RateTotals());
+        }
+        return Task.CompletedTask;
+    }
+
     public Task<TenantTrafficReport> Get()
     {
         // A sample now, so that rates fall to zero when the reports stop growing.

@@ -103,4 +103,35 @@ public sealed class TenantTrafficTests
         rates.Sample(Start.AddSeconds(131), traffic.RateTotals());
         Assert.Equal(0, traffic.Report("acme", rates).Totals.RequestsPerSecond);
     }
+
+    [Fact]
+    public void A_removed_route_and_backend_leave_the_report_but_the_tenant_keeps_the_routes_requests_and_late_reports_are_ignored()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 5, 1), Route("site", 2, 0), Backend("a", 5), Backend("b", 2)], Start);
+        // A restarted worker: its first instance's counts are folded, and must go too.
+        traffic.Apply("w1", "i2", [Route("api", 1, 0)], Start);
+
+        Assert.True(traffic.Forget(["r/api", "b/web/a"], Start));
+
+        var report = Report(traffic);
+        Assert.Equal(["site"], report.Routes.Select(r => r.Route));
+        Assert.Equal(["b"], report.Backends.Select(b => b.Backend));
+        Assert.Equal(9, report.Totals.Requests);
+        Assert.DoesNotContain(traffic.State.Live.Keys, k => k.StartsWith("r/api|", StringComparison.Ordinal) || k.StartsWith("b/web/a|", StringComparison.Ordinal));
+        Assert.DoesNotContain(traffic.State.Folded.Keys, k => k.StartsWith("r/api|", StringComparison.Ordinal));
+
+        // The worker's final report of the removed series, arriving late, brings nothing back.
+        Assert.False(traffic.Apply("w1", "i2", [Route("api", 3, 0)], Start.AddSeconds(5)));
+        Assert.Equal(["site"], Report(traffic).Routes.Select(r => r.Route));
+        // A route created again under the name is a new series (a new epoch), and counts.
+        Assert.True(traffic.Apply("w1", "i2", [Route("api", 1, 0, epoch: 9)], Start.AddSeconds(6)));
+        Assert.Equal(["api", "site"], Report(traffic).Routes.Select(r => r.Route));
+
+        // A cluster's removal takes all its backends; the ignored keys are forgotten after a while.
+        Assert.True(traffic.Forget(["b/web/"], Start.AddSeconds(7)));
+        Assert.Empty(Report(traffic).Backends);
+        traffic.Forget([], Start + TenantTraffic.ForgottenKept + TimeSpan.FromSeconds(8));
+        Assert.Empty(traffic.State.Forgotten);
+    }
 }
