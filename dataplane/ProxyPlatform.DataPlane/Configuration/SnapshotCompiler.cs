@@ -122,7 +122,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             var slot = _slots.GetValueOrDefault(clusterId) ?? pendingSlots.GetValueOrDefault(clusterId);
             if (slot is null)
                 pendingSlots[clusterId] = slot = new ClusterSlot(clusterId);
-            var compiled = CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId));
+            var compiled = CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId), options.RateLimitMaxKeys);
             routeIndex[id] = compiled;
             added.Add(compiled);
         }
@@ -161,7 +161,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             traffic.RetireRoute(route);
     }
 
-    private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
+    private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series, int rateLimitMaxKeys)
     {
         var match = route.Match ?? new RouteMatchSpec();
         // A route without hosts serves its tenant's host names; a tenant without any serves every host.
@@ -182,7 +182,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             MaxRequestBodyBytes = route.MaxRequestBodyBytes,
             Traffic = series.Counters,
             RateLimit = route.RateLimit is { } limit
-                ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null)
+                ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null, rateLimitMaxKeys)
                 : null,
         };
     }

@@ -53,6 +53,11 @@ public sealed record DataPlaneOptions
     /// Unset: the operating system chooses.
     /// </summary>
     public System.Net.IPAddress? OutboundBindAddress { get; init; }
+    /// <summary>
+    /// The most keys one route's rate limiter tracks (<c>Proxy:RateLimitMaxKeys</c>, default 100,000):
+    /// a <c>header:</c> key is chosen by clients, so its table is capped and evicts (see <see cref="RateLimiting.TokenBucketLimiter"/>).
+    /// </summary>
+    public int RateLimitMaxKeys { get; init; } = RateLimiting.TokenBucketLimiter.DefaultMaxKeys;
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
@@ -86,6 +91,9 @@ public sealed record DataPlaneOptions
         var maxBody = configuration.GetValue<long?>("Proxy:MaxRequestBodyBytes");
         if (maxBody is <= 0)
             throw new InvalidOperationException($"Proxy:MaxRequestBodyBytes must be more than 0; got {maxBody}.");
+        var rateLimitKeys = configuration.GetValue("Proxy:RateLimitMaxKeys", RateLimiting.TokenBucketLimiter.DefaultMaxKeys);
+        if (rateLimitKeys < 1)
+            throw new InvalidOperationException($"Proxy:RateLimitMaxKeys must be at least 1; got {rateLimitKeys}.");
         System.Net.IPAddress? bind = null;
         if (Blank(configuration["Proxy:OutboundBindAddress"]) is { } bindText && !System.Net.IPAddress.TryParse(bindText, out bind))
             throw new InvalidOperationException($"Proxy:OutboundBindAddress must be an IP address of this host, e.g. 10.0.0.7; got '{bindText}'.");
@@ -105,6 +113,7 @@ public sealed record DataPlaneOptions
             H2cUrl = h2cUrl,
             MaxRequestBodyBytes = maxBody,
             OutboundBindAddress = bind,
+            RateLimitMaxKeys = rateLimitKeys,
         };
     }
 
