@@ -10,6 +10,7 @@ public static class Problems
 {
     public static IResult From(AdminException ex, HttpContext context) => ex.Kind switch
     {
+        AdminErrorKind.Busy => Busy(context, ex.Message),
         AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
         AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
         AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
@@ -35,6 +36,13 @@ public static class Problems
                 "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it.");
         }
         return Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.");
+    }
+
+    /// <summary>A bounded queue is full: 503 with Retry-After; nothing was changed, and the request may be sent again.</summary>
+    private static IResult Busy(HttpContext context, string detail)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Create(context, 503, "busy", "Too much pending work", detail);
     }
 
     public static IResult MalformedJson(HttpContext context, JsonException ex)

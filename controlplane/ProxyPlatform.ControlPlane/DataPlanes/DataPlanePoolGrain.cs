@@ -10,6 +10,11 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
+    /// <summary>
+    /// The most <c>?wait=</c> writes that wait at once; beyond, a write's rollout is answered as it stands
+    /// (pending), as a timeout would: the write is committed by then, so it is not refused.
+    /// </summary>
+    public const int MaxWaiters = 10_000;
     // Every connected worker reports within a silence period (its heartbeat), so only then is the roster whole.
     private readonly DateTimeOffset _activated = time.GetUtcNow();
 
@@ -42,7 +47,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     public async Task<Rollout> WaitForRollout(long revision, TimeSpan timeout)
     {
         var rollout = Current(revision);
-        if (rollout.Complete)
+        if (rollout.Complete || _waiters.Count >= MaxWaiters)
             return rollout;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _waiters.Add((revision, done));

@@ -32,7 +32,7 @@ public sealed class DistributionGrain(
 
     private readonly ConfigSet _set = new();
     private readonly Dictionary<IConfigObserver, DateTime> _observers = [];
-    private readonly Queue<PendingCommit> _queue = new();
+    private readonly PendingCommits _queue = new(PendingCommits.DefaultMaxCount, PendingCommits.DefaultMaxBytes);
     private bool _writing;
     // The pool's revision as it was at each pruning tick: a tombstone older than the grace is one at or
     // below the revision of the newest tick that is older than the grace. Bounded by grace / period.
@@ -63,7 +63,7 @@ public sealed class DistributionGrain(
     public Task<long> Commit(ConfigEntry[] entries)
     {
         var pending = new PendingCommit(entries);
-        _queue.Enqueue(pending);
+        _queue.Enqueue(pending, Pool);
         if (!_writing)
         {
             _writing = true;
@@ -101,9 +101,8 @@ public sealed class DistributionGrain(
             {
                 var batch = new ConfigBatch(_set);
                 var accepted = new List<PendingCommit>();
-                while (_queue.Count > 0 && accepted.Count < MaxBatch)
+                while (accepted.Count < MaxBatch && _queue.TryDequeue(out var pending))
                 {
-                    var pending = _queue.Dequeue();
                     try
                     {
                         batch.Stage(pending.Entries);
@@ -238,8 +237,4 @@ public sealed class DistributionGrain(
         }
     }
 
-    private sealed record PendingCommit(IReadOnlyList<ConfigEntry> Entries)
-    {
-        public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
 }

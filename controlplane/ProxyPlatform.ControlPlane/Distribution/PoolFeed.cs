@@ -20,6 +20,8 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
     // what it lacks once it has not moved for this long, or as soon as it notices it holds more than this many.
     private static readonly TimeSpan EarlyPatience = TimeSpan.FromMilliseconds(200);
     private const int MaxEarly = 256;
+    // Held notifications past this are dropped: the catch-up from the grain brings what they carried.
+    private const int MaxHeld = 4 * MaxEarly;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<ResourceKey, Resource> _live = [];
@@ -71,7 +73,8 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
             {
                 // Notifications can overtake one another on their way here: hold this one until the
                 // ones before it arrive, and pull what is missing only if they do not come soon.
-                _early[delta.BaseRevision] = delta;
+                if (_early.Count < MaxHeld)
+                    _early[delta.BaseRevision] = delta;
                 gap = !_watching;
                 _watching = true;
             }
@@ -110,6 +113,16 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
             Count();
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>How many notifications are held until the ones before them arrive.</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_gate)
+                return _early.Count;
+        }
     }
 
     /// <summary>How many removals this feed still remembers (tombstones), for <c>/metrics</c> and tests.</summary>

@@ -42,6 +42,17 @@ public sealed class TenantTraffic(TenantTrafficState state)
             var key = $"{SeriesKey(sample)}|{sample.Epoch}|{instance}|{worker}";
             if (State.Forgotten.ContainsKey(key))
                 continue;
+            if (sample.Removed)
+            {
+                // The worker's final report of a series it no longer has: the route's requests stay in the tenant's totals.
+                var final = State.Live.Remove(key, out var live) ? live : new TrafficCounts();
+                final.MaxWith(sample);
+                if (!sample.IsBackend)
+                    AddTo(State.Folded, $"{RemovedRoutes}|{worker}", final);
+                State.Forgotten[key] = now;
+                changed = true;
+                continue;
+            }
             if (State.Live.TryGetValue(key, out var counts))
                 changed |= counts.MaxWith(sample);
             else

@@ -121,4 +121,17 @@ public sealed class PoolFeedTests
         Assert.Equal(16, delta.BaseRevision);
         Assert.Equal(["b"], delta.Removals.Select(r => r.Id));
     }
+
+    [Fact]
+    public void Notifications_held_for_a_gap_that_is_never_filled_are_bounded()
+    {
+        var feed = LoadedAt(10);
+
+        // Revision 11 never arrives (and the grain cannot be asked for it): every later notification waits for it.
+        for (var revision = 12L; revision < 5000; revision++)
+            feed.OnConfigChanged(Delta(revision, revision + 1, Route($"r{revision}", revision + 1)));
+
+        Assert.Equal(10, feed.Revision);
+        Assert.InRange(feed.Held, 1, 1024);
+    }
 }

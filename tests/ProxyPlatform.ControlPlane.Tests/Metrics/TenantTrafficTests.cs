@@ -134,4 +134,20 @@ public sealed class TenantTrafficTests
         traffic.Forget([], Start + TenantTraffic.ForgottenKept + TimeSpan.FromSeconds(8));
         Assert.Empty(traffic.State.Forgotten);
     }
+
+    [Fact]
+    public void A_worker_s_final_report_of_a_removed_route_ends_its_series_and_keeps_its_requests_in_the_tenant_s_totals()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 5, 0), Route("site", 1, 0)], Start);
+
+        Assert.True(traffic.Apply("w1", "i1", [Route("api", 7, 0) with { Removed = true }, Route("gone", 2, 0) with { Removed = true }], Start));
+
+        var report = Report(traffic);
+        Assert.Equal(["site"], report.Routes.Select(r => r.Route));
+        Assert.Equal(10, report.Totals.Requests);
+        // Repeated, it counts nothing more.
+        Assert.False(traffic.Apply("w1", "i1", [Route("api", 7, 0) with { Removed = true }], Start));
+        Assert.Equal(10, Report(traffic).Totals.Requests);
+    }
 }
