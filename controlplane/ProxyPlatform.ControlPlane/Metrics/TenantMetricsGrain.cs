@@ -8,7 +8,7 @@ namespace ProxyPlatform.ControlPlane.Metrics;
 /// </summary>
 public sealed class TenantMetricsGrain(
     [PersistentState("metrics", Hosting.ControlPlaneHost.MetricsStorage)] IPersistentState<TenantTrafficState> state,
-    TimeProvider time) : Grain, ITenantMetricsGrain
+    TimeProvider time, Hosting.ControlPlaneOptions options) : Grain, ITenantMetricsGrain
 {
     private static readonly TimeSpan WriteInterval = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RateWindowLength = TimeSpan.FromMinutes(1);
@@ -62,6 +62,8 @@ public sealed class TenantMetricsGrain(
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
+        if (_traffic.RetireWorkers(time.GetUtcNow() - options.WorkerExpiry))
+            _dirty = true;
         if (!_dirty)
             return;
         _dirty = false;

@@ -19,6 +19,9 @@ public sealed class TenantTraffic(TenantTrafficState state)
     /// <summary>How long the keys of removed series are remembered: longer than any report stays in flight.</summary>
     public static readonly TimeSpan ForgottenKept = TimeSpan.FromMinutes(10);
 
+    /// <summary>The worker that the counts of workers long gone are shown under, together.</summary>
+    public const string DepartedWorkers = "(departed)";
+
     /// <summary>The series that holds the requests of removed routes: the tenant's, no route's.</summary>
     public const string RemovedRoutes = "r/";
 
@@ -30,6 +33,7 @@ public sealed class TenantTraffic(TenantTrafficState state)
         if (State.EndedInstances.TryGetValue(worker, out var ended) && ended.Contains(instance))
             return false;
         var changed = false;
+        State.WorkerSeen[worker] = now;
         if (!State.Instances.TryGetValue(worker, out var current) || current != instance)
         {
             if (current is not null)
@@ -101,6 +105,30 @@ public sealed class TenantTraffic(TenantTrafficState state)
             changed = true;
         }
         return changed;
+    }
+
+    /// <summary>
+    /// Folds the counts of workers that last reported before <paramref name="cutoff"/> into
+    /// <see cref="DepartedWorkers"/> and forgets those workers, so that autoscaled workers, each with an
+    /// ID of its own, do not grow the state for ever. True when anything changed.
+    /// </summary>
+    public bool RetireWorkers(DateTimeOffset cutoff)
+    {
+        var gone = State.WorkerSeen.Where(w => w.Value < cutoff).Select(w => w.Key).ToList();
+        foreach (var worker in gone)
+        {
+            if (State.Instances.Remove(worker, out var instance))
+                EndInstance(worker, instance);
+            var suffix = $"|{worker}";
+            foreach (var key in State.Folded.Keys.Where(k => k.EndsWith(suffix, StringComparison.Ordinal) && k.IndexOf('|', StringComparison.Ordinal) == k.Length - suffix.Length).ToList())
+            {
+                AddTo(State.Folded, $"{key[..^suffix.Length]}|{DepartedWorkers}", State.Folded[key]);
+                State.Folded.Remove(key);
+            }
+            State.EndedInstances.Remove(worker);
+            State.WorkerSeen.Remove(worker);
+        }
+        return gone.Count > 0;
     }
 
     /// <summary>The totals of every series by worker (series: <c>r/route</c> or <c>b/cluster/backend</c>).</summary>

@@ -81,4 +81,6 @@ public sealed class TenantTrafficState
     /// for a while (a re-created route's series has a new epoch, so it counts again at once).
     /// </summary>
     [Id(5)] public Dictionary<string, DateTimeOffset> Forgotten { get; set; } = [];
+    /// <summary>When each worker last reported; a worker gone past the expiry is folded into the departed ones.</summary>
+    [Id(6)] public Dictionary<string, DateTimeOffset> WorkerSeen { get; set; } = [];
 }

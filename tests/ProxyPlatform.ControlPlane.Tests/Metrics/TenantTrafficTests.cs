@@ -150,4 +150,28 @@ public sealed class TenantTrafficTests
         Assert.False(traffic.Apply("w1", "i1", [Route("api", 7, 0) with { Removed = true }], Start));
         Assert.Equal(10, Report(traffic).Totals.Requests);
     }
+
+    [Fact]
+    public void Workers_gone_past_the_expiry_are_folded_together_and_forgotten_so_worker_churn_does_not_grow_the_state()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        for (var i = 0; i < 50; i++)
+        {
+            traffic.Apply($"autoscaled-{i}", "i1", [Route("api", 2, 0)], Start);
+            traffic.Apply($"autoscaled-{i}", "i2", [Route("api", 1, 0)], Start);
+        }
+        traffic.Apply("current", "c1", [Route("api", 4, 0)], Start.AddHours(2));
+
+        Assert.True(traffic.RetireWorkers(Start.AddHours(1)));
+
+        Assert.Equal(["current"], traffic.State.WorkerSeen.Keys);
+        Assert.Equal(["current"], traffic.State.Instances.Keys);
+        Assert.DoesNotContain(traffic.State.EndedInstances.Keys, k => k != "current");
+        var report = Report(traffic);
+        Assert.Equal(154, report.Totals.Requests);
+        Assert.Equal([TenantTraffic.DepartedWorkers, "current"], report.Workers.Select(w => w.Worker));
+        Assert.Equal(150, report.Workers.Single(w => w.Worker == TenantTraffic.DepartedWorkers).Traffic.Requests);
+        Assert.True(traffic.State.Live.Count + traffic.State.Folded.Count <= 3, $"{traffic.State.Live.Count + traffic.State.Folded.Count} entries");
+        Assert.False(traffic.RetireWorkers(Start.AddHours(1)));
+    }
 }
