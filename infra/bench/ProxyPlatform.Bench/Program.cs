@@ -3,7 +3,7 @@ using ProxyPlatform.Bench;
 using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 
-// infra/bench/run.sh [all|propagation|restart|access|throughput|ratelimit] [--writes N] [--requests N]
+// infra/bench/run.sh [all|propagation|restart|access|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
 int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
@@ -38,7 +38,7 @@ switch (which)
         await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
         break;
     case "ratelimit":
-        await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000);
+        await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
     case "throughput":
     case "all":
@@ -47,7 +47,7 @@ switch (which)
             await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
             await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
             await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
-            await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000);
+            await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         }
         interruptible = true;
         try
