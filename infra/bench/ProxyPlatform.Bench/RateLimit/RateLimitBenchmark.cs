@@ -98,6 +98,10 @@ public static class RateLimitBenchmark
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"(+{F(capped.AfterMb - capped.BeforeMb, "0")} MB over the run, against +{F(peer.AfterMb - peer.BeforeMb, "0")} MB)")
             + (runs.Count > 2 ? string.Create(CultureInfo.InvariantCulture, $"; keeping every key costs {F(runs[2].AfterMb, "0")} MB ({F(runs[2].AfterMb / peer.AfterMb, "0.00")}×).") : "."));
+        md.AppendLine("RSS counts what the worker's server GC has not given back, not only live objects: the table holds at most");
+        md.AppendLine("100,000 buckets (`TokenBucketLimiterTests`), but under a flood of new keys each bucket lives for ~100,000 requests");
+        md.AppendLine("before it is evicted, long enough to reach generation 2, so evicted buckets and their keys are freed only by full");
+        md.AppendLine("collections, and the heap grows to that garbage first. `--requests` larger than the default shows whether it levels off.");
         WriteSection("ratelimit", md.ToString());
         Console.WriteLine(md);
     }
