@@ -17,6 +17,8 @@ public enum AdminErrorKind
     TooLarge = 6,
     /// <summary>The write would take the tenant past one of its quotas (<see cref="AdminException.Quota"/>).</summary>
     QuotaExceeded = 7,
+    /// <summary>The control plane holds as much pending work as it takes; nothing was changed, retry shortly.</summary>
+    Busy = 8,
 }
 
 /// <summary>
@@ -68,6 +70,8 @@ public sealed class AdminException : Exception
     public static AdminException PreconditionFailed(string what, string? current) =>
         new(AdminErrorKind.PreconditionFailed,
             current is null ? $"{what} does not exist, so If-Match cannot hold." : $"{what} has ETag {current}, not the one given in If-Match.");
+
+    public static AdminException Busy(string message) => new(AdminErrorKind.Busy, message);
 
     public static AdminException Conflict(string message) => new(AdminErrorKind.Conflict, message);
 

@@ -70,7 +70,10 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     Task Rejected(string instance, long revision, string reason);
     Task Heartbeat(string instance, long appliedRevision);
     Task Disconnected(string instance);
+    /// <summary>The worker's record, or null when it has none or has been absent past the expiry.</summary>
     Task<DataPlaneStatus?> Get();
+    /// <summary>Deletes the record of a worker absent past the expiry (<c>DataPlanes:ExpireAfter</c>); true if it did.</summary>
+    Task<bool> Expire();
 }
 
 /// <summary>
@@ -91,6 +94,12 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     [OneWay]
     Task Report(DataPlaneStatus status);
     Task<Rollout> GetRollout(long revision);
+    /// <summary>
+    /// The lowest revision the pool's connected workers have applied, <paramref name="latest"/> when none is
+    /// connected, or null while the roster may still be missing workers (it is memory only, and refills from
+    /// the workers' heartbeats): what the pool's tombstones may be pruned up to.
+    /// </summary>
+    Task<long?> GetAppliedHorizon(long latest);
     /// <summary>Completes when every connected worker has applied <paramref name="revision"/>, or at the timeout.</summary>
     [AlwaysInterleave]
     Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);

@@ -87,7 +87,10 @@ public interface IDistributionGrain : IGrainWithStringKey
     /// silo's CPU while loading routes); an array of an immutable record has a copier fixed at compile time.</remarks>
     Task<long> Commit(ConfigEntry[] entries);
     Task<PoolSnapshot> GetSnapshot();
-    /// <summary>The changes after <paramref name="revision"/>, removals included.</summary>
+    /// <summary>
+    /// The changes after <paramref name="revision"/>, removals included. When the tombstones after it have been
+    /// pruned the delta starts later (its base is above <paramref name="revision"/>): the caller needs a snapshot.
+    /// </summary>
     Task<ConfigDelta> GetChangesSince(long revision);
     /// <summary>What a tenant of the pool stores, against its quotas.</summary>
     Task<TenantUsage> GetUsage(string tenant);
@@ -101,4 +104,11 @@ public interface IConfigObserver : IGrainObserver
 {
     [OneWay]
     Task OnConfigChanged(ConfigDelta delta);
+
+    /// <summary>
+    /// The pool has forgotten its tombstones at or below <paramref name="revision"/>: every connected worker
+    /// has applied past them, and a worker that comes back from before them is sent a snapshot.
+    /// </summary>
+    [OneWay]
+    Task OnPruned(long revision);
 }

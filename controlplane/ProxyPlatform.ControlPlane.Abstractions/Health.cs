@@ -70,4 +70,8 @@ public interface IHealthVerdictGrain : IGrainWithStringKey
 
     /// <summary>The cluster was deleted: forget every view and verdict.</summary>
     Task Reset();
+
+    /// <summary>Backends left the cluster: forget their views, verdicts and history.</summary>
+    [OneWay]
+    Task ForgetBackends(string[] backends);
 }

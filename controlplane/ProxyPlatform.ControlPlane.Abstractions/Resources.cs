@@ -42,12 +42,16 @@ public sealed record ConfigDelta(
     [property: Id(1)] long Revision,
     [property: Id(2)] IReadOnlyList<ConfigEntry> Entries);
 
-/// <summary>A pool's configuration as a whole: every resource, and the tombstones of removed ones.</summary>
+/// <summary>
+/// A pool's configuration as a whole: every resource, and the tombstones of removed ones after
+/// <see cref="PrunedThrough"/> (those at or below it are forgotten: no delta can start before it).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("pp.ConfigSnapshot")]
 public sealed record PoolSnapshot(
     [property: Id(0)] string Pool,
     [property: Id(1)] long Revision,
-    [property: Id(3)] IReadOnlyList<ConfigEntry> Entries);
+    [property: Id(3)] IReadOnlyList<ConfigEntry> Entries,
+    [property: Id(4)] long PrunedThrough = 0);
 
 [GenerateSerializer, Immutable, Alias("pp.TenantResource")]
 public sealed record TenantResource(

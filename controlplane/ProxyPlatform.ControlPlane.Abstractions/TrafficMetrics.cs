@@ -17,7 +17,8 @@ public sealed record TrafficSample(
     [property: Id(6)] long BytesIn,
     [property: Id(7)] long BytesOut,
     [property: Id(8)] long[] LatencyBuckets,
-    [property: Id(9)] long LatencySumUs);
+    [property: Id(9)] long LatencySumUs,
+    [property: Id(10)] bool Removed = false);
 
 /// <summary>Totals and recent rates of some traffic: a tenant's, a route's, a backend's or a worker's.</summary>
 [GenerateSerializer, Immutable, Alias("pp.TrafficSummary")]
@@ -67,4 +68,10 @@ public interface ITenantMetricsGrain : IGrainWithStringKey
 {
     Task Report(string worker, string instance, TrafficSample[] samples);
     Task<TenantTrafficReport> Get();
+    /// <summary>
+    /// Routes or backends were removed: drop their series (<c>r/route</c>, <c>b/cluster/backend</c>, or
+    /// <c>b/cluster/</c> for every backend of a cluster) and ignore late reports of them.
+    /// </summary>
+    [OneWay]
+    Task Forget(string[] series);
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|restart|access|throughput] [--writes N]
+#   infra/bench/run.sh [all|propagation|restart|access|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and
 # monotonic times, to line it up with a trace (perf record -k mono) of the same run.
-# throughput needs wrk, nginx and HAProxy; as root the script installs what is missing (apt-get).
+# throughput needs wrk, nginx and HAProxy, ratelimit needs wrk; as root the script installs what is missing (apt-get).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -18,18 +18,20 @@ scenario=all
 
 # nginx and HAProxy live in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
-if [ "$scenario" = all ] || [ "$scenario" = throughput ]; then
+if [ "$scenario" = all ] || [ "$scenario" = throughput ] || [ "$scenario" = ratelimit ]; then
+  tools=(wrk nginx haproxy)
+  [ "$scenario" = ratelimit ] && tools=(wrk)
   missing=()
-  for tool in wrk nginx haproxy; do
+  for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
-      echo "The throughput benchmark needs ${missing[*]}, which are not installed." >&2
+      echo "The $scenario benchmark needs ${missing[*]}, which are not installed." >&2
       echo "Install them (apt-get install -y ${missing[*]}) or run this script as root, which installs them." >&2
       exit 1
     fi
-    echo "Installing ${missing[*]} for the throughput benchmark"
+    echo "Installing ${missing[*]} for the $scenario benchmark"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi

@@ -162,6 +162,7 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
         {
             var code = ex.Kind switch
             {
+                AdminErrorKind.Busy => StatusCode.ResourceExhausted,
                 AdminErrorKind.Invalid => StatusCode.InvalidArgument,
                 AdminErrorKind.NotFound => StatusCode.NotFound,
                 AdminErrorKind.PreconditionFailed => StatusCode.Aborted,

@@ -10,6 +10,7 @@ public static class Problems
 {
     public static IResult From(AdminException ex, HttpContext context) => ex.Kind switch
     {
+        AdminErrorKind.Busy => Busy(context, ex.Message),
         AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
         AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
         AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
@@ -47,6 +48,13 @@ public static class Problems
         body["limit"] = ex.Quota?.Limit;
         body["use"] = ex.Quota?.Use;
         return Results.Text(body.ToJsonString(ConfigJson.Options), ProblemJson.ContentType, statusCode: 403);
+    }
+
+    /// <summary>A bounded queue is full: 503 with Retry-After; nothing was changed, and the request may be sent again.</summary>
+    private static IResult Busy(HttpContext context, string detail)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Create(context, 503, "busy", "Too much pending work", detail);
     }
 
     public static IResult MalformedJson(HttpContext context, JsonException ex)

@@ -16,12 +16,15 @@ public sealed class DataPlaneState
     /// <summary>The resources the worker said in its last ACK that it does not serve as sent.</summary>
     [Id(8)] public List<ResourceRejection> Rejected { get; set; } = [];
     [Id(9)] public int RejectedOmitted { get; set; }
+    /// <summary>When the worker's last stream ended; its absence is counted from here.</summary>
+    [Id(10)] public DateTimeOffset? DisconnectedAt { get; set; }
 }
 
 /// <summary>
 /// One worker's record. Connects, disconnects and NACKs are rare and persisted; acknowledgements
 /// and heartbeats are frequent and kept in memory (persisted with the next rare event), so that a
-/// busy pool does not turn every revision into one PostgreSQL write per worker.
+/// busy pool does not turn every revision into one PostgreSQL write per worker. A worker absent for
+/// <see cref="ControlPlaneOptions.WorkerExpiry"/> is forgotten: its record and row are deleted.
 /// </summary>
 [GrainType(GrainType)]
 public sealed class DataPlaneGrain(
@@ -49,6 +52,7 @@ public sealed class DataPlaneGrain(
         S.ConnectedSince = connection.ConnectedAt;
         S.AppliedRevision = connection.AppliedRevision;
         S.Connected = true;
+        S.DisconnectedAt = null;
         _lastSeen = time.GetUtcNow();
         await state.WriteStateAsync();
         Report();
@@ -99,11 +103,34 @@ public sealed class DataPlaneGrain(
         if (instance != S.Instance)
             return;
         S.Connected = false;
+        S.DisconnectedAt = time.GetUtcNow();
         await state.WriteStateAsync();
         Report();
     }
 
-    public Task<DataPlaneStatus?> Get() => Task.FromResult(S.Pool.Length == 0 ? null : Status());
+    public Task<DataPlaneStatus?> Get() => Task.FromResult(S.Pool.Length == 0 || Expired() ? null : Status());
+
+    public async Task<bool> Expire()
+    {
+        if (S.Pool.Length == 0 || !Expired())
+            return false;
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+        return true;
+    }
+
+    /// <summary>
+    /// Gone for longer than the expiry: not connected, and silent since whichever came last of its last
+    /// message (while this activation lasts), its disconnection, and its connection (a node that died
+    /// never reported the disconnection).
+    /// </summary>
+    private bool Expired()
+    {
+        if (Status().Connected)
+            return false;
+        var since = new[] { _lastSeen, S.DisconnectedAt, S.ConnectedSince }.Max();
+        return since is not { } absent || time.GetUtcNow() - absent >= options.WorkerExpiry;
+    }
 
     private DataPlaneStatus Status()
     {

@@ -6,7 +6,8 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// <summary>
 /// A pool's committed resources with the indexes needed to check the invariants that span
 /// resources (<see cref="ResourceKindInfo.Reference"/>, <see cref="ResourceKindInfo.Owned"/>).
-/// Removals are kept as tombstones so deltas can name them.
+/// Removals are kept as tombstones so deltas can name them, until every worker has applied past
+/// them (<see cref="Prune"/>).
 /// </summary>
 public sealed class ConfigSet
 {
@@ -19,12 +20,15 @@ public sealed class ConfigSet
 
     public int Count => _entries.Count;
 
+    /// <summary>How many of <see cref="Entries"/> are tombstones.</summary>
+    public int Tombstones { get; private set; }
+
     public IEnumerable<ConfigEntry> Entries => _entries.Values;
 
     /// <summary>What the tenancy rules read of the committed set: claims, quotas, limits, use.</summary>
     public TenancyIndex Tenancy { get; } = new();
 
-    /// <summary>The committed entry of a resource, tombstones included.</summary>
+    /// <summary>The resource's entry (a tombstone when it was removed and not yet pruned), or null.</summary>
     public ConfigEntry? Get(ResourceKey key) => _entries.GetValueOrDefault(key);
 
     public bool Exists(ResourceKey key) => _entries.TryGetValue(key, out var e) && !e.IsRemoval;
@@ -39,7 +43,9 @@ public sealed class ConfigSet
     {
         var key = entry.Key;
         var wasLive = Exists(key);
+        var wasTombstone = _entries.ContainsKey(key) && !wasLive;
         _entries[key] = entry;
+        Tombstones += (entry.IsRemoval ? 1 : 0) - (wasTombstone ? 1 : 0);
         Revision = Math.Max(Revision, entry.Revision);
         Tenancy.Apply(entry);
         if (ResourceKinds.Of(key.Kind).Owned && wasLive == entry.IsRemoval)
@@ -53,6 +59,19 @@ public sealed class ConfigSet
                 _referrers[reference.Target] = referrers = [];
             referrers.Add(key);
         }
+    }
+
+    /// <summary>
+    /// Forgets the tombstones at or below <paramref name="revision"/>: no one will ask for a delta from
+    /// before them any more (whoever does gets a snapshot). Returns how many were dropped.
+    /// </summary>
+    public int Prune(long revision)
+    {
+        var dropped = _entries.Values.Where(e => e.IsRemoval && e.Revision <= revision).Select(e => e.Key).ToList();
+        foreach (var key in dropped)
+            _entries.Remove(key);
+        Tombstones -= dropped.Count;
+        return dropped.Count;
     }
 
     /// <summary>The entries changed after <paramref name="revision"/>, removals included.</summary>

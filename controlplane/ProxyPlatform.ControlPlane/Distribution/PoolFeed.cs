@@ -9,13 +9,19 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// single observer, and shared by every worker stream this node holds for the pool. Each resource
 /// is rendered to its wire form once, however many workers receive it.
 /// </summary>
-public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) : IConfigObserver
+/// <remarks>
+/// The feed forgets removals as the pool prunes its tombstones (<see cref="OnPruned"/>); a worker
+/// that asks for changes from before them is sent a snapshot instead of a delta.
+/// </remarks>
+public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, ConfigTombstones? tombstones = null) : IConfigObserver
 {
     private const int RecentChanges = 4096;
     // Notifications that arrived before the ones they follow are held while the feed keeps moving; it pulls
     // what it lacks once it has not moved for this long, or as soon as it notices it holds more than this many.
     private static readonly TimeSpan EarlyPatience = TimeSpan.FromMilliseconds(200);
     private const int MaxEarly = 256;
+    // Held notifications past this are dropped: the catch-up from the grain brings what they carried.
+    private const int MaxHeld = 4 * MaxEarly;
 
     private readonly Lock _gate = new();
     private readonly Dictionary<ResourceKey, Resource> _live = [];
@@ -29,6 +35,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
     private TaskCompletionSource _changed = NewSignal();
     private bool _loaded;
     private int _catchingUp;
+    private long _prunedThrough;
 
     public string Pool { get; } = pool;
 
@@ -47,7 +54,9 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             foreach (var entry in snapshot.Entries)
                 Put(entry);
             Revision = snapshot.Revision;
+            _prunedThrough = snapshot.PrunedThrough;
             _loaded = true;
+            Count();
             ApplyEarly();
             Signal();
         }
@@ -64,7 +73,8 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             {
                 // Notifications can overtake one another on their way here: hold this one until the
                 // ones before it arrive, and pull what is missing only if they do not come soon.
-                _early[delta.BaseRevision] = delta;
+                if (_early.Count < MaxHeld)
+                    _early[delta.BaseRevision] = delta;
                 gap = !_watching;
                 _watching = true;
             }
@@ -78,6 +88,54 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             _ = CatchUpSoonAsync();
         return Task.CompletedTask;
     }
+
+    public Task OnPruned(long revision)
+    {
+        lock (_gate)
+        {
+            if (!_loaded || revision <= _prunedThrough || revision > Revision)
+                return Task.CompletedTask;
+            _prunedThrough = revision;
+            foreach (var (key, removed) in _removed.ToList())
+            {
+                if (removed <= revision)
+                    _removed.Remove(key);
+            }
+            // The changes up to the horizon are needed by no connected worker; whoever is further behind gets a snapshot.
+            while (_recent.TryPeek(out var change) && change.Revision <= revision)
+                _recent.Dequeue();
+            // A cluster's former backends were kept so that their last counts could still be reported.
+            foreach (var (cluster, known) in _backends.ToList())
+            {
+                if (known.Revision <= revision)
+                    _backends[cluster] = (known.Revision, known.Current, new HashSet<string>(known.Current, StringComparer.Ordinal));
+            }
+            Count();
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>How many notifications are held until the ones before them arrive.</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_gate)
+                return _early.Count;
+        }
+    }
+
+    /// <summary>How many removals this feed still remembers (tombstones), for <c>/metrics</c> and tests.</summary>
+    public int Tombstones
+    {
+        get
+        {
+            lock (_gate)
+                return _removed.Count;
+        }
+    }
+
+    private void Count() => tombstones?.Set(Pool, ConfigTombstones.Feed, _removed.Count);
 
     /// <summary>While notifications are held, pulls what is missing whenever the feed has not moved for a while.</summary>
     private async Task CatchUpSoonAsync()
@@ -125,13 +183,19 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
             return;
         try
         {
-            var delta = await grains.GetGrain<IDistributionGrain>(Pool).GetChangesSince(Revision);
+            var grain = grains.GetGrain<IDistributionGrain>(Pool);
+            var delta = await grain.GetChangesSince(Revision);
+            bool behindPruned;
             lock (_gate)
             {
+                behindPruned = delta.BaseRevision > Revision;
                 if (delta.BaseRevision <= Revision && delta.Revision > Revision)
                     Apply(delta);
                 ApplyEarly();
             }
+            // The pool has pruned removals this feed never heard of: only a snapshot says what is gone.
+            if (behindPruned)
+                Load(await grain.GetSnapshot());
         }
         catch (Exception ex)
         {
@@ -157,7 +221,8 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
                 return Full();
             var oldest = _recent.Count > 0 ? _recent.Peek().Base : Revision;
             if (from < oldest)
-                return ScanSince(from);
+                // Removals at or below the pruned revision are forgotten: only a snapshot drops them on the worker.
+                return from < _prunedThrough ? Full() : ScanSince(from);
             var keys = new HashSet<ResourceKey>();
             foreach (var change in _recent)
             {
@@ -239,6 +304,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         while (_recent.Count > RecentChanges)
             _recent.Dequeue();
         Revision = delta.Revision;
+        Count();
         Signal();
     }
 

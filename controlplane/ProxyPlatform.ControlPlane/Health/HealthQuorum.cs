@@ -48,6 +48,17 @@ public sealed class HealthQuorum(TimeSpan window)
     public bool Forget(string worker, string instance) =>
         _workers.TryGetValue(worker, out var views) && views.Instance == instance && _workers.Remove(worker);
 
+    /// <summary>
+    /// Forgets a backend that left the cluster: its verdict and every worker's view of it. True when a
+    /// verdict was held (the committed verdicts then need writing again without it).
+    /// </summary>
+    public bool ForgetBackend(string backend)
+    {
+        foreach (var views in _workers.Values)
+            views.Backends.Remove(backend);
+        return _verdicts.Remove(backend);
+    }
+
     /// <summary>The verdicts the current views call for that differ from the ones held; nothing changes until <see cref="Accept"/>.</summary>
     public List<VerdictDecision> Decide(DateTimeOffset now)
     {

@@ -49,6 +49,19 @@ public sealed class HealthStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(changes.Select(c => c.Revision).ToArray());
         command.Parameters.AddWithValue(changes.Select(c => c.At.UtcDateTime).ToArray());
         await command.ExecuteNonQueryAsync(ct);
+
+        // A flapping backend must not grow its history without bound: only the newest MaxHistory rows can be read.
+        await using var trim = db.CreateCommand($"""
+            DELETE FROM health_verdicts h
+            USING unnest($3::text[]) AS x(b)
+            WHERE h.tenant = $1 AND h.cluster = $2 AND h.backend = x.b
+              AND h.id < (SELECT id FROM health_verdicts WHERE tenant = $1 AND cluster = $2 AND backend = x.b
+                          ORDER BY id DESC OFFSET {MaxHistory - 1} LIMIT 1)
+            """);
+        trim.Parameters.AddWithValue(tenant);
+        trim.Parameters.AddWithValue(cluster);
+        trim.Parameters.AddWithValue(changes.Select(c => c.Backend).Distinct().ToArray());
+        await trim.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>A backend's verdict changes, newest first, at most <paramref name="limit"/>.</summary>
@@ -63,6 +76,16 @@ public sealed class HealthStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(backend);
         command.Parameters.AddWithValue(Math.Clamp(limit, 1, MaxHistory));
         return await ReadAsync(command, ct);
+    }
+
+    /// <summary>Forgets the history of backends that left their cluster.</summary>
+    public async Task ForgetBackendsAsync(string tenant, string cluster, IReadOnlyList<string> backends, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("DELETE FROM health_verdicts WHERE tenant = $1 AND cluster = $2 AND backend = ANY($3)");
+        command.Parameters.AddWithValue(tenant);
+        command.Parameters.AddWithValue(cluster);
+        command.Parameters.AddWithValue(backends.ToArray());
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Forgets a deleted cluster's verdicts and their history.</summary>

@@ -62,6 +62,33 @@ public sealed class HealthVerdictGrain(HealthStore history, ConfigStore store, C
         await history.ForgetAsync(Id.Tenant, Id.Cluster);
     }
 
+    public async Task ForgetBackends(string[] backends)
+    {
+        var held = false;
+        foreach (var backend in backends)
+            held |= _quorum.ForgetBackend(backend);
+        if (held)
+        {
+            // The committed verdicts still name them: write them again without.
+            var spec = new ClusterHealthSpec
+            {
+                Backends = new SortedDictionary<string, BackendVerdictSpec>(
+                    _quorum.Verdicts.ToDictionary(v => v.Key, v => new BackendVerdictSpec { Verdict = v.Value.Verdict, Since = v.Value.Since }, StringComparer.Ordinal),
+                    StringComparer.Ordinal),
+            };
+            try
+            {
+                await commits.CommitAsync(new ConfigEntry(Key, 0, ConfigJson.Write(spec)));
+            }
+            catch (Exception ex)
+            {
+                // Workers ignore verdicts on backends their cluster does not have; the next verdict change rewrites them.
+                logger.LogWarning(ex, "Dropping the verdicts of removed backends of cluster {Tenant}/{Cluster} failed", Id.Tenant, Id.Cluster);
+            }
+        }
+        await history.ForgetBackendsAsync(Id.Tenant, Id.Cluster, backends);
+    }
+
     /// <summary>
     /// Commits the verdicts the current views call for. Nothing is held until the commit succeeded,
     /// so a failed commit is tried again on the next report or expiry tick.

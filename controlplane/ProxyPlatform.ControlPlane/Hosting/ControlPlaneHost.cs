@@ -35,8 +35,10 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
         builder.AddAccessControl(options);
+        builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
+        builder.Services.AddHostedService<DataPlaneExpiry>();
         builder.Services.AddSingleton<Rollouts>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHealthVerdicts();

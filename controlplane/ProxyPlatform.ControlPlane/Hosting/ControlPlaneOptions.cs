@@ -24,6 +24,19 @@ public sealed record ControlPlaneOptions
     /// disconnected even if its stream looks open (<c>DataPlanes:SilenceSeconds</c>, default 30).
     /// </summary>
     public TimeSpan WorkerSilence { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// A worker record (<c>/v1/dataplanes</c>, its grain's row) is deleted once the worker has been
+    /// disconnected this long (<c>DataPlanes:ExpireAfter</c>, a time span, default one hour).
+    /// </summary>
+    public TimeSpan WorkerExpiry { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>
+    /// Tombstones of removed resources are kept at least this long (<c>Distribution:TombstoneGrace</c>,
+    /// default 10 minutes) even once every connected worker has applied past them, so that a worker
+    /// that restarts within it resumes with a delta rather than a snapshot.
+    /// </summary>
+    public TimeSpan TombstoneGrace { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>How often a pool looks for tombstones it can prune (<c>Distribution:PruneEvery</c>, default 30 s).</summary>
+    public TimeSpan PruneEvery { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>The bootstrap operator key (<c>Auth:OperatorKey</c>): required unless authentication is disabled.</summary>
     public string? OperatorKey { get; init; }
     /// <summary>The bootstrap worker token (<c>Auth:DataPlaneToken</c>): a worker of any pool.</summary>
@@ -59,6 +72,9 @@ public sealed record ControlPlaneOptions
             GatewayPort = configuration.GetValue("Orleans:GatewayPort", defaults.GatewayPort),
             AdvertisedIP = configuration["Orleans:AdvertisedIP"] ?? defaults.AdvertisedIP,
             WorkerSilence = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:SilenceSeconds", defaults.WorkerSilence.TotalSeconds)),
+            WorkerExpiry = configuration.GetValue("DataPlanes:ExpireAfter", defaults.WorkerExpiry),
+            TombstoneGrace = configuration.GetValue("Distribution:TombstoneGrace", defaults.TombstoneGrace),
+            PruneEvery = configuration.GetValue("Distribution:PruneEvery", defaults.PruneEvery),
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
             AuthDisabled = configuration.GetValue("Auth:Disabled", false),
@@ -84,6 +100,12 @@ public sealed record ControlPlaneOptions
         var ports = new[] { AdminUrl.Port, GrpcUrl.Port, OpsUrl.Port }.Where(p => p != 0).ToList();
         if (ports.Count != ports.Distinct().Count())
             throw new InvalidOperationException($"Admin:Url ({AdminUrl}), Grpc:Url ({GrpcUrl}) and Ops:Url ({OpsUrl}) must use different ports: the port a request arrives on decides which of them answers.");
+        if (WorkerExpiry <= TimeSpan.Zero)
+            throw new InvalidOperationException($"DataPlanes:ExpireAfter must be a positive time span (e.g. 01:00:00); got {WorkerExpiry}.");
+        if (TombstoneGrace < TimeSpan.Zero)
+            throw new InvalidOperationException($"Distribution:TombstoneGrace must not be negative; got {TombstoneGrace}.");
+        if (PruneEvery <= TimeSpan.Zero)
+            throw new InvalidOperationException($"Distribution:PruneEvery must be a positive time span (e.g. 00:00:30); got {PruneEvery}.");
         if (FailedAttemptsBurst < 1)
             throw new InvalidOperationException($"Auth:FailedAttemptsBurst must be at least 1; got {FailedAttemptsBurst}.");
         if (ConfigValidator.Validate(new TenantSpec { Hostnames = ["quotas.check"], Quotas = DefaultQuotas }) is { Count: > 0 } quotaErrors)

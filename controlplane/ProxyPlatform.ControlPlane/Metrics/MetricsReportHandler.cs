@@ -77,7 +77,8 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
         (long)sample.BytesIn,
         (long)sample.BytesOut,
         [.. sample.LatencyBuckets.Select(v => (long)v)],
-        (long)sample.LatencySumUs);
+        (long)sample.LatencySumUs,
+        sample.Removed);
 }
 
 /// <summary>
@@ -116,6 +117,12 @@ public sealed class ReceivedTraffic : IDisposable
             foreach (var sample in report.Series)
             {
                 var key = (sample.Kind, sample.Tenant, sample.Kind == SeriesKind.Backend ? sample.Cluster : sample.Route, sample.Backend, sample.Epoch);
+                // A removed route's or backend's final report: its series leaves this node's /metrics.
+                if (sample.Removed)
+                {
+                    series.Remove(key);
+                    continue;
+                }
                 var latest = series.GetValueOrDefault(key) ?? new long[5];
                 for (var i = 0; i < Math.Min(latest.Length, sample.RequestsByClass.Count); i++)
                     latest[i] = Math.Max(latest[i], (long)sample.RequestsByClass[i]);

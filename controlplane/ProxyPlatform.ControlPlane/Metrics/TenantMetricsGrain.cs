@@ -8,7 +8,7 @@ namespace ProxyPlatform.ControlPlane.Metrics;
 /// </summary>
 public sealed class TenantMetricsGrain(
     [PersistentState("metrics", Hosting.ControlPlaneHost.MetricsStorage)] IPersistentState<TenantTrafficState> state,
-    TimeProvider time) : Grain, ITenantMetricsGrain
+    TimeProvider time, Hosting.ControlPlaneOptions options) : Grain, ITenantMetricsGrain
 {
     private static readonly TimeSpan WriteInterval = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RateWindowLength = TimeSpan.FromMinutes(1);
@@ -42,6 +42,17 @@ public sealed class TenantMetricsGrain(
         return Task.CompletedTask;
     }
 
+    public Task Forget(string[] series)
+    {
+        var now = time.GetUtcNow();
+        if (_traffic.Forget(series, now))
+        {
+            _dirty = true;
+            _rates.Sample(now, _traffic.RateTotals());
+        }
+        return Task.CompletedTask;
+    }
+
     public Task<TenantTrafficReport> Get()
     {
         // A sample now, so that rates fall to zero when the reports stop growing.
@@ -51,6 +62,8 @@ public sealed class TenantMetricsGrain(
 
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
+        if (_traffic.RetireWorkers(time.GetUtcNow() - options.WorkerExpiry))
+            _dirty = true;
         if (!_dirty)
             return;
         _dirty = false;

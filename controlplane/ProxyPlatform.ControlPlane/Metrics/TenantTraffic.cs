@@ -8,11 +8,22 @@ namespace ProxyPlatform.ControlPlane.Metrics;
 /// counts once. The tenant's totals are the sum of the latest counts of every series ever reported.
 /// A worker that restarts reports under a new instance from zero: its previous instance's counts are
 /// folded into per-worker totals then, and that instance's late reports are ignored from then on.
+/// The series of a removed route or backend are dropped (a removed route's requests stay in the
+/// tenant's totals, under <see cref="RemovedRoutes"/>), and their late reports ignored.
 /// </summary>
 public sealed class TenantTraffic(TenantTrafficState state)
 {
     /// <summary>How many ended instances of a worker are remembered to ignore their late reports.</summary>
     private const int EndedInstancesKept = 8;
+
+    /// <summary>How long the keys of removed series are remembered: longer than any report stays in flight.</summary>
+    public static readonly TimeSpan ForgottenKept = TimeSpan.FromMinutes(10);
+
+    /// <summary>The worker that the counts of workers long gone are shown under, together.</summary>
+    public const string DepartedWorkers = "(departed)";
+
+    /// <summary>The series that holds the requests of removed routes: the tenant's, no route's.</summary>
+    public const string RemovedRoutes = "r/";
 
     public TenantTrafficState State { get; } = state;
 
@@ -22,6 +33,7 @@ public sealed class TenantTraffic(TenantTrafficState state)
         if (State.EndedInstances.TryGetValue(worker, out var ended) && ended.Contains(instance))
             return false;
         var changed = false;
+        State.WorkerSeen[worker] = now;
         if (!State.Instances.TryGetValue(worker, out var current) || current != instance)
         {
             if (current is not null)
@@ -32,6 +44,19 @@ public sealed class TenantTraffic(TenantTrafficState state)
         foreach (var sample in samples)
         {
             var key = $"{SeriesKey(sample)}|{sample.Epoch}|{instance}|{worker}";
+            if (State.Forgotten.ContainsKey(key))
+                continue;
+            if (sample.Removed)
+            {
+                // The worker's final report of a series it no longer has: the route's requests stay in the tenant's totals.
+                var final = State.Live.Remove(key, out var live) ? live : new TrafficCounts();
+                final.MaxWith(sample);
+                if (!sample.IsBackend)
+                    AddTo(State.Folded, $"{RemovedRoutes}|{worker}", final);
+                State.Forgotten[key] = now;
+                changed = true;
+                continue;
+            }
             if (State.Live.TryGetValue(key, out var counts))
                 changed |= counts.MaxWith(sample);
             else
@@ -43,6 +68,67 @@ public sealed class TenantTraffic(TenantTrafficState state)
         if (changed)
             State.LastReport = now;
         return changed;
+    }
+
+    /// <summary>
+    /// Drops the series of removed routes and backends (<c>r/route</c>, <c>b/cluster/backend</c>, or the
+    /// prefix <c>b/cluster/</c>); a route's requests move to <see cref="RemovedRoutes"/>. True when anything changed.
+    /// </summary>
+    public bool Forget(IReadOnlyCollection<string> series, DateTimeOffset now)
+    {
+        foreach (var (key, at) in State.Forgotten.ToList())
+        {
+            if (now - at >= ForgottenKept)
+                State.Forgotten.Remove(key);
+        }
+        bool Matches(string key)
+        {
+            var name = key[..key.IndexOf('|', StringComparison.Ordinal)];
+            return name != RemovedRoutes && series.Any(s => s.EndsWith('/') ? name.StartsWith(s, StringComparison.Ordinal) : name == s);
+        }
+        var changed = false;
+        foreach (var key in State.Live.Keys.Where(Matches).ToList())
+        {
+            var parts = key.Split('|', 4);
+            if (parts[0].StartsWith("r/", StringComparison.Ordinal))
+                AddTo(State.Folded, $"{RemovedRoutes}|{parts[3]}", State.Live[key]);
+            State.Live.Remove(key);
+            State.Forgotten[key] = now;
+            changed = true;
+        }
+        foreach (var key in State.Folded.Keys.Where(Matches).ToList())
+        {
+            var parts = key.Split('|', 2);
+            if (parts[0].StartsWith("r/", StringComparison.Ordinal))
+                AddTo(State.Folded, $"{RemovedRoutes}|{parts[1]}", State.Folded[key]);
+            State.Folded.Remove(key);
+            changed = true;
+        }
+        return changed;
+    }
+
+    /// <summary>
+    /// Folds the counts of workers that last reported before <paramref name="cutoff"/> into
+    /// <see cref="DepartedWorkers"/> and forgets those workers, so that autoscaled workers, each with an
+    /// ID of its own, do not grow the state for ever. True when anything changed.
+    /// </summary>
+    public bool RetireWorkers(DateTimeOffset cutoff)
+    {
+        var gone = State.WorkerSeen.Where(w => w.Value < cutoff).Select(w => w.Key).ToList();
+        foreach (var worker in gone)
+        {
+            if (State.Instances.Remove(worker, out var instance))
+                EndInstance(worker, instance);
+            var suffix = $"|{worker}";
+            foreach (var key in State.Folded.Keys.Where(k => k.EndsWith(suffix, StringComparison.Ordinal) && k.IndexOf('|', StringComparison.Ordinal) == k.Length - suffix.Length).ToList())
+            {
+                AddTo(State.Folded, $"{key[..^suffix.Length]}|{DepartedWorkers}", State.Folded[key]);
+                State.Folded.Remove(key);
+            }
+            State.EndedInstances.Remove(worker);
+            State.WorkerSeen.Remove(worker);
+        }
+        return gone.Count > 0;
     }
 
     /// <summary>The totals of every series by worker (series: <c>r/route</c> or <c>b/cluster/backend</c>).</summary>
@@ -96,7 +182,8 @@ public sealed class TenantTraffic(TenantTrafficState state)
             if (series.StartsWith("r/", StringComparison.Ordinal))
             {
                 tenantTotal.Add(counts);
-                AddTo(routes, series, counts);
+                if (series != RemovedRoutes)
+                    AddTo(routes, series, counts);
                 AddTo(workers, worker, counts);
             }
             else

@@ -76,4 +76,11 @@ public sealed class TenantTrafficState
     /// <summary>Each worker's ended instances (the latest few), whose late reports are ignored.</summary>
     [Id(3)] public Dictionary<string, List<string>> EndedInstances { get; set; } = [];
     [Id(4)] public DateTimeOffset? LastReport { get; set; }
+    /// <summary>
+    /// Live keys of series whose route or backend was removed, with when: their late reports are ignored
+    /// for a while (a re-created route's series has a new epoch, so it counts again at once).
+    /// </summary>
+    [Id(5)] public Dictionary<string, DateTimeOffset> Forgotten { get; set; } = [];
+    /// <summary>When each worker last reported; a worker gone past the expiry is folded into the departed ones.</summary>
+    [Id(6)] public Dictionary<string, DateTimeOffset> WorkerSeen { get; set; } = [];
 }

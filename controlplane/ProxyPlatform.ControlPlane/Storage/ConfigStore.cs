@@ -44,6 +44,12 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         new("config", 4, "the tenant whose change each revision is", """
             ALTER TABLE config_commits ADD COLUMN IF NOT EXISTS tenant text;
             """),
+        new("config", 5, "how far each pool's tombstones have been pruned", """
+            CREATE TABLE IF NOT EXISTS config_pruned (
+                pool    text   PRIMARY KEY,
+                through bigint NOT NULL
+            );
+            """),
     ];
 
     /// <summary>
@@ -130,6 +136,37 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(revision);
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)) : null;
+    }
+
+    /// <summary>
+    /// Deletes the pool's tombstones at or below <paramref name="through"/> and records that it did, in
+    /// one transaction: a pool's distribution grain that loads the rows afterwards knows that changes
+    /// from before that revision can no longer be told as a delta. Returns the rows deleted.
+    /// </summary>
+    public async Task<int> PruneAsync(string pool, long through, CancellationToken ct = default)
+    {
+        await using var batch = db.CreateBatch();
+        var delete = new NpgsqlBatchCommand("DELETE FROM config_resources WHERE pool = $1 AND revision <= $2 AND spec IS NULL");
+        delete.Parameters.AddWithValue(pool);
+        delete.Parameters.AddWithValue(through);
+        batch.BatchCommands.Add(delete);
+        var record = new NpgsqlBatchCommand("""
+            INSERT INTO config_pruned (pool, through) VALUES ($1, $2)
+            ON CONFLICT (pool) DO UPDATE SET through = GREATEST(config_pruned.through, EXCLUDED.through)
+            """);
+        record.Parameters.AddWithValue(pool);
+        record.Parameters.AddWithValue(through);
+        batch.BatchCommands.Add(record);
+        await batch.ExecuteNonQueryAsync(ct);
+        return batch.BatchCommands[0].RecordsAffected;
+    }
+
+    /// <summary>The revision at or below which the pool's tombstones have been pruned (0: none ever were).</summary>
+    public async Task<long> PrunedThroughAsync(string pool, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("SELECT through FROM config_pruned WHERE pool = $1");
+        command.Parameters.AddWithValue(pool);
+        return await command.ExecuteScalarAsync(ct) is long through ? through : 0;
     }
 
     /// <summary>Every resource of the pool, removals included.</summary>

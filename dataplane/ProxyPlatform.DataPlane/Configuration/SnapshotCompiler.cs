@@ -168,7 +168,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                         tenantSlots[clusterId] = slot = new ClusterSlot(clusterId);
                     if (old is not null)
                         tenantRemoved.Add(old);
-                    tenantAdded.Add(CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId)));
+                    tenantAdded.Add(CompileRoute(id, route.Spec, tenant.Value.Spec, slot, traffic.Route(id, clusterId), options.RateLimitMaxKeys));
                 }
             }
             catch (Exception ex)
@@ -249,7 +249,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             traffic.RetireRoute(route);
     }
 
-    private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series)
+    private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series, int rateLimitMaxKeys)
     {
         var match = route.Match ?? new RouteMatchSpec();
         // A route without hosts serves all of its tenant's host names.
@@ -270,7 +270,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             MaxRequestBodyBytes = route.MaxRequestBodyBytes,
             Traffic = series.Counters,
             RateLimit = route.RateLimit is { } limit
-                ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null)
+                ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null, rateLimitMaxKeys)
                 : null,
         };
     }

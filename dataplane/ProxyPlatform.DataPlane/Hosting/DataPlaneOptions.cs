@@ -61,6 +61,11 @@ public sealed record DataPlaneOptions
     /// Unset: the operating system chooses.
     /// </summary>
     public System.Net.IPAddress? OutboundBindAddress { get; init; }
+    /// <summary>
+    /// The most keys one route's rate limiter tracks (<c>Proxy:RateLimitMaxKeys</c>, default 100,000):
+    /// a <c>header:</c> key is chosen by clients, so its table is capped and evicts (see <see cref="RateLimiting.TokenBucketLimiter"/>).
+    /// </summary>
+    public int RateLimitMaxKeys { get; init; } = RateLimiting.TokenBucketLimiter.DefaultMaxKeys;
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
@@ -103,6 +108,9 @@ public sealed record DataPlaneOptions
         var headerBytes = configuration.GetValue("Proxy:MaxRequestHeadersBytes", 32 * 1024);
         if (headerBytes is < 4096 or > 1024 * 1024)
             throw new InvalidOperationException($"Proxy:MaxRequestHeadersBytes must be from 4096 to 1048576; got {headerBytes}.");
+        var rateLimitKeys = configuration.GetValue("Proxy:RateLimitMaxKeys", RateLimiting.TokenBucketLimiter.DefaultMaxKeys);
+        if (rateLimitKeys < 1)
+            throw new InvalidOperationException($"Proxy:RateLimitMaxKeys must be at least 1; got {rateLimitKeys}.");
         System.Net.IPAddress? bind = null;
         if (Blank(configuration["Proxy:OutboundBindAddress"]) is { } bindText && !System.Net.IPAddress.TryParse(bindText, out bind))
             throw new InvalidOperationException($"Proxy:OutboundBindAddress must be an IP address of this host, e.g. 10.0.0.7; got '{bindText}'.");
@@ -125,6 +133,7 @@ public sealed record DataPlaneOptions
             MaxRequestHeaderCount = headerCount,
             MaxRequestHeadersBytes = headerBytes,
             OutboundBindAddress = bind,
+            RateLimitMaxKeys = rateLimitKeys,
         };
     }
 

@@ -41,7 +41,7 @@ public sealed class TrafficMeter : IDisposable
 
     private static IEnumerable<Measurement<long>> Requests(TrafficRegistry registry, SeriesKind kind)
     {
-        foreach (var series in registry.All())
+        foreach (var series in registry.Live())
         {
             if (series.Kind != kind)
                 continue;
@@ -59,7 +59,7 @@ public sealed class TrafficMeter : IDisposable
 
     private static IEnumerable<Measurement<long>> Bytes(TrafficRegistry registry, bool incoming)
     {
-        foreach (var series in registry.All())
+        foreach (var series in registry.Live())
         {
             if (series.Kind == SeriesKind.Route)
             {
@@ -71,7 +71,7 @@ public sealed class TrafficMeter : IDisposable
 
     private static IEnumerable<Measurement<long>> Buckets(TrafficRegistry registry)
     {
-        foreach (var series in registry.All())
+        foreach (var series in registry.Live())
         {
             if (series.Kind != SeriesKind.Route)
                 continue;
@@ -87,7 +87,7 @@ public sealed class TrafficMeter : IDisposable
 
     private static IEnumerable<Measurement<double>> Sums(TrafficRegistry registry)
     {
-        foreach (var series in registry.All())
+        foreach (var series in registry.Live())
         {
             if (series.Kind == SeriesKind.Route)
                 yield return new(series.Counters.Read().LatencySumUs / 1_000_000.0, new("tenant", series.Tenant), new("route", series.Route));

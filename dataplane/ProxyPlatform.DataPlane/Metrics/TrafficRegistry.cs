@@ -9,11 +9,17 @@ namespace ProxyPlatform.DataPlane.Metrics;
 /// configuration is compiled (to hang each route's and backend's series on it) and when counters are
 /// reported or scraped; requests never see it. A route or backend that is compiled again keeps its
 /// series, so its counts stay cumulative; one that is removed is retired, reported once more with
-/// its final values, and then dropped.
+/// its final values, and then dropped. A retired series leaves the worker's own scrape at once
+/// (<see cref="Live"/>), and at most <see cref="MaxRetired"/> wait for a report: a worker cut off
+/// from the control plane while its configuration churns drops the oldest final values beyond that.
 /// </summary>
 public sealed class TrafficRegistry
 {
+    /// <summary>The most retired series held for their final report.</summary>
+    public const int MaxRetired = 4096;
+
     private readonly Lock _gate = new();
+    private readonly Queue<TrafficSeries> _retired = new();
     private readonly Dictionary<(SeriesKind Kind, string Tenant, string Name, string Backend), TrafficSeries> _series = [];
     private ulong _epochs;
 
@@ -30,7 +36,14 @@ public sealed class TrafficRegistry
 
     public void RetireBackend(ResourceKey cluster, string backend) => Retire((SeriesKind.Backend, cluster.Tenant, cluster.Id, backend));
 
-    /// <summary>Every series as of now.</summary>
+    /// <summary>The series of the routes and backends configured now (what the worker's own scrape shows).</summary>
+    public IReadOnlyList<TrafficSeries> Live()
+    {
+        lock (_gate)
+            return [.. _series.Values.Where(s => !s.Retired)];
+    }
+
+    /// <summary>Every series as of now, retired ones included (their final values are still to be reported).</summary>
     public IReadOnlyList<TrafficSeries> All()
     {
         lock (_gate)
@@ -68,8 +81,18 @@ public sealed class TrafficRegistry
     {
         lock (_gate)
         {
-            if (_series.TryGetValue(key, out var series))
-                series.Retired = true;
+            if (!_series.TryGetValue(key, out var series) || series.Retired)
+                return;
+            series.Retired = true;
+            _retired.Enqueue(series);
+            // Entries of series dropped or revived since stay in the queue until they reach its head.
+            while (_retired.Count > MaxRetired)
+            {
+                var oldest = _retired.Dequeue();
+                var oldestKey = (oldest.Kind, oldest.Tenant, oldest.Name, oldest.Backend ?? "");
+                if (oldest.Retired && _series.TryGetValue(oldestKey, out var held) && ReferenceEquals(held, oldest))
+                    _series.Remove(oldestKey);
+            }
         }
     }
 }

@@ -85,4 +85,53 @@ public sealed class PoolFeedTests
         Assert.Equal(["a"], UpsertsFor(feed, 10));
         Assert.Null(feed.BuildUpdate(11, forceFull: false));
     }
+
+    private static ConfigEntry Removed(string id, long revision) => new(ResourceKey.OfRoute("t", id), revision, null);
+
+    [Fact]
+    public void A_worker_from_before_the_pruned_removals_is_sent_a_snapshot_and_one_after_them_a_delta()
+    {
+        var feed = LoadedAt(10, Route("a", 5), Route("b", 6), Route("c", 7));
+        feed.OnConfigChanged(Delta(10, 11, Removed("a", 11)));
+        feed.OnConfigChanged(Delta(11, 12, Removed("b", 12)));
+        feed.OnConfigChanged(Delta(12, 13, Route("d", 13)));
+        Assert.Equal(2, feed.Tombstones);
+        // Before pruning, a worker at 10 is told of both removals.
+        Assert.Equal(2, feed.BuildUpdate(10, forceFull: false)!.Removals.Count);
+
+        feed.OnPruned(12);
+
+        Assert.Equal(0, feed.Tombstones);
+        var behind = feed.BuildUpdate(10, forceFull: false)!;
+        Assert.Equal(0, behind.BaseRevision);
+        Assert.Equal(["c", "d"], behind.Upserts.Select(u => u.Key.Id).Order(StringComparer.Ordinal));
+        var current = feed.BuildUpdate(12, forceFull: false)!;
+        Assert.Equal(12, current.BaseRevision);
+        Assert.Equal(["d"], current.Upserts.Select(u => u.Key.Id));
+    }
+
+    [Fact]
+    public void A_feed_loaded_from_a_pruned_snapshot_sends_a_snapshot_to_workers_from_before_it()
+    {
+        var feed = new PoolFeed("default", grains: null!, NullLogger.Instance);
+        feed.Load(new PoolSnapshot("default", 20, [Route("a", 5), Removed("b", 18)], PrunedThrough: 15));
+
+        Assert.Equal(0, feed.BuildUpdate(12, forceFull: false)!.BaseRevision);
+        var delta = feed.BuildUpdate(16, forceFull: false)!;
+        Assert.Equal(16, delta.BaseRevision);
+        Assert.Equal(["b"], delta.Removals.Select(r => r.Id));
+    }
+
+    [Fact]
+    public void Notifications_held_for_a_gap_that_is_never_filled_are_bounded()
+    {
+        var feed = LoadedAt(10);
+
+        // Revision 11 never arrives (and the grain cannot be asked for it): every later notification waits for it.
+        for (var revision = 12L; revision < 5000; revision++)
+            feed.OnConfigChanged(Delta(revision, revision + 1, Route($"r{revision}", revision + 1)));
+
+        Assert.Equal(10, feed.Revision);
+        Assert.InRange(feed.Held, 1, 1024);
+    }
 }

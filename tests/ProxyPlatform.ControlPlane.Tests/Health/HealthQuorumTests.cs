@@ -127,4 +127,23 @@ public sealed class HealthQuorumTests
         Assert.Single(quorum.Decide(T0));
         Assert.Equal(HealthVerdicts.Unhealthy, quorum.VerdictOf("a"));
     }
+
+    [Fact]
+    public void A_backend_removed_from_its_cluster_loses_its_verdict_and_every_view_of_it()
+    {
+        var quorum = new HealthQuorum(Window);
+        quorum.Record("w1", "i1", T0, Sees(ProbeView.Failing, "gone", "kept"));
+        quorum.Record("w2", "i2", T0, Sees(ProbeView.Failing, "gone", "kept"));
+        Settle(quorum, T0);
+        Assert.Equal(HealthVerdicts.Unhealthy, quorum.VerdictOf("gone"));
+
+        Assert.True(quorum.ForgetBackend("gone"));
+
+        Assert.Equal(HealthVerdicts.Unknown, quorum.VerdictOf("gone"));
+        Assert.Equal(["kept"], quorum.Backends());
+        Assert.Empty(quorum.ViewsOf("gone"));
+        // Nothing left to decide about it, and forgetting it again finds no verdict.
+        Assert.DoesNotContain(quorum.Decide(T0), d => d.Backend == "gone");
+        Assert.False(quorum.ForgetBackend("gone"));
+    }
 }

@@ -103,4 +103,75 @@ public sealed class TenantTrafficTests
         rates.Sample(Start.AddSeconds(131), traffic.RateTotals());
         Assert.Equal(0, traffic.Report("acme", rates).Totals.RequestsPerSecond);
     }
+
+    [Fact]
+    public void A_removed_route_and_backend_leave_the_report_but_the_tenant_keeps_the_routes_requests_and_late_reports_are_ignored()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 5, 1), Route("site", 2, 0), Backend("a", 5), Backend("b", 2)], Start);
+        // A restarted worker: its first instance's counts are folded, and must go too.
+        traffic.Apply("w1", "i2", [Route("api", 1, 0)], Start);
+
+        Assert.True(traffic.Forget(["r/api", "b/web/a"], Start));
+
+        var report = Report(traffic);
+        Assert.Equal(["site"], report.Routes.Select(r => r.Route));
+        Assert.Equal(["b"], report.Backends.Select(b => b.Backend));
+        Assert.Equal(9, report.Totals.Requests);
+        Assert.DoesNotContain(traffic.State.Live.Keys, k => k.StartsWith("r/api|", StringComparison.Ordinal) || k.StartsWith("b/web/a|", StringComparison.Ordinal));
+        Assert.DoesNotContain(traffic.State.Folded.Keys, k => k.StartsWith("r/api|", StringComparison.Ordinal));
+
+        // The worker's final report of the removed series, arriving late, brings nothing back.
+        Assert.False(traffic.Apply("w1", "i2", [Route("api", 3, 0)], Start.AddSeconds(5)));
+        Assert.Equal(["site"], Report(traffic).Routes.Select(r => r.Route));
+        // A route created again under the name is a new series (a new epoch), and counts.
+        Assert.True(traffic.Apply("w1", "i2", [Route("api", 1, 0, epoch: 9)], Start.AddSeconds(6)));
+        Assert.Equal(["api", "site"], Report(traffic).Routes.Select(r => r.Route));
+
+        // A cluster's removal takes all its backends; the ignored keys are forgotten after a while.
+        Assert.True(traffic.Forget(["b/web/"], Start.AddSeconds(7)));
+        Assert.Empty(Report(traffic).Backends);
+        traffic.Forget([], Start + TenantTraffic.ForgottenKept + TimeSpan.FromSeconds(8));
+        Assert.Empty(traffic.State.Forgotten);
+    }
+
+    [Fact]
+    public void A_worker_s_final_report_of_a_removed_route_ends_its_series_and_keeps_its_requests_in_the_tenant_s_totals()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        traffic.Apply("w1", "i1", [Route("api", 5, 0), Route("site", 1, 0)], Start);
+
+        Assert.True(traffic.Apply("w1", "i1", [Route("api", 7, 0) with { Removed = true }, Route("gone", 2, 0) with { Removed = true }], Start));
+
+        var report = Report(traffic);
+        Assert.Equal(["site"], report.Routes.Select(r => r.Route));
+        Assert.Equal(10, report.Totals.Requests);
+        // Repeated, it counts nothing more.
+        Assert.False(traffic.Apply("w1", "i1", [Route("api", 7, 0) with { Removed = true }], Start));
+        Assert.Equal(10, Report(traffic).Totals.Requests);
+    }
+
+    [Fact]
+    public void Workers_gone_past_the_expiry_are_folded_together_and_forgotten_so_worker_churn_does_not_grow_the_state()
+    {
+        var traffic = new TenantTraffic(new TenantTrafficState());
+        for (var i = 0; i < 50; i++)
+        {
+            traffic.Apply($"autoscaled-{i}", "i1", [Route("api", 2, 0)], Start);
+            traffic.Apply($"autoscaled-{i}", "i2", [Route("api", 1, 0)], Start);
+        }
+        traffic.Apply("current", "c1", [Route("api", 4, 0)], Start.AddHours(2));
+
+        Assert.True(traffic.RetireWorkers(Start.AddHours(1)));
+
+        Assert.Equal(["current"], traffic.State.WorkerSeen.Keys);
+        Assert.Equal(["current"], traffic.State.Instances.Keys);
+        Assert.DoesNotContain(traffic.State.EndedInstances.Keys, k => k != "current");
+        var report = Report(traffic);
+        Assert.Equal(154, report.Totals.Requests);
+        Assert.Equal([TenantTraffic.DepartedWorkers, "current"], report.Workers.Select(w => w.Worker));
+        Assert.Equal(150, report.Workers.Single(w => w.Worker == TenantTraffic.DepartedWorkers).Traffic.Requests);
+        Assert.True(traffic.State.Live.Count + traffic.State.Folded.Count <= 3, $"{traffic.State.Live.Count + traffic.State.Folded.Count} entries");
+        Assert.False(traffic.RetireWorkers(Start.AddHours(1)));
+    }
 }

@@ -69,6 +69,7 @@ public sealed class DataPlaneOptionsTests
     [InlineData("ControlPlane:HeartbeatSeconds", "0")]
     [InlineData("DataPlane:MetricsIntervalSeconds", "0")]
     [InlineData("DataPlane:MetricsIntervalSeconds", "3601")]
+    [InlineData("Proxy:RateLimitMaxKeys", "0")]
     public void Setting_the_worker_cannot_use_stops_it_with_a_message_naming_the_key(string key, string value)
     {
         var error = Assert.Throws<InvalidOperationException>(() => From((key, value)));
