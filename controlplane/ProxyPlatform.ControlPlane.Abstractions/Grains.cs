@@ -60,6 +60,20 @@ public interface IClusterGrain : IGrainWithStringKey
     Task<long> DeleteBackend(string backend, string? ifMatch);
 }
 
+/// <summary>
+/// A tenant's TLS certificate: uploaded, or ordered and renewed over ACME (one node at a time, as the
+/// grain is one activation). Key: <c>tenant/certificate</c>.
+/// </summary>
+public interface ICertificateGrain : IGrainWithStringKey
+{
+    Task<CertificateView?> Get();
+    /// <summary>Commits a validated certificate (its key in clear; the grain seals it), replacing an ACME order.</summary>
+    Task<WriteResult<CertificateView>> PutUploaded(CheckedCertificate certificate, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+    /// <summary>Forgets the certificate after its tenant was deleted (which removed its row): no renewal, nothing cached.</summary>
+    Task Forget();
+}
+
 /// <summary>A tenant's route table. Key: tenant ID.</summary>
 /// <remarks>
 /// A route is written as the JSON of its validated <see cref="RouteSpec"/>, the form it is committed

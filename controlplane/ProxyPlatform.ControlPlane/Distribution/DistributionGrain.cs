@@ -82,8 +82,7 @@ public sealed class DistributionGrain(ConfigStore store, ControlPlaneOptions opt
                     var pending = _queue.Dequeue();
                     try
                     {
-                        batch.Stage(pending.Entries);
-                        accepted.Add(pending);
+                        accepted.Add(pending with { Entries = batch.Stage(pending.Entries) });
                     }
                     catch (AdminException ex)
                     {
@@ -156,6 +155,6 @@ public sealed class DistributionGrain(ConfigStore store, ControlPlaneOptions opt
 
     private sealed record PendingCommit(IReadOnlyList<ConfigEntry> Entries)
     {
-        public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<long> Done { get; init; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

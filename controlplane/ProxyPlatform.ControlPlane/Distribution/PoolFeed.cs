@@ -9,7 +9,11 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// single observer, and shared by every worker stream this node holds for the pool. Each resource
 /// is rendered to its wire form once, however many workers receive it.
 /// </summary>
-public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) : IConfigObserver
+/// <param name="render">
+/// A committed entry's JSON as workers receive it (a certificate's sealed key opened,
+/// <see cref="Certificates.CertificateSecrets.ToWire"/>); null: as committed.
+/// </param>
+public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, Func<ConfigEntry, string>? render = null) : IConfigObserver
 {
     private const int RecentChanges = 4096;
     // Notifications that arrived before the ones they follow are held while the feed keeps moving; it pulls
@@ -256,7 +260,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger) 
         {
             Key = ResourceKinds.ToWire(entry.Key),
             Revision = entry.Revision,
-            SpecJson = ByteString.CopyFromUtf8(entry.Json),
+            SpecJson = ByteString.CopyFromUtf8(render is null ? entry.Json : render(entry)),
         };
     }
 

@@ -34,6 +34,8 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
+        builder.Services.AddSingleton(Secrets.SecretKeyRing.From(builder.Configuration));
+        builder.Services.AddSingleton<Certificates.CertificateSecrets>();
         builder.AddAccessControl(options);
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
