@@ -70,8 +70,35 @@ public interface ICertificateGrain : IGrainWithStringKey
     /// <summary>Commits a validated certificate (its key in clear; the grain seals it), replacing an ACME order.</summary>
     Task<WriteResult<CertificateView>> PutUploaded(CheckedCertificate certificate, string? ifMatch);
     Task<long> Delete(string? ifMatch);
+    /// <summary>Orders the certificate for <paramref name="hosts"/> (normalized, within the tenant's claims) over ACME, and keeps it renewed.</summary>
+    Task<WriteResult<CertificateView>> PutAcme(IReadOnlyList<string> hosts, string? ifMatch);
     /// <summary>Forgets the certificate after its tenant was deleted (which removed its row): no renewal, nothing cached.</summary>
     Task Forget();
+    /// <summary>Starts the ACME work that is due (an order, a retry, a renewal); returns when to ask again, or null when there is none.</summary>
+    Task<DateTimeOffset?> Tick();
+}
+
+/// <summary>The platform's account at an ACME directory, created on first use. Key: the directory URL.</summary>
+public interface IAcmeAccountGrain : IGrainWithStringKey
+{
+    Task<AcmeAccount> Get();
+}
+
+/// <summary>An ACME account: its key (PKCS#8 PEM, sealed for <c>acme-account:&lt;directory&gt;</c>) and URL.</summary>
+[GenerateSerializer, Immutable, Alias("pp.AcmeAccount")]
+public sealed record AcmeAccount([property: Id(0)] string SealedKey, [property: Id(1)] string Url);
+
+/// <summary>
+/// When each ACME-managed certificate next needs work (an order, a retry, a renewal): every node asks it
+/// periodically (<c>Acme:CheckSeconds</c>) to wake the certificates that are due, so a renewal happens
+/// even when nothing else activates the certificate's grain. Key: <see cref="HostRegistry.Key"/>.
+/// </summary>
+public interface IAcmeScheduleGrain : IGrainWithStringKey
+{
+    /// <summary>Records when the certificate (<c>tenant/certificate</c>) is next due; null forgets it.</summary>
+    Task Schedule(string certificate, DateTimeOffset? due);
+    /// <summary>Wakes the certificates that are due.</summary>
+    Task Tick();
 }
 
 /// <summary>A tenant's route table. Key: tenant ID.</summary>

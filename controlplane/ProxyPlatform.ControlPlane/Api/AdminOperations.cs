@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// </summary>
 public sealed class AdminOperations(
     IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
-    TimeProvider clock)
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -252,8 +252,21 @@ public sealed class AdminOperations(
             throw AdminException.Invalid("", "A certificate body is required: {\"certificate\", \"privateKey\"} or {\"acme\": {\"hosts\": [...]}}.");
         var owner = await GetTenant(caller, tenant);
         var claims = owner.Spec.Hostnames.Select(HostNames.Normalize).ToList();
-        if (spec.Acme is not null)
-            throw AdminException.Invalid("acme", "this control plane orders no certificates: it has no Acme:DirectoryUrl.");
+        if (spec.Acme is { } order)
+        {
+            if (spec.Certificate is not null || spec.PrivateKey is not null)
+                throw AdminException.Invalid("acme", "give either certificate and privateKey, or acme, not both.");
+            if (acme.DirectoryUrl is null)
+                throw AdminException.Invalid("acme", "this control plane orders no certificates: it has no Acme:DirectoryUrl.");
+            if (!secrets.CanSeal)
+                throw AdminException.Invalid("acme", "this control plane has no Secrets:Keys to encrypt the certificate's private key with; an operator configures one.");
+            // Stored as compared: lower case, no trailing dot, IDNs as A-labels.
+            if (order.Hosts is { } hosts)
+                order = order with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] };
+            Validate(ConfigValidator.Validate(order));
+            Validate(CertificateNamesWithin(tenant, claims, order.Hosts, "acme.hosts"));
+            return await Certificate(tenant, certificate).PutAcme(order.Hosts, ifMatch);
+        }
         Validate(CertificateChecks.Check(spec.Certificate, spec.PrivateKey, clock.GetUtcNow(), out var checkedCertificate));
         Validate(CertificateNamesWithin(tenant, claims, checkedCertificate!.Bundle.Names, "certificate"));
         return await Certificate(tenant, certificate).PutUploaded(checkedCertificate, ifMatch);
@@ -278,6 +291,7 @@ public sealed class AdminOperations(
     {
         await GetTenant(caller, tenant);
         var views = new List<CertificateView>();
+        // ACME certificates not issued yet have no row; the schedule knows them, but listing reads rows: they show once issued or on their own GET.
         foreach (var row in await store.ListAsync(ResourceKind.Certificate, tenant))
         {
             if (await Certificate(tenant, row.Key.Id).Get() is { } view)

@@ -36,6 +36,9 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<KeyOperations>();
         builder.Services.AddSingleton(Secrets.SecretKeyRing.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.CertificateSecrets>();
+        builder.Services.AddSingleton(Certificates.Acme.AcmeOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<Certificates.Acme.AcmeHttp>();
+        builder.Services.AddHostedService<Certificates.Acme.AcmeScheduler>();
         builder.AddAccessControl(options);
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();

@@ -38,6 +38,9 @@ public sealed class ConfigSnapshot
     /// <summary>The control plane's verdicts on each cluster's backends, keyed like the cluster but of their own kind.</summary>
     public ResourceMap<ClusterHealthSpec> Health => Of<ClusterHealthSpec>(ResourceKind.BackendHealth);
 
+    /// <summary>The HTTP-01 challenges of ACME orders in progress, by certificate.</summary>
+    public ResourceMap<AcmeChallengeSpec> AcmeChallenges => Of<AcmeChallengeSpec>(ResourceKind.AcmeChallenge);
+
     private ResourceMap<T> Of<T>(ResourceKind kind) => new(_byKind[(int)kind]);
 
     /// <summary>
