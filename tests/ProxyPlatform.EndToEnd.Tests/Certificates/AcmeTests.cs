@@ -66,6 +66,18 @@ public sealed class AcmeTests
             c => $"not renewed: {c?.ToJsonString()}\n--- control plane ---\n{platform.Silos[0].Process.Output}");
         Assert.True(renewed!["notAfter"]!.GetValue<DateTimeOffset>() > notAfter);
         Assert.Equal([$"www.{zone}", zone], renewed["names"]!.AsArray().Select(n => n!.GetValue<string>()));
+
+        // Neither the certificates' keys nor the ACME account key are anywhere in the database in clear.
+        await using var db = Npgsql.NpgsqlDataSource.Create(platform.ConnectionString);
+        foreach (var table in new[] { "config_resources", "grain_state" })
+        {
+            await using var dump = db.CreateCommand($"SELECT string_agg(t::text, E'\\n') FROM {table} t");
+            var text = (string)(await dump.ExecuteScalarAsync())!;
+            Assert.DoesNotContain("PRIVATE KEY", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("BEGIN EC", text, StringComparison.Ordinal);
+        }
+        await using (var account = db.CreateCommand("SELECT count(*) FROM grain_state WHERE state::text LIKE '%pp-sealed:v1:test:%'"))
+            Assert.True((long)(await account.ExecuteScalarAsync())! >= 1, "the ACME account key is not sealed in grain_state");
     }
 
     [Fact]
