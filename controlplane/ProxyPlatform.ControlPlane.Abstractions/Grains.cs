@@ -99,6 +99,8 @@ public interface IAcmeScheduleGrain : IGrainWithStringKey
     Task Schedule(string certificate, DateTimeOffset? due);
     /// <summary>Wakes the certificates that are due.</summary>
     Task Tick();
+    /// <summary>The IDs of a tenant's ACME-managed certificates, issued or not.</summary>
+    Task<IReadOnlyList<string>> ListOf(string tenant);
 }
 
 /// <summary>A tenant's route table. Key: tenant ID.</summary>

@@ -64,12 +64,13 @@ public sealed class AdminOperations(
         Validate(ConfigValidator.ValidateId("tenant", tenant));
         caller.EnsureCanRead(tenant);
         caller.EnsureOperator("delete a tenant");
-        // Its certificates are removed with it (same change, see ResourceKindInfo.RemovedWithTenant); their grains then forget them.
-        var certificates = await store.ListAsync(ResourceKind.Certificate, tenant);
+        // Its certificates are removed with it (same change, see ResourceKindInfo.RemovedWithTenant); their grains
+        // then forget them, ACME orders not issued yet included.
+        var certificates = await CertificateIds(tenant);
         var revision = await Tenant(tenant).Delete(ifMatch);
         await keys.DeleteTenantKeysAsync(tenant);
         foreach (var certificate in certificates)
-            await Certificate(tenant, certificate.Key.Id).Forget();
+            await Certificate(tenant, certificate).Forget();
         return revision;
     }
 
@@ -291,13 +292,20 @@ public sealed class AdminOperations(
     {
         await GetTenant(caller, tenant);
         var views = new List<CertificateView>();
-        // ACME certificates not issued yet have no row; the schedule knows them, but listing reads rows: they show once issued or on their own GET.
-        foreach (var row in await store.ListAsync(ResourceKind.Certificate, tenant))
+        foreach (var id in await CertificateIds(tenant))
         {
-            if (await Certificate(tenant, row.Key.Id).Get() is { } view)
+            if (await Certificate(tenant, id).Get() is { } view)
                 views.Add(view);
         }
         return views;
+    }
+
+    /// <summary>A tenant's certificates: those committed, and ACME orders not issued yet (which have no row).</summary>
+    private async Task<IReadOnlyList<string>> CertificateIds(string tenant)
+    {
+        var committed = (await store.ListAsync(ResourceKind.Certificate, tenant)).Select(r => r.Key.Id);
+        var ordered = acme.DirectoryUrl is null ? [] : await grains.GetGrain<IAcmeScheduleGrain>(HostRegistry.Key).ListOf(tenant);
+        return [.. committed.Union(ordered, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>Each of a certificate's names must be covered by one of the tenant's claims.</summary>

@@ -98,6 +98,8 @@ public sealed class AcmeTests
         Assert.Contains("urn:ietf:params:acme:error:", failed!["acme"]!["lastError"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.True(failed["acme"]!["nextAttemptAt"]!.GetValue<DateTimeOffset>() > failed["acme"]!["lastErrorAt"]!.GetValue<DateTimeOffset>());
         Assert.Null(failed["fingerprint"]);
+        var listed = await GetAsync(platform, "/v1/tenants/lost/certificates");
+        Assert.Equal("failed", listed!["items"]!.AsArray().Single()!["acme"]!["state"]!.GetValue<string>());
 
         // Wildcards cannot be proven over HTTP-01, and hosts outside the tenant's claims are refused.
         using var wildcard = await platform.PutAsync("/v1/tenants/lost/certificates/w", new { acme = new { hosts = new[] { "*.lost.example.com" } } });
@@ -106,6 +108,12 @@ public sealed class AcmeTests
         using var foreign = await platform.PutAsync("/v1/tenants/lost/certificates/f", new { acme = new { hosts = new[] { "other.example.com" } } });
         Assert.Equal(HttpStatusCode.BadRequest, foreign.StatusCode);
         Assert.Contains("acme.hosts", await foreign.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Deleting the tenant ends the order: a tenant of that name starts without it.
+        await platform.Silos[0].DeleteOkAsync("/v1/tenants/lost");
+        await platform.PutOkAsync("/v1/tenants/lost", new { hostnames = new[] { "lost.example.com" } });
+        using var gone = await platform.Admin.GetAsync("/v1/tenants/lost/certificates/site");
+        Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
     }
 
     private static async Task<JsonNode?> GetAsync(Platform platform, string path)

@@ -25,6 +25,10 @@ public sealed class AcmeScheduleGrain([PersistentState("acme-schedule")] IPersis
             await state.WriteStateAsync();
     }
 
+    public Task<IReadOnlyList<string>> ListOf(string tenant) =>
+        Task.FromResult<IReadOnlyList<string>>([.. state.State.Due.Keys
+            .Select(GrainKeys.Split).Where(k => k.Tenant == tenant).Select(k => k.Id).Order(StringComparer.Ordinal)]);
+
     public async Task Tick()
     {
         var now = clock.GetUtcNow();
