@@ -67,7 +67,7 @@ public interface IClusterGrain : IGrainWithStringKey
 public interface ICertificateGrain : IGrainWithStringKey
 {
     Task<CertificateView?> Get();
-    /// <summary>Commits a validated certificate (its key in clear; the grain seals it), replacing an ACME order.</summary>
+    /// <summary>Commits a validated certificate (its key already sealed, <c>CertificateSecrets.Sealed</c>), replacing an ACME order.</summary>
     Task<WriteResult<CertificateView>> PutUploaded(CheckedCertificate certificate, string? ifMatch);
     Task<long> Delete(string? ifMatch);
     /// <summary>Orders the certificate for <paramref name="hosts"/> (normalized, within the tenant's claims) over ACME, and keeps it renewed.</summary>

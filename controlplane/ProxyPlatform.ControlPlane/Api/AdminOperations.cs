@@ -270,7 +270,11 @@ public sealed class AdminOperations(
         }
         Validate(CertificateChecks.Check(spec.Certificate, spec.PrivateKey, clock.GetUtcNow(), out var checkedCertificate));
         Validate(CertificateNamesWithin(tenant, claims, checkedCertificate!.Bundle.Names, "certificate"));
-        return await Certificate(tenant, certificate).PutUploaded(checkedCertificate, ifMatch);
+        if (!secrets.CanSeal)
+            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
+        // Sealed here, so the key reaches the certificate's grain (perhaps on another silo) encrypted.
+        var sealedCertificate = checkedCertificate with { Bundle = secrets.Sealed(ResourceKey.OfCertificate(tenant, certificate), checkedCertificate.Bundle) };
+        return await Certificate(tenant, certificate).PutUploaded(sealedCertificate, ifMatch);
     }
 
     public async Task<CertificateView> GetCertificate(Caller caller, string tenant, string certificate)

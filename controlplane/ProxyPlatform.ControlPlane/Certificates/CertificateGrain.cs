@@ -66,7 +66,7 @@ public sealed class CertificateGrain(
         var existing = _bundle;
         ETags.Check(ifMatch, existing is null ? null : _revision, What);
         var bundle = certificate.Bundle;
-        if (existing is not null && !IsAcme && existing.Chain == bundle.Chain && secrets.HoldsKey(Key, existing, bundle.PrivateKey))
+        if (existing is not null && !IsAcme && existing.Chain == bundle.Chain && secrets.SameKey(Key, existing, bundle))
             return new(Current()!, _revision, false);
         var created = existing is null && !IsAcme;
         var revision = await CommitBundle(bundle);

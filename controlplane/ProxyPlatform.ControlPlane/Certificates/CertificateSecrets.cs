@@ -13,13 +13,19 @@ public sealed class CertificateSecrets(SecretKeyRing keys, ILogger<CertificateSe
 {
     public bool CanSeal => keys.CanSeal;
 
-    /// <summary>The row's JSON of a bundle whose key is in clear: the same bundle, its key sealed for this certificate.</summary>
-    public string ToRow(ResourceKey key, CertificateBundle clear) =>
-        ConfigJson.Write(clear with { PrivateKey = keys.Seal(clear.PrivateKey, Purpose(key)) });
+    /// <summary>
+    /// The bundle with its key sealed for this certificate: done where the key arrives (the admin API's node,
+    /// the ordering grain), so the key crosses no silo boundary in clear.
+    /// </summary>
+    public CertificateBundle Sealed(ResourceKey key, CertificateBundle bundle) =>
+        CertificateChecks.IsSealed(bundle.PrivateKey) ? bundle : bundle with { PrivateKey = keys.Seal(bundle.PrivateKey, Purpose(key)) };
 
-    /// <summary>True when the row's sealed key is <paramref name="pem"/> (a PUT of the same certificate changes nothing).</summary>
-    public bool HoldsKey(ResourceKey key, CertificateBundle row, string pem) =>
-        keys.TryOpen(row.PrivateKey, Purpose(key), out var clear, out _) && clear == pem;
+    /// <summary>The row's JSON of a bundle: its key sealed for this certificate.</summary>
+    public string ToRow(ResourceKey key, CertificateBundle bundle) => ConfigJson.Write(Sealed(key, bundle));
+
+    /// <summary>True when two sealed bundles hold the same key (a PUT of the same certificate changes nothing).</summary>
+    public bool SameKey(ResourceKey key, CertificateBundle a, CertificateBundle b) =>
+        keys.TryOpen(a.PrivateKey, Purpose(key), out var first, out _) && keys.TryOpen(b.PrivateKey, Purpose(key), out var second, out _) && first == second;
 
     /// <summary>
     /// The JSON a worker receives for a committed entry: a certificate's key opened, every other kind as
