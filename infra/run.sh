@@ -26,6 +26,11 @@ secret() {
   cat "$1"
 }
 OPERATOR_KEY=$(secret "$local_dir/operator-key")
+# The key that encrypts private keys at rest (Secrets:Keys): base64 of 32 random bytes, kept like the others.
+if [ ! -s "$local_dir/secrets-key" ]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' >"$local_dir/secrets-key")
+fi
+SECRETS_KEY=$(cat "$local_dir/secrets-key")
 WORKER_TOKEN=$(secret "$local_dir/dataplane-token")
 
 pids=()
@@ -73,6 +78,7 @@ wait_for() {
 
 # Secrets go in through the environment, not the command line other users can read in ps.
 Auth__OperatorKey=$OPERATOR_KEY Auth__DataPlaneToken=$WORKER_TOKEN \
+  Secrets__Keys__0__Id=local Secrets__Keys__0__Key=$SECRETS_KEY \
   dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" --Ops:Url="$CP_OPS_URL" &
 pids+=($!)
 wait_for "$CP_OPS_URL/healthz"

@@ -36,6 +36,17 @@ if ! /usr/bin/python3 -c "import httpbin" 2>/dev/null && ! python3 -c "import ht
   fi
 fi
 
+# The ACME tests run Debian's pebble, a real ACME server: install it likewise.
+if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing pebble for the ACME tests..." >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble; } >&2 \
+      || echo "Could not install pebble; the ACME tests will say so." >&2
+  else
+    echo "pebble is not installed (apt-get install pebble); the ACME tests will say so." >&2
+  fi
+fi
+
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"

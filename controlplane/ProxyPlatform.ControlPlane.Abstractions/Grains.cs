@@ -60,6 +60,49 @@ public interface IClusterGrain : IGrainWithStringKey
     Task<long> DeleteBackend(string backend, string? ifMatch);
 }
 
+/// <summary>
+/// A tenant's TLS certificate: uploaded, or ordered and renewed over ACME (one node at a time, as the
+/// grain is one activation). Key: <c>tenant/certificate</c>.
+/// </summary>
+public interface ICertificateGrain : IGrainWithStringKey
+{
+    Task<CertificateView?> Get();
+    /// <summary>Commits a validated certificate (its key already sealed, <c>CertificateSecrets.Sealed</c>), replacing an ACME order.</summary>
+    Task<WriteResult<CertificateView>> PutUploaded(CheckedCertificate certificate, string? ifMatch);
+    Task<long> Delete(string? ifMatch);
+    /// <summary>Orders the certificate for <paramref name="hosts"/> (normalized, within the tenant's claims) over ACME, and keeps it renewed.</summary>
+    Task<WriteResult<CertificateView>> PutAcme(IReadOnlyList<string> hosts, string? ifMatch);
+    /// <summary>Forgets the certificate after its tenant was deleted (which removed its row): no renewal, nothing cached.</summary>
+    Task Forget();
+    /// <summary>Starts the ACME work that is due (an order, a retry, a renewal); returns when to ask again, or null when there is none.</summary>
+    Task<DateTimeOffset?> Tick();
+}
+
+/// <summary>The platform's account at an ACME directory, created on first use. Key: the directory URL.</summary>
+public interface IAcmeAccountGrain : IGrainWithStringKey
+{
+    Task<AcmeAccount> Get();
+}
+
+/// <summary>An ACME account: its key (PKCS#8 PEM, sealed for <c>acme-account:&lt;directory&gt;</c>) and URL.</summary>
+[GenerateSerializer, Immutable, Alias("pp.AcmeAccount")]
+public sealed record AcmeAccount([property: Id(0)] string SealedKey, [property: Id(1)] string Url);
+
+/// <summary>
+/// When each ACME-managed certificate next needs work (an order, a retry, a renewal): every node asks it
+/// periodically (<c>Acme:CheckSeconds</c>) to wake the certificates that are due, so a renewal happens
+/// even when nothing else activates the certificate's grain. Key: <see cref="HostRegistry.Key"/>.
+/// </summary>
+public interface IAcmeScheduleGrain : IGrainWithStringKey
+{
+    /// <summary>Records when the certificate (<c>tenant/certificate</c>) is next due; null forgets it.</summary>
+    Task Schedule(string certificate, DateTimeOffset? due);
+    /// <summary>Wakes the certificates that are due.</summary>
+    Task Tick();
+    /// <summary>The IDs of a tenant's ACME-managed certificates, issued or not.</summary>
+    Task<IReadOnlyList<string>> ListOf(string tenant);
+}
+
 /// <summary>A tenant's route table. Key: tenant ID.</summary>
 /// <remarks>
 /// A route is written as the JSON of its validated <see cref="RouteSpec"/>, the form it is committed

@@ -87,6 +87,39 @@ public sealed record PoolResource(
     [property: Id(1)] PoolSpec Spec,
     [property: Id(2)] long Revision);
 
+/// <summary>What a certificate's answer shows of the certificate it holds: never its key.</summary>
+[GenerateSerializer, Immutable, Alias("pp.CertificateFacts")]
+public sealed record CertificateFacts(
+    [property: Id(0)] IReadOnlyList<string> Names,
+    [property: Id(1)] string Subject,
+    [property: Id(2)] string Issuer,
+    [property: Id(3)] DateTimeOffset NotBefore,
+    [property: Id(4)] DateTimeOffset NotAfter,
+    [property: Id(5)] string Fingerprint);
+
+/// <summary>
+/// Where an ACME-managed certificate stands: the hosts it is ordered for, its state (<c>pending</c>,
+/// <c>ordering</c>, <c>valid</c>, <c>failed</c>), the last ACME error and when it is tried next, and when
+/// a valid one is renewed.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pp.AcmeStatus")]
+public sealed record AcmeStatus(
+    [property: Id(0)] IReadOnlyList<string> Hosts,
+    [property: Id(1)] string State,
+    [property: Id(2)] string? LastError,
+    [property: Id(3)] DateTimeOffset? LastErrorAt,
+    [property: Id(4)] DateTimeOffset? NextAttemptAt,
+    [property: Id(5)] DateTimeOffset? RenewAt);
+
+/// <summary>A tenant's certificate as the admin API shows it: the issued certificate's facts (none yet for a pending ACME order) and its ACME status.</summary>
+[GenerateSerializer, Immutable, Alias("pp.CertificateView")]
+public sealed record CertificateView(
+    [property: Id(0)] string Tenant,
+    [property: Id(1)] string Certificate,
+    [property: Id(2)] CertificateFacts? Issued,
+    [property: Id(3)] AcmeStatus? Acme,
+    [property: Id(4)] long Revision);
+
 /// <summary>What a write did: the revision at which it took effect, and whether it created the resource.</summary>
 [GenerateSerializer, Immutable, Alias("pp.WriteResult`1")]
 public sealed record WriteResult<T>([property: Id(0)] T Resource, [property: Id(1)] long Revision, [property: Id(2)] bool Created);

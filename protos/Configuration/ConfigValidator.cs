@@ -236,6 +236,24 @@ public static partial class ConfigValidator
     private static bool IsPath(string? path) =>
         path is not null && path.Length <= 1024 && PathPattern().IsMatch(path) && !path.Contains("//", StringComparison.Ordinal);
 
+    /// <summary>An ACME certificate's hosts (normalized): one to <see cref="CertificateLimits.MaxAcmeHosts"/> exact names, as HTTP-01 cannot prove a wildcard.</summary>
+    public static IReadOnlyList<FieldError> Validate(AcmeCertificateSpec? spec)
+    {
+        var errors = new List<FieldError>();
+        if (spec?.Hosts is not { Count: > 0 } hosts)
+        {
+            errors.Add(new FieldError("acme.hosts", "name at least one host to order the certificate for."));
+            return errors;
+        }
+        ValidateHosts("acme.hosts", hosts, errors);
+        for (var i = 0; i < hosts.Count && i < MaxHosts; i++)
+        {
+            if (hosts[i] is { } host && HostNames.IsWildcard(host))
+                errors.Add(new FieldError($"acme.hosts[{i}]", $"'{host}' is a wildcard, which an HTTP-01 challenge cannot prove: name each host."));
+        }
+        return errors;
+    }
+
     private static void ValidateHosts(string field, IReadOnlyList<string>? hosts, List<FieldError> errors)
     {
         if (hosts is null)

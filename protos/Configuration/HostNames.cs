@@ -49,6 +49,21 @@ public static class HostNames
         return name.Length > suffix.Length && name.EndsWith(suffix, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// True when a TLS certificate's name <paramref name="certificateName"/> serves <paramref name="host"/>
+    /// (both normalized): the same name, or a wildcard covering exactly one label (RFC 6125), so
+    /// <c>*.example.com</c> serves <c>a.example.com</c> but neither <c>a.b.example.com</c> nor <c>example.com</c>.
+    /// </summary>
+    public static bool CertificateCovers(string certificateName, string host)
+    {
+        if (certificateName == host)
+            return true;
+        if (!IsWildcard(certificateName) || IsWildcard(host))
+            return false;
+        var dot = host.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && host.AsSpan(dot).SequenceEqual(certificateName.AsSpan(1));
+    }
+
     /// <summary>True when some request host could match both names: one covers the other.</summary>
     public static bool Overlap(string a, string b) => Covers(a, b) || Covers(b, a);
 }

@@ -18,6 +18,10 @@ public enum ResourceKind
     BackendHealth = 4,
     /// <summary>A data-plane pool's own settings (<see cref="PoolSpec"/>); it belongs to no tenant and lives in its own pool.</summary>
     Pool = 5,
+    /// <summary>A tenant's TLS certificate (<see cref="CertificateBundle"/>), keyed <c>tenant/certificate</c>; removed with its tenant.</summary>
+    Certificate = 6,
+    /// <summary>The HTTP-01 challenges of a certificate's ACME order in progress (<see cref="AcmeChallengeSpec"/>), keyed like the certificate.</summary>
+    AcmeChallenge = 7,
 }
 
 /// <summary>Names one resource: its kind, its tenant, and its own ID (for a tenant, the tenant again).</summary>
@@ -28,6 +32,8 @@ public readonly record struct ResourceKey(ResourceKind Kind, string Tenant, stri
     public static ResourceKey OfRoute(string tenant, string route) => new(ResourceKind.Route, tenant, route);
     public static ResourceKey HealthOf(string tenant, string cluster) => new(ResourceKind.BackendHealth, tenant, cluster);
     public static ResourceKey OfPool(string pool) => new(ResourceKind.Pool, "", pool);
+    public static ResourceKey OfCertificate(string tenant, string certificate) => new(ResourceKind.Certificate, tenant, certificate);
+    public static ResourceKey ChallengeOf(string tenant, string certificate) => new(ResourceKind.AcmeChallenge, tenant, certificate);
 
     /// <summary>The tenant-qualified ID, <c>acme/web</c>: how problems, logs and metrics name a route or a cluster.</summary>
     public string QualifiedId => $"{Tenant}/{Id}";
@@ -54,6 +60,10 @@ public readonly record struct ResourceReference(ResourceKey Target, string Field
 /// </param>
 /// <param name="Owned">True when a tenant must delete its resources of this kind before it can be deleted itself.</param>
 /// <param name="TenantScoped">False for a kind that belongs to no tenant (a pool): its key's tenant is empty.</param>
+/// <param name="RemovedWithTenant">
+/// True when deleting a tenant removes its resources of this kind in the same change (certificates and
+/// ACME challenges), instead of requiring their deletion first (<paramref name="Owned"/>).
+/// </param>
 /// <param name="ChangesRouting">True when a change of this kind can change which route a request matches.</param>
 public sealed record ResourceKindInfo(
     ResourceKind Kind,
@@ -63,7 +73,8 @@ public sealed record ResourceKindInfo(
     Func<ResourceKey, string, ResourceReference?> Reference,
     bool Owned,
     bool ChangesRouting,
-    bool TenantScoped = true)
+    bool TenantScoped = true,
+    bool RemovedWithTenant = false)
 {
     public object? Decode(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, SpecType, ConfigJson.Options);
 }
@@ -84,7 +95,11 @@ public static class ResourceKinds
             // Verdicts go with their cluster: its deletion removes them in the same change.
             static (key, _) => new ResourceReference(ResourceKey.OfCluster(key.Tenant, key.Id), ""), Owned: false, ChangesRouting: false),
         new(ResourceKind.Pool, "pool", typeof(PoolSpec),
-            key => $"pool {key.Id}", static (_, _) => null, Owned: false, ChangesRouting: false, TenantScoped: false));
+            key => $"pool {key.Id}", static (_, _) => null, Owned: false, ChangesRouting: false, TenantScoped: false),
+        new(ResourceKind.Certificate, "certificate", typeof(CertificateBundle),
+            key => $"certificate {key.Tenant}/{key.Id}", static (_, _) => null, Owned: false, ChangesRouting: false, RemovedWithTenant: true),
+        new(ResourceKind.AcmeChallenge, "acme-challenge", typeof(AcmeChallengeSpec),
+            key => $"ACME challenges of certificate {key.Tenant}/{key.Id}", static (_, _) => null, Owned: false, ChangesRouting: false, RemovedWithTenant: true));
 
     public static IEnumerable<ResourceKindInfo> All => ByKind.OfType<ResourceKindInfo>();
 

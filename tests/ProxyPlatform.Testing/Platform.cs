@@ -23,9 +23,15 @@ public sealed class Platform : IAsyncDisposable
         ConnectionString = connectionString;
         // A platform started with Auth:Disabled=true (a developer's machine) has no credentials to present.
         CredentialsOn = !siloArgs.Contains("--Auth:Disabled=true");
+        // Every silo seals secrets with the same generated key, as a deployment's would; a test can give its own Secrets:Keys.
+        if (!siloArgs.Any(a => a.StartsWith("--Secrets:", StringComparison.Ordinal)))
+            siloArgs = ["--Secrets:Keys:0:Id=test", $"--Secrets:Keys:0:Key={SecretsKey}", .. siloArgs];
         for (var i = 0; i < silos; i++)
             Silos.Add(new Silo(connectionString, _clusterId, CredentialsOn ? OperatorKey : null, WorkerToken, siloArgs));
     }
+
+    /// <summary>The key the silos seal private keys with (<c>Secrets:Keys:0</c>, id <c>test</c>), base64 of 32 random bytes.</summary>
+    public string SecretsKey { get; } = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     /// <summary>False when the platform runs without credentials (<c>Auth:Disabled=true</c>).</summary>
     public bool CredentialsOn { get; }

@@ -13,7 +13,8 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// refused request throws <see cref="AdminException"/> before anything is stored.
 /// </summary>
 public sealed class AdminOperations(
-    IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options)
+    IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -64,8 +65,13 @@ public sealed class AdminOperations(
         Validate(ConfigValidator.ValidateId("tenant", tenant));
         caller.EnsureCanRead(tenant);
         caller.EnsureOperator("delete a tenant");
+        // Its certificates are removed with it (same change, see ResourceKindInfo.RemovedWithTenant); their grains
+        // then forget them, ACME orders not issued yet included.
+        var certificates = await CertificateIds(tenant);
         var revision = await Tenant(tenant).Delete(ifMatch);
         await keys.DeleteTenantKeysAsync(tenant);
+        foreach (var certificate in certificates)
+            await Certificate(tenant, certificate).Forget();
         return revision;
     }
 
@@ -236,6 +242,84 @@ public sealed class AdminOperations(
         return pools.OrderBy(p => p.Pool, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// Stores an uploaded certificate once it passes <see cref="CertificateChecks"/> and each of its names
+    /// is covered by one of the tenant's claims (checked again when the pool commits it).
+    /// </summary>
+    public async Task<WriteResult<CertificateView>> PutCertificate(Caller caller, string tenant, string certificate, CertificateSpec? spec, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("certificate", certificate));
+        caller.EnsureCanWrite(tenant);
+        if (spec is null)
+            throw AdminException.Invalid("", "A certificate body is required: {\"certificate\", \"privateKey\"} or {\"acme\": {\"hosts\": [...]}}.");
+        var owner = await GetTenant(caller, tenant);
+        var claims = owner.Spec.Hostnames.Select(HostNames.Normalize).ToList();
+        if (spec.Acme is { } order)
+        {
+            if (spec.Certificate is not null || spec.PrivateKey is not null)
+                throw AdminException.Invalid("acme", "give either certificate and privateKey, or acme, not both.");
+            if (acme.DirectoryUrl is null)
+                throw AdminException.Invalid("acme", "this control plane orders no certificates: it has no Acme:DirectoryUrl.");
+            if (!secrets.CanSeal)
+                throw AdminException.Invalid("acme", "this control plane has no Secrets:Keys to encrypt the certificate's private key with; an operator configures one.");
+            // Stored as compared: lower case, no trailing dot, IDNs as A-labels.
+            if (order.Hosts is { } hosts)
+                order = order with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] };
+            Validate(ConfigValidator.Validate(order));
+            Validate(CertificateNamesWithin(tenant, claims, order.Hosts, "acme.hosts"));
+            return await Certificate(tenant, certificate).PutAcme(order.Hosts, ifMatch);
+        }
+        Validate(CertificateChecks.Check(spec.Certificate, spec.PrivateKey, clock.GetUtcNow(), out var checkedCertificate));
+        Validate(CertificateNamesWithin(tenant, claims, checkedCertificate!.Bundle.Names, "certificate"));
+        if (!secrets.CanSeal)
+            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
+        // Sealed here, so the key reaches the certificate's grain (perhaps on another silo) encrypted.
+        var sealedCertificate = checkedCertificate with { Bundle = secrets.Sealed(ResourceKey.OfCertificate(tenant, certificate), checkedCertificate.Bundle) };
+        return await Certificate(tenant, certificate).PutUploaded(sealedCertificate, ifMatch);
+    }
+
+    public async Task<CertificateView> GetCertificate(Caller caller, string tenant, string certificate)
+    {
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("certificate", certificate));
+        caller.EnsureCanRead(tenant);
+        return await Certificate(tenant, certificate).Get() ?? throw AdminException.NotFound($"Certificate '{tenant}/{certificate}'");
+    }
+
+    public Task<long> DeleteCertificate(Caller caller, string tenant, string certificate, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("certificate", certificate));
+        caller.EnsureCanWrite(tenant);
+        return Certificate(tenant, certificate).Delete(ifMatch);
+    }
+
+    /// <summary>The tenant's certificates, each as its own GET shows it.</summary>
+    public async Task<IReadOnlyList<CertificateView>> ListCertificates(Caller caller, string tenant)
+    {
+        await GetTenant(caller, tenant);
+        var views = new List<CertificateView>();
+        foreach (var id in await CertificateIds(tenant))
+        {
+            if (await Certificate(tenant, id).Get() is { } view)
+                views.Add(view);
+        }
+        return views;
+    }
+
+    /// <summary>A tenant's certificates: those committed, and ACME orders not issued yet (which have no row).</summary>
+    private async Task<IReadOnlyList<string>> CertificateIds(string tenant)
+    {
+        var committed = (await store.ListAsync(ResourceKind.Certificate, tenant)).Select(r => r.Key.Id);
+        var ordered = acme.DirectoryUrl is null ? [] : await grains.GetGrain<IAcmeScheduleGrain>(HostRegistry.Key).ListOf(tenant);
+        return [.. committed.Union(ordered, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Each of a certificate's names must be covered by one of the tenant's claims.</summary>
+    public static IReadOnlyList<FieldError> CertificateNamesWithin(string tenant, IReadOnlyList<string> claims, IReadOnlyList<string> names, string field) =>
+        [.. names.Where(name => !claims.Any(claim => HostNames.Covers(claim, name)))
+            .Select(name => new FieldError(field,
+                $"'{name}' is not among tenant '{tenant}''s host names ({string.Join(", ", claims)}): a certificate names only hosts its tenant owns."))];
+
+    private ICertificateGrain Certificate(string tenant, string certificate) => grains.GetGrain<ICertificateGrain>(GrainKeys.Of(tenant, certificate));
     private IDataPlanePoolGrain Pool(string pool) => grains.GetGrain<IDataPlanePoolGrain>(pool);
     private ITenantGrain Tenant(string tenant) => grains.GetGrain<ITenantGrain>(tenant);
     private IClusterGrain Cluster(string tenant, string cluster) => grains.GetGrain<IClusterGrain>(GrainKeys.Of(tenant, cluster));

@@ -234,6 +234,43 @@ public static class AdminProtoMapping
         return pb;
     }
 
+    public static CertificateSpec? ToModel(this AdminPb.CertificateSpec? pb) => pb is null ? null : new CertificateSpec
+    {
+        Certificate = pb.Certificate.Length == 0 ? null : pb.Certificate,
+        PrivateKey = pb.PrivateKey.Length == 0 ? null : pb.PrivateKey,
+        Acme = pb.Acme is { } acme ? new AcmeCertificateSpec { Hosts = [.. acme.Hosts] } : null,
+    };
+
+    /// <summary>A certificate's answer: its facts and ACME status, never its key.</summary>
+    public static AdminPb.CertificateReply ToReply(this CertificateView v)
+    {
+        var reply = new AdminPb.CertificateReply { Tenant = v.Tenant, Certificate = v.Certificate, Meta = Meta(v.Revision) };
+        if (v.Issued is { } issued)
+        {
+            reply.Names.AddRange(issued.Names);
+            reply.Subject = issued.Subject;
+            reply.Issuer = issued.Issuer;
+            reply.NotBefore = Time(issued.NotBefore);
+            reply.NotAfter = Time(issued.NotAfter);
+            reply.Fingerprint = issued.Fingerprint;
+        }
+        if (v.Acme is { } acme)
+        {
+            reply.Acme = new AdminPb.AcmeStatus
+            {
+                State = acme.State,
+                LastError = acme.LastError ?? "",
+                LastErrorAt = Time(acme.LastErrorAt),
+                NextAttemptAt = Time(acme.NextAttemptAt),
+                RenewAt = Time(acme.RenewAt),
+            };
+            reply.Acme.Hosts.AddRange(acme.Hosts);
+        }
+        return reply;
+    }
+
+    private static string Time(DateTimeOffset? time) => time?.ToString("O", System.Globalization.CultureInfo.InvariantCulture) ?? "";
+
     public static AdminPb.ResourceMeta Meta(long revision) => new() { Revision = revision, Etag = ETags.Format(revision) };
 
     public static AdminPb.TenantReply ToReply(this TenantResource t) => new() { Tenant = t.Tenant, Spec = t.Spec.ToProto(), Meta = Meta(t.Revision) };

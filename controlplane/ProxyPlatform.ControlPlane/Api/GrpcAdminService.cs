@@ -78,6 +78,23 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
     public override Task<TenantMetricsReply> GetTenantMetrics(TenantRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetTenantMetrics(Who(context), request.Tenant)).ToReply());
 
+    public override Task<CertificateReply> PutCertificate(PutCertificateRequest request, ServerCallContext context) =>
+        Call(async () => (await ops.PutCertificate(Who(context), request.Tenant, request.Certificate, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+
+    public override Task<CertificateReply> GetCertificate(CertificateRef request, ServerCallContext context) =>
+        Call(async () => (await ops.GetCertificate(Who(context), request.Tenant, request.Certificate)).ToReply());
+
+    public override Task<DeleteReply> DeleteCertificate(DeleteRequest request, ServerCallContext context) =>
+        Call(async () => new DeleteReply { Revision = await ops.DeleteCertificate(Who(context), request.Tenant, request.Certificate, IfMatch(request.IfMatch)) });
+
+    public override Task<ListCertificatesReply> ListCertificates(TenantRef request, ServerCallContext context) =>
+        Call(async () =>
+        {
+            var reply = new ListCertificatesReply();
+            reply.Certificates.AddRange((await ops.ListCertificates(Who(context), request.Tenant)).Select(c => c.ToReply()));
+            return reply;
+        });
+
     public override Task<DeleteReply> DeleteRoute(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteRoute(Who(context), request.Tenant, request.Route, IfMatch(request.IfMatch)) });
 

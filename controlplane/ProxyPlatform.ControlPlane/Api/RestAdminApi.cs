@@ -63,6 +63,15 @@ public static class RestAdminApi
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteRoute(Who(c), tenant, route, IfMatch(c))));
 
+        v1.MapGet("/tenants/{tenant}/certificates", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Items((await ops.ListCertificates(Who(c), tenant)).Select(Render)));
+        v1.MapGet("/tenants/{tenant}/certificates/{certificate}", async (string tenant, string certificate, AdminOperations ops, HttpContext c) =>
+            Resource(c, await ops.GetCertificate(Who(c), tenant, certificate), r => r.Revision, Render));
+        v1.MapPut("/tenants/{tenant}/certificates/{certificate}", async (string tenant, string certificate, AdminOperations ops, HttpContext c) =>
+            await Written(c, await ops.PutCertificate(Who(c), tenant, certificate, await Body<CertificateSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        v1.MapDelete("/tenants/{tenant}/certificates/{certificate}", async (string tenant, string certificate, AdminOperations ops, HttpContext c) =>
+            await Deleted(c, await ops.DeleteCertificate(Who(c), tenant, certificate, IfMatch(c))));
+
         v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops, HttpContext c) =>
             Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(Who(c), tenant), ConfigJson.Options), "application/json"));
 
@@ -346,6 +355,29 @@ public static class RestAdminApi
         ["passing"] = change.Passing,
         ["reporting"] = change.Reporting,
         ["revision"] = change.Revision,
+    };
+
+    /// <summary>A certificate's facts and ACME status; its private key is never part of an answer.</summary>
+    private static JsonObject Render(CertificateView v) => new()
+    {
+        ["tenant"] = v.Tenant,
+        ["id"] = v.Certificate,
+        ["names"] = v.Issued is { } issued ? new JsonArray(issued.Names.Select(n => (JsonNode)n).ToArray()) : null,
+        ["subject"] = v.Issued?.Subject,
+        ["issuer"] = v.Issued?.Issuer,
+        ["notBefore"] = v.Issued?.NotBefore,
+        ["notAfter"] = v.Issued?.NotAfter,
+        ["fingerprint"] = v.Issued?.Fingerprint,
+        ["acme"] = v.Acme is { } acme ? new JsonObject
+        {
+            ["hosts"] = new JsonArray(acme.Hosts.Select(h => (JsonNode)h).ToArray()),
+            ["state"] = acme.State,
+            ["lastError"] = acme.LastError,
+            ["lastErrorAt"] = acme.LastErrorAt,
+            ["nextAttemptAt"] = acme.NextAttemptAt,
+            ["renewAt"] = acme.RenewAt,
+        } : null,
+        ["revision"] = v.Revision,
     };
 
     private static JsonObject Render(RouteResource r) => With(new() { ["tenant"] = r.Tenant, ["id"] = r.Route }, r.Spec, r.Revision);

@@ -74,6 +74,10 @@ public sealed class ConfigSet
         return dropped.Count;
     }
 
+    /// <summary>The live resources of a tenant that go when it goes (<see cref="ResourceKindInfo.RemovedWithTenant"/>): a scan, as tenants are seldom deleted.</summary>
+    public IEnumerable<ResourceKey> RemovedWithTenant(string tenant) =>
+        _entries.Values.Where(e => !e.IsRemoval && e.Key.Tenant == tenant && ResourceKinds.Of(e.Key.Kind).RemovedWithTenant).Select(e => e.Key);
+
     /// <summary>The entries changed after <paramref name="revision"/>, removals included.</summary>
     public List<ConfigEntry> ChangedSince(long revision) => _entries.Values.Where(e => e.Revision > revision).ToList();
 
@@ -98,9 +102,13 @@ public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? 
 
     private ConfigEntry? Current(ResourceKey key) => _staged.TryGetValue(key, out var e) ? e : committed.Get(key);
 
-    /// <summary>Rejects a change that would break an invariant (and stages nothing); otherwise stages it.</summary>
-    public void Stage(IReadOnlyList<ConfigEntry> change)
+    /// <summary>
+    /// Rejects a change that would break an invariant (and stages nothing); otherwise stages it and
+    /// returns it as it is committed: a tenant's removal takes with it the resources that go with it.
+    /// </summary>
+    public IReadOnlyList<ConfigEntry> Stage(IReadOnlyList<ConfigEntry> change)
     {
+        change = WithDependents(change);
         var before = new Dictionary<ResourceKey, ConfigEntry?>();
         try
         {
@@ -114,6 +122,7 @@ public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? 
                 Check(entry);
             var added = Rules.Check(change, key => before[key] ?? committed.Get(key));
             Rules.Accept(added);
+            return change;
         }
         catch
         {
@@ -126,6 +135,23 @@ public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? 
             }
             throw;
         }
+    }
+
+    private IReadOnlyList<ConfigEntry> WithDependents(IReadOnlyList<ConfigEntry> change)
+    {
+        List<ConfigEntry>? expanded = null;
+        foreach (var entry in change)
+        {
+            if (entry.Key.Kind != ResourceKind.Tenant || !entry.IsRemoval)
+                continue;
+            var tenant = entry.Key.Tenant;
+            var keys = committed.RemovedWithTenant(tenant).Where(k => !_staged.ContainsKey(k))
+                .Concat(_staged.Values.Where(e => !e.IsRemoval && e.Key.Tenant == tenant && ResourceKinds.Of(e.Key.Kind).RemovedWithTenant).Select(e => e.Key))
+                .Where(k => !change.Any(e => e.Key == k));
+            foreach (var key in keys)
+                (expanded ??= [.. change]).Add(new ConfigEntry(key, entry.Revision, null));
+        }
+        return expanded ?? change;
     }
 
     private void Check(ConfigEntry entry)

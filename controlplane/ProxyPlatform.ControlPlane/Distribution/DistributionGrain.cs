@@ -107,8 +107,7 @@ public sealed class DistributionGrain(
                 {
                     try
                     {
-                        batch.Stage(pending.Entries);
-                        accepted.Add(pending);
+                        accepted.Add(pending with { Entries = batch.Stage(pending.Entries) });
                     }
                     catch (AdminException ex)
                     {

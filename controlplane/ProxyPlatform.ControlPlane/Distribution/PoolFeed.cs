@@ -13,7 +13,11 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// The feed forgets removals as the pool prunes its tombstones (<see cref="OnPruned"/>); a worker
 /// that asks for changes from before them is sent a snapshot instead of a delta.
 /// </remarks>
-public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, ConfigTombstones? tombstones = null) : IConfigObserver
+/// <param name="render">
+/// A committed entry's JSON as workers receive it (a certificate's sealed key opened,
+/// <see cref="Certificates.CertificateSecrets.ToWire"/>); null: as committed.
+/// </param>
+public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, ConfigTombstones? tombstones = null, Func<ConfigEntry, string>? render = null) : IConfigObserver
 {
     private const int RecentChanges = 4096;
     // Notifications that arrived before the ones they follow are held while the feed keeps moving; it pulls
@@ -322,7 +326,7 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
         {
             Key = ResourceKinds.ToWire(entry.Key),
             Revision = entry.Revision,
-            SpecJson = ByteString.CopyFromUtf8(entry.Json),
+            SpecJson = ByteString.CopyFromUtf8(render is null ? entry.Json : render(entry)),
         };
     }
 

@@ -9,7 +9,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// died simply stops refreshing and expires. Each refresh also compares revisions, so a lost
 /// notification costs at most one refresh period.
 /// </summary>
-public sealed class PoolFeeds(IGrainFactory grains, ConfigTombstones tombstones, ILogger<PoolFeeds> logger) : BackgroundService
+public sealed class PoolFeeds(IGrainFactory grains, ConfigTombstones tombstones, Certificates.CertificateSecrets secrets, ILogger<PoolFeeds> logger) : BackgroundService
 {
     private static readonly TimeSpan RefreshPeriod = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<string, Lazy<Task<PoolFeed>>> _feeds = new();
@@ -25,7 +25,7 @@ public sealed class PoolFeeds(IGrainFactory grains, ConfigTombstones tombstones,
 
     private async Task<PoolFeed> OpenAsync(string pool)
     {
-        var feed = new PoolFeed(pool, grains, logger, tombstones);
+        var feed = new PoolFeed(pool, grains, logger, tombstones, secrets.ToWire);
         feed.Reference = grains.CreateObjectReference<IConfigObserver>(feed);
         var grain = grains.GetGrain<IDistributionGrain>(pool);
         await grain.Subscribe(feed.Reference);

@@ -21,6 +21,7 @@ public sealed class TenancyIndex
     private readonly Dictionary<string, TenantSpec> _tenants = new(StringComparer.Ordinal);
     private readonly Dictionary<ResourceKey, RouteFacts> _routes = [];
     private readonly Dictionary<ResourceKey, IReadOnlyDictionary<string, BackendSpec>> _clusters = [];
+    private readonly Dictionary<ResourceKey, IReadOnlyList<string>> _certificates = [];
     private readonly Dictionary<string, TenantUsage> _usage = new(StringComparer.Ordinal);
     // Who claims each host name in this pool: one tenant, except where data older than the rule says otherwise.
     private readonly Dictionary<string, HashSet<string>> _claimants = new(StringComparer.Ordinal);
@@ -35,6 +36,8 @@ public sealed class TenancyIndex
     public IEnumerable<KeyValuePair<ResourceKey, RouteFacts>> Routes => _routes;
     public IEnumerable<KeyValuePair<ResourceKey, IReadOnlyDictionary<string, BackendSpec>>> Clusters => _clusters;
     public IEnumerable<string> Tenants => _tenants.Keys;
+    /// <summary>Each certificate's names (normalized), which must stay within its tenant's claims.</summary>
+    public IEnumerable<KeyValuePair<ResourceKey, IReadOnlyList<string>>> Certificates => _certificates;
 
     /// <summary>
     /// The tenants of this pool other than <paramref name="tenant"/> whose claims overlap
@@ -89,6 +92,11 @@ public sealed class TenancyIndex
                 if (entry.Json is { } route)
                     _routes[key] = RouteFacts.Of(ConfigJson.Read<RouteSpec>(route));
                 Count(key.Tenant, routes: (entry.Json is null ? 0 : 1) - (wasRoute ? 1 : 0));
+                break;
+            case ResourceKind.Certificate:
+                _certificates.Remove(key);
+                if (entry.Json is { } certificate)
+                    _certificates[key] = ConfigJson.Read<CertificateBundle>(certificate).Names;
                 break;
             case ResourceKind.Cluster:
                 var before = _clusters.Remove(key, out var old) ? old : null;

@@ -53,6 +53,9 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
                 case ResourceKind.Cluster:
                     Refuse(PoolLimitsCheck.Check(ConfigJson.Read<ClusterDefinition>(entry.Json!), PoolSpec()?.Limits));
                     break;
+                case ResourceKind.Certificate:
+                    CheckCertificate(key, ConfigJson.Read<CertificateBundle>(entry.Json!));
+                    break;
             }
         }
         foreach (var (tenant, more) in added)
@@ -128,6 +131,23 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
         Refuse(PoolLimitsCheck.Check(route, PoolSpec()?.Limits));
     }
 
+    /// <summary>Each of a certificate's names is covered by one of its tenant's claims, and by no other tenant's.</summary>
+    private void CheckCertificate(ResourceKey key, CertificateBundle certificate)
+    {
+        var claims = TenantSpec(key.Tenant)!.Hostnames.Select(HostNames.Normalize).ToList();
+        var errors = new List<FieldError>();
+        foreach (var name in certificate.Names.Where(n => !claims.Any(c => HostNames.Covers(c, n))))
+            errors.Add(new FieldError("certificate", $"'{name}' is not among tenant '{key.Tenant}''s host names ({string.Join(", ", claims)}): a certificate names only hosts its tenant owns."));
+        Refuse(errors);
+        foreach (var name in certificate.Names)
+        {
+            if (Index.OtherClaimants(key.Tenant, name).Order(StringComparer.Ordinal).ToList() is { Count: > 0 } others)
+                throw AdminException.Conflict(
+                    $"Host '{name}' of certificate '{key.QualifiedId}' is also claimed by tenant(s) {string.Join(", ", others)}, from before one owner per host was enforced; " +
+                    "an operator must give the host to one tenant first.");
+        }
+    }
+
     /// <summary>New claims and quotas must still hold everything the tenant stores.</summary>
     private void CheckTenant(string tenant, TenantSpec spec, bool existed)
     {
@@ -153,6 +173,13 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
                 over.Add($"route '{route.Id}' uses host '{host}', which the new host names leave out");
             if (quotas.MaxRequestBodyBytes is { } max && facts.MaxRequestBodyBytes > max)
                 over.Add($"route '{route.Id}' allows {facts.MaxRequestBodyBytes}-byte bodies, more than maxRequestBodyBytes {max}");
+        }
+        foreach (var (certificate, names) in Index.Certificates)
+        {
+            if (certificate.Tenant != tenant || over.Count >= 10)
+                continue;
+            foreach (var name in names.Where(n => !claims.Any(c => HostNames.Covers(c, n))))
+                over.Add($"certificate '{certificate.Id}' names host '{name}', which the new host names leave out");
         }
         if (over.Count > 0)
             throw AdminException.Conflict($"Tenant '{tenant}' cannot take these settings: {string.Join("; ", over)}. Change those first.");

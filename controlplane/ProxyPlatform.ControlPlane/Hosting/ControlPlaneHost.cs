@@ -34,6 +34,11 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
+        builder.Services.AddSingleton(Secrets.SecretKeyRing.From(builder.Configuration));
+        builder.Services.AddSingleton<Certificates.CertificateSecrets>();
+        builder.Services.AddSingleton(Certificates.Acme.AcmeOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<Certificates.Acme.AcmeHttp>();
+        builder.Services.AddHostedService<Certificates.Acme.AcmeScheduler>();
         builder.AddAccessControl(options);
         builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();

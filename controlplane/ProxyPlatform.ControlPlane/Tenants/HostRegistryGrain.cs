@@ -52,6 +52,10 @@ public sealed class HostRegistryGrain(ConfigStore store, ConfigCommits commits, 
             CheckClaims(tenant, hosts);
             if (fromPool is not null && fromPool != spec.Pool)
             {
+                // Certificates would leave with the tenant's entry in its old pool (they go with it): refused instead.
+                if (await store.ListAsync(ResourceKind.Certificate, tenant) is { Count: > 0 } certificates)
+                    throw AdminException.Conflict(
+                        $"Tenant '{tenant}' cannot move from pool '{fromPool}' to '{spec.Pool}' while it has certificates ({string.Join(", ", certificates.Take(10).Select(c => c.Key.Id))}); delete them first.");
                 try
                 {
                     await commits.CommitTenantAsync(fromPool, new ConfigEntry(ResourceKey.OfTenant(tenant), 0, null));

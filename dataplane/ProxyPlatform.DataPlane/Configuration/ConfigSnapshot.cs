@@ -39,6 +39,9 @@ public sealed class ConfigSnapshot
     /// <summary>The pool's own settings; a worker is sent the one of its pool.</summary>
     public ResourceMap<PoolSpec> Pools => Of<PoolSpec>(ResourceKind.Pool);
 
+    /// <summary>The HTTP-01 challenges of ACME orders in progress, by certificate.</summary>
+    public ResourceMap<AcmeChallengeSpec> AcmeChallenges => Of<AcmeChallengeSpec>(ResourceKind.AcmeChallenge);
+
     private ResourceMap<T> Of<T>(ResourceKind kind) => new(_byKind[(int)kind]);
 
     /// <summary>

@@ -1,6 +1,7 @@
 using ProxyPlatform.Http;
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using ProxyPlatform.DataPlane.Acme;
 using ProxyPlatform.DataPlane.ConfigStream;
 using ProxyPlatform.DataPlane.Configuration;
 using ProxyPlatform.DataPlane.Health;
@@ -80,6 +81,7 @@ public static class DataPlaneHost
             ops.UseRouting();
             ops.UseEndpoints(endpoints => endpoints.MapOpsEndpoints());
         });
+        app.UseAcmeChallenges();
         var proxy = app.Services.GetRequiredService<ProxyHandler>();
         app.Run(proxy.InvokeAsync);
 

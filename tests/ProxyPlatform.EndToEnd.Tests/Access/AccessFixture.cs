@@ -23,6 +23,12 @@ public sealed class AccessFixture : IAsyncLifetime
     public long AlphaRevision { get; private set; }
     public long BetaRevision { get; private set; }
 
+    /// <summary>Alpha's certificate <c>web</c>, for alpha.test.</summary>
+    public static TestCertificate AlphaCertificate { get; } = TestCertificates.Issue(["alpha.test"]);
+
+    /// <summary>The body of a PUT of <see cref="AlphaCertificate"/>.</summary>
+    public static string AlphaCertificateJson => System.Text.Json.JsonSerializer.Serialize(new { certificate = AlphaCertificate.ChainPem, privateKey = AlphaCertificate.KeyPem });
+
     public async ValueTask InitializeAsync()
     {
         Platform = await Platform.StartAsync("access", workers: 1);
@@ -31,6 +37,8 @@ public sealed class AccessFixture : IAsyncLifetime
             await Platform.PutOkAsync($"/v1/tenants/{tenant}", new { hostnames = new[] { $"{tenant}.test" } });
             await Platform.PutOkAsync($"/v1/tenants/{tenant}/clusters/web", new { });
             await Platform.PutOkAsync($"/v1/tenants/{tenant}/clusters/web/backends/a", new { address = "http://127.0.0.1:9" });
+            var certificate = tenant == "alpha" ? AlphaCertificate : TestCertificates.Issue([$"{tenant}.test"]);
+            await Platform.PutOkAsync($"/v1/tenants/{tenant}/certificates/web", new { certificate = certificate.ChainPem, privateKey = certificate.KeyPem });
             var revision = await Platform.PutOkAsync($"/v1/tenants/{tenant}/routes/api", new { match = new { pathPrefix = "/api" }, cluster = "web" });
             if (tenant == "alpha")
                 AlphaRevision = revision;

@@ -102,6 +102,15 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             await f.Platform.PutOkAsync(path, new { match = new { pathPrefix = "/gone" }, cluster = "web" });
             return path;
         }),
+        new RestCase("list certificates", "GET", $"{Alpha}/certificates", null, Access.TenantRead, 200),
+        new RestCase("get certificate", "GET", $"{Alpha}/certificates/web", null, Access.TenantRead, 200),
+        new RestCase("put certificate", "PUT", $"{Alpha}/certificates/web", AccessFixture.AlphaCertificateJson, Access.TenantWrite, 200),
+        new RestCase("delete certificate", "DELETE", "", null, Access.TenantWrite, 204, async f =>
+        {
+            var path = $"{Alpha}/certificates/d{Guid.NewGuid():N}"[..^20];
+            await f.Platform.PutOkAsync(path, new { certificate = AccessFixture.AlphaCertificate.ChainPem, privateKey = AccessFixture.AlphaCertificate.KeyPem });
+            return path;
+        }),
         new RestCase("tenant metrics", "GET", $"{Alpha}/metrics", null, Access.TenantRead, 200),
         new RestCase("list workers", "GET", "/v1/dataplanes", null, Access.OperatorOnly, 200),
         new RestCase("revision of alpha", "GET", "", null, Access.TenantRevision, 200, f => Task.FromResult($"/v1/revisions/{f.AlphaRevision}")),
@@ -190,6 +199,19 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             var route = $"g{Guid.NewGuid():N}"[..12];
             await f.Platform.PutOkAsync($"{Alpha}/routes/{route}", new { match = new { pathPrefix = "/gone" }, cluster = "web" });
             await c.DeleteRouteAsync(new() { Tenant = "alpha", Route = route });
+        }),
+        new GrpcCase("ListCertificates", Access.TenantRead, 200, async (c, _) => await c.ListCertificatesAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("GetCertificate", Access.TenantRead, 200, async (c, _) => await c.GetCertificateAsync(new() { Tenant = "alpha", Certificate = "web" })),
+        new GrpcCase("PutCertificate", Access.TenantWrite, 200, async (c, _) => await c.PutCertificateAsync(new()
+        {
+            Tenant = "alpha", Certificate = "web",
+            Spec = new() { Certificate = AccessFixture.AlphaCertificate.ChainPem, PrivateKey = AccessFixture.AlphaCertificate.KeyPem },
+        })),
+        new GrpcCase("DeleteCertificate", Access.TenantWrite, 204, async (c, f) =>
+        {
+            var certificate = $"g{Guid.NewGuid():N}"[..12];
+            await f.Platform.PutOkAsync($"{Alpha}/certificates/{certificate}", new { certificate = AccessFixture.AlphaCertificate.ChainPem, privateKey = AccessFixture.AlphaCertificate.KeyPem });
+            await c.DeleteCertificateAsync(new() { Tenant = "alpha", Certificate = certificate });
         }),
         new GrpcCase("GetTenantMetrics", Access.TenantRead, 200, async (c, _) => await c.GetTenantMetricsAsync(new() { Tenant = "alpha" })),
         new GrpcCase("CreateKey", Access.TenantKeys, 201, async (c, _) => await c.CreateKeyAsync(new() { Name = "another", Role = "tenant-viewer", Tenant = "alpha" })),
