@@ -71,7 +71,8 @@ public static class AccessBenchmark
 
     private static async Task PrepareAsync(Platform platform)
     {
-        await platform.PutOkAsync("/v1/tenants/bench", new { hostnames = new[] { "bench.test" } });
+        // Each run adds thousands of routes: past the default quota of 10,000 for one tenant.
+        await platform.PutOkAsync("/v1/tenants/bench", new { hostnames = new[] { "bench.test" }, quotas = new { maxRoutes = 100_000 } });
         await platform.PutOkAsync("/v1/tenants/bench/clusters/web", new { });
     }
 
