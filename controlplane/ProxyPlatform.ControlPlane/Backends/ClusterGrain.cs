@@ -61,7 +61,7 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
         ETags.Check(ifMatch, _meta.SpecRevision, What);
         // The cluster's verdicts go with it, in the same change, and its verdict grain forgets it, so a
         // cluster created again under this name starts Unknown.
-        var revision = await Committed(() => commits.CommitAsync(new ConfigEntry(Key, 0, null), new ConfigEntry(ResourceKey.HealthOf(Id.Tenant, Id.Cluster), 0, null)));
+        var revision = await this.CommitAsync(() => commits.CommitAsync(new ConfigEntry(Key, 0, null), new ConfigEntry(ResourceKey.HealthOf(Id.Tenant, Id.Cluster), 0, null)));
         (_spec, _backends, _meta) = (null, new Dictionary<string, BackendSpec>(StringComparer.Ordinal), new ClusterMeta());
         try
         {
@@ -117,26 +117,13 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
         var definition = new ClusterDefinition { Spec = spec, Backends = new SortedDictionary<string, BackendSpec>(backends, StringComparer.Ordinal) };
         var pending = new ConfigEntry(Key, 0, ConfigJson.Write(definition));
         // The revision is drawn by the commit itself: the row's meta says "this row's revision" (0) for what changed.
-        var revision = await Committed(() => commits.CommitAsync(pending with { Meta = ConfigJson.Write(meta.After(changed, backends, 0)) }));
+        var revision = await this.CommitAsync(() => commits.CommitAsync(pending with { Meta = ConfigJson.Write(meta.After(changed, backends, 0)) }));
         _spec = spec;
         _backends = backends;
         _meta = meta.After(changed, backends, revision);
         return revision;
     }
 
-    private async Task<long> Committed(Func<Task<long>> commit)
-    {
-        try
-        {
-            return await commit();
-        }
-        catch (Exception ex) when (ex is not AdminException)
-        {
-            // The change may have been committed even so (a lost answer): reload the row next time.
-            DeactivateOnIdle();
-            throw;
-        }
-    }
 
     private long BackendRevision(string backend) => _meta.BackendRevisions.GetValueOrDefault(backend, _meta.SpecRevision);
 

@@ -215,7 +215,7 @@ public sealed class CertificateGrain(
         if (!secrets.CanSeal)
             throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
         var json = secrets.ToRow(Key, bundle);
-        var revision = await Committed(() => commits.CommitAsync(new ConfigEntry(Key, 0, json)));
+        var revision = await this.CommitAsync(() => commits.CommitAsync(new ConfigEntry(Key, 0, json)));
         Take(ConfigJson.Read<CertificateBundle>(json), revision);
         return revision;
     }
@@ -227,7 +227,7 @@ public sealed class CertificateGrain(
         ETags.Check(ifMatch, _revision, What);
         var revision = _revision;
         if (_bundle is not null)
-            revision = await Committed(() => commits.CommitAsync(new ConfigEntry(Key, 0, null)));
+            revision = await this.CommitAsync(() => commits.CommitAsync(new ConfigEntry(Key, 0, null)));
         if (IsAcme)
             await StopAcme();
         (_bundle, _facts, _revision) = (null, null, 0);
@@ -255,17 +255,4 @@ public sealed class CertificateGrain(
             acme.State.State == "valid" ? null : acme.State.NextAttemptAt, acme.State.RenewAt) : null,
         _revision);
 
-    private async Task<long> Committed(Func<Task<long>> commit)
-    {
-        try
-        {
-            return await commit();
-        }
-        catch (Exception ex) when (ex is not AdminException)
-        {
-            // The change may have been committed even so (a lost answer): reload the row next time.
-            DeactivateOnIdle();
-            throw;
-        }
-    }
 }

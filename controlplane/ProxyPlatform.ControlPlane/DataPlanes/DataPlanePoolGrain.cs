@@ -1,4 +1,5 @@
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
 using ProxyPlatform.Resources;
@@ -66,17 +67,8 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 
     private async Task Commit(PoolSpec? spec)
     {
-        try
-        {
-            _revision = await GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]);
-            _spec = spec;
-        }
-        catch (Exception ex) when (ex is not AdminException)
-        {
-            // The change may have been committed even so (a lost answer): reload the row next time.
-            DeactivateOnIdle();
-            throw;
-        }
+        _revision = await this.CommitAsync(() => GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]));
+        _spec = spec;
     }
 
     public Task Report(DataPlaneStatus status)

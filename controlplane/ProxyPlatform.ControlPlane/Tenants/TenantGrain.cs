@@ -1,4 +1,5 @@
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Storage;
 using ProxyPlatform.Resources;
 
@@ -51,16 +52,7 @@ public sealed class TenantGrain(ConfigStore store) : Grain, ITenantGrain
     // Through the host registry: it checks the claims platform-wide and commits to the pool(s).
     private async Task Commit(string? fromPool, TenantSpec? spec)
     {
-        try
-        {
-            _revision = await GrainFactory.GetGrain<IHostRegistryGrain>(HostRegistry.Key).Commit(Tenant, fromPool, spec);
-            _spec = spec;
-        }
-        catch (Exception ex) when (ex is not AdminException)
-        {
-            // The change may have been committed even so (a lost answer): reload the row next time.
-            DeactivateOnIdle();
-            throw;
-        }
+        _revision = await this.CommitAsync(() => GrainFactory.GetGrain<IHostRegistryGrain>(HostRegistry.Key).Commit(Tenant, fromPool, spec));
+        _spec = spec;
     }
 }

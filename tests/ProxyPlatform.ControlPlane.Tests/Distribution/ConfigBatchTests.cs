@@ -16,7 +16,8 @@ public sealed class ConfigBatchTests
     private static ConfigEntry Health(string t, string c) => new(ResourceKey.HealthOf(t, c), 0, """{"backends":{}}""");
     private static ConfigEntry Removal(ConfigEntry entry) => entry with { Json = null };
 
-    private static ConfigSet Committed(params ConfigEntry[] entries)
+    /// <summary>A committed set holding <paramref name="entries"/>, each at the next revision.</summary>
+    internal static ConfigSet Committed(params ConfigEntry[] entries)
     {
         var set = new ConfigSet();
         var revision = 0;

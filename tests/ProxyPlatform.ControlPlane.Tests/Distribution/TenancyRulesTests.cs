@@ -16,14 +16,7 @@ public sealed class TenancyRulesTests
     private static ConfigEntry Route(string t, string r, string hosts = "[]", long? body = null) =>
         new(ResourceKey.OfRoute(t, r), 0, $$"""{"match":{"hosts":{{hosts}}},"cluster":"web"{{(body is null ? "" : $",\"maxRequestBodyBytes\":{body}")}}}""");
 
-    private static ConfigSet Committed(params ConfigEntry[] entries)
-    {
-        var set = new ConfigSet();
-        var revision = 0;
-        foreach (var entry in entries)
-            set.Apply(entry with { Revision = ++revision });
-        return set;
-    }
+    private static ConfigSet Committed(params ConfigEntry[] entries) => ConfigBatchTests.Committed(entries);
 
     [Fact]
     public void Changes_accepted_earlier_in_a_batch_count_against_the_quota_and_refused_ones_do_not()
