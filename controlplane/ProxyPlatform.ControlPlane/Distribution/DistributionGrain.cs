@@ -62,7 +62,7 @@ public sealed class DistributionGrain(
 
     public Task<long> Commit(ConfigEntry[] entries)
     {
-        var pending = new PendingCommit(entries);
+        var pending = new PendingCommit(entries) { Deadline = time.GetTimestamp() + (long)(options.CommitDeadline.TotalSeconds * time.TimestampFrequency) };
         _queue.Enqueue(pending, Pool);
         if (!_writing)
         {
@@ -105,6 +105,11 @@ public sealed class DistributionGrain(
                 var accepted = new List<PendingCommit>();
                 while (accepted.Count < MaxBatch && _queue.TryDequeue(out var pending))
                 {
+                    if (time.GetTimestamp() >= pending.Deadline)
+                    {
+                        pending.Done.TrySetException(PastDeadline());
+                        continue;
+                    }
                     try
                     {
                         accepted.Add(pending with { Entries = batch.Stage(pending.Entries) });
@@ -124,12 +129,25 @@ public sealed class DistributionGrain(
         }
     }
 
+    private AdminException PastDeadline() => AdminException.Busy(
+        $"Pool '{Pool}' could not commit the change within {options.CommitDeadline.TotalSeconds:0.#} s (the database is slow or unreachable); nothing was changed, retry it.");
+
     private async Task WriteAsync(List<PendingCommit> accepted)
     {
         IReadOnlyList<long> revisions;
+        // The commit must not outlive its first caller's patience: cancelled then, it commits nothing.
+        var remaining = TimeSpan.FromSeconds((double)(accepted.Min(p => p.Deadline) - time.GetTimestamp()) / time.TimestampFrequency);
+        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time);
         try
         {
-            revisions = await store.CommitAsync(Pool, accepted.Select(p => p.Entries).ToList());
+            revisions = await store.CommitAsync(Pool, accepted.Select(p => p.Entries).ToList(), deadline.Token);
+        }
+        catch (Exception ex) when (deadline.IsCancellationRequested)
+        {
+            logger.LogWarning(ex, "Pool {Pool}: committing {Count} change(s) did not finish before their callers' deadline; nothing was committed", Pool, accepted.Count);
+            foreach (var pending in accepted)
+                pending.Done.TrySetException(PastDeadline());
+            return;
         }
         catch (Exception ex)
         {

@@ -7,6 +7,14 @@ public sealed record PendingCommit(IReadOnlyList<ConfigEntry> Entries)
     public long Bytes { get; } = Entries.Sum(e => (long)(e.Json?.Length ?? 0) + (e.Meta?.Length ?? 0));
 
     public TaskCompletionSource<long> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// When the caller stops waiting (a <see cref="TimeProvider"/> timestamp): the grain call that brought
+    /// the change times out soon after, and its caller is answered 503 "nothing was acknowledged". A change
+    /// still queued then is dropped, and a commit still running then is cancelled, so that it never lands
+    /// after all.
+    /// </summary>
+    public long Deadline { get; init; } = long.MaxValue;
 }
 
 /// <summary>

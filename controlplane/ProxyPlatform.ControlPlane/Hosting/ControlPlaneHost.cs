@@ -87,7 +87,7 @@ public static class ControlPlaneHost
                 o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
             });
-            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = ControlPlaneOptions.ResponseTimeout);
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
             silo.AddNpgsqlGrainStorage(MetricsStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(MetricsStorage));
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(

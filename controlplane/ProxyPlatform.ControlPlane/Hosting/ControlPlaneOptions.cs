@@ -45,6 +45,14 @@ public sealed record ControlPlaneOptions
     public bool AuthDisabled { get; init; }
     /// <summary>Failed authentications a client address may make in a row before it is slowed down (<c>Auth:FailedAttemptsBurst</c>).</summary>
     public int FailedAttemptsBurst { get; init; } = 20;
+    /// <summary>
+    /// How long a change may wait to be committed (<c>Distribution:CommitDeadlineSeconds</c>, default 8):
+    /// less than the 10 s after which its caller is answered 503, so a change whose caller was told
+    /// "nothing was acknowledged" is dropped or cancelled instead of committed later.
+    /// </summary>
+    public TimeSpan CommitDeadline { get; init; } = TimeSpan.FromSeconds(8);
+    /// <summary>How long a grain call may take before its caller gives up (Orleans' response time-out).</summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
     /// <summary>The quotas of a tenant that sets none of its own (<c>Tenancy:Quotas:*</c>).</summary>
     public TenantQuotas DefaultQuotas { get; init; } = new()
     {
@@ -79,6 +87,7 @@ public sealed record ControlPlaneOptions
             DataPlaneToken = Blank(configuration["Auth:DataPlaneToken"]),
             AuthDisabled = configuration.GetValue("Auth:Disabled", false),
             FailedAttemptsBurst = configuration.GetValue("Auth:FailedAttemptsBurst", defaults.FailedAttemptsBurst),
+            CommitDeadline = TimeSpan.FromSeconds(configuration.GetValue("Distribution:CommitDeadlineSeconds", defaults.CommitDeadline.TotalSeconds)),
             DefaultQuotas = new TenantQuotas
             {
                 MaxRoutes = configuration.GetValue("Tenancy:Quotas:MaxRoutes", defaults.DefaultQuotas.MaxRoutes),
@@ -108,6 +117,8 @@ public sealed record ControlPlaneOptions
             throw new InvalidOperationException($"Distribution:PruneEvery must be a positive time span (e.g. 00:00:30); got {PruneEvery}.");
         if (FailedAttemptsBurst < 1)
             throw new InvalidOperationException($"Auth:FailedAttemptsBurst must be at least 1; got {FailedAttemptsBurst}.");
+        if (!(CommitDeadline > TimeSpan.FromSeconds(0.5) && CommitDeadline < ResponseTimeout))
+            throw new InvalidOperationException($"Distribution:CommitDeadlineSeconds must be more than 0.5 and less than {ResponseTimeout.TotalSeconds} (the grain call time-out); got {CommitDeadline.TotalSeconds}.");
         if (ConfigValidator.Validate(new TenantSpec { Hostnames = ["quotas.check"], Quotas = DefaultQuotas }) is { Count: > 0 } quotaErrors)
             throw new InvalidOperationException($"Tenancy:Quotas is out of range: {string.Join("; ", quotaErrors.Select(e => $"{e.Field}: {e.Message}"))}");
         if (OperatorKey is { Length: < 16 })
