@@ -222,6 +222,8 @@ public static partial class ConfigValidator
             if (rl.Key != "client-ip" && !(rl.Key.Length <= MaxHeaderNameLength && rl.Key.StartsWith("header:", StringComparison.Ordinal) && TokenPattern().IsMatch(rl.Key["header:".Length..])))
                 errors.Add(new FieldError("rateLimit.key", "must be 'client-ip' or 'header:<Header-Name>'."));
         }
+        if (spec.Hsts is { } hsts && hsts.MaxAgeSeconds is < 0 or > HstsSpec.MaxMaxAgeSeconds)
+            errors.Add(new FieldError("hsts.maxAgeSeconds", $"must be from 0 to {HstsSpec.MaxMaxAgeSeconds} (two years)."));
         return errors;
     }
 

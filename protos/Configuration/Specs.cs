@@ -181,6 +181,31 @@ public sealed record RouteSpec
     public double? TimeoutSeconds { get; init; }
     public long? MaxRequestBodyBytes { get; init; }
     public RateLimitSpec? RateLimit { get; init; }
+    /// <summary>
+    /// Answer the route's plain-HTTP requests with 308 to the same URL over https, never forwarding them
+    /// (ACME's <c>/.well-known/acme-challenge/</c> excepted). Left out of the JSON when false, so routes
+    /// that do not use it look to workers of an older version as they did.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool HttpsRedirect { get; init; }
+    /// <summary>HTTP Strict Transport Security on the route's responses over https (RFC 6797); never sent over plain HTTP.</summary>
+    public HstsSpec? Hsts { get; init; }
+}
+
+/// <summary>A route's <c>Strict-Transport-Security</c> header.</summary>
+public sealed record HstsSpec
+{
+    /// <summary>How long browsers keep to https for the host (<c>max-age</c>): 0 (which tells them to forget it) to two years.</summary>
+    public long MaxAgeSeconds { get; init; } = 31_536_000;
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool IncludeSubDomains { get; init; }
+
+    public const long MaxMaxAgeSeconds = 2 * 365 * 86_400;
+
+    /// <summary>The header's value, e.g. <c>max-age=31536000; includeSubDomains</c>.</summary>
+    public string HeaderValue() => IncludeSubDomains
+        ? $"max-age={MaxAgeSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}; includeSubDomains"
+        : $"max-age={MaxAgeSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
 public sealed record RouteMatchSpec

@@ -213,6 +213,8 @@ public static class AdminProtoMapping
             Burst = rl.Burst,
             Key = rl.Key.Length == 0 ? new RateLimitSpec().Key : rl.Key,
         },
+        HttpsRedirect = pb.HttpsRedirect,
+        Hsts = pb.Hsts is not { } hsts ? null : new HstsSpec { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains },
     };
 
     public static AdminPb.RouteSpec ToProto(this RouteSpec spec)
@@ -224,7 +226,10 @@ public static class AdminProtoMapping
         var pb = new AdminPb.RouteSpec
         {
             Match = match, Cluster = spec.Cluster, StripPrefix = spec.StripPrefix, PreserveHost = spec.PreserveHost, Priority = spec.Priority,
+            HttpsRedirect = spec.HttpsRedirect,
         };
+        if (spec.Hsts is { } hsts)
+            pb.Hsts = new AdminPb.Hsts { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains };
         if (spec.TimeoutSeconds is { } timeout)
             pb.TimeoutSeconds = timeout;
         if (spec.MaxRequestBodyBytes is { } max)
