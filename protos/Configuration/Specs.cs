@@ -67,6 +67,23 @@ public sealed record ClusterSpec
     public TimeoutsSpec? Timeouts { get; init; }
     public SessionAffinitySpec? SessionAffinity { get; init; }
     public ConnectionsSpec? Connections { get; init; }
+    /// <summary>How the cluster's <c>https://</c> backends are verified; unset: against the system's roots, by each address's host.</summary>
+    public BackendTlsSpec? Tls { get; init; }
+}
+
+/// <summary>
+/// TLS to a cluster's <c>https://</c> backends. Without it a backend's certificate is verified against the
+/// system's roots for its address's host; with it, against <see cref="CaPem"/> and for <see cref="ServerName"/>.
+/// </summary>
+public sealed record BackendTlsSpec
+{
+    /// <summary>PEM CA certificates that are the only roots trusted for the backends (a private CA).</summary>
+    public string? CaPem { get; init; }
+    /// <summary>The name the backends' certificates must carry, when it is not their address's host (an IP address, say).</summary>
+    public string? ServerName { get; init; }
+    /// <summary>Accept any certificate: no protection against whoever sits between worker and backend. Explicit, logged when applied.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool InsecureSkipVerify { get; init; }
 }
 
 /// <summary>

@@ -139,6 +139,12 @@ public static class AdminProtoMapping
                 MaxPerBackend = c.HasMaxPerBackend ? c.MaxPerBackend : null,
                 IdleSeconds = c.HasIdleSeconds ? c.IdleSeconds : new ConnectionsSpec().IdleSeconds,
             },
+            Tls = pb.Tls is not { } tls ? null : new BackendTlsSpec
+            {
+                CaPem = tls.CaPem.Length == 0 ? null : tls.CaPem,
+                ServerName = tls.ServerName.Length == 0 ? null : tls.ServerName,
+                InsecureSkipVerify = tls.InsecureSkipVerify,
+            },
         };
     }
 
@@ -179,6 +185,8 @@ public static class AdminProtoMapping
             if (connections.MaxPerBackend is { } max)
                 pb.Connections.MaxPerBackend = max;
         }
+        if (spec.Tls is { } tls)
+            pb.Tls = new AdminPb.BackendTls { CaPem = tls.CaPem ?? "", ServerName = tls.ServerName ?? "", InsecureSkipVerify = tls.InsecureSkipVerify };
         return pb;
     }
 
