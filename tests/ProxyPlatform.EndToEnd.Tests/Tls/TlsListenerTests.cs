@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using ProxyPlatform.EndToEnd.Tests.Infrastructure;
 using ProxyPlatform.Testing;
 
@@ -118,6 +119,50 @@ public sealed class TlsListenerTests(OneWorkerPlatform fixture) : IClassFixture<
             Assert.Equal(version, response.Version);
             Assert.Equal(tenant, JsonSerializer.Deserialize<BackendEcho>(await response.Content.ReadAsStringAsync(Cancel), JsonSerializerOptions.Web)!.Backend);
         }
+    }
+
+    [Fact]
+    public async Task A_gRPC_call_over_TLS_reaches_an_HTTP2_only_backend_without_the_h2c_listener_and_its_trailers_come_back()
+    {
+        await using var grpc = await ScriptedBackend.StartAsync("grpc", async context =>
+        {
+            if (context.Request.Protocol != "HTTP/2" || context.Request.ContentType != "application/grpc")
+            {
+                context.Response.StatusCode = 415;
+                return;
+            }
+            using var message = new MemoryStream();
+            await context.Request.Body.CopyToAsync(message);
+            context.Response.ContentType = "application/grpc";
+            await context.Response.Body.WriteAsync(message.ToArray());
+            context.Response.AppendTrailer("grpc-status", "0");
+        }, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+        var tenant = $"g{Guid.NewGuid():N}"[..16];
+        var zone = $"{tenant}.test";
+        await Platform.PutOkAsync($"/v1/tenants/{tenant}", new { hostnames = new[] { $"*.{zone}" } });
+        await Platform.PutOkAsync($"/v1/tenants/{tenant}/clusters/echo", new { });
+        await Platform.PutOkAsync($"/v1/tenants/{tenant}/clusters/echo/backends/a", new { address = grpc.Address });
+        await Platform.PutOkAsync($"/v1/tenants/{tenant}/routes/main", new { cluster = "echo" });
+        await Worker.WaitForRevisionAsync(await UploadAsync(tenant, "site", TestCertificates.Issue([$"*.{zone}"])));
+
+        byte[] frame = [0, 0, 0, 0, 5, .. "hello"u8];
+        using var client = TlsClients.Client(HttpsUrl, HttpVersion.Version20);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"https://api.{zone}/echo.Echo/Say")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(frame),
+        };
+        request.Headers.TE.Add(new System.Net.Http.Headers.TransferCodingWithQualityHeaderValue("trailers"));
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Cancel);
+        var body = await response.Content.ReadAsByteArrayAsync(Cancel);
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {System.Text.Encoding.UTF8.GetString(body)}");
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal(frame, body);
+        Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+        Assert.Equal(1, grpc.Requests);
     }
 
     [Fact]
