@@ -13,6 +13,7 @@ GRPC_URL=${GRPC_URL:-http://127.0.0.1:5101}
 CP_OPS_URL=${CP_OPS_URL:-http://127.0.0.1:5102}
 PROXY_URL=${PROXY_URL:-http://127.0.0.1:8080}
 OPS_URL=${OPS_URL:-http://127.0.0.1:9090}
+HTTPS_URL=${HTTPS_URL:-https://127.0.0.1:8443}
 PG_PORT=${PG_PORT:-55432}
 local_dir="$root/.local"
 mkdir -p "$local_dir"
@@ -83,7 +84,7 @@ Auth__OperatorKey=$OPERATOR_KEY Auth__DataPlaneToken=$WORKER_TOKEN \
 pids+=($!)
 wait_for "$CP_OPS_URL/healthz"
 
-DataPlane__Token=$WORKER_TOKEN dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Ops:Url="$OPS_URL" \
+DataPlane__Token=$WORKER_TOKEN dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Proxy:HttpsUrl="$HTTPS_URL" --Ops:Url="$OPS_URL" \
   --DataPlane:Id=local-worker --DataPlane:DataDir="$local_dir/worker" &
 pids+=($!)
 wait_for "$OPS_URL/healthz"
@@ -95,7 +96,7 @@ ProxyPlatform is running.
   Admin gRPC     : $GRPC_URL (h2c, server reflection on)
   Operator key   : $OPERATOR_KEY   (kept in .local/operator-key; send it as: Authorization: Bearer <key>)
   Control ops    : $CP_OPS_URL/healthz, $CP_OPS_URL/readyz, $CP_OPS_URL/metrics
-  Proxy          : $PROXY_URL
+  Proxy          : $PROXY_URL, $HTTPS_URL (TLS: tenants' certificates by SNI)
   Worker ops     : $OPS_URL/healthz, $OPS_URL/readyz
 Press Ctrl-C to stop.
 MSG

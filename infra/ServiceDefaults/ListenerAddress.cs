@@ -47,15 +47,24 @@ public sealed class ListenerAddress(Uri configured)
     /// <summary>The configured URL with the bound port, without a trailing slash (<c>http://127.0.0.1:41234</c>).</summary>
     public string Url => $"{Configured.Scheme}://{Configured.Host}:{Port}";
 
-    /// <summary>Binds this listener in <paramref name="kestrel"/> for <paramref name="protocols"/>, with TLS when its URL is https.</summary>
-    public void Listen(KestrelServerOptions kestrel, HttpProtocols protocols)
+    /// <summary>
+    /// Binds this listener in <paramref name="kestrel"/> for <paramref name="protocols"/>, with TLS when its
+    /// URL is https: set up by <paramref name="useHttps"/> when given (the worker's per-SNI certificates),
+    /// else from Kestrel's configuration.
+    /// </summary>
+    public void Listen(KestrelServerOptions kestrel, HttpProtocols protocols, Action<ListenOptions>? useHttps = null)
     {
         var url = Configured;
         Action<ListenOptions> configure = listen =>
         {
             listen.Protocols = protocols;
             if (url.Scheme == Uri.UriSchemeHttps)
-                listen.UseHttps();
+            {
+                if (useHttps is null)
+                    listen.UseHttps();
+                else
+                    useHttps(listen);
+            }
             _listen = listen;
         };
         switch (url.Host)

@@ -102,6 +102,8 @@ public static partial class ConfigValidator
             errors.Add(new FieldError("", "A cluster body is required."));
             return errors;
         }
+        if (spec.Tls is { } tls)
+            ValidateBackendTls(tls, errors);
         if (!LoadBalancingPolicies.All.Contains(spec.LoadBalancing))
             errors.Add(new FieldError("loadBalancing",
                 $"'{Shortened(spec.LoadBalancing)}' is not a load-balancing policy; use one of {string.Join(", ", LoadBalancingPolicies.All)}."));
@@ -222,6 +224,8 @@ public static partial class ConfigValidator
             if (rl.Key != "client-ip" && !(rl.Key.Length <= MaxHeaderNameLength && rl.Key.StartsWith("header:", StringComparison.Ordinal) && TokenPattern().IsMatch(rl.Key["header:".Length..])))
                 errors.Add(new FieldError("rateLimit.key", "must be 'client-ip' or 'header:<Header-Name>'."));
         }
+        if (spec.Hsts is { } hsts && hsts.MaxAgeSeconds is < 0 or > HstsSpec.MaxMaxAgeSeconds)
+            errors.Add(new FieldError("hsts.maxAgeSeconds", $"must be from 0 to {HstsSpec.MaxMaxAgeSeconds} (two years)."));
         return errors;
     }
 
@@ -252,6 +256,38 @@ public static partial class ConfigValidator
                 errors.Add(new FieldError($"acme.hosts[{i}]", $"'{host}' is a wildcard, which an HTTP-01 challenge cannot prove: name each host."));
         }
         return errors;
+    }
+
+    private static void ValidateBackendTls(BackendTlsSpec tls, List<FieldError> errors)
+    {
+        if (tls.CaPem is { } pem)
+        {
+            if (pem.Length > CertificateLimits.MaxPemBytes)
+                errors.Add(new FieldError("tls.caPem", $"is larger than {CertificateLimits.MaxPemBytes} bytes."));
+            else
+            {
+                var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+                try
+                {
+                    roots.ImportFromPem(pem);
+                    if (roots.Count is 0 or > CertificateLimits.MaxChainCertificates)
+                        errors.Add(new FieldError("tls.caPem", $"must hold 1 to {CertificateLimits.MaxChainCertificates} PEM CERTIFICATE blocks."));
+                }
+                catch (System.Security.Cryptography.CryptographicException)
+                {
+                    errors.Add(new FieldError("tls.caPem", "is not PEM X.509 certificates."));
+                }
+                finally
+                {
+                    foreach (var root in roots)
+                        root.Dispose();
+                }
+            }
+            if (tls.InsecureSkipVerify)
+                errors.Add(new FieldError("tls.insecureSkipVerify", "verifies nothing, so a caPem beside it would be ignored: give one or the other."));
+        }
+        if (tls.ServerName is { } name && (name.Length > 253 || !HostPattern().IsMatch(name) || name.StartsWith("*.", StringComparison.Ordinal)))
+            errors.Add(new FieldError("tls.serverName", $"'{Shortened(name)}' is not a host name: use a lower-case DNS name such as 'api.internal'."));
     }
 
     private static void ValidateHosts(string field, IReadOnlyList<string>? hosts, List<FieldError> errors)

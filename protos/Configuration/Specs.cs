@@ -67,6 +67,23 @@ public sealed record ClusterSpec
     public TimeoutsSpec? Timeouts { get; init; }
     public SessionAffinitySpec? SessionAffinity { get; init; }
     public ConnectionsSpec? Connections { get; init; }
+    /// <summary>How the cluster's <c>https://</c> backends are verified; unset: against the system's roots, by each address's host.</summary>
+    public BackendTlsSpec? Tls { get; init; }
+}
+
+/// <summary>
+/// TLS to a cluster's <c>https://</c> backends. Without it a backend's certificate is verified against the
+/// system's roots for its address's host; with it, against <see cref="CaPem"/> and for <see cref="ServerName"/>.
+/// </summary>
+public sealed record BackendTlsSpec
+{
+    /// <summary>PEM CA certificates that are the only roots trusted for the backends (a private CA).</summary>
+    public string? CaPem { get; init; }
+    /// <summary>The name the backends' certificates must carry, when it is not their address's host (an IP address, say).</summary>
+    public string? ServerName { get; init; }
+    /// <summary>Accept any certificate: no protection against whoever sits between worker and backend. Explicit, logged when applied.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool InsecureSkipVerify { get; init; }
 }
 
 /// <summary>
@@ -181,6 +198,31 @@ public sealed record RouteSpec
     public double? TimeoutSeconds { get; init; }
     public long? MaxRequestBodyBytes { get; init; }
     public RateLimitSpec? RateLimit { get; init; }
+    /// <summary>
+    /// Answer the route's plain-HTTP requests with 308 to the same URL over https, never forwarding them
+    /// (ACME's <c>/.well-known/acme-challenge/</c> excepted). Left out of the JSON when false, so routes
+    /// that do not use it look to workers of an older version as they did.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool HttpsRedirect { get; init; }
+    /// <summary>HTTP Strict Transport Security on the route's responses over https (RFC 6797); never sent over plain HTTP.</summary>
+    public HstsSpec? Hsts { get; init; }
+}
+
+/// <summary>A route's <c>Strict-Transport-Security</c> header.</summary>
+public sealed record HstsSpec
+{
+    /// <summary>How long browsers keep to https for the host (<c>max-age</c>): 0 (which tells them to forget it) to two years.</summary>
+    public long MaxAgeSeconds { get; init; } = 31_536_000;
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool IncludeSubDomains { get; init; }
+
+    public const long MaxMaxAgeSeconds = 2 * 365 * 86_400;
+
+    /// <summary>The header's value, e.g. <c>max-age=31536000; includeSubDomains</c>.</summary>
+    public string HeaderValue() => IncludeSubDomains
+        ? $"max-age={MaxAgeSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}; includeSubDomains"
+        : $"max-age={MaxAgeSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
 public sealed record RouteMatchSpec

@@ -254,7 +254,7 @@ public sealed partial class Silo : IAsyncDisposable
 /// <summary>
 /// A data-plane worker process with its proxy and ops listeners. Every start binds them to port 0,
 /// so a restarted worker may answer on other ports: <see cref="ProxyUrl"/>, <see cref="OpsUrl"/>,
-/// <see cref="H2cUrl"/> and <see cref="Client"/> always name the current ones.
+/// <see cref="H2cUrl"/>, <see cref="HttpsUrl"/> and <see cref="Client"/> always name the current ones.
 /// </summary>
 public sealed partial class Worker(string id, string dataDir, string controlPlaneUrl, string[] extraArgs) : IAsyncDisposable
 {
@@ -268,6 +268,8 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
     public string OpsUrl => _opsUrl ?? throw NotStarted();
     /// <summary>The HTTP/2-only cleartext listener, when the worker was started with <c>--Proxy:H2cUrl=http://127.0.0.1:0</c>.</summary>
     public string? H2cUrl { get; private set; }
+    /// <summary>The TLS listener (<c>Proxy:HttpsUrl</c>, on loopback port 0 unless the test says otherwise); null when started with <c>--Proxy:HttpsUrl=off</c>.</summary>
+    public string? HttpsUrl { get; private set; }
     public PlatformProcess Process { get; private set; } = null!;
     /// <summary>A client of the proxy listener (a new one after each start).</summary>
     public HttpClient Client { get; private set; } = null!;
@@ -280,12 +282,14 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
             [$"--ControlPlane:Url={controlPlaneUrl}",
             "--Proxy:Url=http://127.0.0.1:0",
             "--Ops:Url=http://127.0.0.1:0",
+            "--Proxy:HttpsUrl=https://127.0.0.1:0",
             $"--DataPlane:Id={Id}",
             $"--DataPlane:DataDir={DataDir}", .. extraArgs]);
         var ready = await Process.StartAsync(ReadyLine());
         _proxyUrl = ready.Groups["proxy"].Value;
         _opsUrl = ready.Groups["ops"].Value;
         H2cUrl = ready.Groups["h2c"].Success ? ready.Groups["h2c"].Value : null;
+        HttpsUrl = ready.Groups["https"].Success ? ready.Groups["https"].Value : null;
         Client?.Dispose();
         Client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(1) })
         {
@@ -295,7 +299,7 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
     }
 
     /// <summary>The worker's "ready" log line, naming the URLs its listeners were bound to.</summary>
-    [GeneratedRegex(@"ready: proxy (?<proxy>http://[^\s,]+)(?: and (?<h2c>http://[^\s,]+) \(h2c\))?, ops (?<ops>http://[^\s,]+),")]
+    [GeneratedRegex(@"ready: proxy (?<proxy>http://[^\s,]+)(?: and (?<h2c>http://[^\s,]+) \(h2c\))?(?: and (?<https>https://[^\s,]+) \(TLS\))?, ops (?<ops>http://[^\s,]+),")]
     private static partial Regex ReadyLine();
 
     private static InvalidOperationException NotStarted() => new("The worker has not been started yet: its ports are chosen when it starts.");

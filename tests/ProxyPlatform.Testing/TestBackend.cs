@@ -25,14 +25,29 @@ public sealed class TestBackend : IAsyncDisposable
     public string Name { get; }
     /// <summary>The port the backend was bound to (it asks for any free one).</summary>
     public int Port { get; private set; }
-    public string Address => $"http://127.0.0.1:{Port}";
+    /// <summary>The backend's address: <c>http://127.0.0.1:port</c>, or <c>https://</c> when started with a certificate.</summary>
+    public string Address => $"{(_https ? "https" : "http")}://127.0.0.1:{Port}";
+    private bool _https;
     public int Requests => Volatile.Read(ref _requests);
 
-    public static async Task<TestBackend> StartAsync(string name)
+    /// <param name="tls">A certificate (and its chain) to serve https with instead of http.</param>
+    public static async Task<TestBackend> StartAsync(string name, TestCertificate? tls = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
+        {
+            if (tls is null)
+                return;
+            var chain = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            chain.ImportFromPem(tls.IntermediatePem);
+            listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(tls.LeafPem, tls.KeyPem),
+                ServerCertificateChain = chain,
+            });
+        }));
         var app = builder.Build();
         TestBackend? backend = null;
         app.Run(async context =>
@@ -44,7 +59,7 @@ public sealed class TestBackend : IAsyncDisposable
             await context.Response.WriteAsJsonAsync(new BackendEcho(name, context.Request.Method, context.Request.Path.Value ?? "",
                 context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers));
         });
-        backend = new TestBackend(name, app);
+        backend = new TestBackend(name, app) { _https = tls is not null };
         await app.StartAsync();
         backend.Port = new Uri(app.Urls.Single()).Port;
         return backend;

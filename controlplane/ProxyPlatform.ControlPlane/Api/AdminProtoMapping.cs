@@ -139,6 +139,12 @@ public static class AdminProtoMapping
                 MaxPerBackend = c.HasMaxPerBackend ? c.MaxPerBackend : null,
                 IdleSeconds = c.HasIdleSeconds ? c.IdleSeconds : new ConnectionsSpec().IdleSeconds,
             },
+            Tls = pb.Tls is not { } tls ? null : new BackendTlsSpec
+            {
+                CaPem = tls.CaPem.Length == 0 ? null : tls.CaPem,
+                ServerName = tls.ServerName.Length == 0 ? null : tls.ServerName,
+                InsecureSkipVerify = tls.InsecureSkipVerify,
+            },
         };
     }
 
@@ -179,6 +185,8 @@ public static class AdminProtoMapping
             if (connections.MaxPerBackend is { } max)
                 pb.Connections.MaxPerBackend = max;
         }
+        if (spec.Tls is { } tls)
+            pb.Tls = new AdminPb.BackendTls { CaPem = tls.CaPem ?? "", ServerName = tls.ServerName ?? "", InsecureSkipVerify = tls.InsecureSkipVerify };
         return pb;
     }
 
@@ -213,6 +221,8 @@ public static class AdminProtoMapping
             Burst = rl.Burst,
             Key = rl.Key.Length == 0 ? new RateLimitSpec().Key : rl.Key,
         },
+        HttpsRedirect = pb.HttpsRedirect,
+        Hsts = pb.Hsts is not { } hsts ? null : new HstsSpec { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains },
     };
 
     public static AdminPb.RouteSpec ToProto(this RouteSpec spec)
@@ -224,7 +234,10 @@ public static class AdminProtoMapping
         var pb = new AdminPb.RouteSpec
         {
             Match = match, Cluster = spec.Cluster, StripPrefix = spec.StripPrefix, PreserveHost = spec.PreserveHost, Priority = spec.Priority,
+            HttpsRedirect = spec.HttpsRedirect,
         };
+        if (spec.Hsts is { } hsts)
+            pb.Hsts = new AdminPb.Hsts { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains };
         if (spec.TimeoutSeconds is { } timeout)
             pb.TimeoutSeconds = timeout;
         if (spec.MaxRequestBodyBytes is { } max)

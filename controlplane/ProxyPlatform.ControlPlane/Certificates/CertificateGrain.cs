@@ -3,7 +3,7 @@ using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Api;
 using ProxyPlatform.ControlPlane.Certificates.Acme;
 using ProxyPlatform.ControlPlane.Distribution;
-using ProxyPlatform.ControlPlane.Secrets;
+using ProxyPlatform.Secrets;
 using ProxyPlatform.ControlPlane.Storage;
 using ProxyPlatform.Resources;
 

@@ -1,5 +1,5 @@
 using ProxyPlatform.Configuration;
-using ProxyPlatform.ControlPlane.Secrets;
+using ProxyPlatform.Secrets;
 using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Certificates;

@@ -34,7 +34,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
-        builder.Services.AddSingleton(Secrets.SecretKeyRing.From(builder.Configuration));
+        builder.Services.AddSingleton(ProxyPlatform.Secrets.SecretKeyRing.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.CertificateSecrets>();
         builder.Services.AddSingleton(Certificates.Acme.AcmeOptions.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.Acme.AcmeHttp>();

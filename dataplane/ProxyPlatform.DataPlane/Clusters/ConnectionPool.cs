@@ -4,13 +4,14 @@ using ProxyPlatform.Configuration;
 namespace ProxyPlatform.DataPlane.Clusters;
 
 /// <summary>What a cluster's connection pool is built from: the pool is kept across changes of the cluster until these change.</summary>
-public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, BackendConnector? Connector = null)
+public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, BackendConnector? Connector = null, BackendTlsSpec? Tls = null)
 {
     public static ConnectionSettings From(ClusterSpec spec, BackendConnector? connector = null) => new(
         TimeSpan.FromSeconds(spec.Timeouts?.ConnectSeconds ?? 10),
         spec.Connections?.MaxPerBackend ?? int.MaxValue,
         TimeSpan.FromSeconds(spec.Connections?.IdleSeconds ?? new ConnectionsSpec().IdleSeconds),
-        connector);
+        connector,
+        spec.Tls);
 }
 
 /// <summary>A cluster's connections to its backends: one <see cref="HttpMessageInvoker"/>, shared by its requests.</summary>
@@ -34,6 +35,8 @@ public sealed class ConnectionPool
         };
         if (settings.Connector is { } connector)
             handler.ConnectCallback = connector.ConnectAsync;
+        if (BackendTls.ClientOptions(settings.Tls) is { } tls)
+            handler.SslOptions = tls;
         Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 

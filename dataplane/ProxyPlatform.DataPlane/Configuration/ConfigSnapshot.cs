@@ -39,6 +39,9 @@ public sealed class ConfigSnapshot
     /// <summary>The pool's own settings; a worker is sent the one of its pool.</summary>
     public ResourceMap<PoolSpec> Pools => Of<PoolSpec>(ResourceKind.Pool);
 
+    /// <summary>The tenants' TLS certificates, each with its private key in clear (the stream opens them).</summary>
+    public ResourceMap<CertificateBundle> Certificates => Of<CertificateBundle>(ResourceKind.Certificate);
+
     /// <summary>The HTTP-01 challenges of ACME orders in progress, by certificate.</summary>
     public ResourceMap<AcmeChallengeSpec> AcmeChallenges => Of<AcmeChallengeSpec>(ResourceKind.AcmeChallenge);
 

@@ -12,9 +12,12 @@ namespace ProxyPlatform.DataPlane.Configuration;
 /// fsync, rename, directory fsync), and the file it replaces is kept as
 /// <c>last-known-good.prev</c>, the fallback when the current file is unusable.
 /// One caller at a time: the worker restores once at start, then <see cref="LastKnownGoodSaver"/> saves.
+/// Certificates' private keys are sealed in the file when <c>DataPlane:SecretsKey</c> is set (<see cref="LastKnownGoodSecrets"/>).
 /// </summary>
-public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGood> logger)
+public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGood> logger, Secrets.SecretKeyRing? secrets = null)
 {
+    private readonly LastKnownGoodSecrets _secrets = new(secrets, logger);
+
     public const string FileName = "last-known-good";
     public const string PreviousFileName = "last-known-good.prev";
     /// <summary>Past this many deltas or bytes of them the whole configuration is rewritten.</summary>
@@ -113,7 +116,7 @@ public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGoo
 
     private async Task<int> AppendAsync(ConfigUpdate delta, CancellationToken cancellationToken)
     {
-        var record = ConfigJournal.Encode(delta);
+        var record = ConfigJournal.Encode(_secrets.Seal(delta));
         await using var stream = new FileStream(FilePath, new FileStreamOptions { Mode = FileMode.Append, Access = FileAccess.Write, Share = FileShare.Read, Options = FileOptions.Asynchronous });
         await stream.WriteAsync(record, cancellationToken);
         stream.Flush(flushToDisk: true);
@@ -134,7 +137,7 @@ public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGoo
             await using (var stream = new FileStream(temporary, create))
             {
                 ConfigJournal.WriteHeader(stream);
-                await stream.WriteAsync(ConfigJournal.Encode(snapshot), cancellationToken);
+                await stream.WriteAsync(ConfigJournal.Encode(_secrets.Seal(snapshot)), cancellationToken);
                 stream.Flush(flushToDisk: true);
             }
             // A crash between the two renames leaves no current file: restoring then reads the previous one.
@@ -165,7 +168,7 @@ public sealed class LastKnownGood(DataPlaneOptions options, ILogger<LastKnownGoo
             return new FileRead([], 0, $"the file could not be read: {ex.Message}");
         }
         var read = ConfigJournal.Read(bytes);
-        return new FileRead(read.Records, bytes.Length - read.ValidBytes, read.Problem);
+        return new FileRead(_secrets.Open(read.Records, path), bytes.Length - read.ValidBytes, read.Problem);
     }
 
     /// <summary>Temporary files of rewrites that a crash cut short.</summary>

@@ -27,7 +27,9 @@ public static class ProxyConfigurationServices
         services.AddSingleton<RequestGuards>();
         services.AddSingleton<ForwardAttempt>();
         services.AddSingleton<RetryingForward>();
+        services.AddSingleton<HttpsRedirect>();
         services.AddSingleton<ProxyHandler>();
+        services.AddSingleton<Tls.SniCertificateSelector>();
         return services;
     }
 }

@@ -5,12 +5,13 @@ using ProxyPlatform.DataPlane.Hosting;
 using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.RateLimiting;
 using ProxyPlatform.DataPlane.Routing;
+using ProxyPlatform.DataPlane.Tls;
 using ProxyPlatform.Protos.DataPlane;
 using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
-/// <summary>What the worker serves at one revision: its routing table and its clusters.</summary>
+/// <summary>What the worker serves at one revision: its routing table, its clusters and its certificates.</summary>
 public sealed class ProxyRuntime(long revision, RouteTable routes, ImmutableDictionary<ResourceKey, CompiledRoute> routeIndex, ImmutableDictionary<ResourceKey, ClusterRuntime> clusters)
 {
     public static ProxyRuntime Empty { get; } = new(0, RouteTable.Empty, ImmutableDictionary<ResourceKey, CompiledRoute>.Empty, ImmutableDictionary<ResourceKey, ClusterRuntime>.Empty);
@@ -19,6 +20,8 @@ public sealed class ProxyRuntime(long revision, RouteTable routes, ImmutableDict
     public RouteTable Routes { get; } = routes;
     public ImmutableDictionary<ResourceKey, CompiledRoute> RouteIndex { get; } = routeIndex;
     public ImmutableDictionary<ResourceKey, ClusterRuntime> Clusters { get; } = clusters;
+    /// <summary>The certificates the TLS listener presents, by server name.</summary>
+    public CertificateIndex Certificates { get; init; } = CertificateIndex.Empty;
 }
 
 /// <summary>A compiled update, ready to be served: <see cref="SnapshotCompiler.Commit"/> makes it live.</summary>
@@ -65,7 +68,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     public SnapshotCompilation Compile(ProxyRuntime runtime, ConfigSnapshot current, ConfigSnapshot next, ConfigUpdate update, IReadOnlyList<ResourceRejection> unreadable)
     {
         var full = update.BaseRevision == 0;
-        var (tenantKeys, clusterKeys, routeKeys) = full ? Everything(runtime, next) : Changes(runtime, next, update);
+        var (tenantKeys, clusterKeys, routeKeys, certificateKeys) = full ? Everything(runtime, next) : Changes(runtime, next, update);
         var rejected = new List<ResourceRejection>(unreadable);
 
         // The pool first: its limits judge everything else.
@@ -213,11 +216,51 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             next = next.Reverted(keptClusters, current);
         }
 
+        var certificates = runtime.Certificates.ById.ToBuilder();
+        var badCertificates = new List<ResourceKey>();
+        foreach (var id in certificateKeys)
+        {
+            if (!next.Certificates.TryGetValue(id, out var certificate))
+            {
+                certificates.Remove(id);
+                continue;
+            }
+            if (!next.Tenants.ContainsKey(ResourceKey.OfTenant(id.Tenant)))
+            {
+                rejected.Add(new ResourceRejection(id, certificate.Revision, $"{id}: tenant '{id.Tenant}' is not in the configuration."));
+                badCertificates.Add(id);
+                continue;
+            }
+            try
+            {
+                certificates[id] = ServedCertificate.Compile(id, certificate.Revision, certificate.Spec);
+            }
+            catch (Exception ex)
+            {
+                // The message never quotes the key: ServedCertificate's own messages do not, and the
+                // platform's PEM and X.509 readers name what failed, not the bytes.
+                rejected.Add(new ResourceRejection(id, certificate.Revision, $"{id}: it could not be compiled: {ex.Message}"));
+                badCertificates.Add(id);
+            }
+        }
+        next = next.Reverted(badCertificates, current);
+        foreach (var id in badCertificates)
+        {
+            // The version served before, if any, keeps being served.
+            if (runtime.Certificates.ById.TryGetValue(id, out var served))
+                certificates[id] = served;
+            else
+                certificates.Remove(id);
+        }
+
         var routes = runtime.Routes.WithClaims(Claims(runtime, next, tenantKeys, full));
         if (removed.Count + added.Count > 0)
             routes = routes.With(removed, added);
         return new SnapshotCompilation(new CompiledUpdate(
-            new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable()),
+            new ProxyRuntime(next.Revision, routes, routeIndex.ToImmutable(), clusters.ToImmutable())
+            {
+                Certificates = certificateKeys.Count == 0 ? runtime.Certificates : runtime.Certificates.With(certificates.ToImmutable()),
+            },
             clusterChanges, pendingSlots, removed.Count + added.Count, removedRoutes, next.Pools.GetValueOrDefault(poolKey)?.Spec.Limits), next, rejected);
     }
 
@@ -268,6 +311,8 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             PreserveHost = route.PreserveHost,
             Timeout = route.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
             MaxRequestBodyBytes = route.MaxRequestBodyBytes,
+            HttpsRedirect = route.HttpsRedirect,
+            Hsts = route.Hsts?.HeaderValue(),
             Traffic = series.Counters,
             RateLimit = route.RateLimit is { } limit
                 ? new TokenBucketLimiter(limit.RequestsPerSecond, limit.Burst, limit.Key.StartsWith("header:", StringComparison.Ordinal) ? limit.Key["header:".Length..] : null, rateLimitMaxKeys)
@@ -309,20 +354,28 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         return claims;
     }
 
-    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Everything(ProxyRuntime runtime, ConfigSnapshot next)
+    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Everything(ProxyRuntime runtime, ConfigSnapshot next)
     {
         var clusters = new HashSet<ResourceKey>(next.Clusters.Keys);
         clusters.UnionWith(runtime.Clusters.Keys);
         var routes = new HashSet<ResourceKey>(next.Routes.Keys);
         routes.UnionWith(runtime.RouteIndex.Keys);
-        return ([.. next.Tenants.Keys.Select(t => t.Tenant)], clusters, routes);
+        // A certificate whose version did not change keeps its compiled form: only new versions are compiled.
+        var certificates = new HashSet<ResourceKey>(runtime.Certificates.ById.Keys.Where(k => !next.Certificates.ContainsKey(k)));
+        foreach (var (id, certificate) in next.Certificates)
+        {
+            if (!runtime.Certificates.ById.TryGetValue(id, out var served) || served.Revision != certificate.Revision)
+                certificates.Add(id);
+        }
+        return ([.. next.Tenants.Keys.Select(t => t.Tenant)], clusters, routes, certificates);
     }
 
-    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Changes(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
+    private static (IReadOnlyCollection<string>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>, IReadOnlyCollection<ResourceKey>) Changes(ProxyRuntime runtime, ConfigSnapshot next, ConfigUpdate update)
     {
         var tenants = new HashSet<string>();
         var clusters = new HashSet<ResourceKey>();
         var routes = new HashSet<ResourceKey>();
+        var certificates = new HashSet<ResourceKey>();
         var pool = false;
         // What the worker builds from each kind: this is each kind's own code, the one place that lists them.
         foreach (var wire in update.Upserts.Select(u => u.Key).Concat(update.Removals))
@@ -343,6 +396,10 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
                     // New limits judge every route and cluster again (pool changes are rare); one beyond
                     // them is reported, and keeps the version the worker served.
                     pool = true;
+                    break;
+                case ResourceKind.Certificate:
+                    // Compiled for the TLS listener's index; routing is untouched (the index asks the routing table who owns a host).
+                    certificates.Add(key);
                     break;
                 case ResourceKind.BackendHealth:
                     // New verdicts rebuild the cluster's state only: its slot is swapped, routes are untouched.
@@ -371,7 +428,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
             clusters.UnionWith(next.Clusters.Keys);
             routes.UnionWith(next.Routes.Keys);
         }
-        return (tenants, clusters, routes);
+        return (tenants, clusters, routes, certificates);
     }
 
     private static void ValidateCluster(List<string> problems, ResourceKey id, ClusterDefinition cluster, PoolLimits? limits)

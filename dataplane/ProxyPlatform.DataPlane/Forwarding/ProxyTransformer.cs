@@ -104,6 +104,9 @@ public sealed class ProxyTransformer(ProxyOptions options) : HttpTransformer
         if (status is 204 or 205 or (>= 100 and < 200) && headers.ContentLength == 0)
             headers.Remove(HeaderNames.ContentLength);
 
+        // The route's HSTS replaces the backend's, over https only (RFC 6797 §7.2).
+        if (exchange.Route.Hsts is { } hsts && context.Request.IsHttps)
+            headers.StrictTransportSecurity = hsts;
         if (exchange.Cluster.Affinity is { } affinity && exchange.Backend is { } backend)
             affinity.WriteKey(headers, backend, exchange.AffinityKey);
         return new ValueTask<bool>(true);

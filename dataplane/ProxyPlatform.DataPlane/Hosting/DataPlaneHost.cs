@@ -9,6 +9,7 @@ using ProxyPlatform.DataPlane.Metrics;
 using ProxyPlatform.DataPlane.Ops;
 using ProxyPlatform.DataPlane.Forwarding;
 using ProxyPlatform.DataPlane.Pipeline;
+using ProxyPlatform.DataPlane.Tls;
 
 namespace ProxyPlatform.DataPlane.Hosting;
 
@@ -36,12 +37,18 @@ public static class DataPlaneHost
         ContentRootPath = AppContext.BaseDirectory,
     });
 
+    /// <summary>How long a client may take over its TLS handshake (Kestrel's default).</summary>
+    private static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
+
     public static WebApplicationBuilder AddDataPlane(this WebApplicationBuilder builder)
     {
         var options = DataPlaneOptions.From(builder.Configuration);
         var listeners = new WorkerListeners(new ListenerAddress(options.ProxyUrl), new ListenerAddress(options.OpsUrl),
-            options.H2cUrl is { } h2cUrl ? new ListenerAddress(h2cUrl) : null);
+            options.H2cUrl is { } h2cUrl ? new ListenerAddress(h2cUrl) : null,
+            options.HttpsUrl is { } httpsUrl ? new ListenerAddress(httpsUrl) : null);
         builder.Services.AddSingleton(options);
+        // Seals certificates' private keys in the last-known-good file; none set, they are kept as sent (mode 0600).
+        builder.Services.AddSingleton(ProxyPlatform.Secrets.SecretKeyRing.Single(builder.Configuration, "DataPlane:SecretsKey"));
         builder.Services.AddSingleton(listeners);
         builder.Services.AddSingleton(ProxyOptions.From(builder.Configuration, options.WorkerId));
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -58,6 +65,12 @@ public static class DataPlaneHost
             listeners.Ops.Listen(kestrel, HttpProtocols.Http1);
             if (listeners.H2c is { } h2c)
                 h2c.Listen(kestrel, HttpProtocols.Http2);
+            if (listeners.Https is { } https)
+            {
+                // Certificates come from the applied configuration, per connection (SniCertificateSelector).
+                var selector = kestrel.ApplicationServices.GetRequiredService<SniCertificateSelector>();
+                https.Listen(kestrel, HttpProtocols.Http1AndHttp2, listen => listen.UseHttps(selector.Options(TlsHandshakeTimeout)));
+            }
         });
         builder.Services.AddProxyConfiguration();
         builder.Services.AddConfigStream();
@@ -88,8 +101,9 @@ public static class DataPlaneHost
         // The URLs as bound: with port 0 in a listener's URL this line is where an operator (or a
         // test) learns the port the operating system chose.
         app.Lifetime.ApplicationStarted.Register(() =>
-            app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}{H2c}, ops {Ops}, control plane {ControlPlane}",
-                options.WorkerId, options.Pool, listeners.Proxy.Url, listeners.H2c is { } h2c ? $" and {h2c.Url} (h2c)" : "", listeners.Ops.Url, string.Join(", ", options.ControlPlaneUrls)));
+            app.Logger.LogInformation("Data-plane worker {Worker} (pool {Pool}) ready: proxy {Proxy}{H2c}{Https}, ops {Ops}, control plane {ControlPlane}",
+                options.WorkerId, options.Pool, listeners.Proxy.Url, listeners.H2c is { } h2c ? $" and {h2c.Url} (h2c)" : "",
+                listeners.Https is { } https ? $" and {https.Url} (TLS)" : "", listeners.Ops.Url, string.Join(", ", options.ControlPlaneUrls)));
         return app;
     }
 }

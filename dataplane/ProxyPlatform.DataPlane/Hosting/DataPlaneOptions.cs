@@ -9,6 +9,7 @@ public sealed record DataPlaneOptions
     private static readonly Uri DefaultControlPlaneUrl = new("http://127.0.0.1:5101");
     private static readonly Uri DefaultProxyUrl = new("http://0.0.0.0:8080");
     private static readonly Uri DefaultOpsUrl = new("http://127.0.0.1:9090");
+    private static readonly Uri DefaultHttpsUrl = new("https://0.0.0.0:8443");
 
     /// <summary>The control plane's gRPC addresses (<c>ControlPlane:Url</c>, comma-separated), tried in turn.</summary>
     public IReadOnlyList<Uri> ControlPlaneUrls { get; init; } = [DefaultControlPlaneUrl];
@@ -42,6 +43,17 @@ public sealed record DataPlaneOptions
     /// gRPC clients: without TLS, Kestrel serves <see cref="ProxyUrl"/> as HTTP/1.1 only.
     /// </summary>
     public Uri? H2cUrl { get; init; }
+    /// <summary>
+    /// The TLS proxy listener (<c>Proxy:HttpsUrl</c>, an <c>https://</c> URL; <c>off</c> for none): each
+    /// connection gets the certificate of the tenant owning its server name (SNI), with h2 and http/1.1
+    /// offered over ALPN. Port 0 as for <see cref="ProxyUrl"/>.
+    /// </summary>
+    public Uri? HttpsUrl { get; init; } = DefaultHttpsUrl;
+    /// <summary>
+    /// The port an https redirect (a route's <c>httpsRedirect</c>) sends clients to (<c>Proxy:HttpsRedirectPort</c>):
+    /// where clients reach the TLS listener, which behind a load balancer is not its own port. Unset: 443.
+    /// </summary>
+    public int? HttpsRedirectPort { get; init; }
     /// <summary>
     /// This worker's ceiling on request bodies (<c>Proxy:MaxRequestBodyBytes</c>): Kestrel's limit, and
     /// a route asking for more is rejected. Unset keeps Kestrel's default and accepts any route limit.
@@ -79,6 +91,14 @@ public sealed record DataPlaneOptions
         var h2cUrl = Blank(configuration["Proxy:H2cUrl"]) is null ? null : ListenerAddress.Parse(configuration, "Proxy:H2cUrl", DefaultProxyUrl);
         if (h2cUrl is { Port: not 0 } && (h2cUrl.Port == proxyUrl.Port || h2cUrl.Port == opsUrl.Port))
             throw new InvalidOperationException($"Proxy:H2cUrl ({h2cUrl}) must use a port of its own.");
+
+        var httpsUrl = HttpsFrom(configuration);
+        if (httpsUrl is { Port: not 0 } && (httpsUrl.Port == proxyUrl.Port || httpsUrl.Port == opsUrl.Port || httpsUrl.Port == h2cUrl?.Port))
+            throw new InvalidOperationException($"Proxy:HttpsUrl ({httpsUrl}) must use a port of its own.");
+
+        var redirectPort = configuration.GetValue<int?>("Proxy:HttpsRedirectPort");
+        if (redirectPort is < 1 or > 65535)
+            throw new InvalidOperationException($"Proxy:HttpsRedirectPort must be a port from 1 to 65535; got {redirectPort}.");
 
         var workerId = Blank(configuration["DataPlane:Id"]) ?? (proxyUrl.Port != 0
             ? $"{Environment.MachineName}-{proxyUrl.Port}"
@@ -128,6 +148,8 @@ public sealed record DataPlaneOptions
             ProxyUrl = proxyUrl,
             OpsUrl = opsUrl,
             H2cUrl = h2cUrl,
+            HttpsUrl = httpsUrl,
+            HttpsRedirectPort = redirectPort,
             MaxRequestBodyBytes = maxBody,
             RequestHeadersTimeout = TimeSpan.FromSeconds(headersTimeout),
             MaxRequestHeaderCount = headerCount,
@@ -149,6 +171,16 @@ public sealed record DataPlaneOptions
             urls.Add(uri);
         }
         return urls.Count > 0 ? urls : throw new InvalidOperationException("ControlPlane:Url names no URL.");
+    }
+
+    private static Uri? HttpsFrom(IConfiguration configuration)
+    {
+        if (string.Equals(Blank(configuration["Proxy:HttpsUrl"]), "off", StringComparison.OrdinalIgnoreCase))
+            return null;
+        var url = ListenerAddress.Parse(configuration, "Proxy:HttpsUrl", DefaultHttpsUrl, https: true);
+        return url.Scheme == Uri.UriSchemeHttps
+            ? url
+            : throw new InvalidOperationException($"Proxy:HttpsUrl must be an https:// URL (or off), e.g. {DefaultHttpsUrl}; got '{url}'.");
     }
 
     private static string? CaFile(string? value)

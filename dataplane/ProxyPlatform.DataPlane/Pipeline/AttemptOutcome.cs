@@ -64,6 +64,9 @@ public readonly record struct AttemptOutcome(BackendSignal Signal, string? Failu
             case ForwarderError.Request or ForwarderError.RequestCreation when !facts.ResponseStarted && Find<Clusters.BackendNotAllowedException>(facts.Exception) is not null:
                 // Not the backend's failure but the pool's rule: another backend may be allowed.
                 return new(BackendSignal.Inconclusive, null, retry.OnConnectFailure, "backend not allowed", Problem.BackendNotAllowed);
+            case ForwarderError.Request or ForwarderError.RequestCreation when !facts.ResponseStarted && Find<System.Security.Authentication.AuthenticationException>(facts.Exception) is { } tls:
+                // The backend's certificate (or the handshake) was refused: another backend may present a good one.
+                return new(BackendSignal.Failed, "TLS failure", retry.OnConnectFailure, "TLS failure", Problem.BackendTls(tls.Message));
             case ForwarderError.Request or ForwarderError.RequestCreation when !facts.ResponseStarted:
             {
                 var connectFailure = IsConnectFailure(facts.Exception);

@@ -55,6 +55,8 @@ public readonly record struct Problem(int Status, string Type, string Title, str
         "The backend's host name resolves only to addresses outside the networks this pool's backends may address (limits.allowedBackendNetworks); the worker did not connect.");
 
     /// <summary>504 <c>backend-timeout</c>: the route's or the cluster's time-out ran out first.</summary>
+    public static Problem BackendTls(string detail) => new(StatusCodes.Status502BadGateway, "backend-tls", "The backend's TLS certificate was refused", detail);
+
     public static Problem BackendTimeout(string detail) => new(StatusCodes.Status504GatewayTimeout, "backend-timeout", "The backend did not answer in time", detail);
 
     /// <summary>502 <c>backend-error</c>: a status the cluster retries, with no attempt left.</summary>

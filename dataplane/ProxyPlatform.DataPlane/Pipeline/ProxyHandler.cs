@@ -12,7 +12,7 @@ namespace ProxyPlatform.DataPlane.Pipeline;
 /// client got (each attempt is counted on its backend as it ends). Whatever the worker answers
 /// itself is a <see cref="Problem"/>.
 /// </summary>
-public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, RetryingForward forward)
+public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, RetryingForward forward, HttpsRedirect redirect)
 {
     /// <summary>Traces of the request path; without a listener (no OTLP endpoint) starting an activity costs a flag check.</summary>
     public static readonly ActivitySource Activities = new("ProxyPlatform.DataPlane");
@@ -31,6 +31,11 @@ public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, Re
             return;
         }
         using var accounting = new RequestAccounting(context, route.Traffic);
+        if (route.HttpsRedirect && HttpsRedirect.Applies(context.Request))
+        {
+            await redirect.WriteAsync(context);
+            return;
+        }
         if (guards.Admit(context, route, out var refusal) is not { } admitted)
         {
             await refusal.WriteAsync(context, route);

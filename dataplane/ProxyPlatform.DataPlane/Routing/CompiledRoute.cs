@@ -36,6 +36,10 @@ public sealed class CompiledRoute
     public TimeSpan? Timeout { get; init; }
     public long? MaxRequestBodyBytes { get; init; }
     public TokenBucketLimiter? RateLimit { get; init; }
+    /// <summary>Plain-HTTP requests are answered 308 to https (<see cref="Pipeline.HttpsRedirect"/>).</summary>
+    public bool HttpsRedirect { get; init; }
+    /// <summary>The <c>Strict-Transport-Security</c> value set on the route's responses over https; null for none.</summary>
+    public string? Hsts { get; init; }
     /// <summary>The route's requests, counted under the status the client got.</summary>
     public TrafficCounters? Traffic { get; init; }
 

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Configuration;
-using ProxyPlatform.ControlPlane.Secrets;
+using ProxyPlatform.Secrets;
 
 namespace ProxyPlatform.ControlPlane.Tests.Certificates;
 

@@ -39,6 +39,7 @@ public sealed class InProcessWorker : IAsyncDisposable
         [
             "--Proxy:Url=http://127.0.0.1:0",
             "--Ops:Url=http://127.0.0.1:0",
+            "--Proxy:HttpsUrl=https://127.0.0.1:0",
             $"--ControlPlane:Url={controlPlaneUrl}",
             $"--DataPlane:Id=test-{Guid.NewGuid():N}",
             $"--DataPlane:DataDir={dataDir}",

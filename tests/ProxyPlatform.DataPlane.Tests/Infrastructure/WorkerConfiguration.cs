@@ -27,6 +27,7 @@ public sealed class WorkerConfiguration : IDisposable
     public DataPlane.Clusters.BackendConnector Connector => _services.GetRequiredService<DataPlane.Clusters.BackendConnector>();
     public LastKnownGood LastKnownGood => _services.GetRequiredService<LastKnownGood>();
     public LastKnownGoodSaver Saver => _services.GetRequiredService<LastKnownGoodSaver>();
+    public DataPlane.Tls.SniCertificateSelector Selector => _services.GetRequiredService<DataPlane.Tls.SniCertificateSelector>();
 
     public void Dispose() => _services.Dispose();
 }

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using ProxyPlatform.ControlPlane.Secrets;
+using ProxyPlatform.Secrets;
 
 namespace ProxyPlatform.ControlPlane.Certificates.Acme;
 

@@ -1,13 +1,15 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Configuration;
 
-namespace ProxyPlatform.ControlPlane.Secrets;
+namespace ProxyPlatform.Secrets;
 
 /// <summary>
-/// The keys that encrypt secrets at rest (certificates' private keys, ACME account keys), from
-/// <c>Secrets:Keys</c>: a list of <c>{Id, Key}</c>, each key base64 of 32 bytes. The first seals; every
-/// one opens, so a key is rotated by putting a new one first and keeping the old ones until nothing
-/// sealed with them is left.
+/// The keys that encrypt secrets at rest (certificates' private keys, ACME account keys): the control
+/// plane's from <c>Secrets:Keys</c>, a list of <c>{Id, Key}</c>, each key base64 of 32 bytes. The first
+/// seals; every one opens, so a key is rotated by putting a new one first and keeping the old ones until
+/// nothing sealed with them is left. A worker has one key, <c>DataPlane:SecretsKey</c>
+/// (<see cref="Single"/>), for the private keys in its last-known-good file.
 /// </summary>
 /// <remarks>
 /// A sealed value is <c>pp-sealed:v1:&lt;key id&gt;:&lt;base64 of nonce|ciphertext|tag&gt;</c>: AES-256-GCM with a
@@ -35,22 +37,40 @@ public sealed class SecretKeyRing
             var value = entry["Key"];
             if (string.IsNullOrWhiteSpace(id) || id.Contains(':', StringComparison.Ordinal) || string.IsNullOrWhiteSpace(value))
                 throw new InvalidOperationException($"Secrets:Keys:{entry.Key} needs an Id (without ':') and a Key (base64 of 32 bytes).");
-            byte[] key;
-            try
-            {
-                key = Convert.FromBase64String(value);
-            }
-            catch (FormatException)
-            {
-                throw new InvalidOperationException($"Secrets:Keys:{entry.Key}:Key is not base64.");
-            }
-            if (key.Length != 32)
-                throw new InvalidOperationException($"Secrets:Keys:{entry.Key}:Key is {key.Length} bytes; AES-256 needs 32.");
+            var key = ParseKey($"Secrets:Keys:{entry.Key}:Key", value);
             if (keys.Any(k => k.Item1 == id))
                 throw new InvalidOperationException($"Secrets:Keys: the id '{id}' is given twice.");
             keys.Add((id, key));
         }
         return new SecretKeyRing(keys);
+    }
+
+    /// <summary>
+    /// A ring of the one key under <paramref name="name"/> in <paramref name="configuration"/> (base64 of
+    /// 32 bytes), identified by a hash of it, so a value sealed under another key says so when it does not
+    /// open; an empty ring when the setting is absent.
+    /// </summary>
+    public static SecretKeyRing Single(IConfiguration configuration, string name)
+    {
+        var value = configuration[name];
+        if (string.IsNullOrWhiteSpace(value))
+            return new SecretKeyRing([]);
+        var key = ParseKey(name, value.Trim());
+        return new SecretKeyRing([(Convert.ToHexStringLower(SHA256.HashData(key))[..8], key)]);
+    }
+
+    private static byte[] ParseKey(string name, string value)
+    {
+        byte[] key;
+        try
+        {
+            key = Convert.FromBase64String(value);
+        }
+        catch (FormatException)
+        {
+            throw new InvalidOperationException($"{name} is not base64.");
+        }
+        return key.Length == 32 ? key : throw new InvalidOperationException($"{name} is {key.Length} bytes; AES-256 needs 32.");
     }
 
     /// <summary>Seals <paramref name="plaintext"/> for <paramref name="purpose"/> with the first key.</summary>
