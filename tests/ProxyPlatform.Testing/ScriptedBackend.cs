@@ -29,6 +29,25 @@ public sealed class ScriptedBackend : IAsyncDisposable
     public string Address => $"http://127.0.0.1:{Port}";
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>
+    /// An HTTP/2-only backend that answers a gRPC call by echoing its message, with <c>grpc-status: 0</c>
+    /// and <c>grpc-message: echoed</c> in the trailers; anything else gets 415.
+    /// </summary>
+    public static Task<ScriptedBackend> StartGrpcEchoAsync(string name) => StartAsync(name, async context =>
+    {
+        if (context.Request.Protocol != "HTTP/2" || context.Request.ContentType != "application/grpc")
+        {
+            context.Response.StatusCode = 415;
+            return;
+        }
+        using var message = new MemoryStream();
+        await context.Request.Body.CopyToAsync(message);
+        context.Response.ContentType = "application/grpc";
+        await context.Response.Body.WriteAsync(message.ToArray());
+        context.Response.AppendTrailer("grpc-status", "0");
+        context.Response.AppendTrailer("grpc-message", "echoed");
+    }, HttpProtocols.Http2);
+
     public static async Task<ScriptedBackend> StartAsync(string name, RequestDelegate handler, HttpProtocols protocols = HttpProtocols.Http1)
     {
         var builder = WebApplication.CreateSlimBuilder();

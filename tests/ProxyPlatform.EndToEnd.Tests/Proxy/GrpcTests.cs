@@ -12,20 +12,7 @@ public sealed class GrpcTests(ProxyFixture fixture)
     [Fact]
     public async Task A_gRPC_call_over_h2c_reaches_an_HTTP2_only_backend_and_its_trailers_come_back()
     {
-        await using var grpc = await ScriptedBackend.StartAsync("grpc", async context =>
-        {
-            if (context.Request.Protocol != "HTTP/2" || context.Request.ContentType != "application/grpc")
-            {
-                context.Response.StatusCode = 415;
-                return;
-            }
-            using var message = new MemoryStream();
-            await context.Request.Body.CopyToAsync(message);
-            context.Response.ContentType = "application/grpc";
-            await context.Response.Body.WriteAsync(message.ToArray());
-            context.Response.AppendTrailer("grpc-status", "0");
-            context.Response.AppendTrailer("grpc-message", "echoed");
-        }, HttpProtocols.Http2);
+        await using var grpc = await ScriptedBackend.StartGrpcEchoAsync("grpc");
         await fixture.TenantAsync("grpc", "grpc.test");
         await fixture.ClusterAsync("grpc", "echo", new { loadBalancing = "RoundRobin" }, ("grpc", grpc.Address, 1));
         await fixture.ServedAsync(await fixture.PutAsync("/v1/tenants/grpc/routes/main", new { match = new { pathPrefix = "/" }, cluster = "echo" }));

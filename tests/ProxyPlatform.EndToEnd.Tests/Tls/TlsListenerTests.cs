@@ -124,19 +124,7 @@ public sealed class TlsListenerTests(OneWorkerPlatform fixture) : IClassFixture<
     [Fact]
     public async Task A_gRPC_call_over_TLS_reaches_an_HTTP2_only_backend_without_the_h2c_listener_and_its_trailers_come_back()
     {
-        await using var grpc = await ScriptedBackend.StartAsync("grpc", async context =>
-        {
-            if (context.Request.Protocol != "HTTP/2" || context.Request.ContentType != "application/grpc")
-            {
-                context.Response.StatusCode = 415;
-                return;
-            }
-            using var message = new MemoryStream();
-            await context.Request.Body.CopyToAsync(message);
-            context.Response.ContentType = "application/grpc";
-            await context.Response.Body.WriteAsync(message.ToArray());
-            context.Response.AppendTrailer("grpc-status", "0");
-        }, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+        await using var grpc = await ScriptedBackend.StartGrpcEchoAsync("grpc");
         var tenant = $"g{Guid.NewGuid():N}"[..16];
         var zone = $"{tenant}.test";
         await Platform.PutOkAsync($"/v1/tenants/{tenant}", new { hostnames = new[] { $"*.{zone}" } });
