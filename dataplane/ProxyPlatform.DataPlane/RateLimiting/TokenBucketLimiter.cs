@@ -64,7 +64,7 @@ public sealed class TokenBucketLimiter(double requestsPerSecond, int burst, stri
         {
             if (_buckets.TryGetValue(key, out var held))
                 return held;
-            if (Interlocked.Increment(ref _count) <= MaxKeys)
+            if (TryReserve())
             {
                 // A new client's bucket starts full as of this request: stamped any later, the first refill
                 // would be negative and a burst of 1 would refuse every new client's first request.
@@ -74,9 +74,22 @@ public sealed class TokenBucketLimiter(double requestsPerSecond, int burst, stri
                 Interlocked.Decrement(ref _count);
                 continue;
             }
-            Interlocked.Decrement(ref _count);
             Evict(now);
         }
+    }
+
+    // Takes a place in the table only below the cap, so the count never passes it, not even for a moment.
+    private bool TryReserve()
+    {
+        var count = Volatile.Read(ref _count);
+        while (count < MaxKeys)
+        {
+            var seen = Interlocked.CompareExchange(ref _count, count + 1, count);
+            if (seen == count)
+                return true;
+            count = seen;
+        }
+        return false;
     }
 
     private void Evict(long now)
