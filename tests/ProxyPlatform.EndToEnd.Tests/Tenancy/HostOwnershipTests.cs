@@ -126,6 +126,25 @@ public sealed class HostOwnershipTests(TenancyFixture fixture)
     }
 
     [Fact]
+    public async Task A_tenants_unmatched_path_on_its_own_host_is_404_even_when_another_tenant_has_a_catch_all()
+    {
+        await using var backend = await TestBackend.StartAsync("nofall");
+        await Platform.CreateServiceAsync("fall-a", "fall-a.test", [backend], pathPrefix: "/api");
+        var worker = Platform.Workers[0];
+        await worker.WaitForRevisionAsync(await Platform.CreateServiceAsync("fall-b", "fall-b.test", [backend], pathPrefix: "/"));
+
+        Assert.Equal("nofall", (await worker.EchoAsync("fall-a.test", "/api/x")).Backend);
+        Assert.Equal("nofall", (await worker.EchoAsync("fall-b.test", "/web")).Backend);
+        // fall-a's miss stays fall-a's: fall-b's "/" never sees it; a host nobody claims matches nothing.
+        foreach (var (host, type) in new[] { ("fall-a.test", "no-route"), ("nobody.test", "unknown-host") })
+        {
+            using var miss = await worker.GetAsync(host, "/web");
+            Assert.Equal(HttpStatusCode.NotFound, miss.StatusCode);
+            Assert.Equal($"https://proxyplatform.dev/problems/{type}", JsonNode.Parse(await miss.Content.ReadAsStringAsync())!["type"]!.GetValue<string>());
+        }
+    }
+
+    [Fact]
     public async Task Host_names_pool_and_quotas_are_for_operators_only()
     {
         await Platform.PutOkAsync("/v1/tenants/own", new { hostnames = new[] { "own.test" } });
