@@ -37,6 +37,9 @@ public sealed record DataPlaneStatus(
     [property: Id(8)] IReadOnlyList<ResourceRejection> Rejected,
     [property: Id(9)] int RejectedOmitted)
 {
+    /// <summary>Its state, lag and convergence as its pool measures them; null where the pool has not assessed it.</summary>
+    [Id(10)] public WorkerProgress? Progress { get; init; }
+
     /// <summary>True when the worker serves <paramref name="revision"/>: it has applied it and not rejected what was written at it.</summary>
     public bool HasApplied(long revision) => AppliedRevision >= revision && !Rejected.Any(r => r.Revision == revision);
 }
@@ -50,7 +53,40 @@ public sealed record Rollout(
 {
     public IEnumerable<DataPlaneStatus> Pending => Workers.Where(w => w.Connected && !w.HasApplied(Revision));
     public bool Complete => !Pending.Any();
+    /// <summary>When the revision was committed, if the pool still remembers it (the last hour).</summary>
+    [Id(3)] public DateTimeOffset? CommittedAt { get; init; }
+    /// <summary>Per worker, how many milliseconds after the commit it acknowledged the revision (the workers that did, while the pool remembers it).</summary>
+    [Id(4)] public IReadOnlyDictionary<string, double>? AppliedAfterMs { get; init; }
 }
+
+/// <summary>The states of a worker entry (DESIGN.md, "Worker entries").</summary>
+public static class WorkerStates
+{
+    /// <summary>Connected, and has not yet caught up with its pool since it connected.</summary>
+    public const string Starting = "starting";
+    /// <summary>Connected, caught up, and its lag within the pool's bound.</summary>
+    public const string Ready = "ready";
+    /// <summary>Told to leave, finishing what it has in flight.</summary>
+    public const string Draining = "draining";
+    /// <summary>Connected, but its lag exceeds <c>DataPlanes:StaleAfterSeconds</c> or <c>DataPlanes:StaleAfterRevisions</c>.</summary>
+    public const string Stale = "stale";
+    /// <summary>Not connected (its record is kept until <c>DataPlanes:ExpireAfter</c>).</summary>
+    public const string Gone = "gone";
+}
+
+/// <summary>
+/// How a worker keeps up with its pool: its <see cref="WorkerStates">state</see>, its lag (the pool's
+/// revisions it has not applied, and how long ago the oldest of them was committed), and the median and
+/// 99th percentile of how long after their commit it applied the pool's revisions in the last hour
+/// (null before it has applied any).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pp.WorkerProgress")]
+public sealed record WorkerProgress(
+    [property: Id(0)] string State,
+    [property: Id(1)] long LagRevisions,
+    [property: Id(2)] double LagSeconds,
+    [property: Id(3)] double? ConvergenceP50Ms,
+    [property: Id(4)] double? ConvergenceP99Ms);
 
 /// <summary>One data-plane worker: its pool, node, applied revision and last NACK. Key: worker ID.</summary>
 public interface IDataPlaneGrain : IGrainWithStringKey
@@ -93,6 +129,12 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
 
     [OneWay]
     Task Report(DataPlaneStatus status);
+    /// <summary>The revisions of the pool were committed at <paramref name="at"/>: the start of their convergence, and of the lag of whoever lacks them.</summary>
+    [OneWay]
+    Task Committed(long[] revisions, DateTimeOffset at);
+    /// <summary>The workers with their <see cref="DataPlaneStatus.Progress"/> as this pool measures it.</summary>
+    Task<IReadOnlyList<DataPlaneStatus>> Assess(IReadOnlyList<DataPlaneStatus> workers);
+    /// <summary>Which workers have applied <paramref name="revision"/>, each with its progress, and when each applied it.</summary>
     Task<Rollout> GetRollout(long revision);
     /// <summary>
     /// The lowest revision the pool's connected workers have applied, <paramref name="latest"/> when none is

@@ -76,7 +76,7 @@ public static class RestAdminApi
             Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(Who(c), tenant), ConfigJson.Options), "application/json"));
 
         v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
-            Items((await directory.ListAsync(ct)).Select(Render))).RequireAuthorization(Policies.Operator);
+            Items((await directory.ListWithProgressAsync(ct)).Select(Render))).RequireAuthorization(Policies.Operator);
         v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts, HttpContext c) =>
         {
             if (!long.TryParse(revision, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) || r <= 0)
@@ -254,6 +254,7 @@ public static class RestAdminApi
     {
         ["revision"] = rollout.Revision,
         ["pool"] = rollout.Pool,
+        ["committedAt"] = rollout.CommittedAt,
         ["complete"] = rollout.Complete,
         ["pending"] = new JsonArray(rollout.Pending.Select(w => (JsonNode)w.Worker).ToArray()),
         ["workers"] = new JsonArray(rollout.Workers.Select(w => (JsonNode)new JsonObject
@@ -262,6 +263,10 @@ public static class RestAdminApi
             ["connected"] = w.Connected,
             ["appliedRevision"] = w.AppliedRevision,
             ["applied"] = w.HasApplied(rollout.Revision),
+            // Milliseconds from the commit to the worker's acknowledgement; null when it has not applied it,
+            // applied it before it connected, or the pool no longer remembers (past an hour).
+            ["appliedAfterMs"] = rollout.AppliedAfterMs?.TryGetValue(w.Worker, out var ms) == true ? ms : null,
+            ["state"] = w.Progress?.State,
         }).ToArray()),
     };
 
@@ -271,9 +276,15 @@ public static class RestAdminApi
         ["pool"] = w.Pool,
         ["node"] = w.Node,
         ["status"] = w.Connected ? "connected" : "disconnected",
+        ["state"] = w.Progress?.State,
+        ["connected"] = w.Connected,
         ["connectedSince"] = w.ConnectedSince,
         ["lastSeen"] = w.LastSeen,
         ["appliedRevision"] = w.AppliedRevision,
+        ["lag"] = w.Progress is { } lag ? new JsonObject { ["revisions"] = lag.LagRevisions, ["seconds"] = lag.LagSeconds } : null,
+        ["convergence"] = w.Progress is { } progress
+            ? new JsonObject { ["p50Ms"] = progress.ConvergenceP50Ms, ["p99Ms"] = progress.ConvergenceP99Ms }
+            : null,
         ["lastNack"] = w.LastNack is { } nack
             ? new JsonObject { ["revision"] = nack.Revision, ["reason"] = nack.Reason, ["at"] = nack.At }
             : null,

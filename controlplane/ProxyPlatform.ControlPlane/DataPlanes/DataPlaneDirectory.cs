@@ -14,6 +14,14 @@ public sealed class DataPlaneDirectory(NpgsqlDataSource db, IGrainFactory grains
         return statuses.OfType<DataPlaneStatus>().ToList();
     }
 
+    /// <summary>Every worker as <see cref="ListAsync"/> has it, with its state, lag and convergence from its pool.</summary>
+    public async Task<IReadOnlyList<DataPlaneStatus>> ListWithProgressAsync(CancellationToken ct = default)
+    {
+        var byPool = await Task.WhenAll((await ListAsync(ct)).GroupBy(w => w.Pool)
+            .Select(pool => grains.GetGrain<IDataPlanePoolGrain>(pool.Key).Assess([.. pool])));
+        return [.. byPool.SelectMany(p => p).OrderBy(w => w.Worker, StringComparer.Ordinal)];
+    }
+
     /// <summary>Which workers reject <paramref name="resource"/>, and why, as each said in its last ACK.</summary>
     public async Task<IReadOnlyList<(string Worker, ResourceRejection Rejection)>> RejectionsOfAsync(Resources.ResourceKey resource, CancellationToken ct = default) =>
         [.. from worker in await ListAsync(ct)

@@ -12,9 +12,20 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// The pool's own settings are its newest committed row, loaded on activation; a commit through
 /// the pool's distribution grain is their only write.
 /// </summary>
-public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store) : Grain, IDataPlanePoolGrain
+/// <remarks>
+/// The grain also measures convergence: the distribution grain tells it when each revision of the pool
+/// was committed (<see cref="PoolRevisions"/>, the last hour; loaded from <c>config_commits</c> on
+/// activation), and each report of a worker whose applied revision moved gives one sample per revision it
+/// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed while the worker was
+/// connected. The samples are memory only, as the roster is.
+/// </remarks>
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
+    private readonly PoolRevisions _revisions = new(PoolRevisions.DefaultMaxAge, PoolRevisions.DefaultMaxCount);
+    private readonly Dictionary<string, ConvergenceWindow> _convergence = [];
+    // Per worker: the stream (its ConnectedSince) on which it last caught up with the pool.
+    private readonly Dictionary<string, DateTimeOffset?> _caughtUp = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
     private PoolSpec? _spec;
     private long _revision;
@@ -33,6 +44,15 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     {
         if (await store.GetLatestAsync(Key, cancellationToken) is { } row)
             (_spec, _revision) = (row.Json is null ? null : ConfigJson.Read<PoolSpec>(row.Json), row.Revision);
+        var now = time.GetUtcNow();
+        var (commits, leftOut) = await store.RecentCommitsAsync(Pool, now - PoolRevisions.DefaultMaxAge, PoolRevisions.DefaultMaxCount, cancellationToken);
+        _revisions.Load(commits, leftOut, now);
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        metrics.ForgetPool(Pool);
+        return Task.CompletedTask;
     }
 
     public Task<PoolResource?> Get() => Task.FromResult(Current());
@@ -73,7 +93,9 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 
     public Task Report(DataPlaneStatus status)
     {
+        var previous = _workers.GetValueOrDefault(status.Worker);
         _workers[status.Worker] = status;
+        Measure(previous, status);
         for (var i = _waiters.Count - 1; i >= 0; i--)
         {
             if (Current(_waiters[i].Revision).Complete)
@@ -85,7 +107,105 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         return Task.CompletedTask;
     }
 
-    public Task<Rollout> GetRollout(long revision) => Task.FromResult(Current(revision));
+    public async Task<Rollout> GetRollout(long revision)
+    {
+        var rollout = Current(revision);
+        var applied = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var worker in rollout.Workers)
+        {
+            if (_convergence.GetValueOrDefault(worker.Worker)?.ApplyTimeOf(revision) is { } ms)
+                applied[worker.Worker] = ms;
+        }
+        return rollout with
+        {
+            Workers = await Assess(rollout.Workers),
+            CommittedAt = _revisions.CommittedAt(revision),
+            AppliedAfterMs = applied,
+        };
+    }
+
+    public Task Committed(long[] revisions, DateTimeOffset at)
+    {
+        var now = time.GetUtcNow();
+        var added = _revisions.Add(revisions, at, now);
+        foreach (var worker in _workers.Values)
+        {
+            // A worker whose report came before this notice applied these revisions when it reported.
+            if (worker.LastSeen is { } seen && worker.ConnectedSince is { } since && since <= at)
+            {
+                foreach (var revision in added)
+                {
+                    if (worker.HasApplied(revision))
+                        Sample(worker, revision, at, seen);
+                }
+            }
+            metrics.Lag(Pool, worker.Worker, _revisions.After(worker.AppliedRevision).Revisions);
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task<IReadOnlyList<DataPlaneStatus>> Assess(IReadOnlyList<DataPlaneStatus> workers)
+    {
+        var now = time.GetUtcNow();
+        var assessed = new List<DataPlaneStatus>(workers.Count);
+        foreach (var worker in workers)
+            assessed.Add(worker with { Progress = await ProgressOf(worker, now) });
+        return assessed;
+    }
+
+    /// <summary>
+    /// A worker's lag, state and convergence. The lag in seconds of a connected worker counts from its
+    /// connection at the earliest: a worker that has just joined is not stale for the pool's history.
+    /// </summary>
+    private async Task<WorkerProgress> ProgressOf(DataPlaneStatus worker, DateTimeOffset now)
+    {
+        var (revisions, oldest) = _revisions.After(worker.AppliedRevision);
+        long lag = revisions;
+        if (worker.AppliedRevision < _revisions.Floor)
+        {
+            // Behind what the pool remembers in memory (the last hour, or its newest revisions): PostgreSQL counts the rest.
+            var (count, first) = await store.CommitsBetweenAsync(Pool, worker.AppliedRevision, _revisions.Floor);
+            lag += count;
+            oldest = first ?? oldest;
+        }
+        if (worker.Connected && oldest is { } o && worker.ConnectedSince is { } since && since > o)
+            oldest = since;
+        var lagSeconds = oldest is { } unapplied ? Math.Max(0, (now - unapplied).TotalSeconds) : 0;
+        if (lag == 0 && worker.Connected)
+            _caughtUp[worker.Worker] = worker.ConnectedSince;
+        var state = !worker.Connected ? WorkerStates.Gone
+            : lagSeconds > options.StaleAfter.TotalSeconds || (options.StaleAfterRevisions is { } most && lag > most) ? WorkerStates.Stale
+            : lag == 0 || (_caughtUp.TryGetValue(worker.Worker, out var caughtUp) && caughtUp == worker.ConnectedSince) ? WorkerStates.Ready
+            : WorkerStates.Starting;
+        var percentiles = _convergence.GetValueOrDefault(worker.Worker)?.Percentiles(now);
+        return new WorkerProgress(state, lag, Math.Round(lagSeconds, 3), percentiles?.P50 is { } p50 ? Math.Round(p50, 3) : null, percentiles?.P99 is { } p99 ? Math.Round(p99, 3) : null);
+    }
+
+    /// <summary>Takes the revisions a worker's report says it has newly applied as samples of its convergence.</summary>
+    private void Measure(DataPlaneStatus? previous, DataPlaneStatus status)
+    {
+        if (previous is not null && status.AppliedRevision > previous.AppliedRevision && status.ConnectedSince is { } since)
+        {
+            var at = status.LastSeen ?? time.GetUtcNow();
+            foreach (var (revision, committedAt) in _revisions.Between(previous.AppliedRevision, status.AppliedRevision))
+            {
+                // A revision committed before the worker connected measures its absence, which its lag shows, not its speed.
+                if (committedAt >= since && status.HasApplied(revision))
+                    Sample(status, revision, committedAt, at);
+            }
+        }
+        if (status.Connected && status.AppliedRevision >= _revisions.Latest)
+            _caughtUp[status.Worker] = status.ConnectedSince;
+        metrics.Lag(Pool, status.Worker, _revisions.After(status.AppliedRevision).Revisions);
+    }
+
+    private void Sample(DataPlaneStatus worker, long revision, DateTimeOffset committedAt, DateTimeOffset appliedAt)
+    {
+        if (!_convergence.TryGetValue(worker.Worker, out var window))
+            _convergence[worker.Worker] = window = new ConvergenceWindow(PoolRevisions.DefaultMaxAge, ConvergenceWindow.DefaultMaxCount);
+        window.Add(revision, committedAt, appliedAt);
+        metrics.Applied(Pool, Math.Max(0, (appliedAt - committedAt).TotalMilliseconds));
+    }
 
     public Task<long?> GetAppliedHorizon(long latest)
     {
@@ -118,7 +238,12 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         var now = time.GetUtcNow();
         // Workers gone past the expiry leave the roster, as their records leave the directory.
         foreach (var gone in _workers.Values.Where(w => !w.Connected && now - (w.LastSeen ?? w.ConnectedSince ?? now) >= options.WorkerExpiry).ToList())
+        {
             _workers.Remove(gone.Worker);
+            _convergence.Remove(gone.Worker);
+            _caughtUp.Remove(gone.Worker);
+            metrics.Forget(Pool, gone.Worker);
+        }
         var workers = _workers.Values
             .Select(w => w.Connected && (w.LastSeen is not { } seen || now - seen >= options.WorkerSilence) ? w with { Connected = false } : w)
             .OrderBy(w => w.Worker, StringComparer.Ordinal)

@@ -171,6 +171,8 @@ public sealed class DistributionGrain(
             }
         }
         tombstones.Set(Pool, ConfigTombstones.Grain, _set.Tombstones);
+        // The pool's roster times each revision from here to each worker's acknowledgement of it.
+        GrainFactory.GetGrain<IDataPlanePoolGrain>(Pool).Committed([.. revisions], time.GetUtcNow()).Ignore();
         Notify(new ConfigDelta(baseRevision, revisions[^1], stamped));
         for (var i = 0; i < accepted.Count; i++)
             accepted[i].Done.TrySetResult(revisions[i]);

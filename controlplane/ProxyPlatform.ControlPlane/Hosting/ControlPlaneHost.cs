@@ -43,6 +43,7 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
+        builder.Services.AddSingleton<ConvergenceMetrics>();
         builder.Services.AddHostedService<DataPlaneExpiry>();
         builder.Services.AddSingleton<Rollouts>();
         builder.Services.AddSingleton(TimeProvider.System);

@@ -30,6 +30,16 @@ public sealed record ControlPlaneOptions
     /// </summary>
     public TimeSpan WorkerExpiry { get; init; } = TimeSpan.FromHours(1);
     /// <summary>
+    /// A connected worker is <c>stale</c> once the oldest revision of its pool that it has not applied was
+    /// committed longer ago than this (<c>DataPlanes:StaleAfterSeconds</c>, default 30).
+    /// </summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// A connected worker is also <c>stale</c> once it lags more than this many of its pool's revisions
+    /// (<c>DataPlanes:StaleAfterRevisions</c>; unset: no bound by count).
+    /// </summary>
+    public long? StaleAfterRevisions { get; init; }
+    /// <summary>
     /// Tombstones of removed resources are kept at least this long (<c>Distribution:TombstoneGrace</c>,
     /// default 10 minutes) even once every connected worker has applied past them, so that a worker
     /// that restarts within it resumes with a delta rather than a snapshot.
@@ -81,6 +91,8 @@ public sealed record ControlPlaneOptions
             AdvertisedIP = configuration["Orleans:AdvertisedIP"] ?? defaults.AdvertisedIP,
             WorkerSilence = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:SilenceSeconds", defaults.WorkerSilence.TotalSeconds)),
             WorkerExpiry = configuration.GetValue("DataPlanes:ExpireAfter", defaults.WorkerExpiry),
+            StaleAfter = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:StaleAfterSeconds", defaults.StaleAfter.TotalSeconds)),
+            StaleAfterRevisions = configuration.GetValue<long?>("DataPlanes:StaleAfterRevisions"),
             TombstoneGrace = configuration.GetValue("Distribution:TombstoneGrace", defaults.TombstoneGrace),
             PruneEvery = configuration.GetValue("Distribution:PruneEvery", defaults.PruneEvery),
             OperatorKey = Blank(configuration["Auth:OperatorKey"]),
@@ -111,6 +123,10 @@ public sealed record ControlPlaneOptions
             throw new InvalidOperationException($"Admin:Url ({AdminUrl}), Grpc:Url ({GrpcUrl}) and Ops:Url ({OpsUrl}) must use different ports: the port a request arrives on decides which of them answers.");
         if (WorkerExpiry <= TimeSpan.Zero)
             throw new InvalidOperationException($"DataPlanes:ExpireAfter must be a positive time span (e.g. 01:00:00); got {WorkerExpiry}.");
+        if (StaleAfter <= TimeSpan.Zero)
+            throw new InvalidOperationException($"DataPlanes:StaleAfterSeconds must be more than 0; got {StaleAfter.TotalSeconds}.");
+        if (StaleAfterRevisions is < 1)
+            throw new InvalidOperationException($"DataPlanes:StaleAfterRevisions must be at least 1 when set; got {StaleAfterRevisions}.");
         if (TombstoneGrace < TimeSpan.Zero)
             throw new InvalidOperationException($"Distribution:TombstoneGrace must not be negative; got {TombstoneGrace}.");
         if (PruneEvery <= TimeSpan.Zero)

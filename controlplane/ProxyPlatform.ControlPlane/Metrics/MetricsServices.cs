@@ -17,7 +17,7 @@ public static class MetricsServices
         builder.Services.AddSingleton<ReceivedTraffic>();
         builder.Services.AddSingleton<IWorkerReportHandler, MetricsReportHandler>();
         builder.AddTelemetry("proxyplatform-controlplane",
-            metrics => metrics.AddMeter(ReceivedTraffic.MeterName, ConfigTombstones.MeterName).AddAspNetCoreInstrumentation(),
+            metrics => metrics.AddMeter(ReceivedTraffic.MeterName, ConfigTombstones.MeterName, DataPlanes.ConvergenceMetrics.MeterName).AddAspNetCoreInstrumentation(),
             traces => traces.AddAspNetCoreInstrumentation().AddHttpClientInstrumentation().AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"));
         return builder;
     }

@@ -50,6 +50,9 @@ public sealed class ConfigStore(NpgsqlDataSource db)
                 through bigint NOT NULL
             );
             """),
+        new("config", 6, "a pool's commits in order, for its workers' lag and convergence", """
+            CREATE INDEX IF NOT EXISTS config_commits_by_pool ON config_commits (pool, revision);
+            """),
     ];
 
     /// <summary>
@@ -136,6 +139,45 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(revision);
         await using var reader = await command.ExecuteReaderAsync(ct);
         return await reader.ReadAsync(ct) ? (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1)) : null;
+    }
+
+    /// <summary>
+    /// The pool's newest commits (at most <paramref name="limit"/>, committed after <paramref name="since"/>), newest
+    /// first, and the newest of the pool's commits left out (older or past the limit), if there is one.
+    /// </summary>
+    public async Task<(IReadOnlyList<(long Revision, DateTimeOffset CommittedAt)> NewestFirst, long? LeftOut)> RecentCommitsAsync(
+        string pool, DateTimeOffset since, int limit, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT revision, committed_at, committed_at > $2 FROM config_commits WHERE pool = $1 ORDER BY revision DESC LIMIT $3
+            """);
+        command.Parameters.AddWithValue(pool);
+        command.Parameters.AddWithValue(since);
+        command.Parameters.AddWithValue(limit + 1);
+        var commits = new List<(long, DateTimeOffset)>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            // The first one too old, or one past the limit: it and every older one are left out.
+            if (commits.Count == limit || !reader.GetBoolean(2))
+                return (commits, reader.GetInt64(0));
+            commits.Add((reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1)));
+        }
+        return (commits, null);
+    }
+
+    /// <summary>How many revisions the pool committed in (<paramref name="after"/>, <paramref name="through"/>], and when the first of them was.</summary>
+    public async Task<(long Count, DateTimeOffset? Oldest)> CommitsBetweenAsync(string pool, long after, long through, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("""
+            SELECT count(*), min(committed_at) FROM config_commits WHERE pool = $1 AND revision > $2 AND revision <= $3
+            """);
+        command.Parameters.AddWithValue(pool);
+        command.Parameters.AddWithValue(after);
+        command.Parameters.AddWithValue(through);
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        await reader.ReadAsync(ct);
+        return (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateTimeOffset>(1));
     }
 
     /// <summary>
