@@ -119,6 +119,13 @@ public sealed class ConvergenceTests
             e => e.ValueKind == JsonValueKind.Object && e.GetProperty("state").GetString() == "ready" && e.GetProperty("lag").GetProperty("revisions").GetInt64() == 0,
             null, e => $"the resumed worker is not ready: {e}");
         Assert.Equal(0, resumed.GetProperty("lag").GetProperty("seconds").GetDouble());
+        // It was stale, so it applied the revision more than the stale bound after its commit; the steady one did not wait for it.
+        using var rollout = JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/revisions/{behind}"));
+        var workers = rollout.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("id").GetString()!);
+        var late = workers["stalled"].GetProperty("appliedAfterMs").GetDouble();
+        var prompt = workers["steady"].GetProperty("appliedAfterMs").GetDouble();
+        Assert.True(late > 2_000 && late > prompt, $"the stalled worker applied revision {behind} {late} ms after its commit, the steady one {prompt} ms");
+        Assert.True(resumed.GetProperty("convergence").GetProperty("p99Ms").GetDouble() >= late, resumed.ToString());
     }
 
     /// <summary>Every worker's entry in <c>GET /v1/dataplanes</c>, by ID.</summary>
