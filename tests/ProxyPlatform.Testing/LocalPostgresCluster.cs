@@ -103,6 +103,16 @@ internal sealed class LocalPostgresCluster : IDisposable
         DeleteDirectory(_root);
     }
 
+    /// <summary>Stops the server (<c>-m immediate</c>), keeping its data and port for <see cref="StartServerAgainAsync"/>.</summary>
+    public Task StopServerAsync() => StopAsync(DataDir);
+
+    /// <summary>Starts the stopped server again on its data and port, and waits until it accepts connections.</summary>
+    public async Task StartServerAgainAsync()
+    {
+        await StartServerAsync(CancellationToken.None);
+        await WaitUntilReadyAsync(CancellationToken.None);
+    }
+
     private async Task StartServerAsync(CancellationToken cancellationToken)
     {
         try
