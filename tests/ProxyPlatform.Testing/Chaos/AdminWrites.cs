@@ -41,7 +41,8 @@ public sealed class AdminWrites : IAsyncDisposable
     private long _otherAnswers;
     private long _refused;
     private long _hung;
-    private TimeSpan? _lastAcknowledgement;
+    // Ticks of the clock at the latest acknowledgement; -1 before the first. Written by many writes at once.
+    private long _lastAcknowledgement = -1;
 
     private AdminWrites(Platform platform, string tenant, string cluster, int maxInFlight)
     {
@@ -88,7 +89,7 @@ public sealed class AdminWrites : IAsyncDisposable
     public TimeSpan Now => _clock.Elapsed;
 
     /// <summary>When the latest acknowledgement arrived, on <see cref="Now"/>'s clock.</summary>
-    public TimeSpan? LastAcknowledgement => _lastAcknowledgement;
+    public TimeSpan? LastAcknowledgement => Interlocked.Read(ref _lastAcknowledgement) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : null;
 
     /// <summary>The host name a chaos tenant claims (<see cref="CreateTenantAsync"/>).</summary>
     public static string HostOf(string tenant) => $"{tenant}.chaos.test";
@@ -170,7 +171,11 @@ public sealed class AdminWrites : IAsyncDisposable
             if (response.IsSuccessStatusCode && response.Headers.TryGetValues("X-Config-Revision", out var values))
             {
                 _acknowledged[id] = long.Parse(values.Single(), System.Globalization.CultureInfo.InvariantCulture);
-                _lastAcknowledgement = _clock.Elapsed;
+                var now = _clock.Elapsed.Ticks;
+                long seen;
+                while ((seen = Interlocked.Read(ref _lastAcknowledgement)) < now && Interlocked.CompareExchange(ref _lastAcknowledgement, now, seen) != seen)
+                {
+                }
                 return;
             }
             var text = await response.Content.ReadAsStringAsync();
@@ -235,7 +240,7 @@ public sealed class AdminWrites : IAsyncDisposable
             {
                 foreach (var item in page.RootElement.GetProperty("items").EnumerateArray())
                     configured.Add(item.GetProperty("id").GetString()!);
-                after = page.RootElement.GetProperty("next").ValueKind == JsonValueKind.String ? page.RootElement.GetProperty("next").GetString() : null;
+                after = page.RootElement.TryGetProperty("next", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;
             }
         } while (after is not null);
 
