@@ -51,11 +51,12 @@ public sealed class PostgresServer : IDisposable
     /// <summary>
     /// A server of the caller's own, apart from the shared one: a throwaway local cluster that
     /// <see cref="StopAsync"/> and <see cref="StartAgainAsync"/> can take down and bring back (an outage
-    /// that would break every other test on the shared server). Dispose it when done.
+    /// that would break every other test on the shared server). Its commits are durable against that stop
+    /// (<c>synchronous_commit=on</c>), as a production server's are. Dispose it when done.
     /// </summary>
     public static async Task<PostgresServer> StartOwnAsync()
     {
-        var cluster = await LocalPostgresCluster.StartAsync();
+        var cluster = await LocalPostgresCluster.StartAsync(durable: true);
         return new PostgresServer(cluster.ConnectionString, $"own local cluster, {cluster.Version}, port {cluster.Port}, in {cluster.Directory}",
             () =>
             {
