@@ -219,18 +219,20 @@ public sealed class AdminWrites : IAsyncDisposable
 
     /// <summary>
     /// Counts the acknowledged writes that were lost: absent from the tenant's configuration as read
-    /// from the first silo, or not served by a worker once it has applied the highest acknowledged
+    /// from a silo that answers, or not served by a worker once it has applied the highest acknowledged
     /// revision (a GET of the route's path through it must reach a backend). Call after <see cref="StopAsync"/>.
     /// </summary>
     public async Task<LostWrites> VerifyAsync(IReadOnlyList<Worker> workers, TimeSpan patience)
     {
         var configured = new HashSet<string>();
-        var admin = _clients[0];
+        var attempt = 0;
         string? after = null;
         do
         {
             var page = await Eventually.Succeeds(async () =>
             {
+                // Whichever silo is still up: the scenario may have killed any of them.
+                var admin = _clients[attempt++ % _clients.Length];
                 var url = $"/v1/tenants/{_tenant}/routes?limit=1000" + (after is null ? "" : $"&after={Uri.EscapeDataString(after)}");
                 using var response = await admin.GetAsync(url);
                 response.EnsureSuccessStatusCode();
