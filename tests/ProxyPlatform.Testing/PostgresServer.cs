@@ -70,7 +70,12 @@ public sealed class PostgresServer : IDisposable
     public Task StopAsync() => (_own ?? throw OnlyOwn()).StopServerAsync();
 
     /// <summary>Starts a server of one's own again on its port and data, and waits until it accepts connections.</summary>
-    public Task StartAgainAsync() => (_own ?? throw OnlyOwn()).StartServerAgainAsync();
+    public async Task StartAgainAsync()
+    {
+        await (_own ?? throw OnlyOwn()).StartServerAgainAsync();
+        // This process's idle connections died with the server: the next database a caller creates needs a new one.
+        NpgsqlConnection.ClearAllPools();
+    }
 
     private static InvalidOperationException OnlyOwn() => new("Only a server of one's own (StartOwnAsync) may be stopped and started.");
 

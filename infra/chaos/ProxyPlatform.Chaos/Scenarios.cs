@@ -203,7 +203,20 @@ public static class Scenarios
         foreach (var failure in scene.Traffic.FirstFailures.Take(5))
             Log($"  failed request: {failure}");
         foreach (var unexpected in writes.Unexpected.Take(5))
+        {
             Log($"  unexpected admin answer: {unexpected}");
+            // What the control plane logged about it: its request ID is in the problem.
+            if (System.Text.RegularExpressions.Regex.Match(unexpected, "\"requestId\":\"(?<id>[^\"]+)\"") is { Success: true } id)
+                foreach (var silo in scene.Platform.Silos)
+                {
+                    var lines = silo.Process.Output.Split('\n');
+                    var at = Array.FindIndex(lines, l => l.Contains(id.Groups["id"].Value, StringComparison.Ordinal));
+                    if (at < 0)
+                        at = Array.FindIndex(lines, l => l.Contains("fail:", StringComparison.Ordinal) && !l.Contains("Orleans", StringComparison.Ordinal));
+                    if (at >= 0)
+                        Log($"  silo {scene.Platform.Silos.IndexOf(silo) + 1} logged:\n{string.Join('\n', lines.Skip(Math.Max(0, at - 2)).Take(25))}");
+                }
+        }
         foreach (var missing in lost.Missing.Concat(lost.NotServed).Take(5))
             Log($"  lost: {missing}");
         var outcome = new Outcome(name, Load(settings, writesPerSecond), scene.Traffic.Sent, scene.Traffic.Failed, failedAfterVerdict, backendScenario,
