@@ -19,6 +19,9 @@ internal sealed class LocalPostgresCluster : IDisposable
     private const string Superuser = "postgres";
     // Durability traded for speed: a test database never outlives its run.
     private const string TestSettings = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+    // For a server that a test stops at once on purpose: with synchronous_commit=off a commit is answered
+    // before its WAL leaves shared memory, so an immediate stop would lose writes that were acknowledged.
+    private const string DurableSettings = "-c synchronous_commit=on";
 
     private static readonly string Script = typeof(LocalPostgresCluster).Assembly
         .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "PostgresScript").Value!;
@@ -26,8 +29,11 @@ internal sealed class LocalPostgresCluster : IDisposable
     private readonly string _root;
     private int _disposed;
 
-    private LocalPostgresCluster(string root, int port, string version)
+    private readonly bool _durable;
+
+    private LocalPostgresCluster(string root, int port, string version, bool durable)
     {
+        _durable = durable;
         _root = root;
         Port = port;
         Version = version;
@@ -47,7 +53,9 @@ internal sealed class LocalPostgresCluster : IDisposable
         Database = "postgres",
     }.ConnectionString;
 
-    public static async Task<LocalPostgresCluster> StartAsync(CancellationToken cancellationToken = default)
+    /// <param name="durable">Commits are answered once their WAL is written (<c>synchronous_commit=on</c>), so that
+    /// stopping the server at once loses nothing acknowledged; the test speed-ups are kept otherwise.</param>
+    public static async Task<LocalPostgresCluster> StartAsync(bool durable = false, CancellationToken cancellationToken = default)
     {
         string binDir;
         try
@@ -74,7 +82,7 @@ internal sealed class LocalPostgresCluster : IDisposable
             {
                 // PostgreSQL cannot be asked for port 0 and say which it got: a reserved port (outside the
                 // ephemeral range, locked against every other test run on the machine) is the next best.
-                var cluster = new LocalPostgresCluster(root, ReservedPorts.Take(), version);
+                var cluster = new LocalPostgresCluster(root, ReservedPorts.Take(), version, durable);
                 try
                 {
                     await cluster.StartServerAsync(cancellationToken);
@@ -103,12 +111,22 @@ internal sealed class LocalPostgresCluster : IDisposable
         DeleteDirectory(_root);
     }
 
+    /// <summary>Stops the server (<c>-m immediate</c>), keeping its data and port for <see cref="StartServerAgainAsync"/>.</summary>
+    public Task StopServerAsync() => StopAsync(DataDir);
+
+    /// <summary>Starts the stopped server again on its data and port, and waits until it accepts connections.</summary>
+    public async Task StartServerAgainAsync()
+    {
+        await StartServerAsync(CancellationToken.None);
+        await WaitUntilReadyAsync(CancellationToken.None);
+    }
+
     private async Task StartServerAsync(CancellationToken cancellationToken)
     {
         try
         {
             await Run("bash", [Script, "start", DataDir, Port.ToString(CultureInfo.InvariantCulture)],
-                new Dictionary<string, string> { ["PG_LOCAL_EXTRA_OPTS"] = TestSettings }, cancellationToken);
+                new Dictionary<string, string> { ["PG_LOCAL_EXTRA_OPTS"] = _durable ? $"{TestSettings} {DurableSettings}" : TestSettings }, cancellationToken);
         }
         catch (InvalidOperationException e)
         {

@@ -57,9 +57,12 @@ public sealed class Platform : IAsyncDisposable
         StartAsync(name, workers, silos, connection: null, siloArgs);
 
     /// <param name="connection">Changes the silos' connection string, e.g. to replace the test pools' settings (see <see cref="PostgresServer.CreateDatabaseAsync"/>).</param>
-    public static async Task<Platform> StartAsync(string name, int workers, int silos, Action<NpgsqlConnectionStringBuilder>? connection, params string[] siloArgs)
+    public static async Task<Platform> StartAsync(string name, int workers, int silos, Action<NpgsqlConnectionStringBuilder>? connection, params string[] siloArgs) =>
+        await StartAsync(await PostgresServer.GetAsync(), name, workers, silos, connection, siloArgs);
+
+    /// <summary>A platform on a database of <paramref name="postgres"/> (e.g. a server of one's own that a test stops and starts).</summary>
+    public static async Task<Platform> StartAsync(PostgresServer postgres, string name, int workers, int silos, Action<NpgsqlConnectionStringBuilder>? connection, params string[] siloArgs)
     {
-        var postgres = await PostgresServer.GetAsync();
         var connectionString = new NpgsqlConnectionStringBuilder(await postgres.CreateDatabaseAsync(name));
         connection?.Invoke(connectionString);
         var platform = new Platform(connectionString.ConnectionString, silos, siloArgs);
@@ -79,12 +82,19 @@ public sealed class Platform : IAsyncDisposable
     }
 
     /// <summary>Starts a worker that connects to <paramref name="preferredSilo"/> first and to the others after it.</summary>
-    public async Task<Worker> StartWorkerAsync(string id, int preferredSilo = 0, params string[] args)
+    public Task<Worker> StartWorkerAsync(string id, int preferredSilo = 0, params string[] args) =>
+        StartWorkerAsync([], id, preferredSilo, args);
+
+    /// <summary>
+    /// Starts a worker through <paramref name="launcher"/>, a command that runs the worker's own command line
+    /// (e.g. <c>ip netns exec NS</c>, to run it in another network namespace); empty: none.
+    /// </summary>
+    public async Task<Worker> StartWorkerAsync(string[] launcher, string id, int preferredSilo, params string[] args)
     {
         var urls = Silos.Skip(preferredSilo).Concat(Silos.Take(preferredSilo)).Select(s => s.GrpcUrl);
         if (CredentialsOn && !args.Any(a => a.StartsWith("--DataPlane:Token=", StringComparison.Ordinal)))
             args = [$"--DataPlane:Token={WorkerToken}", .. args];
-        var worker = new Worker(id, Path.Combine(_dataRoot, id), string.Join(',', urls), args);
+        var worker = new Worker(id, Path.Combine(_dataRoot, id), string.Join(',', urls), args) { Launcher = launcher };
         Workers.Add(worker);
         await worker.StartAsync();
         return worker;
@@ -262,6 +272,8 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
     private string? _opsUrl;
 
     public string Id { get; } = id;
+    /// <summary>A command the worker's command line is run through (e.g. <c>ip netns exec NS</c>); empty: none.</summary>
+    public IReadOnlyList<string> Launcher { get; init; } = [];
     /// <summary>Where the worker keeps its last-known-good file (<c>DataPlane:DataDir</c>).</summary>
     public string DataDir { get; } = dataDir;
     public string ProxyUrl => _proxyUrl ?? throw NotStarted();
@@ -278,7 +290,7 @@ public sealed partial class Worker(string id, string dataDir, string controlPlan
     {
         if (Process is not null)
             await Process.DisposeAsync();
-        Process = PlatformProcess.DataPlane(
+        Process = PlatformProcess.DataPlane(Launcher,
             [$"--ControlPlane:Url={controlPlaneUrl}",
             "--Proxy:Url=http://127.0.0.1:0",
             "--Ops:Url=http://127.0.0.1:0",

@@ -14,11 +14,13 @@ public sealed class PlatformProcess : IAsyncDisposable
     private readonly string _name;
     private readonly string _dll;
     private readonly string[] _args;
+    private readonly IReadOnlyList<string> _launcher;
     private readonly StringBuilder _output = new();
     private Process? _process;
 
-    private PlatformProcess(string name, string dll, string[] args)
+    private PlatformProcess(string name, string dll, string[] args, IReadOnlyList<string>? launcher = null)
     {
+        _launcher = launcher ?? [];
         _name = name;
         _dll = dll;
         _args = args;
@@ -27,6 +29,9 @@ public sealed class PlatformProcess : IAsyncDisposable
     public static PlatformProcess ControlPlane(params string[] args) => new("control-plane", Dll("ControlPlaneDll"), args);
 
     public static PlatformProcess DataPlane(params string[] args) => new("data-plane", Dll("DataPlaneDll"), args);
+
+    /// <summary>A data-plane process whose command line runs through <paramref name="launcher"/> (e.g. <c>ip netns exec NS</c>), which must exec it in place.</summary>
+    public static PlatformProcess DataPlane(IReadOnlyList<string> launcher, params string[] args) => new("data-plane", Dll("DataPlaneDll"), args, launcher);
 
     public bool IsRunning => _process is { HasExited: false };
 
@@ -76,7 +81,11 @@ public sealed class PlatformProcess : IAsyncDisposable
     /// </summary>
     public async Task<Match> StartAsync(Regex readyLine, TimeSpan? timeout = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(_launcher.Count > 0 ? _launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in _launcher.Skip(1))
+            info.ArgumentList.Add(arg);
+        if (_launcher.Count > 0)
+            info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(_dll);
         foreach (var arg in _args)
             info.ArgumentList.Add(arg);

@@ -24,12 +24,14 @@ public sealed class PostgresServer : IDisposable
         new(() => Task.Run(StartAsync), LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly Func<Task>? _stop;
+    private readonly LocalPostgresCluster? _own;
     private readonly bool _dropDatabasesOnDispose;
     private readonly ConcurrentBag<string> _databases = [];
     private int _disposed;
 
-    private PostgresServer(string adminConnectionString, string description, Func<Task>? stop, bool dropDatabasesOnDispose)
+    private PostgresServer(string adminConnectionString, string description, Func<Task>? stop, bool dropDatabasesOnDispose, LocalPostgresCluster? own = null)
     {
+        _own = own;
         AdminConnectionString = adminConnectionString;
         Description = description;
         _stop = stop;
@@ -45,6 +47,37 @@ public sealed class PostgresServer : IDisposable
 
     /// <summary>The process-wide server, started on the first call; later calls share it.</summary>
     public static Task<PostgresServer> GetAsync() => Shared.Value;
+
+    /// <summary>
+    /// A server of the caller's own, apart from the shared one: a throwaway local cluster that
+    /// <see cref="StopAsync"/> and <see cref="StartAgainAsync"/> can take down and bring back (an outage
+    /// that would break every other test on the shared server). Its commits are durable against that stop
+    /// (<c>synchronous_commit=on</c>), as a production server's are. Dispose it when done.
+    /// </summary>
+    public static async Task<PostgresServer> StartOwnAsync()
+    {
+        var cluster = await LocalPostgresCluster.StartAsync(durable: true);
+        return new PostgresServer(cluster.ConnectionString, $"own local cluster, {cluster.Version}, port {cluster.Port}, in {cluster.Directory}",
+            () =>
+            {
+                cluster.Dispose();
+                return Task.CompletedTask;
+            },
+            dropDatabasesOnDispose: false, own: cluster);
+    }
+
+    /// <summary>Stops a server of one's own (<see cref="StartOwnAsync"/>) at once, as a crash of the database would (<c>-m immediate</c>).</summary>
+    public Task StopAsync() => (_own ?? throw OnlyOwn()).StopServerAsync();
+
+    /// <summary>Starts a server of one's own again on its port and data, and waits until it accepts connections.</summary>
+    public async Task StartAgainAsync()
+    {
+        await (_own ?? throw OnlyOwn()).StartServerAgainAsync();
+        // This process's idle connections died with the server: the next database a caller creates needs a new one.
+        NpgsqlConnection.ClearAllPools();
+    }
+
+    private static InvalidOperationException OnlyOwn() => new("Only a server of one's own (StartOwnAsync) may be stopped and started.");
 
     /// <summary>
     /// Creates an empty database named after <paramref name="prefix"/> plus a unique suffix and

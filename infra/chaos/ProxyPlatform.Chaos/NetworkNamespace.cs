@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ProxyPlatform.Chaos;
+
+/// <summary>
+/// A network namespace joined to the host by a veth pair (10.200.0.1 on the host, 10.200.0.2 inside),
+/// where a worker runs so that <c>tc netem</c> can delay and drop its control-plane traffic alone.
+/// Needs root. Removed on dispose (deleting the namespace deletes the pair).
+/// </summary>
+public sealed class NetworkNamespace : IAsyncDisposable
+{
+    public const string Name = "ppchaos";
+    public const string HostIp = "10.200.0.1";
+    public const string InsideIp = "10.200.0.2";
+    private const string HostSide = "ppchaos0";
+    private const string InsideSide = "ppchaos1";
+
+    private bool _impaired;
+
+    private NetworkNamespace()
+    {
+    }
+
+    /// <summary>The command that runs a program inside the namespace.</summary>
+    public string[] Launcher => ["ip", "netns", "exec", Name];
+
+    public static async Task<NetworkNamespace> CreateAsync()
+    {
+        // A namespace left behind by a run that was killed.
+        await RunAsync(["ip", "netns", "del", Name], mayFail: true);
+        var network = new NetworkNamespace();
+        try
+        {
+            await RunAsync(["ip", "netns", "add", Name]);
+            await RunAsync(["ip", "link", "add", HostSide, "type", "veth", "peer", "name", InsideSide]);
+            await RunAsync(["ip", "link", "set", InsideSide, "netns", Name]);
+            await RunAsync(["ip", "addr", "add", $"{HostIp}/24", "dev", HostSide]);
+            await RunAsync(["ip", "link", "set", HostSide, "up"]);
+            await RunAsync(["ip", "netns", "exec", Name, "ip", "addr", "add", $"{InsideIp}/24", "dev", InsideSide]);
+            await RunAsync(["ip", "netns", "exec", Name, "ip", "link", "set", InsideSide, "up"]);
+            await RunAsync(["ip", "netns", "exec", Name, "ip", "link", "set", "lo", "up"]);
+            return network;
+        }
+        catch
+        {
+            await network.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Applies <paramref name="netem"/> (e.g. <c>delay 300ms 100ms loss 10%</c>) to the traffic between the
+    /// namespace and <paramref name="ports"/> on the host, both ways; everything else on the pair is left alone.
+    /// </summary>
+    public async Task ImpairAsync(IReadOnlyList<int> ports, string netem)
+    {
+        _impaired = true;
+        foreach (var (prefix, device, direction) in new[] { (new[] { "ip", "netns", "exec", Name }, InsideSide, "dport"), (Array.Empty<string>(), HostSide, "sport") })
+        {
+            await RunAsync([.. prefix, "tc", "qdisc", "add", "dev", device, "root", "handle", "1:", "prio"]);
+            await RunAsync([.. prefix, "tc", "qdisc", "add", "dev", device, "parent", "1:3", "handle", "30:", "netem", .. netem.Split(' ')]);
+            foreach (var port in ports)
+                await RunAsync([.. prefix, "tc", "filter", "add", "dev", device, "protocol", "ip", "parent", "1:0", "prio", "1", "u32",
+                    "match", "ip", direction, port.ToString(CultureInfo.InvariantCulture), "0xffff", "flowid", "1:3"]);
+        }
+    }
+
+    /// <summary>Removes the impairment.</summary>
+    public async Task RepairAsync()
+    {
+        if (!_impaired)
+            return;
+        await RunAsync(["ip", "netns", "exec", Name, "tc", "qdisc", "del", "dev", InsideSide, "root"], mayFail: true);
+        await RunAsync(["tc", "qdisc", "del", "dev", HostSide, "root"], mayFail: true);
+        _impaired = false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await RepairAsync();
+        await RunAsync(["ip", "netns", "del", Name], mayFail: true);
+        await RunAsync(["ip", "link", "del", HostSide], mayFail: true);
+    }
+
+    private static async Task RunAsync(string[] command, bool mayFail = false)
+    {
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var arg in command.Skip(1))
+            info.ArgumentList.Add(arg);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not run {command[0]}.");
+        var error = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0 && !mayFail)
+            throw new InvalidOperationException($"{string.Join(' ', command)} exited with {process.ExitCode}: {await error}");
+    }
+}
