@@ -76,6 +76,31 @@ public static class RouteOverlaps
     }
 
     /// <summary>
+    /// The routes of <paramref name="routes"/> that can take some of the same requests as <paramref name="route"/>,
+    /// by route name, at most <paramref name="max"/>: each with the winner, the rule, and a sample request checked
+    /// against every route that could take it.
+    /// </summary>
+    public static List<RouteOverlap> Of(RouteIndex routes, RouteRules route, int max)
+    {
+        var overlaps = new List<RouteOverlap>();
+        var candidates = routes.Candidates(route).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
+        if (candidates.Count == 0)
+            return overlaps;
+        // Any route that takes a request the two share accepts it too, so it is among the candidates.
+        var verify = RouteMatcher<RouteRules>.Empty
+            .WithClaims(new Dictionary<string, IReadOnlyList<string>> { [route.Id.Tenant] = [.. candidates.SelectMany(r => r.Hosts).Concat(route.Hosts).Distinct(StringComparer.Ordinal)] })
+            .With([], [route, .. candidates]);
+        foreach (var other in candidates)
+        {
+            if (Between(route, other, verify) is { } overlap)
+                overlaps.Add(overlap);
+            if (overlaps.Count == max)
+                break;
+        }
+        return overlaps;
+    }
+
+    /// <summary>
     /// How <paramref name="route"/> and <paramref name="other"/> overlap, or null when no request can go to
     /// both. <paramref name="verify"/> (the routes that may take the sample: the two and the candidates of
     /// <see cref="RouteIndex.Candidates"/>) checks the sample against every route that could take it.

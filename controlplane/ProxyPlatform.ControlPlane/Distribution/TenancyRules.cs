@@ -16,9 +16,9 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// <param name="current">A resource's entry as the batch leaves it (staged, else committed), removals included.</param>
 /// <param name="overlapAnalysis">
 /// Refuse a change that leaves a route of its tenant fully shadowed (DESIGN.md, "Details: Shadowing"),
-/// unless that route allows it (<c>Routing:OverlapAnalysis</c>, on by default).
+/// unless that route allows it (<c>Routing:OverlapAnalysis</c>, on by default in the control plane).
 /// </param>
-public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current, bool overlapAnalysis = true)
+public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current, bool overlapAnalysis = false)
 {
     // What the batch's accepted changes add to each tenant's use.
     private readonly Dictionary<string, TenantUsage> _staged = new(StringComparer.Ordinal);
