@@ -118,3 +118,15 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);
 }
+
+/// <summary>
+/// Keeps one pool's workers at its desired <c>replicas</c> through the replica provider: one activation per
+/// pool in the cluster, woken by the pool's writes and by every silo every few seconds, so that it comes
+/// back on another silo when its own is lost. Key: pool ID.
+/// </summary>
+public interface IPoolReconcilerGrain : IGrainWithStringKey
+{
+    /// <summary>Makes sure the reconciler runs; it stops by itself once the pool has no replicas.</summary>
+    [OneWay]
+    Task Wake();
+}
