@@ -55,17 +55,21 @@ public sealed class PoolReconcilerGrain(IReplicaProvider provider, ScalingOption
 /// Wakes the reconciler of every pool with replicas every few seconds, on every silo: a reconciler whose
 /// silo was lost comes back on a live one at the next wake (its timer died with the silo).
 /// </summary>
-public sealed class ReconcilerWakeUp(IGrainFactory grains, Storage.ConfigStore store, ILogger<ReconcilerWakeUp> logger) : BackgroundService
+public sealed class ReconcilerWakeUp(IGrainFactory grains, Storage.ConfigStore store, IReplicaProvider provider, IHostApplicationLifetime lifetime, ILogger<ReconcilerWakeUp> logger) : BackgroundService
 {
     public static readonly TimeSpan Period = TimeSpan.FromSeconds(3);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Period);
+        // The listeners' ports are known once the server has started.
+        await Task.Delay(Timeout.Infinite, lifetime.ApplicationStarted).ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(stoppingToken);
         do
         {
             try
             {
+                // Process workers started by any node on this machine may fail over to this one.
+                (provider as ProcessReplicaProvider)?.Announce();
                 var pools = await store.ListAsync(Resources.ResourceKind.Pool, "", stoppingToken);
                 foreach (var pool in pools.Where(p => p.Json is { } json && Configuration.ConfigJson.Read<Configuration.PoolSpec>(json).Replicas is not null))
                     await grains.GetGrain<IPoolReconcilerGrain>(pool.Key.Id).Wake();

@@ -25,7 +25,7 @@ public sealed class ProcessReplicaProvider(
     ScalingOptions scaling, ControlPlaneListeners listeners, KeyOperations keys, IGrainFactory grains,
     TimeProvider time, ILogger<ProcessReplicaProvider> logger) : IReplicaProvider, IDisposable
 {
-    private const string RecordFile = "worker.json", TokenFile = "pool-token", LockFile = ".lock";
+    private const string RecordFile = "worker.json", TokenFile = "pool-token", LockFile = ".lock", NodesDirectory = ".control-planes";
     /// <summary>A record without a process for this long after its start is a start that never happened (the silo died first).</summary>
     private static readonly TimeSpan StartGrace = TimeSpan.FromSeconds(15);
     /// <summary>How often a drain is asked for again while the worker has not begun it (its stream may have been elsewhere).</summary>
@@ -230,15 +230,63 @@ public sealed class ProcessReplicaProvider(
         return $"http://{host}:{record.ProxyPort}";
     }
 
+    /// <summary>
+    /// The gRPC URLs the workers are given: the configured ones, else this node's first and then those of
+    /// the other control planes on this machine that answer, so that a worker moves to another node when
+    /// the one that started it is lost.
+    /// </summary>
     private string ControlPlaneUrl()
     {
         if (_options.ControlPlaneUrl is { } configured)
             return configured;
+        var own = OwnUrl();
+        var urls = new List<string> { own };
+        var directory = Path.Combine(_options.DataDir, NodesDirectory);
+        if (Directory.Exists(directory))
+        {
+            foreach (var file in Directory.EnumerateFiles(directory))
+            {
+                var url = File.ReadAllText(file).Trim();
+                if (url != own && Uri.TryCreate(url, UriKind.Absolute, out var uri) && Answers(uri))
+                    urls.Add(url);
+                else if (url != own)
+                    File.Delete(file);
+            }
+        }
+        return string.Join(',', urls);
+    }
+
+    /// <summary>Records this node's gRPC URL under the data directory, for the workers the other nodes on this machine start.</summary>
+    public void Announce()
+    {
+        var directory = Path.Combine(_options.DataDir, NodesDirectory);
+        Directory.CreateDirectory(directory);
+        var url = OwnUrl();
+        var path = Path.Combine(directory, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(url)))[..16]);
+        if (!File.Exists(path))
+            File.WriteAllText(path, url);
+    }
+
+    private string OwnUrl()
+    {
         var grpc = listeners.Grpc;
         var host = grpc.Configured.Host.Trim('[', ']');
         if (IPAddress.TryParse(host, out var address) && (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)))
             return $"{grpc.Configured.Scheme}://127.0.0.1:{grpc.Port}";
         return grpc.Url;
+    }
+
+    private static bool Answers(Uri url)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            return client.ConnectAsync(url.Host, url.Port).Wait(TimeSpan.FromMilliseconds(500)) && client.Connected;
+        }
+        catch (Exception ex) when (ex is SocketException or AggregateException)
+        {
+            return false;
+        }
     }
 
     private string WorkerPath()
