@@ -39,6 +39,12 @@ public sealed record DataPlaneStatus(
 {
     /// <summary>Its state, lag and convergence as its pool measures them; null where the pool has not assessed it.</summary>
     [Id(10)] public WorkerProgress? Progress { get; init; }
+    /// <summary>Where the worker says it takes traffic, once it has said so.</summary>
+    [Id(11)] public string? ProxyUrl { get; init; }
+    /// <summary>Its ops listener (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>).</summary>
+    [Id(12)] public string? OpsUrl { get; init; }
+    /// <summary><c>draining</c> once the worker drains, <c>gone</c> once it has said it is leaving; null while it serves.</summary>
+    [Id(13)] public string? Drain { get; init; }
 
     /// <summary>True when the worker serves <paramref name="revision"/>: it has applied it and not rejected what was written at it.</summary>
     public bool HasApplied(long revision) => AppliedRevision >= revision && !Rejected.Any(r => r.Revision == revision);
@@ -105,6 +111,8 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     Task Acked(string instance, long revision, IReadOnlyList<ResourceRejection> rejected, int omitted);
     Task Rejected(string instance, long revision, string reason);
     Task Heartbeat(string instance, long appliedRevision);
+    /// <summary>Where the worker serves and whether it drains (<c>draining</c>) or leaves (<c>gone</c>); null: it serves.</summary>
+    Task Status(string instance, string? proxyUrl, string? opsUrl, string? drain);
     Task Disconnected(string instance);
     /// <summary>The worker's record, or null when it has none or has been absent past the expiry.</summary>
     Task<DataPlaneStatus?> Get();
@@ -125,6 +133,11 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     Task<PoolResource?> Get();
     Task<bool> Exists();
     Task<WriteResult<PoolResource>> Put(PoolSpec spec, string? ifMatch);
+    /// <summary>
+    /// Applies a JSON merge patch (RFC 7396) to the pool's body, so only the fields it names change
+    /// (<c>ppctl scale</c> and the autoscaler never overwrite <c>limits</c>); the result is validated as a PUT's body.
+    /// </summary>
+    Task<WriteResult<PoolResource>> Patch(string mergePatch, string? ifMatch);
     Task<long> Delete(string? ifMatch);
 
     [OneWay]
@@ -145,4 +158,16 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     /// <summary>Completes when every connected worker has applied <paramref name="revision"/>, or at the timeout.</summary>
     [AlwaysInterleave]
     Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);
+}
+
+/// <summary>
+/// Keeps one pool's workers at its desired <c>replicas</c> through the replica provider: one activation per
+/// pool in the cluster, woken by the pool's writes and by every silo every few seconds, so that it comes
+/// back on another silo when its own is lost. Key: pool ID.
+/// </summary>
+public interface IPoolReconcilerGrain : IGrainWithStringKey
+{
+    /// <summary>Makes sure the reconciler runs; it stops by itself once the pool has no replicas.</summary>
+    [OneWay]
+    Task Wake();
 }

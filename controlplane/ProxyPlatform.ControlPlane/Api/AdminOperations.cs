@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// </summary>
 public sealed class AdminOperations(
     IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
-    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets)
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets, Scaling.IReplicaProvider replicas)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -221,13 +221,23 @@ public sealed class AdminOperations(
         return await Pool(pool).Put(spec!, ifMatch);
     }
 
+    /// <summary>Changes only the fields a JSON merge patch names (RFC 7396); a pool not yet written is patched from an empty body.</summary>
+    public async Task<WriteResult<PoolResource>> PatchPool(Caller caller, string pool, string? mergePatch, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("pool", pool));
+        caller.EnsureOperator("change a pool");
+        if (string.IsNullOrWhiteSpace(mergePatch))
+            throw AdminException.Invalid("", "A merge patch is required, e.g. {\"replicas\": 3}.");
+        return await Pool(pool).Patch(mergePatch, ifMatch);
+    }
+
     public async Task<PoolView> GetPool(Caller caller, string pool)
     {
         Validate(ConfigValidator.ValidateId("pool", pool));
         caller.EnsureOperator("read a pool");
         var resource = await Pool(pool).Get() ?? throw AdminException.NotFound($"Pool '{pool}'");
         var rollout = await Pool(pool).GetRollout(resource.Revision);
-        return new PoolView(resource, rollout.Workers);
+        return new PoolView(resource, rollout.Workers, await Scaling.PoolReplicas.ObserveAsync(pool, resource.Spec.Replicas, rollout.Workers, replicas, store));
     }
 
     public async Task<long> DeletePool(Caller caller, string pool, string? ifMatch)
@@ -347,4 +357,4 @@ public sealed record QuotaUse(string Quota, long? Limit, long? Use);
 public sealed record TenantView(TenantResource Resource, IReadOnlyList<QuotaUse> Usage, IReadOnlyList<string> Conflicts);
 
 /// <summary>A pool as its GET shows it: its settings and the workers it has.</summary>
-public sealed record PoolView(PoolResource Resource, IReadOnlyList<DataPlaneStatus> Workers);
+public sealed record PoolView(PoolResource Resource, IReadOnlyList<DataPlaneStatus> Workers, Scaling.PoolReplicas Replicas);

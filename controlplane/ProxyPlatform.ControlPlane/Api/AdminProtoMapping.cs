@@ -53,6 +53,13 @@ public static class AdminProtoMapping
             MaxRequestBodyBytes = l.HasMaxRequestBodyBytes ? l.MaxRequestBodyBytes : null,
             AllowedBackendNetworks = l.AllowedBackendNetworks is { } networks ? [.. networks.Cidrs] : null,
         },
+        Replicas = pb.HasReplicas ? pb.Replicas : null,
+        Autoscale = pb.Autoscale is not { } a ? null : new AutoscaleSpec
+        {
+            MinReplicas = a.MinReplicas,
+            MaxReplicas = a.MaxReplicas,
+            TargetRequestsPerSecondPerReplica = a.TargetRequestsPerSecondPerReplica,
+        },
     };
 
     public static AdminPb.PoolSpec ToProto(this PoolSpec spec)
@@ -66,6 +73,10 @@ public static class AdminProtoMapping
             if (l.AllowedBackendNetworks is { } networks)
                 pb.Limits.AllowedBackendNetworks = new AdminPb.Networks { Cidrs = { networks } };
         }
+        if (spec.Replicas is { } replicas)
+            pb.Replicas = replicas;
+        if (spec.Autoscale is { } a)
+            pb.Autoscale = new AdminPb.PoolAutoscale { MinReplicas = a.MinReplicas, MaxReplicas = a.MaxReplicas, TargetRequestsPerSecondPerReplica = a.TargetRequestsPerSecondPerReplica };
         return pb;
     }
 
@@ -74,7 +85,14 @@ public static class AdminProtoMapping
     public static AdminPb.PoolReply ToReply(this PoolView view)
     {
         var reply = view.Resource.ToReply();
-        reply.Workers.AddRange(view.Workers.Select(w => new AdminPb.PoolWorker { Id = w.Worker, Connected = w.Connected, AppliedRevision = w.AppliedRevision, Node = w.Node ?? "" }));
+        reply.Workers.AddRange(view.Replicas.Workers.Select(w => new AdminPb.PoolWorker
+        {
+            Id = w.Id, Connected = w.Connected, AppliedRevision = w.AppliedRevision, Node = w.Node ?? "",
+            ProxyUrl = w.ProxyUrl ?? "", OpsUrl = w.OpsUrl ?? "", State = w.State, LagRevisions = w.LagRevisions,
+        }));
+        reply.Provider = view.Replicas.Provider;
+        reply.ReadyReplicas = view.Replicas.Ready;
+        reply.Drift = view.Replicas.Drift;
         return reply;
     }
 

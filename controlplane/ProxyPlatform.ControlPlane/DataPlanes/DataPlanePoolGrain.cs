@@ -19,7 +19,7 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed while the worker was
 /// connected. The samples are memory only, as the roster is.
 /// </remarks>
-public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics) : Grain, IDataPlanePoolGrain
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics, Scaling.IReplicaProvider provider) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly PoolRevisions _revisions = new(PoolRevisions.DefaultMaxAge, PoolRevisions.DefaultMaxCount);
@@ -63,10 +63,33 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     {
         var existing = Current();
         ETags.Check(ifMatch, existing?.Revision, $"Pool '{Pool}'");
+        CheckProvider(spec);
         if (_spec is not null && ConfigJson.Write(_spec) == ConfigJson.Write(spec))
             return new(existing!, _revision, false);
         await Commit(spec);
         return new(Current()!, _revision, existing is null);
+    }
+
+    public async Task<WriteResult<PoolResource>> Patch(string mergePatch, string? ifMatch)
+    {
+        // Merged here, one patch at a time, so two patches naming different fields both hold.
+        var existing = Current();
+        ETags.Check(ifMatch, existing?.Revision, $"Pool '{Pool}'");
+        var spec = Scaling.MergePatch.Apply(existing?.Spec ?? new PoolSpec(), mergePatch);
+        if (ConfigValidator.Validate(spec) is { Count: > 0 } errors)
+            throw AdminException.Invalid(errors);
+        return await Put(spec, null);
+    }
+
+    // The provider may allow fewer replicas than any pool may ask for (the process provider: one machine's worth).
+    private void CheckProvider(PoolSpec spec)
+    {
+        if (spec.Replicas > provider.MaxReplicas)
+            throw new AdminException(AdminErrorKind.Conflict, $"replicas: {spec.Replicas} is more than the {provider.Name} provider runs ({provider.MaxReplicas}).",
+                [new FieldError("replicas", $"at most {provider.MaxReplicas} with the {provider.Name} provider.")]);
+        if (spec.Autoscale?.MaxReplicas > provider.MaxReplicas)
+            throw new AdminException(AdminErrorKind.Conflict, $"autoscale.maxReplicas: {spec.Autoscale.MaxReplicas} is more than the {provider.Name} provider runs ({provider.MaxReplicas}).",
+                [new FieldError("autoscale.maxReplicas", $"at most {provider.MaxReplicas} with the {provider.Name} provider.")]);
     }
 
     public async Task<long> Delete(string? ifMatch)
@@ -87,8 +110,12 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 
     private async Task Commit(PoolSpec? spec)
     {
+        var managed = _spec?.Replicas is not null || spec?.Replicas is not null;
         _revision = await this.CommitAsync(() => GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]));
         _spec = spec;
+        // The reconciler acts on the new replicas now rather than at its next wake-up.
+        if (managed)
+            GrainFactory.GetGrain<IPoolReconcilerGrain>(Pool).Wake().Ignore();
     }
 
     public Task Report(DataPlaneStatus status)
