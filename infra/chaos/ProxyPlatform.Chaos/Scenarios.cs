@@ -177,6 +177,11 @@ public static class Scenarios
             return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: not root");
         }
         await using var network = await NetworkNamespace.CreateAsync();
+        if (!await network.KernelHasNetemAsync())
+        {
+            Log("skipped: this kernel has no netem (or prio) queueing discipline (tc qdisc add ... netem: unknown kind)");
+            return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: the kernel has no netem");
+        }
         await using var scene = await Scene.StartAsync(postgres, "chaos-network", settings, settings.WritesPerSecond,
             backendIp: NetworkNamespace.HostIp, siloArgs: [$"--Grpc:Url=http://{NetworkNamespace.HostIp}:0"],
             secondWorker: platform => platform.StartWorkerAsync(network.Launcher, "worker-2", 1,
