@@ -3,8 +3,8 @@
 # processes, a PostgreSQL of its own started from the machine's binaries by infra/postgres.sh), each
 # scenario printing its failed requests, lost acknowledged writes and recovery time, and a table at
 # the end (docs/reliability.md keeps the last one). Not a test: run it on demand.
-#   infra/chaos/run.sh [all|control-plane-down|silo-kill|distribution-silo-kill|postgres-down|backend-killed|
-#                       backend-hung|worker-restart|write-storm|network] [--short]
+#   infra/chaos/run.sh [all|SCENARIO[,SCENARIO...]] [--short], a scenario one of: control-plane-down|silo-kill|distribution-silo-kill|postgres-down|backend-killed|
+#                       backend-hung|worker-restart|write-storm|network
 # --short runs each fault briefly (seconds instead of a minute). The network scenario needs root
 # (ip netns, veth, tc netem) and is skipped, saying so, without it. Exits 1 when a goal was missed.
 set -euo pipefail

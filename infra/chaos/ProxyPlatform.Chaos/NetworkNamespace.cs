@@ -49,6 +49,24 @@ public sealed class NetworkNamespace : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the kernel has the <c>netem</c> and <c>prio</c> queueing disciplines (tried on the namespace's loopback).</summary>
+    public async Task<bool> KernelHasNetemAsync()
+    {
+        try
+        {
+            foreach (var qdisc in new[] { new[] { "prio" }, ["netem", "delay", "1ms"] })
+            {
+                await RunAsync(["ip", "netns", "exec", Name, "tc", "qdisc", "add", "dev", "lo", "root", .. qdisc]);
+                await RunAsync(["ip", "netns", "exec", Name, "tc", "qdisc", "del", "dev", "lo", "root"]);
+            }
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Applies <paramref name="netem"/> (e.g. <c>delay 300ms 100ms loss 10%</c>) to the traffic between the
     /// namespace and <paramref name="ports"/> on the host, both ways; everything else on the pair is left alone.

@@ -2,7 +2,7 @@ using System.Globalization;
 using ProxyPlatform.Chaos;
 using ProxyPlatform.Testing;
 
-// infra/chaos/run.sh [scenario|all] [--short]; "backend NAME IP" is a backend process a scenario started.
+// infra/chaos/run.sh [scenario[,scenario...]|all] [--short]; "backend NAME IP" is a backend process a scenario started.
 if (args is ["backend", var backendName, var ip])
 {
     await BackendProcess.ServeAsync(backendName, ip);
@@ -11,7 +11,7 @@ if (args is ["backend", var backendName, var ip])
 
 var settings = new Settings(Short: args.Contains("--short"));
 var chosen = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
-var scenarios = chosen == "all" ? Scenarios.All : [chosen];
+var scenarios = chosen == "all" ? Scenarios.All : chosen.Split(',', StringSplitOptions.RemoveEmptyEntries);
 if (scenarios.Except(Scenarios.All).FirstOrDefault() is { } unknown)
 {
     Console.Error.WriteLine($"Unknown scenario '{unknown}'; one of: {string.Join(", ", Scenarios.All)}, all.");

@@ -138,8 +138,9 @@ public static class Scenarios
         await worker.KillAsync();
         var restart = Stopwatch.StartNew();
         await worker.StartAsync();
+        var workerReady = restart.Elapsed;
         scene.Traffic.Resume(worker);
-        Log($"worker-1 killed and ready again after {restart.Elapsed.TotalSeconds:0.0} s, with the control plane down; back in the load from then on");
+        Log($"worker-1 killed and ready again after {workerReady.TotalSeconds:0.0} s, with the control plane down; back in the load from then on");
         await Task.Delay(settings.Settle * 2);
         var since = Stopwatch.StartNew();
         foreach (var silo in scene.Platform.Silos)
@@ -148,7 +149,7 @@ public static class Scenarios
         var recovery = await scene.RecoveryAsync(since, settings.Patience);
         return await FinishAsync(scene, settings, "a worker killed and restarted while the control plane is down",
             settings.WritesPerSecond, recovery, TimeSpan.FromSeconds(60),
-            $"both silos said they were ready {ready.TotalSeconds:0.0} s after their restart; the worker was ready {restart.Elapsed.TotalSeconds:0.0} s after its restart, serving its last-known-good configuration; recovery: from the control plane's restart until a write is applied by both workers");
+            $"both silos said they were ready {ready.TotalSeconds:0.0} s after their restart; the worker was ready {workerReady.TotalSeconds:0.0} s after its restart, serving its last-known-good configuration; recovery: from the control plane's restart until a write is applied by both workers");
     }
 
     /// <summary>100 config writes/s on other routes for a while, the stable route taking traffic.</summary>
@@ -176,6 +177,11 @@ public static class Scenarios
             return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: not root");
         }
         await using var network = await NetworkNamespace.CreateAsync();
+        if (!await network.KernelHasNetemAsync())
+        {
+            Log("skipped: this kernel has no netem (or prio) queueing discipline (tc qdisc add ... netem: unknown kind)");
+            return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: the kernel has no netem");
+        }
         await using var scene = await Scene.StartAsync(postgres, "chaos-network", settings, settings.WritesPerSecond,
             backendIp: NetworkNamespace.HostIp, siloArgs: [$"--Grpc:Url=http://{NetworkNamespace.HostIp}:0"],
             secondWorker: platform => platform.StartWorkerAsync(network.Launcher, "worker-2", 1,
