@@ -4,6 +4,7 @@
 #   infra/bench/run.sh [all|propagation|restart|access|overlap|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
+# overlap: --routes N sets the larger tenant's routes (default 10,000; less only to check that it runs).
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and
 # monotonic times, to line it up with a trace (perf record -k mono) of the same run.

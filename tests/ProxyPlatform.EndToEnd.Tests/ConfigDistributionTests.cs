@@ -294,7 +294,8 @@ public sealed class ConfigDistributionTests
         await worker.WaitForRevisionAsync(await platform.CreateServiceAsync("pend", "pend.test", [backend]));
 
         // This worker rejects the change, so it never applies it: the wait times out with a clear answer.
-        using var response = await platform.PutAsync("/v1/tenants/pend/routes/big?wait=1s", new { cluster = "web", maxRequestBodyBytes = 4096 });
+        // Below "main" rather than beside it: a second catch-all tried before "main" would leave it shadowed (409).
+        using var response = await platform.PutAsync("/v1/tenants/pend/routes/big?wait=1s", new { match = new { pathPrefix = "/big" }, cluster = "web", maxRequestBodyBytes = 4096 });
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.False(body.RootElement.GetProperty("complete").GetBoolean());

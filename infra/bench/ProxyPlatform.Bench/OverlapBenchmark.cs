@@ -13,16 +13,17 @@ namespace ProxyPlatform.Bench;
 public static class OverlapBenchmark
 {
     private const int Clients = 32;
-    private static readonly int[] TenantSizes = [100, 10_000];
 
-    public static async Task RunAsync(int runs, int writes)
+    /// <param name="largest">The larger tenant's routes (10,000 for the figures; less for a quick check that the benchmark runs).</param>
+    public static async Task RunAsync(int runs, int writes, int largest = 10_000)
     {
+        int[] sizes = [100, largest];
         var load = LoadAverage();
         await using var on = await Platform.StartAsync("overlapon", workers: 1);
         await using var off = await Platform.StartAsync("overlapoff", 1, 1, connection: null, "--Routing:OverlapAnalysis=false");
         using var onClient = on.Silos[0].Client(on.OperatorKey);
         using var offClient = off.Silos[0].Client(off.OperatorKey);
-        foreach (var size in TenantSizes)
+        foreach (var size in sizes)
         {
             await LoadTenantAsync(on, onClient, size);
             await LoadTenantAsync(off, offClient, size);
@@ -32,7 +33,7 @@ public static class OverlapBenchmark
         // One write at a time to each tenant, alternating between the platforms; each write adds a route
         // below one of the tenant's prefixes (what the analysis compares it with).
         var latency = new Dictionary<(int Size, bool On), List<double>>();
-        foreach (var size in TenantSizes)
+        foreach (var size in sizes)
         {
             latency[(size, true)] = [];
             latency[(size, false)] = [];
@@ -60,14 +61,14 @@ public static class OverlapBenchmark
         md.AppendLine();
         md.AppendLine($"`infra/bench/run.sh overlap` — {Machine()}. Two platforms side by side on the same PostgreSQL, each one silo and a worker:");
         md.AppendLine("one with the overlap analysis (the default), one with `Routing:OverlapAnalysis=false`. Each holds a tenant of 100 and a tenant");
-        md.AppendLine($"of 10,000 routes (distinct prefixes on one host). Latency: {runs} × {writes / 4} route PUTs per tenant and platform, one at a time,");
+        md.AppendLine($"of {largest:N0} routes (distinct prefixes on one host). Latency: {runs} × {writes / 4} route PUTs per tenant and platform, one at a time,");
         md.AppendLine("alternating, each adding a route below an existing prefix, after 200 warm-up writes; \"added\" is the difference of the percentiles.");
         md.AppendLine($"Writes/s: {writes} route PUTs from {Clients} concurrent clients per run, alternating; medians of {runs} runs.");
         if (load > 1.5)
             md.AppendLine($"**The 1-minute load average was {F(load, "0.00")} when the run started: other work was running, and these figures are not representative.**");
         md.AppendLine();
         md.AppendLine(Table(["tenant", "write p50 (ms) on / off", "added p50 (ms)", "write p99 (ms) on / off", "added p99 (ms)"],
-            TenantSizes.Select(size =>
+            sizes.Select(size =>
             {
                 var (a, b) = (latency[(size, true)], latency[(size, false)]);
                 return new[]

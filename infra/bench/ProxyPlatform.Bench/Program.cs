@@ -38,7 +38,7 @@ switch (which)
         await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
         break;
     case "overlap":
-        await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
+        await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000, Option("--routes") ?? 10_000);
         break;
     case "ratelimit":
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
