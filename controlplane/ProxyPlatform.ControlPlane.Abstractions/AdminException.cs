@@ -19,6 +19,8 @@ public enum AdminErrorKind
     QuotaExceeded = 7,
     /// <summary>The control plane holds as much pending work as it takes; nothing was changed, retry shortly.</summary>
     Busy = 8,
+    /// <summary>Another party (a worker) did not answer in time; nothing was changed.</summary>
+    Timeout = 9,
 }
 
 /// <summary>
@@ -72,6 +74,8 @@ public sealed class AdminException : Exception
             current is null ? $"{what} does not exist, so If-Match cannot hold." : $"{what} has ETag {current}, not the one given in If-Match.");
 
     public static AdminException Busy(string message) => new(AdminErrorKind.Busy, message);
+
+    public static AdminException Timeout(string message) => new(AdminErrorKind.Timeout, message);
 
     public static AdminException Conflict(string message) => new(AdminErrorKind.Conflict, message);
 

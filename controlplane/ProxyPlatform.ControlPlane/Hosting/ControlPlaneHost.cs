@@ -42,6 +42,8 @@ public static class ControlPlaneHost
         builder.AddAccessControl(options);
         builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();
+        builder.Services.AddSingleton<WorkerStreams>();
+        builder.Services.AddSingleton<Api.ExplainOperations>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
         builder.Services.AddHostedService<DataPlaneExpiry>();
         builder.Services.AddSingleton<Rollouts>();
