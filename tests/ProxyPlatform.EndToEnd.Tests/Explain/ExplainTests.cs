@@ -7,16 +7,53 @@ using ProxyPlatform.EndToEnd.Tests.Infrastructure;
 using ProxyPlatform.Testing;
 using AdminPb = ProxyPlatform.Protos.Admin;
 
-namespace ProxyPlatform.EndToEnd.Tests.Proxy;
+namespace ProxyPlatform.EndToEnd.Tests.Explain;
+
+/// <summary>A control plane and one worker for the explain tests; each test uses its own tenants and hosts.</summary>
+public sealed class ExplainFixture : IAsyncLifetime
+{
+    public Platform Platform { get; private set; } = null!;
+    public Worker Worker => Platform.Workers[0];
+
+    public async ValueTask InitializeAsync() => Platform = await Platform.StartAsync("explain", workers: 1);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Platform is not null)
+            await Platform.DisposeAsync();
+    }
+
+    public Task<long> PutAsync(string path, object body) => Platform.PutOkAsync(path, body);
+
+    public async Task ServedAsync(long revision) => await Worker.WaitForRevisionAsync(revision);
+
+    public Task<long> TenantAsync(string tenant, params string[] hosts) =>
+        PutAsync($"/v1/tenants/{tenant}", new { displayName = tenant, hostnames = hosts });
+
+    public async Task<long> ClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends)
+    {
+        var revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}", spec);
+        foreach (var (name, address, weight) in backends)
+            revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}/backends/{name}", new { address, weight, enabled = true });
+        return revision;
+    }
+
+    /// <summary>A tenant owning <paramref name="host"/> with a cluster <c>web</c> and a route <c>main</c> to it; returns once the worker serves it.</summary>
+    public async Task ServiceAsync(string tenant, string host, object clusterSpec, params (string Name, string Address, int Weight)[] backends)
+    {
+        await TenantAsync(tenant, host);
+        await ClusterAsync(tenant, "web", clusterSpec, backends);
+        await ServedAsync(await PutAsync($"/v1/tenants/{tenant}/routes/main", new { match = new { pathPrefix = "/" }, cluster = "web" }));
+    }
+}
 
 /// <summary>
 /// Explain a request (issue 20): what the control plane and a worker say about a request, checked
 /// against the same request sent through the worker.
 /// </summary>
-[Collection(ProxyCollection.Name)]
-public sealed class ExplainTests(ProxyFixture fixture)
+public sealed class ExplainTests(ExplainFixture fixture) : IClassFixture<ExplainFixture>
 {
-    private Worker Worker => fixture.Edge;
+    private Worker Worker => fixture.Worker;
     private Platform Platform => fixture.Platform;
 
     [Fact]
