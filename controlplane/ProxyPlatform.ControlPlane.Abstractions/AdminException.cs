@@ -19,8 +19,10 @@ public enum AdminErrorKind
     QuotaExceeded = 7,
     /// <summary>The control plane holds as much pending work as it takes; nothing was changed, retry shortly.</summary>
     Busy = 8,
+    /// <summary>The write would leave a route fully shadowed by other routes of its tenant (<see cref="AdminException.Shadowed"/>).</summary>
+    RouteShadowed = 9,
     /// <summary>Another party (a worker) did not answer in time; nothing was changed.</summary>
-    Timeout = 9,
+    Timeout = 10,
 }
 
 /// <summary>
@@ -58,6 +60,25 @@ public sealed class AdminException : Exception
     /// <summary>For <see cref="AdminErrorKind.QuotaExceeded"/>: which quota, its limit, the current use.</summary>
     [Id(2)]
     public QuotaExcess? Quota { get; private set; }
+
+    /// <summary>For <see cref="AdminErrorKind.RouteShadowed"/>: the route (<c>tenant/route</c>) that would never answer.</summary>
+    [Id(3)]
+    public string? Route { get; private set; }
+
+    /// <summary>For <see cref="AdminErrorKind.RouteShadowed"/>: the routes that would take all of its requests.</summary>
+    [Id(4)]
+    public IReadOnlyList<string> ShadowedBy { get; private set; } = [];
+
+    public static AdminException Shadowed(string route, IReadOnlyList<string> shadowedBy, string? writtenRoute) =>
+        new(AdminErrorKind.RouteShadowed,
+            (writtenRoute is null || writtenRoute == route
+                ? $"Route '{route}' would never answer: route(s) {string.Join(", ", shadowedBy)} take every request it matches."
+                : $"Route '{writtenRoute}' would leave route '{route}' never answering: route(s) {string.Join(", ", shadowedBy)} would take every request it matches.") +
+            $" Make the routes differ (hosts, path prefix, methods, headers, priority), or set allowShadowed on route '{route}' (PUT ?allowShadowed=true).")
+        {
+            Route = route,
+            ShadowedBy = shadowedBy,
+        };
 
     public static AdminException QuotaExceeded(string tenant, QuotaExcess quota) =>
         new(AdminErrorKind.QuotaExceeded, $"Tenant '{tenant}' is at its quota {quota.Quota} ({quota.Limit}; it uses {quota.Use}): the write would exceed it.") { Quota = quota };

@@ -137,6 +137,8 @@ public interface IDistributionGrain : IGrainWithStringKey
     Task<ConfigDelta> GetChangesSince(long revision);
     /// <summary>What a tenant of the pool stores, against its quotas.</summary>
     Task<TenantUsage> GetUsage(string tenant);
+    /// <summary>The committed routes of the tenant that can take some of the same requests as <paramref name="route"/> (at most <c>TenantOverlaps.MaxReported</c>).</summary>
+    Task<RouteOverlapView[]> GetOverlaps(string tenant, string route);
     /// <summary>Registers (or refreshes) a node's observer; it expires unless refreshed. Returns the pool's revision.</summary>
     Task<long> Subscribe(IConfigObserver observer);
     Task Unsubscribe(IConfigObserver observer);

@@ -148,3 +148,22 @@ public sealed record TenantUsage
 /// <summary>A quota a write would exceed: its name (<c>maxRoutes</c>), its limit, and what the tenant uses now.</summary>
 [GenerateSerializer, Immutable, Alias("pp.QuotaExcess")]
 public sealed record QuotaExcess([property: Id(0)] string Quota, [property: Id(1)] long Limit, [property: Id(2)] long Use);
+
+/// <summary>
+/// Another route of the tenant that can take some of the same requests as the route asked about
+/// (<see cref="ProxyPlatform.Routing.RouteOverlap"/>): which of the two wins them and by which rule, and a
+/// request both accept that goes to the winner (none when a third route takes the requests tried).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("pp.RouteOverlapView")]
+public sealed record RouteOverlapView(
+    [property: Id(0)] string Route,
+    [property: Id(1)] string Winner,
+    [property: Id(2)] string Rule,
+    [property: Id(3)] SampleRequestView? SampleRequest);
+
+[GenerateSerializer, Immutable, Alias("pp.SampleRequestView")]
+public sealed record SampleRequestView(
+    [property: Id(0)] string Method,
+    [property: Id(1)] string Host,
+    [property: Id(2)] string Path,
+    [property: Id(3)] KeyValuePair<string, string>[] Headers);

@@ -207,6 +207,12 @@ public sealed record RouteSpec
     public bool HttpsRedirect { get; init; }
     /// <summary>HTTP Strict Transport Security on the route's responses over https (RFC 6797); never sent over plain HTTP.</summary>
     public HstsSpec? Hsts { get; init; }
+    /// <summary>
+    /// The route may be fully shadowed by the tenant's other routes (it then never answers): a write that
+    /// leaves it so is accepted instead of refused with 409 <c>route-shadowed</c>. Left out of the JSON when false.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool AllowShadowed { get; init; }
 }
 
 /// <summary>A route's <c>Strict-Transport-Security</c> header.</summary>

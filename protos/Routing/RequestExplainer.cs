@@ -2,33 +2,32 @@ using ProxyPlatform.Configuration;
 
 namespace ProxyPlatform.Routing;
 
-/// <summary>One route of a tenant as explain weighs it: its ID and its spec as written.</summary>
-public readonly record struct ExplainRoute(string Id, RouteSpec Spec);
-
 /// <summary>The request of an <see cref="ExplainQuery"/> as the worker would match it.</summary>
-public sealed record MatchedRequest(string Method, string Host, string RawPath, string? Path, string? PathRefusal, IReadOnlyDictionary<string, string> Headers)
+public sealed record MatchedRequest(string Method, string Host, string RawPath, string? Path, string? PathRefusal, IReadOnlyList<KeyValuePair<string, string>> Headers)
 {
     /// <summary>The query's host without a port and normalised, its path decoded and normalised as the worker does.</summary>
     public static MatchedRequest From(ExplainQuery query)
     {
         var host = query.Host.Trim();
-        // "name:port": the port is not part of matching. (Bracketed IPv6 literals keep their brackets.)
+        // "name:port": the port is not part of matching.
         var colon = host.LastIndexOf(':');
-        if (colon > 0 && !host.EndsWith(']') && host[(colon + 1)..].All(char.IsAsciiDigit))
+        if (colon > 0 && host[(colon + 1)..].All(char.IsAsciiDigit))
             host = host[..colon];
         var path = RequestPaths.Normalize(RequestPaths.Decode(query.Path), out var refusal);
-        var headers = new Dictionary<string, string>(query.Headers, StringComparer.OrdinalIgnoreCase);
-        return new MatchedRequest(query.Method.ToUpperInvariant(), HostNames.Normalize(host), query.Path, path, refusal, headers);
+        return new MatchedRequest(query.Method.ToUpperInvariant(), HostNames.Normalize(host), query.Path, path, refusal, [.. query.Headers]);
     }
+
+    /// <summary>The request as the matching rules take it; only for a path the worker accepts.</summary>
+    public SampleRequest ToSample() => new(Method, Host, Path ?? "/", Headers);
 }
 
 /// <summary>
-/// Explains which of a tenant's routes takes a request and why every other one does not, by the
-/// worker's matching rules (see the worker's <c>RouteTable</c>): the tenant's exact host before its
-/// wildcards from the longest, then the longest path prefix at a segment boundary, then the most
-/// constrained route (methods and headers), then the highest priority, then the ID. The control plane
-/// and the workers share it, so both explain a request alike; a worker takes the winner from its live
-/// route table.
+/// Explains which of a tenant's routes takes a request and why every other one does not, by asking the
+/// shared matcher (<see cref="RouteMatcher{TRoute}"/>) for every route it tries: the control plane asks
+/// one built from the tenant's routes as written, a worker asks its live route table. The first route
+/// tried that accepts the request's method and headers takes it; those tried before it lost on a
+/// method or a header, those after it lost to it (a more specific host, a longer prefix, more
+/// constraints, a higher priority, or the ID); the routes never tried lost on host or path.
 /// </summary>
 public static class RequestExplainer
 {
@@ -36,122 +35,131 @@ public static class RequestExplainer
     public const int MaxListedRoutes = 200;
 
     /// <summary>
-    /// The routing part of the answer: outcome, route, every route considered, and the backend's path.
-    /// <paramref name="ownsHost"/> says whether the tenant owns the request's host (by the platform's
-    /// claims); <paramref name="winner"/>, when given, is the route a live route table chose and overrides
-    /// the computed order.
+    /// The control plane's matcher for one tenant: its claims and its routes as every worker compiles them
+    /// (<see cref="RouteRules.Of"/>). Another tenant's claims are not in it: a host the tenant does not own
+    /// matches nothing, which is all the tenant may learn.
     /// </summary>
-    public static RequestExplanation Explain(string tenant, TenantSpec tenantSpec, IEnumerable<ExplainRoute> routes, MatchedRequest request, bool ownsHost, string? winner = null, bool useWinner = false)
+    public static RouteMatcher<RouteRules> MatcherOf(string tenant, TenantSpec spec, IEnumerable<(string Id, RouteSpec Spec)> routes, out List<RouteRules> rules)
     {
+        var claims = spec.Hostnames.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal).ToList();
+        rules = [.. routes.Select(r => RouteRules.Of(Resources.ResourceKey.OfRoute(tenant, r.Id), r.Spec, claims))];
+        return RouteMatcher<RouteRules>.Empty
+            .WithClaims(new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal) { [tenant] = claims })
+            .With([], rules);
+    }
+
+    /// <summary>
+    /// The routing part of the answer: outcome, the route (<paramref name="match"/>), and every route of the
+    /// tenant (<paramref name="tenantRoutes"/>) with why it lost.
+    /// </summary>
+    public static RequestExplanation Explain<TRoute>(string tenant, RouteMatcher<TRoute> matcher, IReadOnlyCollection<TRoute> tenantRoutes, MatchedRequest request, out TRoute? match)
+        where TRoute : RouteRules
+    {
+        match = null;
         var explained = new ExplainedRequest { Method = request.Method, Host = request.Host, Path = request.RawPath, NormalizedPath = request.Path };
         var answer = new RequestExplanation { Tenant = tenant, Request = explained };
         if (request.Path is null)
             return answer with { Outcome = ExplainOutcomes.BadPath, Reason = $"The worker refuses the path with 400 bad-path before matching: {request.PathRefusal}" };
-        if (!ownsHost)
-            return answer with { Outcome = ExplainOutcomes.NotThisTenantsHost, Reason = $"'{request.Host}' is not this tenant's host: the worker answers 404 unknown-host, or sends it to the tenant that owns it." };
+        if (matcher.OwnerOf(request.Host) != tenant)
+            return answer with { Outcome = ExplainOutcomes.NotThisTenantsHost, Reason = $"'{request.Host}' is not this tenant's host: none of the tenant's routes can take it." };
 
-        var path = request.Path.TrimEnd('/');
-        var candidates = new List<Candidate>();
-        var losers = new List<ConsideredRoute>();
-        foreach (var (id, spec) in routes.OrderBy(r => r.Id, StringComparer.Ordinal))
-        {
-            var match = spec.Match ?? new RouteMatchSpec();
-            var hosts = match.Hosts is { Count: > 0 } own ? own.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal).ToList() : [.. tenantSpec.Hostnames];
-            var prefix = NormalizePrefix(match.PathPrefix);
-            var view = new ConsideredRoute
-            {
-                Route = id,
-                Hosts = hosts,
-                PathPrefix = match.PathPrefix,
-                Methods = match.Methods,
-                Headers = match.Headers,
-                Priority = spec.Priority,
-            };
-            var hostRank = HostRank(hosts, request.Host);
-            if (hostRank < 0)
-            {
-                losers.Add(view with { LostOn = LossReasons.Host, Reason = $"none of its hosts ({string.Join(", ", hosts)}) is '{request.Host}'." });
-                continue;
-            }
-            if (!PrefixMatches(prefix, path))
-            {
-                losers.Add(view with { LostOn = LossReasons.Path, Reason = $"'{request.Path}' is not under its path prefix '{match.PathPrefix}' (a prefix ends at a '/')." });
-                continue;
-            }
-            if (match.Methods.Count > 0 && !match.Methods.Contains(request.Method, StringComparer.OrdinalIgnoreCase))
-            {
-                losers.Add(view with { LostOn = LossReasons.Method, Reason = $"{request.Method} is not one of its methods ({string.Join(", ", match.Methods)})." });
-                continue;
-            }
-            var missing = match.Headers.FirstOrDefault(h => !request.Headers.TryGetValue(h.Key, out var value) || !string.Equals(value, h.Value, StringComparison.OrdinalIgnoreCase));
-            if (missing.Key is not null)
-            {
-                losers.Add(view with { LostOn = LossReasons.Header, Reason = $"it needs header '{missing.Key}: {missing.Value}', which the request does not carry." });
-                continue;
-            }
-            candidates.Add(new Candidate(id, spec, view, hostRank, prefix.Length, (match.Methods.Count > 0 ? 1 : 0) + match.Headers.Count));
-        }
-
-        candidates.Sort(static (a, b) =>
-        {
-            var c = b.HostRank.CompareTo(a.HostRank);
-            if (c == 0)
-                c = b.PrefixLength.CompareTo(a.PrefixLength);
-            if (c == 0)
-                c = b.Constraints.CompareTo(a.Constraints);
-            if (c == 0)
-                c = b.Spec.Priority.CompareTo(a.Spec.Priority);
-            return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
-        });
-        var best = useWinner ? candidates.FirstOrDefault(c => c.Id == winner) : candidates.FirstOrDefault();
+        var sample = request.ToSample();
+        var attempts = new List<RouteAttempt<TRoute>>();
+        match = matcher.Match(sample, attempts);
         var considered = new List<ConsideredRoute>();
-        if (best is not null)
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        RouteAttempt<TRoute>? winner = null;
+        foreach (var attempt in attempts)
         {
-            considered.Add(best.View with { Selected = true, Reason = "it matches the request, and comes first by the matching order." });
-            foreach (var other in candidates.Where(c => c != best))
-                considered.Add(other.View with { LostOn = LostTo(other, best, out var why), Reason = why });
+            if (!seen.Add(attempt.Route.Id.Id))
+                continue;
+            var view = View(attempt.Route);
+            if (winner is null && attempt.Accepted)
+            {
+                winner = attempt;
+                considered.Insert(0, view with { Selected = true, Reason = $"it is the first route tried for host '{attempt.HostKey}' and prefix '{attempt.Route.Prefix}' that accepts the request." });
+            }
+            else if (winner is null)
+            {
+                var method = attempt.Route.Methods.Length > 0 && !attempt.Route.Methods.Contains(request.Method, StringComparer.OrdinalIgnoreCase);
+                considered.Add(method
+                    ? view with { LostOn = LossReasons.Method, Reason = $"{request.Method} is not one of its methods ({string.Join(", ", attempt.Route.Methods)})." }
+                    : view with { LostOn = LossReasons.Header, Reason = $"it needs {string.Join(", ", attempt.Route.Headers.Where(h => !sample.HasHeader(h.Key, h.Value)).Select(h => $"'{h.Key}: {h.Value}'"))}, which the request does not carry." });
+            }
+            else if (!attempt.Accepted)
+            {
+                // Tried after the match only because the listing goes on; it would not have taken the request anyway.
+                var method = attempt.Route.Methods.Length > 0 && !attempt.Route.Methods.Contains(request.Method, StringComparer.OrdinalIgnoreCase);
+                considered.Add(view with { LostOn = method ? LossReasons.Method : LossReasons.Header, Reason = method ? $"{request.Method} is not one of its methods." : "the request lacks a header it needs." });
+            }
+            else
+            {
+                considered.Add(view with { LostOn = LostTo(attempt, winner.Value, out var why), Reason = why });
+            }
         }
-        else
+        foreach (var route in tenantRoutes.OrderBy(r => r.Id.Id, StringComparer.Ordinal))
         {
-            foreach (var other in candidates)
-                considered.Add(other.View with { LostOn = LossReasons.IdOrder, Reason = "it matches by these rules, but the worker's route table chose no route: it does not serve this route as written (see the worker's rejected resources)." });
+            if (seen.Contains(route.Id.Id))
+                continue;
+            var hostMatches = route.Hosts.Any(h => HostNames.Covers(h, request.Host));
+            considered.Add(hostMatches
+                ? View(route) with { LostOn = LossReasons.Path, Reason = $"'{request.Path}' is not under its path prefix '{route.Prefix}' (a prefix ends at a '/')." }
+                : View(route) with { LostOn = LossReasons.Host, Reason = $"none of its hosts ({string.Join(", ", route.Hosts)}) is '{request.Host}'." });
         }
-        considered.AddRange(losers);
         var listed = considered.Take(MaxListedRoutes).ToList();
         answer = answer with { Routes = listed, RoutesOmitted = considered.Count - listed.Count };
-        if (best is null)
+        if (match is null)
             return answer with { Outcome = ExplainOutcomes.NoRoute, Reason = "None of the tenant's routes matches: the worker answers 404 no-route." };
-        var route = best.Spec;
-        return answer with
-        {
-            Outcome = ExplainOutcomes.Matched,
-            Route = best.Id,
-            Reason = $"Route '{best.Id}' takes it.",
-            BackendPath = BackendPath(NormalizePrefix(route.Match?.PathPrefix), route.StripPrefix, request.Path),
-        };
+        return answer with { Outcome = ExplainOutcomes.Matched, Route = match.Id.Id, Reason = $"Route '{match.Id.Id}' takes it." };
     }
 
-    /// <summary>True when <paramref name="claims"/> (normalised) cover <paramref name="host"/>.</summary>
-    public static bool Covers(IEnumerable<string> claims, string host) => claims.Any(c => HostNames.Covers(c, host));
+    private static ConsideredRoute View(RouteRules route) => new()
+    {
+        Route = route.Id.Id,
+        Hosts = route.Hosts,
+        PathPrefix = route.Prefix,
+        Methods = route.Methods,
+        Headers = route.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.Ordinal),
+        Priority = route.Priority,
+    };
 
-    /// <summary>The path the backend receives: <paramref name="path"/> (normalised), without the prefix when the route strips it.</summary>
+    private static string LostTo<TRoute>(RouteAttempt<TRoute> loser, RouteAttempt<TRoute> winner, out string why) where TRoute : RouteRules
+    {
+        var (l, w) = (loser.Route, winner.Route);
+        if (!string.Equals(loser.HostKey, winner.HostKey, StringComparison.OrdinalIgnoreCase))
+        {
+            why = $"it matches under host '{loser.HostKey}', but route '{w.Id.Id}' matches under the more specific '{winner.HostKey}' (an exact name before wildcards, the longest wildcard first).";
+            return LossReasons.LessSpecificHost;
+        }
+        if (l.Prefix.Length != w.Prefix.Length)
+        {
+            why = $"it matches, but route '{w.Id.Id}' has a longer path prefix ('{w.Prefix}').";
+            return LossReasons.LessSpecificPath;
+        }
+        if (l.Constraints != w.Constraints)
+        {
+            why = $"it matches, but route '{w.Id.Id}' is more specific ({w.Constraints} method/header constraints against {l.Constraints}).";
+            return LossReasons.LessSpecific;
+        }
+        if (l.Priority != w.Priority)
+        {
+            why = $"it matches, but route '{w.Id.Id}' has a higher priority ({w.Priority} against {l.Priority}).";
+            return LossReasons.LowerPriority;
+        }
+        why = $"it matches and ties with route '{w.Id.Id}' in everything else; ties go by route ID.";
+        return LossReasons.IdOrder;
+    }
+
+    /// <summary>
+    /// The path the backend receives: <paramref name="path"/> (normalised), without the route's prefix when it
+    /// strips it (as the worker's <c>CompiledRoute.BackendPath</c>); the whole prefix stripped leaves "/".
+    /// </summary>
     public static string BackendPath(string prefix, bool stripPrefix, string path)
     {
         if (!stripPrefix || prefix == "/")
             return path;
-        // The whole prefix stripped leaves nothing; the backend's request line then asks for "/".
-        if (path.Length == prefix.Length && path.Equals(prefix, StringComparison.OrdinalIgnoreCase))
-            return "/";
-        return path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && path.Length > prefix.Length && path[prefix.Length] == '/'
-            ? path[prefix.Length..]
-            : path;
-    }
-
-    /// <summary>The prefix as requests are matched against it: decoded, without its trailing slash; the root stays <c>/</c>.</summary>
-    public static string NormalizePrefix(string? pathPrefix)
-    {
-        var trimmed = RequestPaths.Decode(pathPrefix ?? "/").TrimEnd('/');
-        return trimmed.Length == 0 ? "/" : trimmed;
+        var rest = new Microsoft.AspNetCore.Http.PathString(path).StartsWithSegments(prefix, StringComparison.OrdinalIgnoreCase, out var remainder) ? remainder.Value : path;
+        return string.IsNullOrEmpty(rest) ? "/" : rest;
     }
 
     /// <summary>
@@ -235,51 +243,4 @@ public static class RequestExplainer
         }
         return best.Id;
     }
-
-    private sealed record Candidate(string Id, RouteSpec Spec, ConsideredRoute View, int HostRank, int PrefixLength, int Constraints);
-
-    private static string LostTo(Candidate loser, Candidate winner, out string why)
-    {
-        if (loser.HostRank != winner.HostRank)
-        {
-            why = $"it matches, but route '{winner.Id}' has a more specific host (an exact name before wildcards, the longest wildcard first).";
-            return LossReasons.LessSpecificHost;
-        }
-        if (loser.PrefixLength != winner.PrefixLength)
-        {
-            why = $"it matches, but route '{winner.Id}' has a longer path prefix.";
-            return LossReasons.LessSpecificPath;
-        }
-        if (loser.Constraints != winner.Constraints)
-        {
-            why = $"it matches, but route '{winner.Id}' is more specific ({winner.Constraints} method/header constraints against {loser.Constraints}).";
-            return LossReasons.LessSpecific;
-        }
-        if (loser.Spec.Priority != winner.Spec.Priority)
-        {
-            why = $"it matches, but route '{winner.Id}' has a higher priority ({winner.Spec.Priority} against {loser.Spec.Priority}).";
-            return LossReasons.LowerPriority;
-        }
-        why = $"it matches and ties with route '{winner.Id}' in everything else; ties go by route ID.";
-        return LossReasons.IdOrder;
-    }
-
-    /// <summary>-1 when no host of the route is the request's; otherwise higher for a more specific one (exact highest, then the longest wildcard).</summary>
-    private static int HostRank(IEnumerable<string> hosts, string host)
-    {
-        var rank = -1;
-        foreach (var candidate in hosts)
-        {
-            if (candidate == host)
-                return int.MaxValue;
-            if (HostNames.IsWildcard(candidate) && !HostNames.IsWildcard(host) && HostNames.Covers(candidate, host))
-                rank = Math.Max(rank, candidate.Length);
-        }
-        return rank;
-    }
-
-    private static bool PrefixMatches(string prefix, string path) =>
-        prefix == "/"
-        || path.Equals(prefix, StringComparison.OrdinalIgnoreCase)
-        || path.Length > prefix.Length && path[prefix.Length] == '/' && path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase);
 }

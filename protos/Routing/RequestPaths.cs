@@ -16,15 +16,7 @@ public static class RequestPaths
     /// which stays encoded so that <see cref="Normalize"/> can refuse it. Bytes that do not form valid
     /// UTF-8 stay as they were written.
     /// </summary>
-    public static string Decode(string rawPath)
-    {
-        if (!rawPath.Contains('%', StringComparison.Ordinal))
-            return rawPath;
-        var parts = System.Text.RegularExpressions.Regex.Split(rawPath, "%2[Ff]");
-        for (var i = 0; i < parts.Length; i++)
-            parts[i] = Uri.UnescapeDataString(parts[i]);
-        return string.Join("%2F", parts);
-    }
+    public static string Decode(string rawPath) => Microsoft.AspNetCore.Http.PathString.FromUriComponent(rawPath).Value ?? "/";
 
     /// <summary>
     /// The normalised form of a decoded <paramref name="path"/>: the same instance when it needs no

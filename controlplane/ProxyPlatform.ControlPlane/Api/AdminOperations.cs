@@ -184,6 +184,13 @@ public sealed class AdminOperations(
         return await Routes(tenant).Get(route) ?? throw AdminException.NotFound($"Route '{tenant}/{route}'");
     }
 
+    /// <summary>The tenant's committed routes that can take some of the same requests as the route (<see cref="Distribution.TenantOverlaps"/>).</summary>
+    public async Task<RouteOverlapView[]> GetRouteOverlaps(Caller caller, string tenant, string route)
+    {
+        var resource = await GetTenant(caller, tenant);
+        return await grains.GetGrain<IDistributionGrain>(resource.Spec.Pool).GetOverlaps(tenant, route);
+    }
+
     public Task<long> DeleteRoute(Caller caller, string tenant, string route, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));

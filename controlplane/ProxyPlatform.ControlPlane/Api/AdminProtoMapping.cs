@@ -223,6 +223,7 @@ public static class AdminProtoMapping
         },
         HttpsRedirect = pb.HttpsRedirect,
         Hsts = pb.Hsts is not { } hsts ? null : new HstsSpec { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains },
+        AllowShadowed = pb.AllowShadowed,
     };
 
     public static AdminPb.RouteSpec ToProto(this RouteSpec spec)
@@ -234,7 +235,7 @@ public static class AdminProtoMapping
         var pb = new AdminPb.RouteSpec
         {
             Match = match, Cluster = spec.Cluster, StripPrefix = spec.StripPrefix, PreserveHost = spec.PreserveHost, Priority = spec.Priority,
-            HttpsRedirect = spec.HttpsRedirect,
+            HttpsRedirect = spec.HttpsRedirect, AllowShadowed = spec.AllowShadowed,
         };
         if (spec.Hsts is { } hsts)
             pb.Hsts = new AdminPb.Hsts { MaxAgeSeconds = hsts.MaxAgeSeconds, IncludeSubDomains = hsts.IncludeSubDomains };
@@ -319,6 +320,17 @@ public static class AdminProtoMapping
         Reporting = change.Reporting,
         Revision = change.Revision,
     };
+
+    public static AdminPb.RouteOverlap ToProto(this RouteOverlapView o)
+    {
+        var pb = new AdminPb.RouteOverlap { Route = o.Route, Winner = o.Winner, Rule = o.Rule };
+        if (o.SampleRequest is { } sample)
+        {
+            pb.SampleRequest = new AdminPb.SampleRequest { Method = sample.Method, Host = sample.Host, Path = sample.Path };
+            pb.SampleRequest.Headers.AddRange(sample.Headers.Select(h => new AdminPb.HeaderValue { Name = h.Key, Value = h.Value }));
+        }
+        return pb;
+    }
 
     public static AdminPb.RouteReply ToReply(this RouteResource r) => new() { Tenant = r.Tenant, Route = r.Route, Spec = r.Spec.ToProto(), Meta = Meta(r.Revision) };
 

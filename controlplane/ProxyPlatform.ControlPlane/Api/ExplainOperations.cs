@@ -28,14 +28,14 @@ public sealed class ExplainOperations(AdminOperations ops, IGrainFactory grains)
 
         var request = MatchedRequest.From(query!);
         var routes = await ops.ListRoutes(caller, tenant);
-        var owns = tenantResource.Spec.Hostnames.Count > 0 && RequestExplainer.Covers(tenantResource.Spec.Hostnames, request.Host);
-        var answer = RequestExplainer.Explain(tenant, tenantResource.Spec, routes.Select(r => new ExplainRoute(r.Route, r.Spec)), request, owns);
+        var matcher = RequestExplainer.MatcherOf(tenant, tenantResource.Spec, routes.Select(r => (r.Route, r.Spec)), out var rules);
+        var answer = RequestExplainer.Explain(tenant, matcher, rules, request, out var match);
         var revision = Math.Max(tenantResource.Revision, routes.Count == 0 ? 0 : routes.Max(r => r.Revision));
         answer = answer with { Source = "control-plane", Revision = revision };
-        if (answer.Route is not { } routeId)
+        if (match is null)
             return answer;
 
-        var route = routes.Single(r => r.Route == routeId).Spec;
+        var route = routes.Single(r => r.Route == match.Id.Id).Spec;
         ClusterDefinition? definition = null;
         var verdicts = new Dictionary<string, string>(StringComparer.Ordinal);
         try
@@ -54,6 +54,7 @@ public sealed class ExplainOperations(AdminOperations ops, IGrainFactory grains)
         return answer with
         {
             Revision = revision,
+            BackendPath = RequestExplainer.BackendPath(match.Prefix, route.StripPrefix, request.Path!),
             Cluster = RequestExplainer.PlannedCluster(route.Cluster, definition, verdicts),
             Limits = RequestExplainer.Limits(route, definition?.Spec, tenantResource.Spec, pool?.Spec, workerCeiling: null),
         };

@@ -76,7 +76,12 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, Ex
         Call(async () => (await ops.PutRoute(Who(context), request.Tenant, request.Route, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
 
     public override Task<RouteReply> GetRoute(RouteRef request, ServerCallContext context) =>
-        Call(async () => (await ops.GetRoute(Who(context), request.Tenant, request.Route)).ToReply());
+        Call(async () =>
+        {
+            var reply = (await ops.GetRoute(Who(context), request.Tenant, request.Route)).ToReply();
+            reply.Overlaps.AddRange((await ops.GetRouteOverlaps(Who(context), request.Tenant, request.Route)).Select(o => o.ToProto()));
+            return reply;
+        });
 
     public override Task<TenantMetricsReply> GetTenantMetrics(TenantRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetTenantMetrics(Who(context), request.Tenant)).ToReply());
@@ -187,6 +192,7 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, Ex
                 AdminErrorKind.NotFound => StatusCode.NotFound,
                 AdminErrorKind.PreconditionFailed => StatusCode.Aborted,
                 AdminErrorKind.Conflict => StatusCode.FailedPrecondition,
+                AdminErrorKind.RouteShadowed => StatusCode.FailedPrecondition,
                 AdminErrorKind.Forbidden => StatusCode.PermissionDenied,
                 AdminErrorKind.TooLarge => StatusCode.ResourceExhausted,
                 AdminErrorKind.QuotaExceeded => StatusCode.ResourceExhausted,

@@ -18,6 +18,7 @@ public static class Problems
         AdminErrorKind.Forbidden => Create(context, 403, "forbidden", "Forbidden", ex.Message),
         AdminErrorKind.TooLarge => Create(context, 413, "too-large", "Too large", ex.Message, ex.Errors),
         AdminErrorKind.QuotaExceeded => QuotaExceeded(context, ex),
+        AdminErrorKind.RouteShadowed => RouteShadowed(context, ex),
         AdminErrorKind.Timeout => Create(context, 504, "timeout", "No answer in time", ex.Message),
         _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
     };
@@ -49,6 +50,16 @@ public static class Problems
         body["limit"] = ex.Quota?.Limit;
         body["use"] = ex.Quota?.Use;
         return Results.Text(body.ToJsonString(ConfigJson.Options), ProblemJson.ContentType, statusCode: 403);
+    }
+
+    // The route that would never answer and the routes that would take its requests, as fields of their own.
+    private static IResult RouteShadowed(HttpContext context, AdminException ex)
+    {
+        var body = ProblemJson.Create(context, 409, "route-shadowed", "Route shadowed", ex.Message);
+        body["instance"] = context.Request.Path.Value;
+        body["route"] = ex.Route;
+        body["shadowedBy"] = new JsonArray([.. ex.ShadowedBy.Select(r => JsonValue.Create(r))]);
+        return Results.Text(body.ToJsonString(ConfigJson.Options), ProblemJson.ContentType, statusCode: 409);
     }
 
     /// <summary>A bounded queue is full: 503 with Retry-After; nothing was changed, and the request may be sent again.</summary>

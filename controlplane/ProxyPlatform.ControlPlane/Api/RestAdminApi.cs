@@ -56,10 +56,23 @@ public static class RestAdminApi
         {
             var resource = await ops.GetRoute(Who(c), tenant, route);
             var rejectedBy = await workers.RejectionsOfAsync(ResourceKey.OfRoute(tenant, route), c.RequestAborted);
-            return Resource(c, resource, r => r.Revision, r => RejectedBy(Render(r), rejectedBy));
+            var overlaps = await ops.GetRouteOverlaps(Who(c), tenant, route);
+            return Resource(c, resource, r => r.Revision, r => Overlaps(RejectedBy(Render(r), rejectedBy), overlaps));
         });
         v1.MapPut("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutRoute(Who(c), tenant, route, await Body<RouteSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        {
+            // ?allowShadowed=true sets the route's allowShadowed, so a route can be let in behind another one.
+            var allowShadowed = Query(c, "allowShadowed") switch
+            {
+                null or "false" => false,
+                "true" => true,
+                _ => throw AdminException.Invalid("allowShadowed", "must be true or false."),
+            };
+            var spec = await Body<RouteSpec>(c);
+            if (allowShadowed && spec is not null)
+                spec = spec with { AllowShadowed = true };
+            return await Written(c, await ops.PutRoute(Who(c), tenant, route, spec, IfMatch(c)), r => r.Revision, Render);
+        });
         v1.MapDelete("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteRoute(Who(c), tenant, route, IfMatch(c))));
 
@@ -301,6 +314,25 @@ public static class RestAdminApi
     };
 
     /// <summary>The resource, with the workers that do not serve it as written (each serves its last good version, or none) and why.</summary>
+    private static JsonObject Overlaps(JsonObject resource, RouteOverlapView[] overlaps)
+    {
+        resource["overlaps"] = new JsonArray(overlaps.Select(o => (JsonNode)new JsonObject
+        {
+            ["route"] = o.Route,
+            ["winner"] = o.Winner,
+            ["rule"] = o.Rule,
+            ["sampleRequest"] = o.SampleRequest is not { } sample ? null : new JsonObject
+            {
+                ["method"] = sample.Method,
+                ["host"] = sample.Host,
+                ["path"] = sample.Path,
+                // A name may repeat (a request may carry a header twice): a list of name and value.
+                ["headers"] = new JsonArray(sample.Headers.Select(h => (JsonNode)new JsonObject { ["name"] = h.Key, ["value"] = h.Value }).ToArray()),
+            },
+        }).ToArray());
+        return resource;
+    }
+
     private static JsonObject RejectedBy(JsonObject resource, IReadOnlyList<(string Worker, ResourceRejection Rejection)> rejections)
     {
         resource["rejectedBy"] = new JsonArray(rejections.Select(r => (JsonNode)new JsonObject

@@ -93,12 +93,13 @@ public sealed class ConfigSet
 /// <param name="pool">The pool's ID.</param>
 /// <param name="committed">The pool's committed set.</param>
 /// <param name="defaultQuotas">The quotas of a tenant that sets none; null: unlimited.</param>
-public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? defaultQuotas = null)
+/// <param name="overlapAnalysis">Refuse changes that leave a route fully shadowed (<see cref="TenancyRules"/>); the sequencer passes <c>Routing:OverlapAnalysis</c>.</param>
+public sealed class ConfigBatch(string pool, ConfigSet committed, TenantQuotas? defaultQuotas = null, bool overlapAnalysis = false)
 {
     private readonly Dictionary<ResourceKey, ConfigEntry> _staged = [];
     private TenancyRules? _rules;
 
-    private TenancyRules Rules => _rules ??= new TenancyRules(pool, committed, defaultQuotas, Current);
+    private TenancyRules Rules => _rules ??= new TenancyRules(pool, committed, defaultQuotas, Current, overlapAnalysis);
 
     private ConfigEntry? Current(ResourceKey key) => _staged.TryGetValue(key, out var e) ? e : committed.Get(key);
 

@@ -1,6 +1,7 @@
 using Orleans.Concurrency;
 using ProxyPlatform.ControlPlane.Hosting;
 using ProxyPlatform.ControlPlane.Storage;
+using ProxyPlatform.Resources;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
@@ -83,6 +84,9 @@ public sealed class DistributionGrain(
 
     public Task<TenantUsage> GetUsage(string tenant) => Task.FromResult(_set.Tenancy.UsageOf(tenant));
 
+    public Task<RouteOverlapView[]> GetOverlaps(string tenant, string route) =>
+        Task.FromResult(TenantOverlaps.Of(_set.Tenancy.RoutesOf(tenant), ResourceKey.OfRoute(tenant, route)));
+
     public Task<long> Subscribe(IConfigObserver observer)
     {
         _observers[observer] = DateTime.UtcNow;
@@ -101,7 +105,7 @@ public sealed class DistributionGrain(
         {
             while (_queue.Count > 0)
             {
-                var batch = new ConfigBatch(Pool, _set, options.DefaultQuotas);
+                var batch = new ConfigBatch(Pool, _set, options.DefaultQuotas, options.OverlapAnalysis);
                 var accepted = new List<PendingCommit>();
                 while (accepted.Count < MaxBatch && _queue.TryDequeue(out var pending))
                 {

@@ -1,5 +1,6 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.Resources;
+using ProxyPlatform.Routing;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
@@ -13,7 +14,8 @@ public sealed record RouteFacts(string[] Hosts, long? MaxRequestBodyBytes)
 /// <summary>
 /// The committed facts of a pool that the tenancy rules need (<see cref="TenancyRules"/>): each
 /// tenant's spec (claims, quotas), the pool's own settings (limits), each route's hosts and body limit,
-/// each cluster's backends, and what every tenant uses. Kept up to date as entries are applied, so a
+/// each cluster's backends, what every tenant uses, and each tenant's routes by host and prefix for the
+/// overlap analysis (<see cref="RouteIndex"/>). Kept up to date as entries are applied, so a
 /// check reads a dictionary instead of parsing the pool.
 /// </summary>
 public sealed class TenancyIndex
@@ -23,6 +25,9 @@ public sealed class TenancyIndex
     private readonly Dictionary<ResourceKey, IReadOnlyDictionary<string, BackendSpec>> _clusters = [];
     private readonly Dictionary<ResourceKey, IReadOnlyList<string>> _certificates = [];
     private readonly Dictionary<string, TenantUsage> _usage = new(StringComparer.Ordinal);
+    // Each tenant's routes as the matching rules see them, and their specs (a change of the tenant's claims changes the hosts of routes that name none).
+    private readonly Dictionary<string, RouteIndex> _routeIndexes = new(StringComparer.Ordinal);
+    private readonly Dictionary<ResourceKey, RouteSpec> _routeSpecs = [];
     // Who claims each host name in this pool: one tenant, except where data older than the rule says otherwise.
     private readonly Dictionary<string, HashSet<string>> _claimants = new(StringComparer.Ordinal);
 
@@ -36,6 +41,8 @@ public sealed class TenancyIndex
     public IEnumerable<KeyValuePair<ResourceKey, RouteFacts>> Routes => _routes;
     public IEnumerable<KeyValuePair<ResourceKey, IReadOnlyDictionary<string, BackendSpec>>> Clusters => _clusters;
     public IEnumerable<string> Tenants => _tenants.Keys;
+    /// <summary>The tenant's committed routes by host and prefix; null when it has none.</summary>
+    public RouteIndex? RoutesOf(string tenant) => _routeIndexes.GetValueOrDefault(tenant);
     /// <summary>Each certificate's names (normalized), which must stay within its tenant's claims.</summary>
     public IEnumerable<KeyValuePair<ResourceKey, IReadOnlyList<string>>> Certificates => _certificates;
 
@@ -83,14 +90,21 @@ public sealed class TenancyIndex
                     _tenants[key.Tenant] = spec;
                     Claim(key.Tenant, spec.Hostnames, true);
                 }
+                IndexRoutesAgain(key.Tenant);
                 break;
             case ResourceKind.Pool:
                 Pool = entry.Json is { } pool ? ConfigJson.Read<PoolSpec>(pool) : null;
                 break;
             case ResourceKind.Route:
                 var wasRoute = _routes.Remove(key);
+                _routeSpecs.Remove(key);
                 if (entry.Json is { } route)
-                    _routes[key] = RouteFacts.Of(ConfigJson.Read<RouteSpec>(route));
+                {
+                    var routeSpec = ConfigJson.Read<RouteSpec>(route);
+                    _routes[key] = RouteFacts.Of(routeSpec);
+                    _routeSpecs[key] = routeSpec;
+                }
+                IndexRoute(key);
                 Count(key.Tenant, routes: (entry.Json is null ? 0 : 1) - (wasRoute ? 1 : 0));
                 break;
             case ResourceKind.Certificate:
@@ -107,6 +121,27 @@ public sealed class TenancyIndex
                     backends: (_clusters.GetValueOrDefault(key)?.Count ?? 0) - (before?.Count ?? 0));
                 break;
         }
+    }
+
+    private void IndexRoute(ResourceKey key)
+    {
+        if (!_routeIndexes.TryGetValue(key.Tenant, out var index))
+            _routeIndexes[key.Tenant] = index = new RouteIndex();
+        if (_routeSpecs.TryGetValue(key, out var spec))
+            index.Put(RouteRules.Of(key, spec, _tenants.GetValueOrDefault(key.Tenant)?.Hostnames ?? []), spec.AllowShadowed);
+        else
+            index.Remove(key.QualifiedId);
+        if (index.Count == 0)
+            _routeIndexes.Remove(key.Tenant);
+    }
+
+    /// <summary>The tenant's claims changed: its routes that name no hosts now have others. A scan of its routes, as claims change seldom.</summary>
+    private void IndexRoutesAgain(string tenant)
+    {
+        if (!_routeIndexes.TryGetValue(tenant, out var index))
+            return;
+        foreach (var name in index.Routes.Select(r => r.Id).ToList())
+            IndexRoute(name);
     }
 
     private void Claim(string tenant, IEnumerable<string> hosts, bool add)

@@ -1,5 +1,6 @@
 using ProxyPlatform.Configuration;
 using ProxyPlatform.Resources;
+using ProxyPlatform.Routing;
 
 namespace ProxyPlatform.ControlPlane.Distribution;
 
@@ -13,10 +14,19 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// <param name="committed">The pool's committed set and its <see cref="TenancyIndex"/>.</param>
 /// <param name="defaults">The quotas of a tenant that sets none (<c>Tenancy:Quotas:*</c>); null: unlimited.</param>
 /// <param name="current">A resource's entry as the batch leaves it (staged, else committed), removals included.</param>
-public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current)
+/// <param name="overlapAnalysis">
+/// Refuse a change that leaves a route of its tenant fully shadowed (DESIGN.md, "Details: Shadowing"),
+/// unless that route allows it (<c>Routing:OverlapAnalysis</c>, on by default in the control plane).
+/// </param>
+public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current, bool overlapAnalysis = false)
 {
     // What the batch's accepted changes add to each tenant's use.
     private readonly Dictionary<string, TenantUsage> _staged = new(StringComparer.Ordinal);
+    // The batch's accepted route changes, over the committed routes: each tenant's routes written, and every route key changed.
+    private readonly Dictionary<string, RouteIndex> _stagedRoutes = new(StringComparer.Ordinal);
+    private readonly HashSet<ResourceKey> _stagedRouteKeys = [];
+    // The route changes of the change last checked, for Accept.
+    private List<(ResourceKey Key, RouteRules? Rules, bool AllowShadowed)> _checkedRoutes = [];
 
     private TenancyIndex Index => committed.Tenancy;
 
@@ -60,6 +70,9 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
         }
         foreach (var (tenant, more) in added)
             CheckQuotas(tenant, more);
+        _checkedRoutes = [];
+        if (overlapAnalysis)
+            CheckShadowing(change);
         return added;
     }
 
@@ -68,6 +81,74 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
     {
         foreach (var (tenant, more) in added)
             _staged[tenant] = Plus(_staged.GetValueOrDefault(tenant) ?? new TenantUsage(), more, new TenantUsage(), 1);
+        foreach (var (key, rules, allowShadowed) in _checkedRoutes)
+        {
+            _stagedRouteKeys.Add(key);
+            if (!_stagedRoutes.TryGetValue(key.Tenant, out var routes))
+                _stagedRoutes[key.Tenant] = routes = new RouteIndex();
+            if (rules is null)
+                routes.Remove(key.QualifiedId);
+            else
+                routes.Put(rules, allowShadowed);
+        }
+        _checkedRoutes = [];
+    }
+
+    /// <summary>
+    /// Refuses a change that leaves a route of its tenant fully shadowed: a route it writes, or one of
+    /// the tenant's routes that a route it writes would hide (and that was not hidden before), unless
+    /// that route allows it. Looks only at the routes under the written routes' host keys and prefixes
+    /// (<see cref="RouteOverlaps"/>), so a write costs what it touches, not what the tenant holds.
+    /// </summary>
+    private void CheckShadowing(IReadOnlyList<ConfigEntry> change)
+    {
+        var changed = new HashSet<ResourceKey>();
+        var writtenByTenant = new Dictionary<string, RouteIndex>(StringComparer.Ordinal);
+        foreach (var entry in change)
+        {
+            if (entry.Key.Kind != ResourceKind.Route)
+                continue;
+            changed.Add(entry.Key);
+            if (entry.IsRemoval)
+            {
+                _checkedRoutes.Add((entry.Key, null, false));
+                continue;
+            }
+            var spec = ConfigJson.Read<RouteSpec>(entry.Json!);
+            var rules = RouteRules.Of(entry.Key, spec, TenantSpec(entry.Key.Tenant)?.Hostnames ?? []);
+            if (!writtenByTenant.TryGetValue(entry.Key.Tenant, out var written))
+                writtenByTenant[entry.Key.Tenant] = written = new RouteIndex();
+            written.Put(rules, spec.AllowShadowed);
+            _checkedRoutes.Add((entry.Key, rules, spec.AllowShadowed));
+        }
+        foreach (var (tenant, written) in writtenByTenant)
+        {
+            var committedRoutes = Index.RoutesOf(tenant);
+            var staged = _stagedRoutes.GetValueOrDefault(tenant);
+            // The tenant's routes under a host key with a prefix, as the batch left them before this change, and after it.
+            IEnumerable<RouteRules> Before(string host, string prefix) =>
+                (committedRoutes?.At(host, prefix) ?? []).Where(r => !_stagedRouteKeys.Contains(r.Id)).Concat(staged?.At(host, prefix) ?? []);
+            IEnumerable<RouteRules> After(string host, string prefix) =>
+                Before(host, prefix).Where(r => !changed.Contains(r.Id)).Concat(written.At(host, prefix));
+            bool AllowsShadowing(RouteRules route) =>
+                staged?.Get(route.Name) is not null ? staged.AllowsShadowing(route.Name) : committedRoutes?.AllowsShadowing(route.Name) ?? false;
+
+            foreach (var route in written.Routes)
+            {
+                if (!written.AllowsShadowing(route.Name) && RouteOverlaps.ShadowedBy(route, After) is { Count: > 0 } shadowers)
+                    throw AdminException.Shadowed(route.Name, [.. shadowers.Select(r => r.Name)], route.Name);
+                foreach (var host in route.Hosts)
+                {
+                    foreach (var other in After(host, route.Prefix))
+                    {
+                        if (changed.Contains(other.Id) || RouteRules.Compare(route, other) >= 0 || AllowsShadowing(other))
+                            continue;
+                        if (RouteOverlaps.ShadowedBy(other, After) is { Count: > 0 } hiders && RouteOverlaps.ShadowedBy(other, Before).Count == 0)
+                            throw AdminException.Shadowed(other.Name, [.. hiders.Select(r => r.Name)], route.Name);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>What the tenant stores as the batch leaves it.</summary>

@@ -53,6 +53,11 @@ public sealed record ControlPlaneOptions
     public TimeSpan CommitDeadline { get; init; } = TimeSpan.FromSeconds(8);
     /// <summary>How long a grain call may take before its caller gives up (Orleans' response time-out).</summary>
     public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Refuse route writes that leave a route fully shadowed, and report overlaps (<c>Routing:OverlapAnalysis</c>,
+    /// default true; the benchmark turns it off to measure its cost).
+    /// </summary>
+    public bool OverlapAnalysis { get; init; } = true;
     /// <summary>The quotas of a tenant that sets none of its own (<c>Tenancy:Quotas:*</c>).</summary>
     public TenantQuotas DefaultQuotas { get; init; } = new()
     {
@@ -88,6 +93,7 @@ public sealed record ControlPlaneOptions
             AuthDisabled = configuration.GetValue("Auth:Disabled", false),
             FailedAttemptsBurst = configuration.GetValue("Auth:FailedAttemptsBurst", defaults.FailedAttemptsBurst),
             CommitDeadline = TimeSpan.FromSeconds(configuration.GetValue("Distribution:CommitDeadlineSeconds", defaults.CommitDeadline.TotalSeconds)),
+            OverlapAnalysis = configuration.GetValue("Routing:OverlapAnalysis", defaults.OverlapAnalysis),
             DefaultQuotas = new TenantQuotas
             {
                 MaxRoutes = configuration.GetValue("Tenancy:Quotas:MaxRoutes", defaults.DefaultQuotas.MaxRoutes),

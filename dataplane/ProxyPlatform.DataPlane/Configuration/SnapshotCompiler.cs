@@ -8,6 +8,7 @@ using ProxyPlatform.DataPlane.Routing;
 using ProxyPlatform.DataPlane.Tls;
 using ProxyPlatform.Protos.DataPlane;
 using ProxyPlatform.Resources;
+using ProxyPlatform.Routing;
 
 namespace ProxyPlatform.DataPlane.Configuration;
 
@@ -294,19 +295,8 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
 
     private static CompiledRoute CompileRoute(ResourceKey id, RouteSpec route, TenantSpec tenant, ClusterSlot cluster, TrafficSeries series, int rateLimitMaxKeys)
     {
-        var match = route.Match ?? new RouteMatchSpec();
-        // A route without hosts serves all of its tenant's host names.
-        var hosts = match.Hosts is { Count: > 0 } own ? own : tenant.Hostnames is { Count: > 0 } claimed ? claimed : [RouteTable.UnclaimedHosts];
-        return new CompiledRoute
+        return new CompiledRoute(RouteRules.Of(id, route, tenant.Hostnames), cluster)
         {
-            Id = id,
-            Name = id.QualifiedId,
-            Cluster = cluster,
-            Hosts = hosts.Select(HostNames.Normalize).Distinct(StringComparer.Ordinal).ToArray(),
-            Prefix = NormalizePrefix(match.PathPrefix),
-            Methods = [.. match.Methods],
-            Headers = [.. match.Headers.OrderBy(h => h.Key, StringComparer.Ordinal)],
-            Priority = route.Priority,
             StripPrefix = route.StripPrefix,
             PreserveHost = route.PreserveHost,
             Timeout = route.TimeoutSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
@@ -320,18 +310,8 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
         };
     }
 
-    /// <summary>
-    /// The prefix as requests are matched against it: percent-decoded the way the server decodes
-    /// request paths (all but <c>%2F</c>), without its trailing slash (<c>/api/</c> is <c>/api</c>);
-    /// <c>/</c> stays <c>/</c>. A prefix ends on a segment boundary: <c>/api</c> matches <c>/api</c>,
-    /// <c>/api/</c> and <c>/api/x</c>, not <c>/apix</c>.
-    /// </summary>
-    public static string NormalizePrefix(string? pathPrefix)
-    {
-        var decoded = PathString.FromUriComponent(pathPrefix ?? "/").Value ?? "/";
-        var trimmed = decoded.TrimEnd('/');
-        return trimmed.Length == 0 ? "/" : trimmed;
-    }
+    /// <inheritdoc cref="RouteRules.NormalizePrefix"/>
+    public static string NormalizePrefix(string? pathPrefix) => RouteRules.NormalizePrefix(pathPrefix);
 
     /// <summary>
     /// The host names each changed tenant now claims (none once it is gone); with a full snapshot every

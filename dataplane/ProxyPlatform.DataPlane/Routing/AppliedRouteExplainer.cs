@@ -45,11 +45,9 @@ public sealed class AppliedRouteExplainer(ConfigApplier applier, DataPlaneOption
             };
         }
 
-        var owns = runtime.Routes.OwnerOf(request.Host) == tenant;
-        // The live table decides: the same lookup a request makes.
-        var live = owns && request.Path is { } path ? runtime.Routes.Match(AsHttpRequest(request, path)) : null;
-        var routes = snapshot.Routes.Where(r => r.Key.Tenant == tenant).Select(r => new ExplainRoute(r.Key.Id, r.Value.Spec));
-        var answer = RequestExplainer.Explain(tenant, tenantSpec.Spec, routes, request, owns, live?.Id.Id, useWinner: true)
+        // The live table answers: the same lookup a request makes.
+        var routes = runtime.RouteIndex.Where(r => r.Key.Tenant == tenant).Select(r => r.Value).ToList();
+        var answer = RequestExplainer.Explain(tenant, runtime.Routes.Matcher, routes, request, out var live)
             with { Source = "worker", Worker = options.WorkerId, Revision = runtime.Revision };
         if (live is null || !snapshot.Routes.TryGetValue(live.Id, out var routeSpec))
             return answer;
@@ -64,17 +62,6 @@ public sealed class AppliedRouteExplainer(ConfigApplier applier, DataPlaneOption
             Cluster = cluster is null ? new ExplainedCluster { Id = routeSpec.Spec.Cluster, Exists = false } : Describe(cluster, routeSpec.Spec.Cluster, verdicts),
             Limits = RequestExplainer.Limits(routeSpec.Spec, cluster?.Definition.Spec, tenantSpec.Spec, pool, options.MaxRequestBodyBytes ?? KestrelDefaultMaxRequestBodyBytes),
         };
-    }
-
-    private static HttpRequest AsHttpRequest(MatchedRequest request, string path)
-    {
-        var context = new DefaultHttpContext();
-        context.Request.Method = request.Method;
-        context.Request.Host = new HostString(request.Host);
-        context.Request.Path = new PathString(path);
-        foreach (var (name, value) in request.Headers)
-            context.Request.Headers[name] = value;
-        return context.Request;
     }
 
     private static ExplainedCluster Describe(ClusterRuntime cluster, string id, IReadOnlyDictionary<string, BackendVerdictSpec>? verdicts)

@@ -3,7 +3,7 @@ using ProxyPlatform.Bench;
 using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 
-// infra/bench/run.sh [all|propagation|restart|access|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
 int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
@@ -37,6 +37,9 @@ switch (which)
     case "access":
         await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
         break;
+    case "overlap":
+        await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
+        break;
     case "ratelimit":
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
@@ -47,6 +50,7 @@ switch (which)
             await PropagationBenchmark.RunAsync(Option("--writes") ?? 200, Option("--runs") ?? 3);
             await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
             await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
+            await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
             await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         }
         interruptible = true;
@@ -61,7 +65,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, ratelimit, throughput, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, ratelimit, throughput, all (the default).");
         return 2;
 }
 return 0;

@@ -111,7 +111,7 @@ public sealed class ExplainTests(ExplainFixture fixture) : IClassFixture<Explain
         await fixture.PutAsync($"/v1/tenants/{tenant}/routes/api", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/api" }, cluster = "web" });
         await fixture.PutAsync($"/v1/tenants/{tenant}/routes/api-canary", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/api", headers = new Dictionary<string, string> { ["x-canary"] = "1" } }, cluster = "canary" });
         await fixture.PutAsync($"/v1/tenants/{tenant}/routes/api-post", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/api", methods = new[] { "POST" } }, cluster = "web" });
-        await fixture.PutAsync($"/v1/tenants/{tenant}/routes/api-low", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/api", headers = new Dictionary<string, string> { ["x-canary"] = "1" } }, cluster = "web", priority = -1 });
+        await fixture.PutAsync($"/v1/tenants/{tenant}/routes/api-low", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/api", headers = new Dictionary<string, string> { ["x-canary"] = "1" } }, cluster = "web", priority = -1, allowShadowed = true });
         await fixture.PutAsync($"/v1/tenants/{tenant}/routes/wild", new { match = new { hosts = new[] { "*.lost.explain.test" }, pathPrefix = "/api" }, cluster = "web" });
         await fixture.ServedAsync(await fixture.PutAsync($"/v1/tenants/{tenant}/routes/other", new { match = new { hosts = new[] { "lost.explain.test" }, pathPrefix = "/other" }, cluster = "web" }));
 
