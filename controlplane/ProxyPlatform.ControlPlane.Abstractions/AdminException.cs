@@ -21,6 +21,8 @@ public enum AdminErrorKind
     Busy = 8,
     /// <summary>The write would leave a route fully shadowed by other routes of its tenant (<see cref="AdminException.Shadowed"/>).</summary>
     RouteShadowed = 9,
+    /// <summary>Another party (a worker) did not answer in time; nothing was changed.</summary>
+    Timeout = 10,
 }
 
 /// <summary>
@@ -93,6 +95,8 @@ public sealed class AdminException : Exception
             current is null ? $"{what} does not exist, so If-Match cannot hold." : $"{what} has ETag {current}, not the one given in If-Match.");
 
     public static AdminException Busy(string message) => new(AdminErrorKind.Busy, message);
+
+    public static AdminException Timeout(string message) => new(AdminErrorKind.Timeout, message);
 
     public static AdminException Conflict(string message) => new(AdminErrorKind.Conflict, message);
 

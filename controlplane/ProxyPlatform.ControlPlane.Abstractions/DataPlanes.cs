@@ -116,6 +116,13 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     Task Disconnected(string instance);
     /// <summary>The worker's record, or null when it has none or has been absent past the expiry.</summary>
     Task<DataPlaneStatus?> Get();
+    /// <summary>
+    /// The node that holds the worker's stream for <paramref name="instance"/> (this run of it) says where
+    /// questions for the worker go; held in memory until the stream ends.
+    /// </summary>
+    Task Attach(string instance, IWorkerStreams node);
+    /// <summary>Where the worker's live stream is held; null when it has none (not connected, or not since this grain's activation).</summary>
+    Task<WorkerStreamRef?> GetStream();
     /// <summary>Deletes the record of a worker absent past the expiry (<c>DataPlanes:ExpireAfter</c>); true if it did.</summary>
     Task<bool> Expire();
 }

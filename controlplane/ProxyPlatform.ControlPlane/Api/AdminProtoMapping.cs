@@ -408,4 +408,26 @@ public static class AdminProtoMapping
             pb.LatencyP99Ms = p99;
         return pb;
     }
+
+    public static ProxyPlatform.Routing.ExplainQuery ToModel(this AdminPb.ExplainQuery query) => new()
+    {
+        Method = query.Method,
+        Host = query.Host,
+        Path = query.Path,
+        Headers = new Dictionary<string, string>(query.Headers, StringComparer.Ordinal),
+    };
+
+    public static AdminPb.ExplainReply ToReply(this ProxyPlatform.Routing.RequestExplanation answer) => new()
+    {
+        Outcome = answer.Outcome,
+        Reason = answer.Reason,
+        Route = answer.Route ?? "",
+        BackendPath = answer.BackendPath ?? "",
+        Cluster = answer.Cluster?.Id ?? "",
+        NextBackend = answer.Cluster?.Next?.Backend ?? "",
+        NextIsPrediction = answer.Cluster?.Next?.Prediction ?? false,
+        Revision = answer.Revision,
+        Worker = answer.Worker ?? "",
+        AnswerJson = System.Text.Json.JsonSerializer.Serialize(answer, ConfigJson.Options),
+    };
 }

@@ -11,8 +11,11 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// key may touch is the operation's check, as over REST.
 /// </summary>
 [Authorize(Policies.Admin)]
-public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : Admin.AdminBase
+public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, ExplainOperations explain) : Admin.AdminBase
 {
+    public override Task<ExplainReply> ExplainRequest(ExplainQuery request, ServerCallContext context) =>
+        Call(async () => (await explain.Explain(Who(context), request.Tenant, request.ToModel(), request.Worker.Length == 0 ? null : request.Worker)).ToReply());
+
     public override Task<TenantReply> PutTenant(PutTenantRequest request, ServerCallContext context) =>
         Call(async () => (await ops.PutTenant(Who(context), request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
 
@@ -196,6 +199,7 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
                 AdminErrorKind.Forbidden => StatusCode.PermissionDenied,
                 AdminErrorKind.TooLarge => StatusCode.ResourceExhausted,
                 AdminErrorKind.QuotaExceeded => StatusCode.ResourceExhausted,
+                AdminErrorKind.Timeout => StatusCode.DeadlineExceeded,
                 _ => StatusCode.Internal,
             };
             var trailers = new Metadata();

@@ -19,6 +19,7 @@ public static class Problems
         AdminErrorKind.TooLarge => Create(context, 413, "too-large", "Too large", ex.Message, ex.Errors),
         AdminErrorKind.QuotaExceeded => QuotaExceeded(context, ex),
         AdminErrorKind.RouteShadowed => RouteShadowed(context, ex),
+        AdminErrorKind.Timeout => Create(context, 504, "timeout", "No answer in time", ex.Message),
         _ => Create(context, 500, "internal", "Internal error", "The request failed; see the control plane's log."),
     };
 

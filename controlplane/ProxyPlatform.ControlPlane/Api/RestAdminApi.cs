@@ -89,6 +89,11 @@ public static class RestAdminApi
         v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops, HttpContext c) =>
             Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(Who(c), tenant), ConfigJson.Options), "application/json"));
 
+        // A question, not a change: POST for its body, but reading the tenant is the right it needs.
+        v1.MapPost("/tenants/{tenant}/explain", async (string tenant, ExplainOperations explain, HttpContext c) =>
+            Results.Text(JsonSerializer.Serialize(await explain.Explain(Who(c), tenant, await Body<ProxyPlatform.Routing.ExplainQuery>(c), Query(c, "worker")), ConfigJson.Options), "application/json"))
+            .WithMetadata(ReadOnly.Instance);
+
         v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
             Items((await directory.ListWithProgressAsync(ct)).Select(Render))).RequireAuthorization(Policies.Operator);
         v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts, HttpContext c) =>
@@ -139,6 +144,12 @@ public static class RestAdminApi
 
     private const string WaitKey = "proxyplatform.wait";
 
+    /// <summary>Marks an endpoint that reads whatever its method: a tenant's viewer key may call it.</summary>
+    private sealed class ReadOnly
+    {
+        public static readonly ReadOnly Instance = new();
+    }
+
     private static Caller Who(HttpContext context) => Caller.From(context.User);
 
     private static AdminException TooLarge() => AdminException.TooLarge("", $"the request body is larger than {MaxBodyBytes} bytes, the most an admin request may carry.");
@@ -161,7 +172,7 @@ public static class RestAdminApi
             {
                 var caller = Who(context.HttpContext);
                 caller.EnsureCanRead(tenant);
-                if (!HttpMethods.IsGet(context.HttpContext.Request.Method))
+                if (!HttpMethods.IsGet(context.HttpContext.Request.Method) && context.HttpContext.GetEndpoint()?.Metadata.GetMetadata<ReadOnly>() is null)
                     caller.EnsureCanWrite(tenant);
             }
             // Parsed before the write, so a bad ?wait= changes nothing.

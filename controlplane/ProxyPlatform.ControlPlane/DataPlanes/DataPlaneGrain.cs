@@ -40,6 +40,7 @@ public sealed class DataPlaneGrain(
     private TimeSpan Silence => options.WorkerSilence;
 
     private DateTimeOffset? _lastSeen;
+    private IWorkerStreams? _stream;
     private DataPlaneState S => state.State;
     private string Worker => this.GetPrimaryKeyString();
 
@@ -50,6 +51,7 @@ public sealed class DataPlaneGrain(
         if (S.Connected && S.Credential is { } holder && holder != connection.Credential && _lastSeen is { } seen && time.GetUtcNow() - seen < Silence)
             throw AdminException.Conflict($"Worker ID '{Worker}' is streaming under another credential; each worker needs an ID of its own.");
         S.Credential = connection.Credential;
+        _stream = null;
         S.Pool = connection.Pool;
         S.Node = connection.Node;
         if (S.Instance != connection.Instance)
@@ -116,12 +118,24 @@ public sealed class DataPlaneGrain(
         Report();
     }
 
+
+    public Task Attach(string instance, IWorkerStreams node)
+    {
+        if (instance == S.Instance)
+            _stream = node;
+        return Task.CompletedTask;
+    }
+
+    public Task<WorkerStreamRef?> GetStream() =>
+        Task.FromResult(_stream is { } node && S.Instance is { } instance && Status().Connected ? new WorkerStreamRef(node, instance, S.Pool) : null);
+
     public async Task Disconnected(string instance)
     {
         if (instance != S.Instance)
             return;
         S.Connected = false;
         S.DisconnectedAt = time.GetUtcNow();
+        _stream = null;
         await state.WriteStateAsync();
         Report();
     }

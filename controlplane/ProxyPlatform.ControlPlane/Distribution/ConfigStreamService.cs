@@ -18,7 +18,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 [Microsoft.AspNetCore.Authorization.Authorize(Access.Policies.Worker)]
 public sealed class ConfigStreamService(
     IEnumerable<IWorkerReportHandler> reportHandlers, Access.CredentialVerifier credentials,
-    PoolFeeds feeds, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)
+    PoolFeeds feeds, WorkerStreams streams, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<ConfigStreamService> logger)
     : ConfigStream.ConfigStreamBase
 {
     /// <summary>The longest worker instance and version strings a Hello may carry.</summary>
@@ -62,6 +62,22 @@ public sealed class ConfigStreamService(
             throw new RpcException(new Status(StatusCode.AlreadyExists, ex.Message));
         }
         var session = new Session(hello.AppliedRevision);
+        // Updates and questions (explain) share the stream, which takes one write at a time.
+        using var writes = new SemaphoreSlim(1, 1);
+        async Task Send(ControlMessage message, CancellationToken ct)
+        {
+            await writes.WaitAsync(ct);
+            try
+            {
+                await responseStream.WriteAsync(message, ct);
+            }
+            finally
+            {
+                writes.Release();
+            }
+        }
+        using var reachable = streams.Register(hello.WorkerId, instance, Send);
+        await worker.Attach(instance, streams.Reference);
         // A node that is shutting down ends its streams at once, so its workers move to another node
         // instead of waiting for the process to exit.
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
@@ -81,13 +97,13 @@ public sealed class ConfigStreamService(
                 if (update is not null)
                 {
                     session.Sent(update.Revision);
-                    await responseStream.WriteAsync(new ControlMessage { Update = update }, stream.Token);
+                    await Send(new ControlMessage { Update = update }, stream.Token);
                 }
                 var changed = feed.WaitForChangeAsync(session.Latest, stream.Token);
                 if (await Task.WhenAny(changed, drain) == drain)
                 {
                     logger.LogInformation("Telling worker {Worker} of pool {Pool} to drain: {Reason}", hello.WorkerId, pool, drain.Result);
-                    await responseStream.WriteAsync(new ControlMessage { Drain = new Drain { Reason = drain.Result } }, stream.Token);
+                    await Send(new ControlMessage { Drain = new Drain { Reason = drain.Result } }, stream.Token);
                     // Asked once per stream; the worker keeps streaming (and being updated) while it drains.
                     feed.ForgetDrain(hello.WorkerId, drain);
                     drain = new TaskCompletionSource<string>().Task;
@@ -142,6 +158,9 @@ public sealed class ConfigStreamService(
                             DrainState.Leaving => Scaling.ReplicaStates.Gone,
                             _ => null,
                         });
+                        break;
+                    case WorkerMessage.KindOneofCase.Explain:
+                        streams.Answered(identity.WorkerId, message.Explain);
                         break;
                     default:
                         foreach (var handler in reportHandlers)

@@ -43,6 +43,8 @@ public static class ControlPlaneHost
         builder.AddAccessControl(options);
         builder.Services.AddSingleton<ConfigTombstones>();
         builder.Services.AddSingleton<PoolFeeds>();
+        builder.Services.AddSingleton<WorkerStreams>();
+        builder.Services.AddSingleton<Api.ExplainOperations>();
         builder.Services.AddSingleton<DataPlaneDirectory>();
         builder.Services.AddSingleton<ConvergenceMetrics>();
         builder.Services.AddHostedService<DataPlaneExpiry>();

@@ -35,12 +35,14 @@ public sealed class ConfigStreamClient : BackgroundService
     private readonly GrpcChannel[] _channels;
     private readonly IStreamReporter[] _reporters;
     private readonly UpdateCoalescer _coalescer;
+    private readonly Routing.AppliedRouteExplainer _explainer;
 
     private readonly Ops.WorkerDrain _drain;
 
-    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, Ops.WorkerDrain drain, ILogger<ConfigStreamClient> logger)
+    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, Ops.WorkerDrain drain, Routing.AppliedRouteExplainer explainer, ILogger<ConfigStreamClient> logger)
     {
         _drain = drain;
+        _explainer = explainer;
         _options = options;
         _applier = applier;
         _coalescer = new UpdateCoalescer(applier.ApplyAsync, TimeProvider.System);
@@ -174,7 +176,7 @@ public sealed class ConfigStreamClient : BackgroundService
             // queue is bounded: a worker that cannot keep up stops reading, and gRPC's flow control
             // holds the control plane back.
             var queue = Channel.CreateBounded<ConfigUpdate>(new BoundedChannelOptions(MaxQueuedUpdates) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-            var reading = PumpAsync(call.ResponseStream, next, queue.Writer, session, stream.Token);
+            var reading = PumpAsync(call.ResponseStream, next, queue.Writer, writer, session, stream.Token);
             // ACKs wait for the last-known-good save, applies do not: traffic gets a change at once,
             // and the control plane hears of it once a restart would still serve it.
             var acks = new PendingAck(this, writer, stream);
@@ -232,7 +234,7 @@ public sealed class ConfigStreamClient : BackgroundService
         }
     }
 
-    private async Task PumpAsync(IAsyncStreamReader<ControlMessage> responses, Task<bool> first, ChannelWriter<ConfigUpdate> queue, Session session, CancellationToken ct)
+    private async Task PumpAsync(IAsyncStreamReader<ControlMessage> responses, Task<bool> first, ChannelWriter<ConfigUpdate> queue, MessageWriter writer, Session session, CancellationToken ct)
     {
         Exception? error = null;
         try
@@ -241,6 +243,12 @@ public sealed class ConfigStreamClient : BackgroundService
             {
                 if (responses.Current.KindCase == ControlMessage.KindOneofCase.Drain)
                     _drain.Begin(responses.Current.Drain.Reason);
+                if (responses.Current.KindCase == ControlMessage.KindOneofCase.Explain)
+                {
+                    // Answered beside the updates: a question never waits for an apply, nor holds one up.
+                    _ = AnswerAsync(responses.Current.Explain, writer, ct);
+                    continue;
+                }
                 if (responses.Current.KindCase != ControlMessage.KindOneofCase.Update)
                     continue;
                 var update = responses.Current.Update;
@@ -257,6 +265,39 @@ public sealed class ConfigStreamClient : BackgroundService
         {
             // The applier sees the stream's end (or failure) once it has applied what was queued.
             queue.TryComplete(error is OperationCanceledException ? null : error);
+        }
+    }
+
+    /// <summary>
+    /// Answers the control plane's question about a request from the configuration this worker serves.
+    /// The control plane validated it; it is checked again here, as anything that arrives over the wire.
+    /// </summary>
+    private async Task AnswerAsync(ExplainRequest question, MessageWriter writer, CancellationToken ct)
+    {
+        var answer = new ExplainAnswer { Id = question.Id };
+        try
+        {
+            var query = System.Text.Json.JsonSerializer.Deserialize<ProxyPlatform.Routing.ExplainQuery>(question.QueryJson.Span, ProxyPlatform.Configuration.ConfigJson.Options);
+            var invalid = ProxyPlatform.Configuration.ConfigValidator.Validate(query);
+            if (!ProxyPlatform.Configuration.ConfigValidator.IsValidId(question.Tenant) || invalid.Count > 0)
+                answer.Error = invalid.Count > 0 ? $"{invalid[0].Field}: {invalid[0].Message}" : "tenant: not a valid tenant ID.";
+            else if (_explainer.Explain(question.Tenant, query!, out var error) is { } explanation)
+                answer.AnswerJson = Google.Protobuf.ByteString.CopyFrom(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(explanation, ProxyPlatform.Configuration.ConfigJson.Options));
+            else
+                answer.Error = error ?? "The worker could not explain the request.";
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or ArgumentException or FormatException)
+        {
+            answer.Error = $"The question could not be read: {ex.Message}";
+        }
+        try
+        {
+            await writer.WriteAsync(new WorkerMessage { Explain = answer }, ct);
+        }
+        catch (Exception ex)
+        {
+            // The stream is going away; the control plane times the question out.
+            _logger.LogDebug(ex, "Answering explain request {Id} failed", question.Id);
         }
     }
 

@@ -8,6 +8,7 @@ public static class ConfigStreamServices
     public static IServiceCollection AddConfigStream(this IServiceCollection services)
     {
         services.TryAddSingleton<ConfigStreamStats>();
+        services.AddSingleton<Routing.AppliedRouteExplainer>();
         services.AddSingleton<ConfigStreamClient>();
         services.TryAddSingleton<Ops.WorkerDrain>();
         services.AddSingleton<IStreamReporter, Ops.WorkerStatusReporter>();

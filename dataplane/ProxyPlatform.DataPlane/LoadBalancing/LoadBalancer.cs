@@ -21,12 +21,33 @@ public abstract class LoadBalancer
     /// <summary>The index of the chosen backend, or -1 when none is selectable.</summary>
     public abstract int Choose(Backend[] backends, ulong tried, long now);
 
+    /// <summary>
+    /// The backend <see cref="Choose"/> would pick next for a first attempt, without moving the balancer
+    /// (explain): its index, or -1 when none is selectable or the policy picks at random; exact when the
+    /// balancer's state decides it (another request may still take that turn first).
+    /// </summary>
+    public virtual (int Index, bool Exact) Peek(Backend[] backends, long now) => (-1, false);
+
     protected static bool Selectable(Backend[] backends, int index, ulong tried, long now) =>
         (index >= 64 || (tried & (1UL << index)) == 0) && backends[index].State.IsSelectable(now);
 
     private sealed class RoundRobin : LoadBalancer
     {
         private uint _next;
+
+        public override (int Index, bool Exact) Peek(Backend[] backends, long now)
+        {
+            if (backends.Length == 0)
+                return (-1, true);
+            var start = (int)(Volatile.Read(ref _next) % (uint)backends.Length);
+            for (var i = 0; i < backends.Length; i++)
+            {
+                var index = (start + i) % backends.Length;
+                if (Selectable(backends, index, 0, now))
+                    return (index, true);
+            }
+            return (-1, true);
+        }
 
         public override int Choose(Backend[] backends, ulong tried, long now)
         {
@@ -49,6 +70,25 @@ public abstract class LoadBalancer
     private sealed class SmoothWeightedRoundRobin : LoadBalancer
     {
         private readonly Lock _lock = new();
+
+        public override (int Index, bool Exact) Peek(Backend[] backends, long now)
+        {
+            lock (_lock)
+            {
+                // Choose's first step, on the running weights as they are, without writing them back.
+                var best = -1;
+                long bestWeight = 0;
+                for (var i = 0; i < backends.Length; i++)
+                {
+                    if (!Selectable(backends, i, 0, now))
+                        continue;
+                    var weight = backends[i].CurrentWeight + backends[i].Weight;
+                    if (best < 0 || weight > bestWeight)
+                        (best, bestWeight) = (i, weight);
+                }
+                return (best, true);
+            }
+        }
 
         public override int Choose(Backend[] backends, ulong tried, long now)
         {
@@ -77,6 +117,21 @@ public abstract class LoadBalancer
     private sealed class LeastRequests : LoadBalancer
     {
         private uint _next;
+
+        public override (int Index, bool Exact) Peek(Backend[] backends, long now)
+        {
+            if (backends.Length == 0)
+                return (-1, true);
+            var start = (int)(Volatile.Read(ref _next) % (uint)backends.Length);
+            var best = -1;
+            for (var i = 0; i < backends.Length; i++)
+            {
+                var index = (start + i) % backends.Length;
+                if (Selectable(backends, index, 0, now) && (best < 0 || backends[index].State.InFlight < backends[best].State.InFlight))
+                    best = index;
+            }
+            return (best, true);
+        }
 
         public override int Choose(Backend[] backends, ulong tried, long now)
         {
