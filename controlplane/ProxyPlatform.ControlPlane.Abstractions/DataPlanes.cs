@@ -89,6 +89,11 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     Task<PoolResource?> Get();
     Task<bool> Exists();
     Task<WriteResult<PoolResource>> Put(PoolSpec spec, string? ifMatch);
+    /// <summary>
+    /// Applies a JSON merge patch (RFC 7396) to the pool's body, so only the fields it names change
+    /// (<c>ppctl scale</c> and the autoscaler never overwrite <c>limits</c>); the result is validated as a PUT's body.
+    /// </summary>
+    Task<WriteResult<PoolResource>> Patch(string mergePatch, string? ifMatch);
     Task<long> Delete(string? ifMatch);
 
     [OneWay]

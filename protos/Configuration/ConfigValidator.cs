@@ -15,6 +15,8 @@ public static partial class ConfigValidator
     public const int MaxIdLength = 63;
     /// <summary>Hard bounds on lists and strings a caller can store, whatever the quotas say.</summary>
     public const int MaxNetworks = 100;
+    /// <summary>The most workers a pool may ask for, whatever its provider; a provider may allow fewer.</summary>
+    public const int MaxReplicas = 1000;
     public const int MaxHosts = 100, MaxMethods = 16, MaxHeaders = 32, MaxHeaderNameLength = 256, MaxHeaderValueLength = 1024, MaxRetryConditions = 8;
     /// <summary>The shortest health-check interval and time-out, in seconds.</summary>
     public const double MinProbeSeconds = 0.2;
@@ -90,6 +92,19 @@ public static partial class ConfigValidator
                         errors.Add(new FieldError($"limits.allowedBackendNetworks[{i}]", $"'{Shortened(networks[i])}' is not a network: use CIDR notation, e.g. 10.0.0.0/8 or fd00::/8."));
                 }
             }
+        }
+        if (spec.Replicas is < 0 or > MaxReplicas)
+            errors.Add(new FieldError("replicas", $"must be between 0 and {MaxReplicas}."));
+        if (spec.Autoscale is { } autoscale)
+        {
+            if (autoscale.MinReplicas is < 0 or > MaxReplicas)
+                errors.Add(new FieldError("autoscale.minReplicas", $"must be between 0 and {MaxReplicas}."));
+            if (autoscale.MaxReplicas is < 1 or > MaxReplicas)
+                errors.Add(new FieldError("autoscale.maxReplicas", $"must be between 1 and {MaxReplicas}."));
+            else if (autoscale.MaxReplicas < autoscale.MinReplicas)
+                errors.Add(new FieldError("autoscale.maxReplicas", "must not be below autoscale.minReplicas."));
+            if (!double.IsFinite(autoscale.TargetRequestsPerSecondPerReplica) || autoscale.TargetRequestsPerSecondPerReplica is <= 0 or > 10_000_000)
+                errors.Add(new FieldError("autoscale.targetRequestsPerSecondPerReplica", "must be above 0 and at most 10,000,000."));
         }
         return errors;
     }

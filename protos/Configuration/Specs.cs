@@ -40,6 +40,22 @@ public sealed record TenantQuotas
 public sealed record PoolSpec
 {
     public PoolLimits? Limits { get; init; }
+    /// <summary>
+    /// How many workers the pool should have (0 to <see cref="ConfigValidator.MaxReplicas"/>), kept so by
+    /// the control plane's replica provider; unset: the pool is not managed, workers join and leave it by themselves.
+    /// </summary>
+    public int? Replicas { get; init; }
+    /// <summary>Sets <see cref="Replicas"/> from the request rates the pool's workers report.</summary>
+    public AutoscaleSpec? Autoscale { get; init; }
+}
+
+/// <summary>The bounds and target of a pool's autoscaler.</summary>
+public sealed record AutoscaleSpec
+{
+    public int MinReplicas { get; init; } = 1;
+    public int MaxReplicas { get; init; }
+    /// <summary>The request rate one worker should carry; above it for a while, the pool grows.</summary>
+    public double TargetRequestsPerSecondPerReplica { get; init; }
 }
 
 /// <summary>

@@ -214,6 +214,16 @@ public sealed class AdminOperations(
         return await Pool(pool).Put(spec!, ifMatch);
     }
 
+    /// <summary>Changes only the fields a JSON merge patch names (RFC 7396); a pool not yet written is patched from an empty body.</summary>
+    public async Task<WriteResult<PoolResource>> PatchPool(Caller caller, string pool, string? mergePatch, string? ifMatch)
+    {
+        Validate(ConfigValidator.ValidateId("pool", pool));
+        caller.EnsureOperator("change a pool");
+        if (string.IsNullOrWhiteSpace(mergePatch))
+            throw AdminException.Invalid("", "A merge patch is required, e.g. {\"replicas\": 3}.");
+        return await Pool(pool).Patch(mergePatch, ifMatch);
+    }
+
     public async Task<PoolView> GetPool(Caller caller, string pool)
     {
         Validate(ConfigValidator.ValidateId("pool", pool));

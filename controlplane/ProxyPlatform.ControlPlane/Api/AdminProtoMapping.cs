@@ -53,6 +53,13 @@ public static class AdminProtoMapping
             MaxRequestBodyBytes = l.HasMaxRequestBodyBytes ? l.MaxRequestBodyBytes : null,
             AllowedBackendNetworks = l.AllowedBackendNetworks is { } networks ? [.. networks.Cidrs] : null,
         },
+        Replicas = pb.HasReplicas ? pb.Replicas : null,
+        Autoscale = pb.Autoscale is not { } a ? null : new AutoscaleSpec
+        {
+            MinReplicas = a.MinReplicas,
+            MaxReplicas = a.MaxReplicas,
+            TargetRequestsPerSecondPerReplica = a.TargetRequestsPerSecondPerReplica,
+        },
     };
 
     public static AdminPb.PoolSpec ToProto(this PoolSpec spec)
@@ -66,6 +73,10 @@ public static class AdminProtoMapping
             if (l.AllowedBackendNetworks is { } networks)
                 pb.Limits.AllowedBackendNetworks = new AdminPb.Networks { Cidrs = { networks } };
         }
+        if (spec.Replicas is { } replicas)
+            pb.Replicas = replicas;
+        if (spec.Autoscale is { } a)
+            pb.Autoscale = new AdminPb.PoolAutoscale { MinReplicas = a.MinReplicas, MaxReplicas = a.MaxReplicas, TargetRequestsPerSecondPerReplica = a.TargetRequestsPerSecondPerReplica };
         return pb;
     }
 

@@ -138,6 +138,9 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys) : 
     public override Task<PoolReply> PutPool(PutPoolRequest request, ServerCallContext context) =>
         Call(async () => (await ops.PutPool(Who(context), request.Pool, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
 
+    public override Task<PoolReply> PatchPool(PatchPoolRequest request, ServerCallContext context) =>
+        Call(async () => (await ops.PatchPool(Who(context), request.Pool, request.MergePatch, IfMatch(request.IfMatch))).Resource.ToReply());
+
     public override Task<PoolReply> GetPool(PoolRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetPool(Who(context), request.Pool)).ToReply());
 

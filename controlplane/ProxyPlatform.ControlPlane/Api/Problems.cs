@@ -14,7 +14,7 @@ public static class Problems
         AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
         AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
         AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
-        AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message),
+        AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message, ex.Errors),
         AdminErrorKind.Forbidden => Create(context, 403, "forbidden", "Forbidden", ex.Message),
         AdminErrorKind.TooLarge => Create(context, 413, "too-large", "Too large", ex.Message, ex.Errors),
         AdminErrorKind.QuotaExceeded => QuotaExceeded(context, ex),

@@ -1,6 +1,7 @@
 using ProxyPlatform.Resources;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Net.Http.Headers;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Access;
 using ProxyPlatform.ControlPlane.DataPlanes;
@@ -104,6 +105,8 @@ public static class RestAdminApi
             Resource(c, await ops.GetPool(Who(c), pool), p => p.Resource.Revision, Render));
         pools.MapPut("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
             await Written(c, await ops.PutPool(Who(c), pool, await Body<PoolSpec>(c), IfMatch(c)), p => p.Revision, Render));
+        pools.MapPatch("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
+            await Written(c, await ops.PatchPool(Who(c), pool, await MergePatchBody(c), IfMatch(c)), p => p.Revision, Render));
         pools.MapDelete("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeletePool(Who(c), pool, IfMatch(c))));
 
@@ -169,6 +172,16 @@ public static class RestAdminApi
 
     private static async Task<T?> Body<T>(HttpContext context) where T : class =>
         await JsonSerializer.DeserializeAsync<T>(context.Request.Body, ConfigJson.Options, context.RequestAborted);
+
+    /// <summary>A JSON merge patch's text; its media type must say that it is one (or plain JSON).</summary>
+    private static async Task<string> MergePatchBody(HttpContext context)
+    {
+        var type = context.Request.ContentType is { } header && MediaTypeHeaderValue.TryParse(header, out var parsed) ? parsed.MediaType.ToString() : null;
+        if (!string.Equals(type, Scaling.MergePatch.ContentType, StringComparison.OrdinalIgnoreCase) && !string.Equals(type, "application/json", StringComparison.OrdinalIgnoreCase))
+            throw AdminException.Invalid("Content-Type", $"a PATCH body is a JSON merge patch: send it as {Scaling.MergePatch.ContentType}.");
+        using var reader = new StreamReader(context.Request.Body);
+        return await reader.ReadToEndAsync(context.RequestAborted);
+    }
 
     private static string? IfMatch(HttpContext context) => context.Request.Headers.IfMatch.ToString() is { Length: > 0 } v ? v : null;
 

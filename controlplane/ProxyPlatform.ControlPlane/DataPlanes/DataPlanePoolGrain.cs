@@ -12,7 +12,7 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// The pool's own settings are its newest committed row, loaded on activation; a commit through
 /// the pool's distribution grain is their only write.
 /// </summary>
-public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store) : Grain, IDataPlanePoolGrain
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, Scaling.IReplicaProvider provider) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
@@ -43,10 +43,33 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     {
         var existing = Current();
         ETags.Check(ifMatch, existing?.Revision, $"Pool '{Pool}'");
+        CheckProvider(spec);
         if (_spec is not null && ConfigJson.Write(_spec) == ConfigJson.Write(spec))
             return new(existing!, _revision, false);
         await Commit(spec);
         return new(Current()!, _revision, existing is null);
+    }
+
+    public async Task<WriteResult<PoolResource>> Patch(string mergePatch, string? ifMatch)
+    {
+        // Merged here, one patch at a time, so two patches naming different fields both hold.
+        var existing = Current();
+        ETags.Check(ifMatch, existing?.Revision, $"Pool '{Pool}'");
+        var spec = Scaling.MergePatch.Apply(existing?.Spec ?? new PoolSpec(), mergePatch);
+        if (ConfigValidator.Validate(spec) is { Count: > 0 } errors)
+            throw AdminException.Invalid(errors);
+        return await Put(spec, null);
+    }
+
+    // The provider may allow fewer replicas than any pool may ask for (the process provider: one machine's worth).
+    private void CheckProvider(PoolSpec spec)
+    {
+        if (spec.Replicas > provider.MaxReplicas)
+            throw new AdminException(AdminErrorKind.Conflict, $"replicas: {spec.Replicas} is more than the {provider.Name} provider runs ({provider.MaxReplicas}).",
+                [new FieldError("replicas", $"at most {provider.MaxReplicas} with the {provider.Name} provider.")]);
+        if (spec.Autoscale?.MaxReplicas > provider.MaxReplicas)
+            throw new AdminException(AdminErrorKind.Conflict, $"autoscale.maxReplicas: {spec.Autoscale.MaxReplicas} is more than the {provider.Name} provider runs ({provider.MaxReplicas}).",
+                [new FieldError("autoscale.maxReplicas", $"at most {provider.MaxReplicas} with the {provider.Name} provider.")]);
     }
 
     public async Task<long> Delete(string? ifMatch)

@@ -11,6 +11,7 @@ using ProxyPlatform.ControlPlane.Distribution;
 using ProxyPlatform.ControlPlane.Health;
 using ProxyPlatform.ControlPlane.Metrics;
 using ProxyPlatform.ControlPlane.Ops;
+using ProxyPlatform.ControlPlane.Scaling;
 using ProxyPlatform.ControlPlane.Storage;
 
 namespace ProxyPlatform.ControlPlane.Hosting;
@@ -50,6 +51,7 @@ public static class ControlPlaneHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PoolFeeds>());
         builder.Services.AddHostedService<Tenants.HostConflictReport>();
         builder.AddTrafficMetrics();
+        builder.AddScaling();
         builder.Services.AddGrpc()
             .AddServiceOptions<GrpcAdminService>(o => o.MaxReceiveMessageSize = (int)RestAdminApi.MaxBodyBytes)
             // A worker's metrics report lists every route and backend with traffic: bounded, but not small.

@@ -1,0 +1,22 @@
+namespace ProxyPlatform.ControlPlane.Scaling;
+
+public static class ScalingServices
+{
+    /// <summary>The replica provider <c>Scaling:Provider</c> names, and the reconcilers that drive it.</summary>
+    public static WebApplicationBuilder AddScaling(this WebApplicationBuilder builder)
+    {
+        var options = ScalingOptions.From(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        switch (options.Provider)
+        {
+            case ScalingOptions.NoProvider:
+                builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();
+                break;
+            default:
+                // Process (and, until its provider lands, Kubernetes) — replaced in the next commits.
+                builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();
+                break;
+        }
+        return builder;
+    }
+}
