@@ -12,6 +12,12 @@ public static class ScalingServices
             case ScalingOptions.NoProvider:
                 builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();
                 break;
+            case ScalingOptions.KubernetesProvider:
+                var kubernetes = Kubernetes.KubernetesScalingOptions.From(builder.Configuration);
+                builder.Services.AddSingleton(kubernetes);
+                builder.Services.AddSingleton(_ => Kubernetes.KubernetesReplicaProvider.CreateClient(kubernetes));
+                builder.Services.AddSingleton<IReplicaProvider, Kubernetes.KubernetesReplicaProvider>();
+                break;
             default:
                 // Process (and, until its provider lands, Kubernetes) — replaced in the next commits.
                 builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();

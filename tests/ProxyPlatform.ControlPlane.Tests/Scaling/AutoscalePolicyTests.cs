@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using ProxyPlatform.Configuration;
 using ProxyPlatform.ControlPlane.Scaling.Autoscale;
 
