@@ -28,3 +28,13 @@ public interface IPoolTrafficGrain : IGrainWithStringKey
 
     Task<PoolRate> GetRate();
 }
+
+/// <summary>
+/// A pool's autoscaler (keyed by the pool's ID): one activation in the cluster, so one decision at a time.
+/// Every node's ticker calls <see cref="Tick"/> for each pool with <c>autoscale</c>; ticks closer together
+/// than the interval are ignored.
+/// </summary>
+public interface IPoolAutoscalerGrain : IGrainWithStringKey
+{
+    Task Tick();
+}

@@ -7,6 +7,9 @@ public static class ScalingServices
     {
         var options = ScalingOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
+        // Autoscale sets a pool's replicas through the same merge patch as an operator; any provider then acts on it.
+        builder.Services.AddSingleton(Autoscale.AutoscaleOptions.From(builder.Configuration));
+        builder.Services.AddHostedService<Autoscale.AutoscaleTicker>();
         switch (options.Provider)
         {
             case ScalingOptions.NoProvider:

@@ -9,15 +9,20 @@ public sealed record AutoscaleOptions
     public TimeSpan UpWindow { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary><c>Scaling:Autoscale:DownWindowSeconds</c>: the per-replica rate below half the target this long (default 300 s) removes replicas.</summary>
     public TimeSpan DownWindow { get; init; } = TimeSpan.FromSeconds(300);
+    /// <summary><c>Scaling:Autoscale:IntervalSeconds</c>: how often each pool with <c>autoscale</c> is looked at (default 5 s, as often as workers report).</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
 
     public static AutoscaleOptions From(IConfiguration configuration)
     {
         var defaults = new AutoscaleOptions();
         var up = configuration.GetValue("Scaling:Autoscale:UpWindowSeconds", defaults.UpWindow.TotalSeconds);
         var down = configuration.GetValue("Scaling:Autoscale:DownWindowSeconds", defaults.DownWindow.TotalSeconds);
+        var interval = configuration.GetValue("Scaling:Autoscale:IntervalSeconds", defaults.Interval.TotalSeconds);
         if (!(up is >= 0.1 and <= 3600) || !(down is >= 0.1 and <= 86400))
             throw new InvalidOperationException($"Scaling:Autoscale:UpWindowSeconds must be between 0.1 and 3600 and DownWindowSeconds between 0.1 and 86400; got {up} and {down}.");
-        return new AutoscaleOptions { UpWindow = TimeSpan.FromSeconds(up), DownWindow = TimeSpan.FromSeconds(down) };
+        if (!(interval is >= 0.1 and <= 300))
+            throw new InvalidOperationException($"Scaling:Autoscale:IntervalSeconds must be between 0.1 and 300; got {interval}.");
+        return new AutoscaleOptions { UpWindow = TimeSpan.FromSeconds(up), DownWindow = TimeSpan.FromSeconds(down), Interval = TimeSpan.FromSeconds(interval) };
     }
 }
 
