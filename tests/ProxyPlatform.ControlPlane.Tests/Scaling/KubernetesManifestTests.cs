@@ -10,6 +10,17 @@ namespace ProxyPlatform.ControlPlane.Tests.Scaling;
 /// </summary>
 public sealed class KubernetesManifestTests
 {
+    /// <summary>The folder holding ProxyPlatform.sln, above the tests' output folder.</summary>
+    internal static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "ProxyPlatform.sln")))
+                return dir.FullName;
+        }
+        throw new InvalidOperationException("The repository root (ProxyPlatform.sln) was not found above the test's folder.");
+    }
+
     private const string Namespace = "proxyplatform";
 
     private static readonly string ManifestDirectory = Path.Combine(RepositoryRoot(), "infra", "k8s");
@@ -130,15 +141,5 @@ public sealed class KubernetesManifestTests
         // controlplane-2 merges controlplane-1's environment (a YAML anchor), so this one entry sets both.
         var environment = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlMappingNode)services["controlplane-1"])["environment"];
         Assert.Equal("None", ((YamlDotNet.RepresentationModel.YamlScalarNode)environment["Scaling__Provider"]).Value);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ProxyPlatform.sln")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException("The repository root (ProxyPlatform.sln) was not found above the test's folder.");
     }
 }

@@ -115,21 +115,11 @@ public sealed class KubernetesReplicaProviderTests
     [Fact]
     public void The_deployment_the_provider_creates_for_default_is_the_one_in_infra_k8s()
     {
-        var manifest = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(RepositoryRoot(), "infra", "k8s", "pool-default.yaml")), typeMap: null, strict: true)
+        var manifest = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(KubernetesManifestTests.RepositoryRoot(), "infra", "k8s", "pool-default.yaml")), typeMap: null, strict: true)
             .OfType<V1Deployment>().Single();
         var built = KubernetesDeployments.ForPool("default", manifest.Spec.Replicas ?? 0, Options with { Namespace = "proxyplatform" });
         Assert.Equal(Normalized(manifest), Normalized(built));
 
         static string Normalized(V1Deployment deployment) => JsonSerializer.Serialize(JsonDocument.Parse(KubernetesJson.Serialize(deployment)).RootElement, new JsonSerializerOptions { WriteIndented = true });
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "ProxyPlatform.sln")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException("The repository root (ProxyPlatform.sln) was not found above the test's folder.");
     }
 }
