@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs the platform locally: PostgreSQL (a local cluster under .local/ unless
-# ConnectionStrings__Postgres is set), one control plane and one data-plane worker.
+# ConnectionStrings__Postgres is set) and one control plane, which starts the data-plane workers
+# itself (the Process provider): this sets the `default` pool to 1 replica through the admin API, and
+# the first worker takes the proxy port 8080 (ops 9090, TLS 8443), the next ones the ports after.
 # The control plane never runs without credentials: on first run this generates an operator key
-# and a worker token under .local/ (mode 0600) and prints the key. Ctrl-C stops everything it started.
+# and a worker token under .local/ (mode 0600) and prints the key. Ctrl-C (or SIGTERM) stops
+# everything it started, the workers included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,9 +14,12 @@ source infra/postgres.sh
 ADMIN_URL=${ADMIN_URL:-http://127.0.0.1:5100}
 GRPC_URL=${GRPC_URL:-http://127.0.0.1:5101}
 CP_OPS_URL=${CP_OPS_URL:-http://127.0.0.1:5102}
-PROXY_URL=${PROXY_URL:-http://127.0.0.1:8080}
-OPS_URL=${OPS_URL:-http://127.0.0.1:9090}
-HTTPS_URL=${HTTPS_URL:-https://127.0.0.1:8443}
+# The workers' ports (first-last): slot 0 of `default` gets the first of each.
+WORKER_PORTS=${WORKER_PORTS:-8080-8179}
+WORKER_OPS_PORTS=${WORKER_OPS_PORTS:-9090-9189}
+WORKER_HTTPS_PORTS=${WORKER_HTTPS_PORTS:-8443-8542}
+WORKER_ADDRESS=${WORKER_ADDRESS:-127.0.0.1}
+REPLICAS=${REPLICAS:-1}
 PG_PORT=${PG_PORT:-55432}
 local_dir="$root/.local"
 mkdir -p "$local_dir"
@@ -34,6 +40,19 @@ fi
 SECRETS_KEY=$(cat "$local_dir/secrets-key")
 WORKER_TOKEN=$(secret "$local_dir/dataplane-token")
 
+workers_dir="$local_dir/workers"
+
+# The worker processes the control plane started for this checkout: their command line names their
+# data directory under .local/workers (they run in sessions of their own, not as our children).
+worker_pids() {
+  local f
+  for f in /proc/[0-9]*/cmdline; do
+    if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx -- "--DataPlane:DataDir=$workers_dir/.*"; then
+      f=${f#/proc/}; echo "${f%/cmdline}"
+    fi
+  done
+}
+
 pids=()
 cleanup() {
   # Ctrl-C reaches the whole process group: a subshell caught in the middle of a command
@@ -44,8 +63,15 @@ cleanup() {
   trap '' INT TERM
   set +e
   echo "Stopping..."
+  # The control plane first, so that it restarts no worker; then the workers it started.
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  workers=$(worker_pids)
+  for pid in $workers; do kill "$pid" 2>/dev/null; done
+  for pid in $workers; do
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
@@ -67,6 +93,7 @@ fi
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet
 cp_dll=controlplane/ProxyPlatform.ControlPlane/bin/Release/net10.0/ProxyPlatform.ControlPlane.dll
 dp_dll=dataplane/ProxyPlatform.DataPlane/bin/Release/net10.0/ProxyPlatform.DataPlane.dll
+# Workers left from a run that could not clean up (kill -9) are adopted by the control plane, not duplicated.
 
 wait_for() {
   for _ in $(seq 1 300); do
@@ -80,14 +107,25 @@ wait_for() {
 # Secrets go in through the environment, not the command line other users can read in ps.
 Auth__OperatorKey=$OPERATOR_KEY Auth__DataPlaneToken=$WORKER_TOKEN \
   Secrets__Keys__0__Id=local Secrets__Keys__0__Key=$SECRETS_KEY \
-  dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" --Ops:Url="$CP_OPS_URL" &
+  dotnet "$cp_dll" --Admin:Url="$ADMIN_URL" --Grpc:Url="$GRPC_URL" --Ops:Url="$CP_OPS_URL" \
+  --Scaling:Provider=Process --Scaling:Process:WorkerPath="$root/$dp_dll" --Scaling:Process:DataDir="$workers_dir" \
+  --Scaling:Process:PortRange="$WORKER_PORTS" --Scaling:Process:OpsPortRange="$WORKER_OPS_PORTS" \
+  --Scaling:Process:HttpsPortRange="$WORKER_HTTPS_PORTS" --Scaling:Process:ListenAddress="$WORKER_ADDRESS" &
 pids+=($!)
 wait_for "$CP_OPS_URL/healthz"
 
-DataPlane__Token=$WORKER_TOKEN dotnet "$dp_dll" --ControlPlane:Url="$GRPC_URL" --Proxy:Url="$PROXY_URL" --Proxy:HttpsUrl="$HTTPS_URL" --Ops:Url="$OPS_URL" \
-  --DataPlane:Id=local-worker --DataPlane:DataDir="$local_dir/worker" &
-pids+=($!)
-wait_for "$OPS_URL/healthz"
+# A merge patch: the pool's limits, if any were set, stay as they are.
+curl -fsS -o /dev/null -X PATCH "$ADMIN_URL/v1/pools/default" -H "Authorization: Bearer $OPERATOR_KEY" \
+  -H 'Content-Type: application/merge-patch+json' -d "{\"replicas\": $REPLICAS}"
+# Ready: connected, up to date, and answering /readyz.
+pool_json() { curl -fsS "$ADMIN_URL/v1/pools/default" -H "Authorization: Bearer $OPERATOR_KEY"; }
+for _ in $(seq 1 300); do
+  ready=$(pool_json | grep -o '"readyReplicas":[0-9]*' | cut -d: -f2)
+  [ "${ready:-0}" -ge "$REPLICAS" ] && break
+  sleep 0.2
+done
+PROXY_URLS=$(pool_json | grep -o '"proxyUrl":"[^"]*"' | cut -d'"' -f4 | sort -u | paste -sd' ')
+OPS_URLS=$(pool_json | grep -o '"opsUrl":"[^"]*"' | cut -d'"' -f4 | sort -u | sed 's|$|/readyz|' | paste -sd' ')
 
 cat <<MSG
 
@@ -96,8 +134,11 @@ ProxyPlatform is running.
   Admin gRPC     : $GRPC_URL (h2c, server reflection on)
   Operator key   : $OPERATOR_KEY   (kept in .local/operator-key; send it as: Authorization: Bearer <key>)
   Control ops    : $CP_OPS_URL/healthz, $CP_OPS_URL/readyz, $CP_OPS_URL/metrics
-  Proxy          : $PROXY_URL, $HTTPS_URL (TLS: tenants' certificates by SNI)
-  Worker ops     : $OPS_URL/healthz, $OPS_URL/readyz
+  Workers        : pool default, $REPLICAS replica(s): scale with
+                   curl -X PATCH $ADMIN_URL/v1/pools/default -H "Authorization: Bearer \$KEY" \\
+                     -H 'Content-Type: application/merge-patch+json' -d '{"replicas": 3}'
+  Proxy          : ${PROXY_URLS:-"(no worker ready yet: GET /v1/pools/default)"}  (TLS on the ports from ${WORKER_HTTPS_PORTS%-*}: tenants' certificates by SNI)
+  Worker ops     : ${OPS_URLS:-"-"}
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"

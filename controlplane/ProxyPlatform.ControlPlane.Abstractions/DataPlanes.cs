@@ -37,6 +37,13 @@ public sealed record DataPlaneStatus(
     [property: Id(8)] IReadOnlyList<ResourceRejection> Rejected,
     [property: Id(9)] int RejectedOmitted)
 {
+    /// <summary>Where the worker says it takes traffic, once it has said so.</summary>
+    [Id(10)] public string? ProxyUrl { get; init; }
+    /// <summary>Its ops listener (<c>/healthz</c>, <c>/readyz</c>, <c>/metrics</c>).</summary>
+    [Id(11)] public string? OpsUrl { get; init; }
+    /// <summary><c>draining</c> once the worker drains, <c>gone</c> once it has said it is leaving; null while it serves.</summary>
+    [Id(12)] public string? Drain { get; init; }
+
     /// <summary>True when the worker serves <paramref name="revision"/>: it has applied it and not rejected what was written at it.</summary>
     public bool HasApplied(long revision) => AppliedRevision >= revision && !Rejected.Any(r => r.Revision == revision);
 }
@@ -69,6 +76,8 @@ public interface IDataPlaneGrain : IGrainWithStringKey
     Task Acked(string instance, long revision, IReadOnlyList<ResourceRejection> rejected, int omitted);
     Task Rejected(string instance, long revision, string reason);
     Task Heartbeat(string instance, long appliedRevision);
+    /// <summary>Where the worker serves and whether it drains (<c>draining</c>) or leaves (<c>gone</c>); null: it serves.</summary>
+    Task Status(string instance, string? proxyUrl, string? opsUrl, string? drain);
     Task Disconnected(string instance);
     /// <summary>The worker's record, or null when it has none or has been absent past the expiry.</summary>
     Task<DataPlaneStatus?> Get();
@@ -108,4 +117,16 @@ public interface IDataPlanePoolGrain : IGrainWithStringKey
     /// <summary>Completes when every connected worker has applied <paramref name="revision"/>, or at the timeout.</summary>
     [AlwaysInterleave]
     Task<Rollout> WaitForRollout(long revision, TimeSpan timeout);
+}
+
+/// <summary>
+/// Keeps one pool's workers at its desired <c>replicas</c> through the replica provider: one activation per
+/// pool in the cluster, woken by the pool's writes and by every silo every few seconds, so that it comes
+/// back on another silo when its own is lost. Key: pool ID.
+/// </summary>
+public interface IPoolReconcilerGrain : IGrainWithStringKey
+{
+    /// <summary>Makes sure the reconciler runs; it stops by itself once the pool has no replicas.</summary>
+    [OneWay]
+    Task Wake();
 }

@@ -140,6 +140,9 @@ public interface IDistributionGrain : IGrainWithStringKey
     /// <summary>Registers (or refreshes) a node's observer; it expires unless refreshed. Returns the pool's revision.</summary>
     Task<long> Subscribe(IConfigObserver observer);
     Task Unsubscribe(IConfigObserver observer);
+    /// <summary>Tells every node's streams that <paramref name="worker"/> is to drain and leave; the node holding its stream sends it a Drain.</summary>
+    [AlwaysInterleave]
+    Task Drain(string worker, string reason);
 }
 
 /// <summary>A control-plane node that holds worker streams for a pool: one per node, not one per worker.</summary>
@@ -154,4 +157,8 @@ public interface IConfigObserver : IGrainObserver
     /// </summary>
     [OneWay]
     Task OnPruned(long revision);
+
+    /// <summary>The worker is to drain and leave: the stream that holds it on this node (if any) tells it.</summary>
+    [OneWay]
+    Task OnDrain(string worker, string reason);
 }

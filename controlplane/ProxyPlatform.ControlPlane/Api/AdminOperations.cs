@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// </summary>
 public sealed class AdminOperations(
     IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
-    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets)
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets, Scaling.IReplicaProvider replicas)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -230,7 +230,7 @@ public sealed class AdminOperations(
         caller.EnsureOperator("read a pool");
         var resource = await Pool(pool).Get() ?? throw AdminException.NotFound($"Pool '{pool}'");
         var rollout = await Pool(pool).GetRollout(resource.Revision);
-        return new PoolView(resource, rollout.Workers);
+        return new PoolView(resource, rollout.Workers, await Scaling.PoolReplicas.ObserveAsync(pool, resource.Spec.Replicas, rollout.Workers, replicas, store));
     }
 
     public async Task<long> DeletePool(Caller caller, string pool, string? ifMatch)
@@ -350,4 +350,4 @@ public sealed record QuotaUse(string Quota, long? Limit, long? Use);
 public sealed record TenantView(TenantResource Resource, IReadOnlyList<QuotaUse> Usage, IReadOnlyList<string> Conflicts);
 
 /// <summary>A pool as its GET shows it: its settings and the workers it has.</summary>
-public sealed record PoolView(PoolResource Resource, IReadOnlyList<DataPlaneStatus> Workers);
+public sealed record PoolView(PoolResource Resource, IReadOnlyList<DataPlaneStatus> Workers, Scaling.PoolReplicas Replicas);

@@ -85,7 +85,14 @@ public static class AdminProtoMapping
     public static AdminPb.PoolReply ToReply(this PoolView view)
     {
         var reply = view.Resource.ToReply();
-        reply.Workers.AddRange(view.Workers.Select(w => new AdminPb.PoolWorker { Id = w.Worker, Connected = w.Connected, AppliedRevision = w.AppliedRevision, Node = w.Node ?? "" }));
+        reply.Workers.AddRange(view.Replicas.Workers.Select(w => new AdminPb.PoolWorker
+        {
+            Id = w.Id, Connected = w.Connected, AppliedRevision = w.AppliedRevision, Node = w.Node ?? "",
+            ProxyUrl = w.ProxyUrl ?? "", OpsUrl = w.OpsUrl ?? "", State = w.State, LagRevisions = w.LagRevisions,
+        }));
+        reply.Provider = view.Replicas.Provider;
+        reply.ReadyReplicas = view.Replicas.Ready;
+        reply.Drift = view.Replicas.Drift;
         return reply;
     }
 

@@ -332,7 +332,23 @@ public static class RestAdminApi
     private static JsonObject Render(PoolView p)
     {
         var body = Render(p.Resource);
-        body["workers"] = new JsonArray(p.Workers.Select(w => (JsonNode)Render(w)).ToArray());
+        var replicas = p.Replicas;
+        body["provider"] = replicas.Provider;
+        body["desiredReplicas"] = replicas.Desired;
+        body["actualReplicas"] = replicas.Actual;
+        body["readyReplicas"] = replicas.Ready;
+        body["drift"] = replicas.Drift;
+        var reported = p.Workers.ToDictionary(w => w.Worker, StringComparer.Ordinal);
+        body["workers"] = new JsonArray(replicas.Workers.Select(entry =>
+        {
+            var worker = reported.TryGetValue(entry.Id, out var status) ? Render(status) : new JsonObject { ["id"] = entry.Id, ["connected"] = false };
+            worker["proxyUrl"] = entry.ProxyUrl;
+            worker["opsUrl"] = entry.OpsUrl;
+            worker["state"] = entry.State;
+            worker["connected"] = entry.Connected;
+            worker["lag"] = new JsonObject { ["revisions"] = entry.LagRevisions };
+            return (JsonNode)worker;
+        }).ToArray());
         return body;
     }
     private static JsonObject Render(ClusterResource c) => With(new() { ["tenant"] = c.Tenant, ["id"] = c.Cluster }, c.Spec, c.Revision);

@@ -18,6 +18,10 @@ public sealed class DataPlaneState
     [Id(9)] public int RejectedOmitted { get; set; }
     /// <summary>When the worker's last stream ended; its absence is counted from here.</summary>
     [Id(10)] public DateTimeOffset? DisconnectedAt { get; set; }
+    [Id(11)] public string? ProxyUrl { get; set; }
+    [Id(12)] public string? OpsUrl { get; set; }
+    /// <summary>Null while the worker serves; <c>draining</c>, then <c>gone</c> as it leaves. A new instance starts afresh.</summary>
+    [Id(13)] public string? Drain { get; set; }
 }
 
 /// <summary>
@@ -48,6 +52,8 @@ public sealed class DataPlaneGrain(
         S.Credential = connection.Credential;
         S.Pool = connection.Pool;
         S.Node = connection.Node;
+        if (S.Instance != connection.Instance)
+            S.Drain = null;
         S.Instance = connection.Instance;
         S.ConnectedSince = connection.ConnectedAt;
         S.AppliedRevision = connection.AppliedRevision;
@@ -98,6 +104,18 @@ public sealed class DataPlaneGrain(
 
     public Task Heartbeat(string instance, long appliedRevision) => Applied(instance, appliedRevision);
 
+    public async Task Status(string instance, string? proxyUrl, string? opsUrl, string? drain)
+    {
+        if (instance != S.Instance)
+            return;
+        _lastSeen = time.GetUtcNow();
+        if (S.ProxyUrl == proxyUrl && S.OpsUrl == opsUrl && S.Drain == drain)
+            return;
+        (S.ProxyUrl, S.OpsUrl, S.Drain) = (proxyUrl, opsUrl, drain);
+        await state.WriteStateAsync();
+        Report();
+    }
+
     public async Task Disconnected(string instance)
     {
         if (instance != S.Instance)
@@ -135,7 +153,12 @@ public sealed class DataPlaneGrain(
     private DataPlaneStatus Status()
     {
         var connected = S.Connected && _lastSeen is { } seen && time.GetUtcNow() - seen < Silence;
-        return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack, S.Rejected, S.RejectedOmitted);
+        return new DataPlaneStatus(Worker, S.Pool, S.Node, connected, S.ConnectedSince, _lastSeen, S.AppliedRevision, S.LastNack, S.Rejected, S.RejectedOmitted)
+        {
+            ProxyUrl = S.ProxyUrl,
+            OpsUrl = S.OpsUrl,
+            Drain = S.Drain,
+        };
     }
 
     // Called on every ACK, hence the cached reference.

@@ -90,8 +90,12 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 
     private async Task Commit(PoolSpec? spec)
     {
+        var managed = _spec?.Replicas is not null || spec?.Replicas is not null;
         _revision = await this.CommitAsync(() => GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]));
         _spec = spec;
+        // The reconciler acts on the new replicas now rather than at its next wake-up.
+        if (managed)
+            GrainFactory.GetGrain<IPoolReconcilerGrain>(Pool).Wake().Ignore();
     }
 
     public Task Report(DataPlaneStatus status)

@@ -69,6 +69,7 @@ public sealed class ConfigStreamService(
         var reading = ReadAsync(requestStream, worker, identity, session, stream);
         var watching = WatchCredentialAsync(credential, hello.WorkerId, stream);
         logger.LogInformation("Worker {Worker} connected for pool {Pool} at revision {Revision}", hello.WorkerId, pool, hello.AppliedRevision);
+        var drain = feed.DrainRequested(hello.WorkerId);
         try
         {
             var first = true;
@@ -82,7 +83,16 @@ public sealed class ConfigStreamService(
                     session.Sent(update.Revision);
                     await responseStream.WriteAsync(new ControlMessage { Update = update }, stream.Token);
                 }
-                await feed.WaitForChangeAsync(session.Latest, stream.Token);
+                var changed = feed.WaitForChangeAsync(session.Latest, stream.Token);
+                if (await Task.WhenAny(changed, drain) == drain)
+                {
+                    logger.LogInformation("Telling worker {Worker} of pool {Pool} to drain: {Reason}", hello.WorkerId, pool, drain.Result);
+                    await responseStream.WriteAsync(new ControlMessage { Drain = new Drain { Reason = drain.Result } }, stream.Token);
+                    // Asked once per stream; the worker keeps streaming (and being updated) while it drains.
+                    feed.ForgetDrain(hello.WorkerId, drain);
+                    drain = new TaskCompletionSource<string>().Task;
+                }
+                await changed;
             }
         }
         catch (OperationCanceledException) when (stream.IsCancellationRequested)
@@ -91,6 +101,7 @@ public sealed class ConfigStreamService(
         finally
         {
             await stream.CancelAsync();
+            feed.ForgetDrain(hello.WorkerId, drain);
             await reading;
             await watching;
             await worker.Disconnected(instance);
@@ -124,6 +135,14 @@ public sealed class ConfigStreamService(
                     case WorkerMessage.KindOneofCase.Heartbeat:
                         await worker.Heartbeat(instance, message.Heartbeat.AppliedRevision);
                         break;
+                    case WorkerMessage.KindOneofCase.Status:
+                        await worker.Status(instance, WorkerUrl(message.Status.ProxyUrl), WorkerUrl(message.Status.OpsUrl), message.Status.Drain switch
+                        {
+                            DrainState.Draining => Scaling.ReplicaStates.Draining,
+                            DrainState.Leaving => Scaling.ReplicaStates.Gone,
+                            _ => null,
+                        });
+                        break;
                     default:
                         foreach (var handler in reportHandlers)
                             await handler.ReportAsync(identity, message);
@@ -144,6 +163,10 @@ public sealed class ConfigStreamService(
             await stream.CancelAsync();
         }
     }
+
+    /// <summary>A URL a worker reports for itself, kept only when it is a short absolute http(s) URL.</summary>
+    private static string? WorkerUrl(string url) =>
+        url.Length is > 0 and <= 512 && Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) ? url : null;
 
     /// <summary>
     /// The resources an ACK says the worker rejects, within bounds: at most <see cref="MaxRejections"/>,

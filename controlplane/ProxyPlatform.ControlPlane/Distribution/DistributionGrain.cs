@@ -95,6 +95,23 @@ public sealed class DistributionGrain(
         return Task.CompletedTask;
     }
 
+    // Interleaved with commits: it reads the observers only, and a scale-down should not queue behind a burst of writes.
+    public Task Drain(string worker, string reason)
+    {
+        foreach (var observer in _observers.Keys.ToList())
+        {
+            try
+            {
+                _ = observer.OnDrain(worker, reason);
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Pool {Pool}: telling an observer to drain {Worker} failed", Pool, worker);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
     private async Task WriteQueuedAsync()
     {
         try

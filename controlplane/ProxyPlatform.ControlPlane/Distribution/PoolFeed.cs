@@ -32,6 +32,8 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
     private readonly Dictionary<ResourceKey, long> _removed = [];
     private readonly Queue<(long Base, long Revision, ResourceKey[] Keys)> _recent = new();
     private readonly SortedDictionary<long, ConfigDelta> _early = [];
+    // The workers streaming through this node that wait for a possible drain, at most one entry per open stream.
+    private readonly Dictionary<string, TaskCompletionSource<string>> _drains = new(StringComparer.Ordinal);
     // The backend IDs of the clusters workers have reported on, read once per version of each cluster:
     // those it has now, and those it has had since this node first read it (whose final counts may still come).
     private readonly Dictionary<ResourceKey, (long Revision, HashSet<string> Current, HashSet<string> Ever)> _backends = [];
@@ -117,6 +119,41 @@ public sealed class PoolFeed(string pool, IGrainFactory grains, ILogger logger, 
             Count();
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>Asks the stream of <paramref name="worker"/> on this node, if it has one, to send it a Drain.</summary>
+    public Task OnDrain(string worker, string reason)
+    {
+        lock (_gate)
+        {
+            if (_drains.TryGetValue(worker, out var waiting))
+                waiting.TrySetResult(reason);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Completes with the reason when the worker is told to drain while its stream on this node is open;
+    /// the stream calls <see cref="ForgetDrain"/> when it ends. A drain asked for while no stream of the worker
+    /// is here is not kept: the provider asks again until the worker reports that it drains.
+    /// </summary>
+    public Task<string> DrainRequested(string worker)
+    {
+        lock (_gate)
+        {
+            if (!_drains.TryGetValue(worker, out var waiting))
+                _drains[worker] = waiting = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            return waiting.Task;
+        }
+    }
+
+    public void ForgetDrain(string worker, Task<string> requested)
+    {
+        lock (_gate)
+        {
+            if (_drains.TryGetValue(worker, out var waiting) && waiting.Task == requested)
+                _drains.Remove(worker);
+        }
     }
 
     /// <summary>How many notifications are held until the ones before them arrive.</summary>

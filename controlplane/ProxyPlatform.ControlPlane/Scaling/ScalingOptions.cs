@@ -53,6 +53,10 @@ public sealed record ProcessScalingOptions
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>How long a drained worker may take to leave before it is sent SIGTERM, then SIGKILL (<c>Scaling:Process:StopTimeoutSeconds</c>, default 60).</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Ports of the workers' TLS listeners (<c>Scaling:Process:HttpsPortRange</c>, default 8443-8542; <c>off</c>: none).</summary>
+    public PortRange? HttpsPortRange { get; init; } = new(8443, 8542);
+    /// <summary>The control plane's gRPC URLs the workers are given (<c>Scaling:Process:ControlPlaneUrl</c>, comma-separated); default this node's.</summary>
+    public string? ControlPlaneUrl { get; init; }
     /// <summary>Extra <c>--Key=value</c> arguments for every worker (<c>Scaling:Process:WorkerArgs</c>, space-separated), e.g. <c>--DataPlane:DrainSeconds=1</c>.</summary>
     public IReadOnlyList<string> WorkerArgs { get; init; } = [];
 
@@ -70,6 +74,10 @@ public sealed record ProcessScalingOptions
             MaxReplicas = configuration.GetValue("Scaling:Process:MaxReplicas", defaults.MaxReplicas),
             MaxBackoff = TimeSpan.FromSeconds(configuration.GetValue("Scaling:Process:MaxBackoffSeconds", defaults.MaxBackoff.TotalSeconds)),
             StopTimeout = TimeSpan.FromSeconds(configuration.GetValue("Scaling:Process:StopTimeoutSeconds", defaults.StopTimeout.TotalSeconds)),
+            HttpsPortRange = configuration["Scaling:Process:HttpsPortRange"] is { } https
+                ? (https.Trim().Equals("off", StringComparison.OrdinalIgnoreCase) ? null : PortRange.Parse("Scaling:Process:HttpsPortRange", https))
+                : configuration["Scaling:Process:PortRange"]?.Trim() == "0" ? PortRange.Ephemeral : defaults.HttpsPortRange,
+            ControlPlaneUrl = configuration["Scaling:Process:ControlPlaneUrl"] is { Length: > 0 } url ? url : null,
             WorkerArgs = (configuration["Scaling:Process:WorkerArgs"] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         if (options.MaxReplicas is < 0 or > Configuration.ConfigValidator.MaxReplicas)

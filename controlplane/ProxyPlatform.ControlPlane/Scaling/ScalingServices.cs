@@ -21,11 +21,13 @@ public static class ScalingServices
                 builder.Services.AddSingleton(_ => Kubernetes.KubernetesReplicaProvider.CreateClient(kubernetes));
                 builder.Services.AddSingleton<IReplicaProvider, Kubernetes.KubernetesReplicaProvider>();
                 break;
-            default:
-                // Process (and, until its provider lands, Kubernetes) — replaced in the next commits.
-                builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();
+            case ScalingOptions.ProcessProvider:
+                builder.Services.AddSingleton<IReplicaProvider, ProcessReplicaProvider>();
                 break;
+            default:
+                throw new InvalidOperationException($"Scaling:Provider {options.Provider} is not available in this build.");
         }
+        builder.Services.AddHostedService<ReconcilerWakeUp>();
         return builder;
     }
 }

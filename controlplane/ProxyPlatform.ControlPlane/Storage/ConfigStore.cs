@@ -129,6 +129,23 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         SELECT revision FROM numbered ORDER BY change
         """;
 
+    /// <summary>
+    /// The pool's own revisions after <paramref name="after"/>, newest first, at most <paramref name="limit"/>:
+    /// how far behind a worker of the pool that has applied <paramref name="after"/> is.
+    /// </summary>
+    public async Task<List<long>> PoolRevisionsAfterAsync(string pool, long after, int limit, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand("SELECT revision FROM config_commits WHERE revision > $2 AND pool = $1 ORDER BY revision DESC LIMIT $3");
+        command.Parameters.AddWithValue(pool);
+        command.Parameters.AddWithValue(after);
+        command.Parameters.AddWithValue(limit);
+        var revisions = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            revisions.Add(reader.GetInt64(0));
+        return revisions;
+    }
+
     /// <summary>The pool a revision was committed to and the tenant whose change it was, or null when no such revision was committed.</summary>
     public async Task<(string Pool, string? Tenant)?> CommitOfAsync(long revision, CancellationToken ct = default)
     {

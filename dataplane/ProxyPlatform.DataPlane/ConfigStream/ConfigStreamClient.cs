@@ -36,8 +36,11 @@ public sealed class ConfigStreamClient : BackgroundService
     private readonly IStreamReporter[] _reporters;
     private readonly UpdateCoalescer _coalescer;
 
-    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, ILogger<ConfigStreamClient> logger)
+    private readonly Ops.WorkerDrain _drain;
+
+    public ConfigStreamClient(DataPlaneOptions options, ConfigApplier applier, ConfigStreamStats stats, IEnumerable<IStreamReporter> reporters, Ops.WorkerDrain drain, ILogger<ConfigStreamClient> logger)
     {
+        _drain = drain;
         _options = options;
         _applier = applier;
         _coalescer = new UpdateCoalescer(applier.ApplyAsync, TimeProvider.System);
@@ -236,6 +239,8 @@ public sealed class ConfigStreamClient : BackgroundService
         {
             for (var next = first; await next; next = responses.MoveNext(ct))
             {
+                if (responses.Current.KindCase == ControlMessage.KindOneofCase.Drain)
+                    _drain.Begin(responses.Current.Drain.Reason);
                 if (responses.Current.KindCase != ControlMessage.KindOneofCase.Update)
                     continue;
                 var update = responses.Current.Update;

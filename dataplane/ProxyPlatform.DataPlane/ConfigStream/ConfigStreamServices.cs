@@ -9,6 +9,8 @@ public static class ConfigStreamServices
     {
         services.TryAddSingleton<ConfigStreamStats>();
         services.AddSingleton<ConfigStreamClient>();
+        services.TryAddSingleton<Ops.WorkerDrain>();
+        services.AddSingleton<IStreamReporter, Ops.WorkerStatusReporter>();
         services.AddHostedService(sp => sp.GetRequiredService<ConfigStreamClient>());
         return services;
     }

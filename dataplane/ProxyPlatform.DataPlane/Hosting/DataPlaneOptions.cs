@@ -78,6 +78,16 @@ public sealed record DataPlaneOptions
     /// a <c>header:</c> key is chosen by clients, so its table is capped and evicts (see <see cref="RateLimiting.TokenBucketLimiter"/>).
     /// </summary>
     public int RateLimitMaxKeys { get; init; } = RateLimiting.TokenBucketLimiter.DefaultMaxKeys;
+    /// <summary>
+    /// How long a worker told to drain keeps serving with <c>/readyz</c> at 503, so that a load balancer
+    /// notices before it stops (<c>DataPlane:DrainSeconds</c>, default 5); in-flight requests then finish.
+    /// </summary>
+    public TimeSpan DrainTime { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// The host the worker reports in its proxy and ops URLs when a listener binds an unspecified address
+    /// such as 0.0.0.0 (<c>DataPlane:AdvertisedHost</c>; default the machine's name).
+    /// </summary>
+    public string? AdvertisedHost { get; init; }
 
     public static DataPlaneOptions From(IConfiguration configuration)
     {
@@ -131,6 +141,12 @@ public sealed record DataPlaneOptions
         var rateLimitKeys = configuration.GetValue("Proxy:RateLimitMaxKeys", RateLimiting.TokenBucketLimiter.DefaultMaxKeys);
         if (rateLimitKeys < 1)
             throw new InvalidOperationException($"Proxy:RateLimitMaxKeys must be at least 1; got {rateLimitKeys}.");
+        var drainSeconds = configuration.GetValue("DataPlane:DrainSeconds", 5.0);
+        if (!(drainSeconds is >= 0 and <= 3600))
+            throw new InvalidOperationException($"DataPlane:DrainSeconds must be from 0 to 3600; got {drainSeconds}.");
+        var advertised = Blank(configuration["DataPlane:AdvertisedHost"]);
+        if (advertised is not null && Uri.CheckHostName(advertised) == UriHostNameType.Unknown)
+            throw new InvalidOperationException($"DataPlane:AdvertisedHost must be a host name or an IP address; got '{advertised}'.");
         System.Net.IPAddress? bind = null;
         if (Blank(configuration["Proxy:OutboundBindAddress"]) is { } bindText && !System.Net.IPAddress.TryParse(bindText, out bind))
             throw new InvalidOperationException($"Proxy:OutboundBindAddress must be an IP address of this host, e.g. 10.0.0.7; got '{bindText}'.");
@@ -156,6 +172,8 @@ public sealed record DataPlaneOptions
             MaxRequestHeadersBytes = headerBytes,
             OutboundBindAddress = bind,
             RateLimitMaxKeys = rateLimitKeys,
+            DrainTime = TimeSpan.FromSeconds(drainSeconds),
+            AdvertisedHost = advertised,
         };
     }
 

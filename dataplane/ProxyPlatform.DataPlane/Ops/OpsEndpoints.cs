@@ -14,10 +14,13 @@ public static class OpsEndpoints
         // Alive as long as the process answers.
         ops.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
 
-        // Ready once a configuration is served, from the control plane or from last-known-good.
-        ops.MapGet("/readyz", (ConfigApplier applier) => applier.Current is { } snapshot
-            ? Results.Json(new { status = "ready", revision = snapshot.Revision })
-            : Results.Json(new { status = "not-ready", detail = "No configuration has been applied yet." }, statusCode: StatusCodes.Status503ServiceUnavailable));
+        // Ready once a configuration is served, from the control plane or from last-known-good, until told to drain.
+        ops.MapGet("/readyz", (ConfigApplier applier, WorkerDrain drain) =>
+            drain.State != Protos.DataPlane.DrainState.None
+                ? Results.Json(new { status = "draining", detail = "This worker is leaving: it finishes what it has and takes no new load." }, statusCode: StatusCodes.Status503ServiceUnavailable)
+            : applier.Current is { } snapshot
+                ? Results.Json(new { status = "ready", revision = snapshot.Revision })
+                : Results.Json(new { status = "not-ready", detail = "No configuration has been applied yet." }, statusCode: StatusCodes.Status503ServiceUnavailable));
 
         ops.MapGet("/config-stats", (ConfigApplier applier, LastKnownGoodSaver saver, ConfigStreamStats stats) => Results.Json(new
         {

@@ -122,6 +122,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new RestCase("list pools", "GET", "/v1/pools", null, Access.OperatorOnly, 200),
         new RestCase("get pool", "GET", "/v1/pools/default", null, Access.OperatorOnly, 200),
         new RestCase("put pool", "PUT", "/v1/pools/default", "{}", Access.OperatorOnly, 200),
+        new RestCase("patch pool", "PATCH", "/v1/pools/default", "{}", Access.OperatorOnly, 200),
         new RestCase("delete pool", "DELETE", "", null, Access.OperatorOnly, 204, async f =>
         {
             var path = $"/v1/pools/d{Guid.NewGuid():N}"[..^20];
@@ -222,6 +223,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new GrpcCase("ListPools", Access.OperatorOnly, 200, async (c, _) => await c.ListPoolsAsync(new())),
         new GrpcCase("GetPool", Access.OperatorOnly, 200, async (c, _) => await c.GetPoolAsync(new() { Pool = "default" })),
         new GrpcCase("PutPool", Access.OperatorOnly, 200, async (c, _) => await c.PutPoolAsync(new() { Pool = "default", Spec = new() })),
+        new GrpcCase("PatchPool", Access.OperatorOnly, 200, async (c, _) => await c.PatchPoolAsync(new() { Pool = "default", MergePatch = "{}" })),
         new GrpcCase("DeletePool", Access.OperatorOnly, 204, async (c, f) =>
         {
             var pool = $"g{Guid.NewGuid():N}"[..12];
