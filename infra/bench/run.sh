@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|restart|access|overlap|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
+#   infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # overlap: --routes N sets the larger tenant's routes (default 10,000; less only to check that it runs).

@@ -28,7 +28,8 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
             report.Series.Clear();
             report.Series.AddRange(series);
         }
-        received.Take(worker, report);
+        if (received.Take(worker, report) is { } fresh)
+            grains.GetGrain<IPoolTrafficGrain>(worker.Pool).Report(worker.WorkerId, worker.Instance, fresh.Requests, fresh.Seconds).Ignore();
         // The stream's reader waits for this: the tenants' grains are called together, not one after another.
         await Task.WhenAll(series
             .GroupBy(s => s.Tenant)
@@ -64,6 +65,7 @@ public sealed class MetricsReportHandler(IGrainFactory grains, ReceivedTraffic r
     public Task DisconnectedAsync(WorkerIdentity worker)
     {
         received.Forget(worker);
+        grains.GetGrain<IPoolTrafficGrain>(worker.Pool).Forget(worker.WorkerId, worker.Instance).Ignore();
         return Task.CompletedTask;
     }
 
@@ -92,6 +94,8 @@ public sealed class ReceivedTraffic : IDisposable
 
     private readonly Lock _gate = new();
     private readonly Dictionary<(string Worker, string Instance), Dictionary<(SeriesKind, string Tenant, string Name, string Backend, ulong Epoch), long[]>> _workers = [];
+    // When each worker last read the counters it reported (Unix ms): the interval of its next report.
+    private readonly Dictionary<(string Worker, string Instance), long> _readAt = [];
     private readonly Meter _meter;
     private readonly Counter<long> _reports;
 
@@ -107,34 +111,50 @@ public sealed class ReceivedTraffic : IDisposable
             description: "Worker streams on this node that have reported metrics.");
     }
 
-    public void Take(WorkerIdentity worker, MetricsReport report)
+    /// <summary>
+    /// Takes a worker's report in. Returns the requests its routes served since its previous report to
+    /// this node and the seconds between the two (the worker's clock), for the pool's request rate; null
+    /// for the first report of a stream, whose cumulative counts include what came before it.
+    /// </summary>
+    public (long Requests, double Seconds)? Take(WorkerIdentity worker, MetricsReport report)
     {
         _reports.Add(1);
         lock (_gate)
         {
-            if (!_workers.TryGetValue((worker.WorkerId, worker.Instance), out var series))
-                _workers[(worker.WorkerId, worker.Instance)] = series = [];
+            var id = (worker.WorkerId, worker.Instance);
+            if (!_workers.TryGetValue(id, out var series))
+                _workers[id] = series = [];
+            var newRequests = 0L;
             foreach (var sample in report.Series)
             {
                 var key = (sample.Kind, sample.Tenant, sample.Kind == SeriesKind.Backend ? sample.Cluster : sample.Route, sample.Backend, sample.Epoch);
-                // A removed route's or backend's final report: its series leaves this node's /metrics.
-                if (sample.Removed)
-                {
-                    series.Remove(key);
-                    continue;
-                }
                 var latest = series.GetValueOrDefault(key) ?? new long[5];
                 for (var i = 0; i < Math.Min(latest.Length, sample.RequestsByClass.Count); i++)
-                    latest[i] = Math.Max(latest[i], (long)sample.RequestsByClass[i]);
-                series[key] = latest;
+                {
+                    var value = (long)Math.Min(sample.RequestsByClass[i], long.MaxValue);
+                    if (sample.Kind == SeriesKind.Route)
+                        newRequests += Math.Max(0, value - latest[i]);
+                    latest[i] = Math.Max(latest[i], value);
+                }
+                // A removed route's or backend's final report: its series leaves this node's /metrics.
+                if (sample.Removed)
+                    series.Remove(key);
+                else
+                    series[key] = latest;
             }
+            var previous = _readAt.GetValueOrDefault(id);
+            _readAt[id] = Math.Max(previous, report.ReadAtUnixMs);
+            return previous > 0 && report.ReadAtUnixMs > previous ? (newRequests, (report.ReadAtUnixMs - previous) / 1000.0) : null;
         }
     }
 
     public void Forget(WorkerIdentity worker)
     {
         lock (_gate)
+        {
             _workers.Remove((worker.WorkerId, worker.Instance));
+            _readAt.Remove((worker.WorkerId, worker.Instance));
+        }
     }
 
     public void Dispose() => _meter.Dispose();

@@ -7,10 +7,19 @@ public static class ScalingServices
     {
         var options = ScalingOptions.From(builder.Configuration);
         builder.Services.AddSingleton(options);
+        // Autoscale sets a pool's replicas through the same merge patch as an operator; any provider then acts on it.
+        builder.Services.AddSingleton(Autoscale.AutoscaleOptions.From(builder.Configuration));
+        builder.Services.AddHostedService<Autoscale.AutoscaleTicker>();
         switch (options.Provider)
         {
             case ScalingOptions.NoProvider:
                 builder.Services.AddSingleton<IReplicaProvider, NoReplicaProvider>();
+                break;
+            case ScalingOptions.KubernetesProvider:
+                var kubernetes = Kubernetes.KubernetesScalingOptions.From(builder.Configuration);
+                builder.Services.AddSingleton(kubernetes);
+                builder.Services.AddSingleton(_ => Kubernetes.KubernetesReplicaProvider.CreateClient(kubernetes));
+                builder.Services.AddSingleton<IReplicaProvider, Kubernetes.KubernetesReplicaProvider>();
                 break;
             case ScalingOptions.ProcessProvider:
                 builder.Services.AddSingleton<IReplicaProvider, ProcessReplicaProvider>();

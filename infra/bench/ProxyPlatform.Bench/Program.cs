@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
 using ProxyPlatform.Bench;
+using ProxyPlatform.Bench.FanOut;
 using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 
-// infra/bench/run.sh [all|propagation|restart|access|overlap|throughput|ratelimit] [--writes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
 int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
@@ -40,6 +41,9 @@ switch (which)
     case "overlap":
         await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000, Option("--routes") ?? 10_000);
         break;
+    case "fanout":
+        await FanOutBenchmark.RunAsync(Option("--streams") is { } streams ? [streams] : [1_000, 2_000], Option("--writes") ?? 100);
+        break;
     case "ratelimit":
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
@@ -51,6 +55,7 @@ switch (which)
             await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
             await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
             await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
+            await FanOutBenchmark.RunAsync([1_000, 2_000], 100);
             await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         }
         interruptible = true;
@@ -65,7 +70,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, ratelimit, throughput, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, ratelimit, throughput, all (the default).");
         return 2;
 }
 return 0;

@@ -187,7 +187,8 @@ public static class PropagationBenchmark
         return new Run(routes, latencies, writesPerSecond, coldWritesPerSecond, rss, cpuPerWrite);
     }
 
-    private static void ProductionPools(NpgsqlConnectionStringBuilder connection)
+    /// <summary>Npgsql's own pool settings, as a deployment has them, instead of the test suite's.</summary>
+    internal static void ProductionPools(NpgsqlConnectionStringBuilder connection)
     {
         var defaults = new NpgsqlConnectionStringBuilder();
         connection.MaxPoolSize = defaults.MaxPoolSize;
