@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// </summary>
 public sealed class AdminOperations(
     IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
-    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets)
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets, ILogger<AdminOperations> logger)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -81,12 +81,20 @@ public sealed class AdminOperations(
         .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision))
         .ToList();
 
-    public Task<WriteResult<ClusterResource>> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
+    /// <summary>Writes a cluster; what it was accepted with but warned about (<see cref="ConfigValidator.Warnings"/>) is logged and answered.</summary>
+    public async Task<(WriteResult<ClusterResource> Result, IReadOnlyList<FieldError> Warnings)> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
         caller.EnsureCanWrite(tenant);
         Validate(ConfigValidator.Validate(spec));
-        return Cluster(tenant, cluster).Put(spec!, ifMatch);
+        var result = await Cluster(tenant, cluster).Put(spec!, ifMatch);
+        var warnings = ConfigValidator.Warnings(result.Resource.Spec);
+        foreach (var warning in warnings)
+        {
+            logger.LogWarning("Cluster {Tenant}/{Cluster} written at revision {Revision} by key {KeyId} with {Field}: {Warning}",
+                tenant, cluster, result.Revision, caller.KeyId, warning.Field, warning.Message);
+        }
+        return (result, warnings);
     }
 
     public async Task<ClusterResource> GetCluster(Caller caller, string tenant, string cluster)
