@@ -269,7 +269,7 @@ public sealed class AdminOperations(
             if (acme.DirectoryUrl is null)
                 throw AdminException.Invalid("acme", "this control plane orders no certificates: it has no Acme:DirectoryUrl.");
             if (!secrets.CanSeal)
-                throw AdminException.Invalid("acme", "this control plane has no Secrets:Keys to encrypt the certificate's private key with; an operator configures one.");
+                throw AdminException.Invalid("acme", "this control plane has no Secrets:Key to encrypt the certificate's private key with; an operator configures one.");
             // Stored as compared: lower case, no trailing dot, IDNs as A-labels.
             if (order.Hosts is { } hosts)
                 order = order with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] };
@@ -280,7 +280,7 @@ public sealed class AdminOperations(
         Validate(CertificateChecks.Check(spec.Certificate, spec.PrivateKey, clock.GetUtcNow(), out var checkedCertificate));
         Validate(CertificateNamesWithin(tenant, claims, checkedCertificate!.Bundle.Names, "certificate"));
         if (!secrets.CanSeal)
-            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
+            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Key to encrypt private keys with, and stores none in clear; an operator configures one.");
         // Sealed here, so the key reaches the certificate's grain (perhaps on another silo) encrypted.
         var sealedCertificate = checkedCertificate with { Bundle = secrets.Sealed(ResourceKey.OfCertificate(tenant, certificate), checkedCertificate.Bundle) };
         return await Certificate(tenant, certificate).PutUploaded(sealedCertificate, ifMatch);
