@@ -273,6 +273,15 @@ public static partial class ConfigValidator
         return errors;
     }
 
+    /// <summary>
+    /// What a valid cluster is accepted with but warned about, field first: today only <c>tls.insecureSkipVerify</c>,
+    /// which leaves the cluster's https backends unauthenticated. The admin APIs answer these beside the write.
+    /// </summary>
+    public static IReadOnlyList<FieldError> Warnings(ClusterSpec spec) =>
+        spec.Tls is { InsecureSkipVerify: true }
+            ? [new FieldError("tls.insecureSkipVerify", "the worker accepts any certificate from this cluster's https:// backends, so whoever sits between worker and backend can read and change its traffic; give tls.caPem instead.")]
+            : [];
+
     private static void ValidateBackendTls(BackendTlsSpec tls, List<FieldError> errors)
     {
         if (tls.CaPem is { } pem)
@@ -301,6 +310,8 @@ public static partial class ConfigValidator
             if (tls.InsecureSkipVerify)
                 errors.Add(new FieldError("tls.insecureSkipVerify", "verifies nothing, so a caPem beside it would be ignored: give one or the other."));
         }
+        if (tls.ClientCertificate is { } client && ValidateId("tls.clientCertificate", client) is { Count: > 0 } bad)
+            errors.AddRange(bad);
         if (tls.ServerName is { } name && (name.Length > 253 || !HostPattern().IsMatch(name) || name.StartsWith("*.", StringComparison.Ordinal)))
             errors.Add(new FieldError("tls.serverName", $"'{Shortened(name)}' is not a host name: use a lower-case DNS name such as 'api.internal'."));
     }

@@ -100,6 +100,11 @@ public sealed record BackendTlsSpec
     /// <summary>Accept any certificate: no protection against whoever sits between worker and backend. Explicit, logged when applied.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public bool InsecureSkipVerify { get; init; }
+    /// <summary>
+    /// The ID of one of the tenant's certificates that the worker presents to the backends that ask for a
+    /// client certificate (mTLS to the origin); it must exist, hold a private key and be unexpired when written.
+    /// </summary>
+    public string? ClientCertificate { get; init; }
 }
 
 /// <summary>

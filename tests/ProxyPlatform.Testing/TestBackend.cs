@@ -9,7 +9,8 @@ namespace ProxyPlatform.Testing;
 /// <summary>
 /// A real HTTP backend on a loopback port that answers every request with its own name and what
 /// it received (method, path, query, Host and the request headers), and counts its requests.
-/// <c>?delay=&lt;ms&gt;</c> makes it answer late, for time-outs.
+/// <c>?delay=&lt;ms&gt;</c> makes it answer late, for time-outs. Over https it also echoes the server
+/// name the client sent (SNI) and the subject of the client certificate it presented.
 /// </summary>
 public sealed class TestBackend : IAsyncDisposable
 {
@@ -31,7 +32,8 @@ public sealed class TestBackend : IAsyncDisposable
     public int Requests => Volatile.Read(ref _requests);
 
     /// <param name="tls">A certificate (and its chain) to serve https with instead of http.</param>
-    public static async Task<TestBackend> StartAsync(string name, TestCertificate? tls = null)
+    /// <param name="clientCaPem">With <paramref name="tls"/>: a root that must have issued a client certificate, without which the handshake fails.</param>
+    public static async Task<TestBackend> StartAsync(string name, TestCertificate? tls = null, string? clientCaPem = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -42,11 +44,31 @@ public sealed class TestBackend : IAsyncDisposable
                 return;
             var chain = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
             chain.ImportFromPem(tls.IntermediatePem);
-            listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+            var https = new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
             {
                 ServerCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(tls.LeafPem, tls.KeyPem),
                 ServerCertificateChain = chain,
-            });
+            };
+            if (clientCaPem is not null)
+            {
+                var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+                roots.ImportFromPem(clientCaPem);
+                https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate;
+                https.ClientCertificateValidation = (certificate, sent, _) =>
+                {
+                    using var verified = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    verified.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    verified.ChainPolicy.CustomTrustStore.AddRange(roots);
+                    verified.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    if (sent is not null)
+                    {
+                        foreach (var element in sent.ChainElements)
+                            verified.ChainPolicy.ExtraStore.Add(element.Certificate);
+                    }
+                    return verified.Build(certificate);
+                };
+            }
+            listen.UseHttps(https);
         }));
         var app = builder.Build();
         TestBackend? backend = null;
@@ -57,7 +79,9 @@ public sealed class TestBackend : IAsyncDisposable
                 await Task.Delay(delay, context.RequestAborted);
             var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
             await context.Response.WriteAsJsonAsync(new BackendEcho(name, context.Request.Method, context.Request.Path.Value ?? "",
-                context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers));
+                context.Request.QueryString.Value ?? "", context.Request.Host.Value ?? "", headers,
+                context.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream.TargetHostName,
+                context.Connection.ClientCertificate?.Subject));
         });
         backend = new TestBackend(name, app) { _https = tls is not null };
         await app.StartAsync();
@@ -73,4 +97,6 @@ public sealed class TestBackend : IAsyncDisposable
 }
 
 /// <summary>What a <see cref="TestBackend"/> saw of a request.</summary>
-public sealed record BackendEcho(string Backend, string Method, string Path, string Query, string Host, Dictionary<string, string> Headers);
+/// <param name="Sni">Over https: the server name the client's ClientHello carried (empty without one).</param>
+/// <param name="ClientCertificate">Over https: the subject of the certificate the client presented, if any.</param>
+public sealed record BackendEcho(string Backend, string Method, string Path, string Query, string Host, Dictionary<string, string> Headers, string? Sni = null, string? ClientCertificate = null);

@@ -16,7 +16,8 @@ public sealed record TestCertificate(string ChainPem, string KeyPem, string Leaf
 /// </summary>
 public static class TestCertificates
 {
-    public static TestCertificate Issue(IEnumerable<string> names, TimeSpan? validFor = null, DateTimeOffset? notBefore = null, bool rsa = false)
+    /// <param name="clientAuth">Also usable as a TLS client certificate (extended key usage clientAuth beside serverAuth).</param>
+    public static TestCertificate Issue(IEnumerable<string> names, TimeSpan? validFor = null, DateTimeOffset? notBefore = null, bool rsa = false, bool clientAuth = false)
     {
         var from = notBefore ?? DateTimeOffset.UtcNow.AddHours(-1);
         var until = from + (validFor ?? TimeSpan.FromDays(30));
@@ -34,7 +35,10 @@ public static class TestCertificates
             san.AddDnsName(name);
         request.CertificateExtensions.Add(san.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        var usages = new OidCollection { new Oid("1.3.6.1.5.5.7.3.1") };
+        if (clientAuth)
+            usages.Add(new Oid("1.3.6.1.5.5.7.3.2"));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(usages, false));
         using var leaf = request.Create(intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(intermediateKey), from, until, RandomNumberGenerator.GetBytes(16));
 
         var leafPem = leaf.ExportCertificatePem() + "\n";

@@ -14,7 +14,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// </summary>
 public sealed class AdminOperations(
     IGrainFactory grains, GrainReferences<IRouteTableGrain> routeTables, ConfigStore store, HealthStore health, KeyOperations keys, ControlPlaneOptions options,
-    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets, Scaling.IReplicaProvider replicas)
+    TimeProvider clock, Certificates.Acme.AcmeOptions acme, Certificates.CertificateSecrets secrets, Scaling.IReplicaProvider replicas, ILogger<AdminOperations> logger)
 {
     public async Task<WriteResult<TenantResource>> PutTenant(Caller caller, string tenant, TenantSpec? spec, string? ifMatch)
     {
@@ -81,12 +81,20 @@ public sealed class AdminOperations(
         .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision))
         .ToList();
 
-    public Task<WriteResult<ClusterResource>> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
+    /// <summary>Writes a cluster; what it was accepted with but warned about (<see cref="ConfigValidator.Warnings"/>) is logged and answered.</summary>
+    public async Task<(WriteResult<ClusterResource> Result, IReadOnlyList<FieldError> Warnings)> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster));
         caller.EnsureCanWrite(tenant);
         Validate(ConfigValidator.Validate(spec));
-        return Cluster(tenant, cluster).Put(spec!, ifMatch);
+        var result = await Cluster(tenant, cluster).Put(spec!, ifMatch);
+        var warnings = ConfigValidator.Warnings(result.Resource.Spec);
+        foreach (var warning in warnings)
+        {
+            logger.LogWarning("Cluster {Tenant}/{Cluster} written at revision {Revision} by key {KeyId} with {Field}: {Warning}",
+                tenant, cluster, result.Revision, caller.KeyId, warning.Field, warning.Message);
+        }
+        return (result, warnings);
     }
 
     public async Task<ClusterResource> GetCluster(Caller caller, string tenant, string cluster)
@@ -278,7 +286,7 @@ public sealed class AdminOperations(
             if (acme.DirectoryUrl is null)
                 throw AdminException.Invalid("acme", "this control plane orders no certificates: it has no Acme:DirectoryUrl.");
             if (!secrets.CanSeal)
-                throw AdminException.Invalid("acme", "this control plane has no Secrets:Keys to encrypt the certificate's private key with; an operator configures one.");
+                throw AdminException.Invalid("acme", "this control plane has no Secrets:Key to encrypt the certificate's private key with; an operator configures one.");
             // Stored as compared: lower case, no trailing dot, IDNs as A-labels.
             if (order.Hosts is { } hosts)
                 order = order with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] };
@@ -289,7 +297,7 @@ public sealed class AdminOperations(
         Validate(CertificateChecks.Check(spec.Certificate, spec.PrivateKey, clock.GetUtcNow(), out var checkedCertificate));
         Validate(CertificateNamesWithin(tenant, claims, checkedCertificate!.Bundle.Names, "certificate"));
         if (!secrets.CanSeal)
-            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
+            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Key to encrypt private keys with, and stores none in clear; an operator configures one.");
         // Sealed here, so the key reaches the certificate's grain (perhaps on another silo) encrypted.
         var sealedCertificate = checkedCertificate with { Bundle = secrets.Sealed(ResourceKey.OfCertificate(tenant, certificate), checkedCertificate.Bundle) };
         return await Certificate(tenant, certificate).PutUploaded(sealedCertificate, ifMatch);

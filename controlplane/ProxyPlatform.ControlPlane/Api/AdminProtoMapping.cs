@@ -162,6 +162,7 @@ public static class AdminProtoMapping
                 CaPem = tls.CaPem.Length == 0 ? null : tls.CaPem,
                 ServerName = tls.ServerName.Length == 0 ? null : tls.ServerName,
                 InsecureSkipVerify = tls.InsecureSkipVerify,
+                ClientCertificate = tls.ClientCertificate.Length == 0 ? null : tls.ClientCertificate,
             },
         };
     }
@@ -204,7 +205,7 @@ public static class AdminProtoMapping
                 pb.Connections.MaxPerBackend = max;
         }
         if (spec.Tls is { } tls)
-            pb.Tls = new AdminPb.BackendTls { CaPem = tls.CaPem ?? "", ServerName = tls.ServerName ?? "", InsecureSkipVerify = tls.InsecureSkipVerify };
+            pb.Tls = new AdminPb.BackendTls { CaPem = tls.CaPem ?? "", ServerName = tls.ServerName ?? "", InsecureSkipVerify = tls.InsecureSkipVerify, ClientCertificate = tls.ClientCertificate ?? "" };
         return pb;
     }
 

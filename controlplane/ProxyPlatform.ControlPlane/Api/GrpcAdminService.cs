@@ -34,7 +34,13 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, Ex
         });
 
     public override Task<ClusterReply> PutCluster(PutClusterRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutCluster(Who(context), request.Tenant, request.Cluster, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () =>
+        {
+            var (result, warnings) = await ops.PutCluster(Who(context), request.Tenant, request.Cluster, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch));
+            var reply = result.Resource.ToReply();
+            reply.Warnings.AddRange(warnings.Select(w => $"{w.Field}: {w.Message}"));
+            return reply;
+        });
 
     public override Task<ClusterReply> GetCluster(ClusterRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetCluster(Who(context), request.Tenant, request.Cluster)).ToReply());

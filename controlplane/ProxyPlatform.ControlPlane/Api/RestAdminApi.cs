@@ -36,7 +36,10 @@ public static class RestAdminApi
             return Resource(c, resource, r => r.Revision, r => RejectedBy(Render(r), rejectedBy));
         });
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            await Written(c, await ops.PutCluster(Who(c), tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c)), r => r.Revision, Render));
+        {
+            var (result, warnings) = await ops.PutCluster(Who(c), tenant, cluster, await Body<ClusterSpec>(c), IfMatch(c));
+            return await Written(c, result, r => r.Revision, r => Warned(c, Render(r), warnings));
+        });
         v1.MapDelete("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteCluster(Who(c), tenant, cluster, IfMatch(c))));
 
@@ -259,6 +262,25 @@ public static class RestAdminApi
             return Pending(body, pending);
         return Results.Text(body.ToJsonString(ConfigJson.Options), "application/json", statusCode: result.Created ? 201 : 200);
     }
+
+    /// <summary>
+    /// Adds what a write was accepted with but warned about: one RFC 9111 <c>Warning: 299 - "field: message"</c>
+    /// header each, and <c>warnings: [{field, message}]</c> in the body.
+    /// </summary>
+    private static JsonObject Warned(HttpContext context, JsonObject body, IReadOnlyList<FieldError> warnings)
+    {
+        if (warnings.Count == 0)
+            return body;
+        context.Response.Headers.Warning = warnings
+            .Select(w => "299 - " + QuotedString($"{w.Field}: {w.Message}"))
+            .ToArray();
+        body["warnings"] = new JsonArray(warnings.Select(w => (JsonNode)new JsonObject { ["field"] = w.Field, ["message"] = w.Message }).ToArray());
+        return body;
+    }
+
+    /// <summary>An RFC 9110 quoted-string.</summary>
+    private static string QuotedString(string text) =>
+        '"' + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + '"';
 
     private static async Task<IResult> Deleted(HttpContext context, long revision)
     {

@@ -213,7 +213,7 @@ public sealed class CertificateGrain(
     private async Task<long> CommitBundle(CertificateBundle bundle)
     {
         if (!secrets.CanSeal)
-            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Keys to encrypt private keys with, and stores none in clear; an operator configures one.");
+            throw AdminException.Invalid("privateKey", "this control plane has no Secrets:Key to encrypt private keys with, and stores none in clear; an operator configures one.");
         var json = secrets.ToRow(Key, bundle);
         var revision = await this.CommitAsync(() => commits.CommitAsync(new ConfigEntry(Key, 0, json)));
         Take(ConfigJson.Read<CertificateBundle>(json), revision);

@@ -18,8 +18,11 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// Refuse a change that leaves a route of its tenant fully shadowed (DESIGN.md, "Details: Shadowing"),
 /// unless that route allows it (<c>Routing:OverlapAnalysis</c>, on by default in the control plane).
 /// </param>
-public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current, bool overlapAnalysis = false)
+/// <param name="clock">Judges certificates' expiry; the system's clock unless a test gives one.</param>
+public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas? defaults, Func<ResourceKey, ConfigEntry?> current, bool overlapAnalysis = false, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     // What the batch's accepted changes add to each tenant's use.
     private readonly Dictionary<string, TenantUsage> _staged = new(StringComparer.Ordinal);
     // The batch's accepted route changes, over the committed routes: each tenant's routes written, and every route key changed.
@@ -47,6 +50,8 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
             {
                 if (key.Kind == ResourceKind.Pool)
                     CheckPoolRemoval(key);
+                else if (key.Kind == ResourceKind.Certificate)
+                    CheckCertificateRemoval(key);
                 continue;
             }
             switch (key.Kind)
@@ -61,7 +66,9 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
                     CheckRoute(key, ConfigJson.Read<RouteSpec>(entry.Json!));
                     break;
                 case ResourceKind.Cluster:
-                    Refuse(PoolLimitsCheck.Check(ConfigJson.Read<ClusterDefinition>(entry.Json!), PoolSpec()?.Limits));
+                    var cluster = ConfigJson.Read<ClusterDefinition>(entry.Json!);
+                    Refuse(PoolLimitsCheck.Check(cluster, PoolSpec()?.Limits));
+                    CheckClientCertificate(key, cluster.Spec?.Tls);
                     break;
                 case ResourceKind.Certificate:
                     CheckCertificate(key, ConfigJson.Read<CertificateBundle>(entry.Json!));
@@ -226,6 +233,37 @@ public sealed class TenancyRules(string pool, ConfigSet committed, TenantQuotas?
                 throw AdminException.Conflict(
                     $"Host '{name}' of certificate '{key.QualifiedId}' is also claimed by tenant(s) {string.Join(", ", others)}, from before one owner per host was enforced; " +
                     "an operator must give the host to one tenant first.");
+        }
+    }
+
+    /// <summary>
+    /// A cluster's <c>tls.clientCertificate</c> names a certificate of the cluster's own tenant that holds a
+    /// private key and has not expired: what the worker could not present is refused when written.
+    /// </summary>
+    private void CheckClientCertificate(ResourceKey cluster, BackendTlsSpec? tls)
+    {
+        if (tls?.ClientCertificate is not { } id)
+            return;
+        const string field = "tls.clientCertificate";
+        if (current(ResourceKey.OfCertificate(cluster.Tenant, id)) is not { Json: { } json })
+            throw AdminException.Invalid(field, $"'{id}' is not a certificate of tenant '{cluster.Tenant}': upload it (or wait for its ACME order to be issued) first.");
+        var certificate = ConfigJson.Read<CertificateBundle>(json);
+        if (string.IsNullOrEmpty(certificate.PrivateKey))
+            throw AdminException.Invalid(field, $"certificate '{id}' holds no private key, so it cannot authenticate the worker to a backend.");
+        if (certificate.NotAfter <= _clock.GetUtcNow())
+            throw AdminException.Invalid(field, $"certificate '{id}' expired at {certificate.NotAfter:O}.");
+    }
+
+    /// <summary>A certificate a cluster presents to its backends stays until no cluster names it.</summary>
+    private void CheckCertificateRemoval(ResourceKey certificate)
+    {
+        // Certificates are rarely removed: a scan of the tenant's clusters costs nothing that matters.
+        foreach (var (cluster, _) in Index.Clusters)
+        {
+            if (cluster.Tenant != certificate.Tenant || current(cluster) is not { Json: { } json })
+                continue;
+            if (ConfigJson.Read<ClusterDefinition>(json).Spec?.Tls?.ClientCertificate == certificate.Id)
+                throw AdminException.Conflict($"Certificate '{certificate.QualifiedId}' is the client certificate of cluster '{cluster.QualifiedId}' (its tls.clientCertificate); change that cluster first.");
         }
     }
 

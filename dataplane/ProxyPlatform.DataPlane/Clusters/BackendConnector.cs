@@ -24,6 +24,34 @@ public sealed class BackendConnector(IPAddress? bindAddress)
         set => _allowed = value;
     }
 
+    /// <summary>
+    /// The certificates of the configuration being served, from which a cluster's <c>tls.clientCertificate</c>
+    /// is presented to its backends: a connection opened after a certificate changed presents the new one.
+    /// </summary>
+    public Tls.CertificateIndex ClientCertificates
+    {
+        get => _certificates;
+        set => _certificates = value;
+    }
+
+    private volatile Tls.CertificateIndex _certificates = Tls.CertificateIndex.Empty;
+
+    /// <summary>A connection to <paramref name="endpoint"/> from any local address, to any of its addresses.</summary>
+    public static async ValueTask<Stream> ConnectDirectAsync(DnsEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A <see cref="SocketsHttpHandler.ConnectCallback"/>.</summary>
     public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
         ConnectAsync(context.DnsEndPoint, cancellationToken);

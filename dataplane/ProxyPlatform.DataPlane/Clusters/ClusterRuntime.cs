@@ -95,7 +95,7 @@ public sealed class ClusterRuntime
         }
         var allUnhealthy = enabled.Count > 0 && routable.Count == 0;
         var backends = allUnhealthy && spec.HealthCheck!.Panic ? enabled : routable;
-        var settings = ConnectionSettings.From(spec, connector);
+        var settings = ConnectionSettings.From(spec, connector, id.Tenant);
         var pool = previous is not null && previous.Pool.Settings == settings ? previous.Pool : new ConnectionPool(settings);
         return new ClusterRuntime(id, definition, [.. enabled], [.. backends], allUnhealthy, pool, previous?.Budget ?? new RetryBudget());
     }

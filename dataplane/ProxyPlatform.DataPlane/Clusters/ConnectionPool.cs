@@ -4,14 +4,16 @@ using ProxyPlatform.Configuration;
 namespace ProxyPlatform.DataPlane.Clusters;
 
 /// <summary>What a cluster's connection pool is built from: the pool is kept across changes of the cluster until these change.</summary>
-public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, BackendConnector? Connector = null, BackendTlsSpec? Tls = null)
+/// <param name="Tenant">The cluster's tenant, whose certificate <see cref="BackendTlsSpec.ClientCertificate"/> names.</param>
+public sealed record ConnectionSettings(TimeSpan ConnectTimeout, int MaxPerBackend, TimeSpan IdleTimeout, BackendConnector? Connector = null, BackendTlsSpec? Tls = null, string Tenant = "")
 {
-    public static ConnectionSettings From(ClusterSpec spec, BackendConnector? connector = null) => new(
+    public static ConnectionSettings From(ClusterSpec spec, BackendConnector? connector = null, string tenant = "") => new(
         TimeSpan.FromSeconds(spec.Timeouts?.ConnectSeconds ?? 10),
         spec.Connections?.MaxPerBackend ?? int.MaxValue,
         TimeSpan.FromSeconds(spec.Connections?.IdleSeconds ?? new ConnectionsSpec().IdleSeconds),
         connector,
-        spec.Tls);
+        spec.Tls,
+        tenant);
 }
 
 /// <summary>A cluster's connections to its backends: one <see cref="HttpMessageInvoker"/>, shared by its requests.</summary>
@@ -33,10 +35,11 @@ public sealed class ConnectionPool
             MaxConnectionsPerServer = settings.MaxPerBackend,
             PooledConnectionIdleTimeout = settings.IdleTimeout,
         };
-        if (settings.Connector is { } connector)
+        // With TLS settings the worker makes the handshake itself (BackendTls says why); else .NET does.
+        if (settings.Tls is { } tls)
+            handler.ConnectCallback = new BackendTls(tls, settings.Tenant, settings.Connector).ConnectAsync;
+        else if (settings.Connector is { } connector)
             handler.ConnectCallback = connector.ConnectAsync;
-        if (BackendTls.ClientOptions(settings.Tls) is { } tls)
-            handler.SslOptions = tls;
         Invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 

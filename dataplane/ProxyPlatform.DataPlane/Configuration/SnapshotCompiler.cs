@@ -270,6 +270,7 @@ public sealed class SnapshotCompiler(DataPlaneOptions options, TrafficRegistry t
     {
         // Connections opened from now on are held to the pool's limits; open ones were checked when they were made.
         connector.AllowedNetworks = update.Limits?.AllowedBackendNetworks;
+        connector.ClientCertificates = update.Runtime.Certificates;
         foreach (var (id, slot) in update.NewSlots)
             _slots.TryAdd(id, slot);
         foreach (var (id, cluster, previous) in update.ClusterChanges)

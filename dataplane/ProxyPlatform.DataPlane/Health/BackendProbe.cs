@@ -23,6 +23,8 @@ public sealed class BackendProbe(ResourceKey cluster, string backend, string add
     public string Backend { get; } = backend;
     public string Address { get; } = address;
     public HealthCheckSpec Spec { get; } = spec;
+    /// <summary>The cluster's TLS settings, which the probe connects under; null: .NET's defaults.</summary>
+    public BackendTlsSpec? Tls { get; init; }
     public Uri Target { get; } = new(address.TrimEnd('/') + spec.Path);
     public StatusRanges Expected { get; } = StatusRanges.TryParse(spec.ExpectedStatus, out var ranges) ? ranges : throw new ArgumentException($"expectedStatus '{spec.ExpectedStatus}' is not valid.", nameof(spec));
 

@@ -15,6 +15,8 @@ namespace ProxyPlatform.DataPlane.Health;
 /// cluster's probes spread over it rather than leave together. The set of loops follows the
 /// configuration: a new backend or cluster starts probing, a removed, disabled or re-addressed one
 /// stops, and a changed health check restarts its backends' loops, without restarting the worker.
+/// A cluster with <c>tls</c> settings is probed under them (its CA, server name, client certificate),
+/// each of its backends on a connection pool of its own, as its requests are.
 /// </summary>
 public sealed class HealthProber(ConfigApplier applier, HealthViews views, BackendConnector connector, ILogger<HealthProber> logger) : BackgroundService
 {
@@ -22,19 +24,21 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
     private readonly Dictionary<(ResourceKey Cluster, string Backend), (BackendProbe Probe, CancellationTokenSource Stop)> _loops = [];
     private HttpMessageInvoker _client = null!;
 
+    private static SocketsHttpHandler Handler() => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        ActivityHeadersPropagator = null,
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+    };
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Off the start-up path: the listeners open without waiting for the probes to be set up.
         await Task.Yield();
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            ActivityHeadersPropagator = null,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        };
+        var handler = Handler();
         // The forwarder's connector: probes bind where requests bind and address only what requests may.
         handler.ConnectCallback = connector.ConnectAsync;
         using var client = _client = new HttpMessageInvoker(handler, disposeHandler: true);
@@ -64,7 +68,7 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
 
     private void Follow(ConfigSnapshot snapshot, CancellationToken stoppingToken)
     {
-        var wanted = new Dictionary<(ResourceKey, string), (string Address, HealthCheckSpec Spec)>();
+        var wanted = new Dictionary<(ResourceKey, string), (string Address, HealthCheckSpec Spec, BackendTlsSpec? Tls)>();
         foreach (var (id, cluster) in snapshot.Clusters)
         {
             if (cluster.Spec.Spec?.HealthCheck is not { } check || !StatusRanges.TryParse(check.ExpectedStatus, out _))
@@ -72,22 +76,22 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
             foreach (var (backendId, backend) in cluster.Spec.Backends)
             {
                 if (backend.Enabled && backend.Weight > 0)
-                    wanted[(id, backendId)] = (backend.Address, check);
+                    wanted[(id, backendId)] = (backend.Address, check, cluster.Spec.Spec?.Tls);
             }
         }
         foreach (var (key, (probe, stop)) in _loops.ToList())
         {
-            if (wanted.TryGetValue(key, out var target) && target.Address == probe.Address && target.Spec == probe.Spec)
+            if (wanted.TryGetValue(key, out var target) && target.Address == probe.Address && target.Spec == probe.Spec && target.Tls == probe.Tls)
                 continue;
             stop.Cancel();
             _loops.Remove(key);
             views.Remove(probe);
         }
-        foreach (var (key, (address, spec)) in wanted)
+        foreach (var (key, (address, spec, tls)) in wanted)
         {
             if (_loops.ContainsKey(key))
                 continue;
-            var probe = new BackendProbe(key.Item1, key.Item2, address, spec);
+            var probe = new BackendProbe(key.Item1, key.Item2, address, spec) { Tls = tls };
             var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             _loops[key] = (probe, stop);
             views.Add(probe);
@@ -99,13 +103,16 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
     private async Task ProbeLoopAsync(BackendProbe probe, CancellationToken stop)
     {
         var interval = TimeSpan.FromSeconds(probe.Spec.IntervalSeconds);
+        // Under the cluster's TLS settings, the probe has connections of its own; else it shares the prober's.
+        using var own = probe.Tls is { } tls ? new HttpMessageInvoker(WithTls(Handler(), tls, probe.Cluster.Tenant), disposeHandler: true) : null;
+        var client = own ?? _client;
         try
         {
             await Task.Delay(interval * Random.Shared.NextDouble(), stop);
             using var timer = new PeriodicTimer(interval);
             do
             {
-                var (passed, latencyMs, reason) = await ProbeAsync(probe, stop);
+                var (passed, latencyMs, reason) = await ProbeAsync(probe, client, stop);
                 if (probe.Record(passed, latencyMs, reason))
                 {
                     logger.LogInformation("Backend {Backend} of cluster {Cluster} is {State} for this worker ({Reason})",
@@ -120,7 +127,13 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
         }
     }
 
-    private async Task<(bool Passed, double LatencyMs, string? Reason)> ProbeAsync(BackendProbe probe, CancellationToken stop)
+    private SocketsHttpHandler WithTls(SocketsHttpHandler handler, BackendTlsSpec tls, string tenant)
+    {
+        handler.ConnectCallback = new BackendTls(tls, tenant, connector).ConnectAsync;
+        return handler;
+    }
+
+    private static async Task<(bool Passed, double LatencyMs, string? Reason)> ProbeAsync(BackendProbe probe, HttpMessageInvoker client, CancellationToken stop)
     {
         var started = Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop);
@@ -129,7 +142,7 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, probe.Target);
             request.Headers.UserAgent.ParseAdd("proxyplatform-health/1");
-            using var response = await _client.SendAsync(request, timeout.Token);
+            using var response = await client.SendAsync(request, timeout.Token);
             await response.Content.CopyToAsync(Stream.Null, timeout.Token);
             var latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             var status = (int)response.StatusCode;
@@ -138,6 +151,10 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
             return (false, Stopwatch.GetElapsedTime(started).TotalMilliseconds, "time-out");
+        }
+        catch (HttpRequestException ex) when (Find<System.Security.Authentication.AuthenticationException>(ex) is { } tls)
+        {
+            return (false, Stopwatch.GetElapsedTime(started).TotalMilliseconds, $"TLS failure: {tls.Message}");
         }
         catch (HttpRequestException ex)
         {
@@ -150,5 +167,15 @@ public sealed class HealthProber(ConfigApplier applier, HealthViews views, Backe
         {
             return (false, Stopwatch.GetElapsedTime(started).TotalMilliseconds, "transport failure");
         }
+    }
+
+    private static T? Find<T>(Exception? exception) where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+                return found;
+        }
+        return null;
     }
 }

@@ -26,6 +26,10 @@ public readonly record struct Problem(int Status, string Type, string Title, str
     public static Problem UnknownHost(HttpRequest request) => new(StatusCodes.Status404NotFound, "unknown-host", "No tenant serves this host",
         $"No tenant of this worker claims the host '{request.Host.Host}'.");
 
+    /// <summary>421 <c>misdirected-request</c>: the Host belongs to another tenant than the TLS connection's server name (<see cref="RouteMatch"/>).</summary>
+    public static Problem Misdirected(HttpRequest request, string serverName) => new(StatusCodes.Status421MisdirectedRequest, "misdirected-request", "The request was sent on another host's connection",
+        $"This TLS connection was opened for '{serverName}', whose tenant does not serve the host '{request.Host.Host}': open a connection for that host.");
+
     /// <summary>400 <c>bad-path</c>: a path that would mean something else to a backend than to the route table (<see cref="PathNormalization"/>).</summary>
     public static Problem BadPath(string detail) => new(StatusCodes.Status400BadRequest, "bad-path", "The request path is refused", detail);
 

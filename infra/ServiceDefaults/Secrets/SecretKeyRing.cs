@@ -6,8 +6,9 @@ namespace ProxyPlatform.Secrets;
 
 /// <summary>
 /// The keys that encrypt secrets at rest (certificates' private keys, ACME account keys): the control
-/// plane's from <c>Secrets:Keys</c>, a list of <c>{Id, Key}</c>, each key base64 of 32 bytes. The first
-/// seals; every one opens, so a key is rotated by putting a new one first and keeping the old ones until
+/// plane's from <c>Secrets:Key</c>, the one current key (base64 of 32 bytes, identified by a hash of it), and
+/// <c>Secrets:Keys</c>, a list of <c>{Id, Key}</c>. The current key seals (else the list's first); every one
+/// opens, so a key is rotated by making a new one current and keeping the old ones in the list until
 /// nothing sealed with them is left. A worker has one key, <c>DataPlane:SecretsKey</c>
 /// (<see cref="Single"/>), for the private keys in its last-known-good file.
 /// </summary>
@@ -30,7 +31,7 @@ public sealed class SecretKeyRing
 
     public static SecretKeyRing From(IConfiguration configuration)
     {
-        var keys = new List<(string, byte[])>();
+        var keys = new List<(string, byte[])>(Single(configuration, "Secrets:Key")._keys);
         foreach (var entry in configuration.GetSection("Secrets:Keys").GetChildren())
         {
             var id = entry["Id"];
@@ -39,7 +40,7 @@ public sealed class SecretKeyRing
                 throw new InvalidOperationException($"Secrets:Keys:{entry.Key} needs an Id (without ':') and a Key (base64 of 32 bytes).");
             var key = ParseKey($"Secrets:Keys:{entry.Key}:Key", value);
             if (keys.Any(k => k.Item1 == id))
-                throw new InvalidOperationException($"Secrets:Keys: the id '{id}' is given twice.");
+                throw new InvalidOperationException($"Secrets:Keys: the id '{id}' is given twice (or is Secrets:Key's).");
             keys.Add((id, key));
         }
         return new SecretKeyRing(keys);
@@ -77,7 +78,7 @@ public sealed class SecretKeyRing
     public string Seal(string plaintext, string purpose)
     {
         if (!CanSeal)
-            throw new InvalidOperationException("No Secrets:Keys configured.");
+            throw new InvalidOperationException("No Secrets:Key (or Secrets:Keys) configured.");
         var (id, key) = _keys[0];
         var clear = Encoding.UTF8.GetBytes(plaintext);
         var sealedBytes = new byte[NonceSize + clear.Length + TagSize];

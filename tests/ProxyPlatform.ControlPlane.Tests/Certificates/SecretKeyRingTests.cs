@@ -50,4 +50,27 @@ public sealed class SecretKeyRingTests
         Assert.Throws<InvalidOperationException>(() => Ring(("short", RandomNumberGenerator.GetBytes(16))));
         Assert.Throws<InvalidOperationException>(() => Ring(("a", RandomNumberGenerator.GetBytes(32)), ("a", RandomNumberGenerator.GetBytes(32))));
     }
+
+    [Fact]
+    public void Secrets_Key_is_the_current_key_beside_the_older_ones_of_Secrets_Keys()
+    {
+        var old = RandomNumberGenerator.GetBytes(32);
+        var current = RandomNumberGenerator.GetBytes(32);
+        var sealedByOld = Ring(("old", old)).Seal("pem", "p");
+        var ring = SecretKeyRing.From(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Secrets:Key"] = Convert.ToBase64String(current),
+            ["Secrets:Keys:0:Id"] = "old",
+            ["Secrets:Keys:0:Key"] = Convert.ToBase64String(old),
+        }).Build());
+
+        var sealedNow = ring.Seal("pem", "p");
+        Assert.DoesNotContain(":old:", sealedNow, StringComparison.Ordinal);
+        Assert.True(ring.TryOpen(sealedByOld, "p", out var clear, out _));
+        Assert.Equal("pem", clear);
+        // The current key alone opens what it sealed: its id comes from the key itself, not from configuration.
+        var alone = SecretKeyRing.From(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Secrets:Key"] = Convert.ToBase64String(current) }).Build());
+        Assert.True(alone.TryOpen(sealedNow, "p", out _, out _));
+        Assert.Throws<InvalidOperationException>(() => SecretKeyRing.From(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Secrets:Key"] = "not base64!" }).Build()));
+    }
 }

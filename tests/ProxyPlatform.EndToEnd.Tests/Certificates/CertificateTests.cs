@@ -157,7 +157,7 @@ public sealed class CertificateTests(OneWorkerPlatform fixture) : IClassFixture<
         using var refused = await platform.PutAsync($"/v1/tenants/{tenant}/certificates/web", new { certificate = cert.ChainPem, privateKey = cert.KeyPem });
         var body = await refused.Content.ReadAsStringAsync();
         Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{(int)refused.StatusCode}: {body}");
-        Assert.Contains("Secrets:Keys", body, StringComparison.Ordinal);
+        Assert.Contains("Secrets:Key", body, StringComparison.Ordinal);
         Assert.Equal("privateKey", Field(body));
     }
 

@@ -205,4 +205,51 @@ public sealed class TlsListenerTests(OneWorkerPlatform fixture) : IClassFixture<
         await load;
         Assert.Empty(failures);
     }
+
+    [Theory]
+    [InlineData("1.1")]
+    [InlineData("2.0")]
+    public async Task A_request_for_another_tenants_host_on_a_connection_opened_for_this_tenant_is_421_and_not_routed(string version)
+    {
+        var (a, zoneA, backendA) = await ServiceAsync("ma");
+        var (_, zoneB, backendB) = await ServiceAsync("mb");
+        await using var _ = backendA;
+        await using var __ = backendB;
+        await Worker.WaitForRevisionAsync(await UploadAsync(a, "wild", TestCertificates.Issue([$"*.{zoneA}"])));
+
+        // Every connection is opened with SNI www.zoneA, whatever host the request names.
+        var port = new Uri(HttpsUrl).Port;
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var tcp = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await tcp.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+                var tls = new System.Net.Security.SslStream(new System.Net.Sockets.NetworkStream(tcp, ownsSocket: true));
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = $"www.{zoneA}",
+                    ApplicationProtocols = [context.InitialRequestMessage.Version.Major == 2 ? System.Net.Security.SslApplicationProtocol.Http2 : System.Net.Security.SslApplicationProtocol.Http11],
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                }, cancellationToken);
+                return tls;
+            },
+        })
+        {
+            DefaultRequestVersion = Version.Parse(version),
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+        using (var own = await client.GetAsync($"https://api.{zoneA}/same-tenant", Cancel))
+        {
+            var body = await own.Content.ReadAsStringAsync(Cancel);
+            Assert.True(own.StatusCode == HttpStatusCode.OK, $"{(int)own.StatusCode}: {body}");
+        }
+        using var misdirected = await client.GetAsync($"https://www.{zoneB}/other-tenant", Cancel);
+        var problem = await misdirected.Content.ReadAsStringAsync(Cancel);
+        Assert.True(misdirected.StatusCode == HttpStatusCode.MisdirectedRequest, $"{(int)misdirected.StatusCode}: {problem}");
+        Assert.Equal("application/problem+json", misdirected.Content.Headers.ContentType?.MediaType);
+        Assert.EndsWith("/misdirected-request", JsonDocument.Parse(problem).RootElement.GetProperty("type").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, backendB.Requests);
+    }
 }
