@@ -99,7 +99,8 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new RestCase("delete route", "DELETE", "", null, Access.TenantWrite, 204, async f =>
         {
             var path = $"{Alpha}/routes/d{Guid.NewGuid():N}"[..^20];
-            await f.Platform.PutOkAsync(path, new { match = new { pathPrefix = "/gone" }, cluster = "web" });
+            // Each its own prefix: two routes with one match would shadow each other and be refused.
+            await f.Platform.PutOkAsync(path, new { match = new { pathPrefix = "/gone/" + path[^12..] }, cluster = "web" });
             return path;
         }),
         new RestCase("list certificates", "GET", $"{Alpha}/certificates", null, Access.TenantRead, 200),
@@ -199,7 +200,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         new GrpcCase("DeleteRoute", Access.TenantWrite, 204, async (c, f) =>
         {
             var route = $"g{Guid.NewGuid():N}"[..12];
-            await f.Platform.PutOkAsync($"{Alpha}/routes/{route}", new { match = new { pathPrefix = "/gone" }, cluster = "web" });
+            await f.Platform.PutOkAsync($"{Alpha}/routes/{route}", new { match = new { pathPrefix = "/gone/" + route }, cluster = "web" });
             await c.DeleteRouteAsync(new() { Tenant = "alpha", Route = route });
         }),
         new GrpcCase("ListCertificates", Access.TenantRead, 200, async (c, _) => await c.ListCertificatesAsync(new() { Tenant = "alpha" })),
