@@ -47,7 +47,7 @@ workers_dir="$local_dir/workers"
 worker_pids() {
   local f
   for f in /proc/[0-9]*/cmdline; do
-    if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx -- "--DataPlane:DataDir=$workers_dir/.*"; then
+    if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx -- "--DataPlane:DataDir=$workers_dir/.*"; then
       f=${f#/proc/}; echo "${f%/cmdline}"
     fi
   done

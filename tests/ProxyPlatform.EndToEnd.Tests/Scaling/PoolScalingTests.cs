@@ -15,7 +15,7 @@ public sealed class PoolScalingTests
     public async Task Scaling_default_from_1_to_3_and_back_to_1_under_steady_GETs_to_every_ready_replica_fails_no_request()
     {
         await using var backend = await TestBackend.StartAsync("steady");
-        await using var workers = await ProcessWorkers.StartAsync("scale-steady");
+        await using var workers = await ProcessWorkers.StartAsync("scale-steady", drainSeconds: 8);
         var platform = workers.Platform;
         await platform.CreateServiceAsync("steady", "steady.test", [backend]);
         var clock = Stopwatch.StartNew();
@@ -56,7 +56,10 @@ public sealed class PoolScalingTests
                 {
                     using var response = await client.SendAsync(request);
                     if (response.StatusCode != HttpStatusCode.OK)
-                        lock (failures) failures.Add($"{url}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                    {
+                        var body = await response.Content.ReadAsStringAsync();
+                        lock (failures) failures.Add($"{url}: {(int)response.StatusCode} {body}");
+                    }
                 }
                 catch (HttpRequestException ex)
                 {
