@@ -16,8 +16,8 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// The grain also measures convergence: the distribution grain tells it when each revision of the pool
 /// was committed (<see cref="PoolRevisions"/>, the last hour; loaded from <c>config_commits</c> on
 /// activation), and each report of a worker whose applied revision moved gives one sample per revision it
-/// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed while the worker was
-/// connected. The samples are memory only, as the roster is.
+/// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed since the roster first
+/// saw the worker connected (a reconnect does not reset it). The samples are memory only, as the roster is.
 /// </remarks>
 public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics) : Grain, IDataPlanePoolGrain
 {
@@ -26,6 +26,8 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     private readonly Dictionary<string, ConvergenceWindow> _convergence = [];
     // Per worker: the stream (its ConnectedSince) on which it last caught up with the pool.
     private readonly Dictionary<string, DateTimeOffset?> _caughtUp = [];
+    // Per worker: when this roster first heard of it connected; only revisions committed since count as its samples.
+    private readonly Dictionary<string, DateTimeOffset> _joined = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
     private PoolSpec? _spec;
     private long _revision;
@@ -131,7 +133,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         foreach (var worker in _workers.Values)
         {
             // A worker whose report came before this notice applied these revisions when it reported.
-            if (worker.LastSeen is { } seen && worker.ConnectedSince is { } since && since <= at)
+            if (worker.LastSeen is { } seen && _joined.TryGetValue(worker.Worker, out var joined) && joined <= at)
             {
                 foreach (var revision in added)
                 {
@@ -184,13 +186,15 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     /// <summary>Takes the revisions a worker's report says it has newly applied as samples of its convergence.</summary>
     private void Measure(DataPlaneStatus? previous, DataPlaneStatus status)
     {
-        if (previous is not null && status.AppliedRevision > previous.AppliedRevision && status.ConnectedSince is { } since)
+        if (status.Connected && status.ConnectedSince is { } connected)
+            _joined.TryAdd(status.Worker, connected);
+        if (previous is not null && status.AppliedRevision > previous.AppliedRevision && _joined.TryGetValue(status.Worker, out var joined))
         {
             var at = status.LastSeen ?? time.GetUtcNow();
             foreach (var (revision, committedAt) in _revisions.Between(previous.AppliedRevision, status.AppliedRevision))
             {
-                // A revision committed before the worker connected measures its absence, which its lag shows, not its speed.
-                if (committedAt >= since && status.HasApplied(revision))
+                // A revision committed before the worker joined is the pool's history, not something it was slow to apply.
+                if (committedAt >= joined && status.HasApplied(revision))
                     Sample(status, revision, committedAt, at);
             }
         }
@@ -242,6 +246,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
             _workers.Remove(gone.Worker);
             _convergence.Remove(gone.Worker);
             _caughtUp.Remove(gone.Worker);
+            _joined.Remove(gone.Worker);
             metrics.Forget(Pool, gone.Worker);
         }
         var workers = _workers.Values
