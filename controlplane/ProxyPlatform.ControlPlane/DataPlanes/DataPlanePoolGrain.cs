@@ -28,6 +28,9 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     private readonly Dictionary<string, DateTimeOffset?> _caughtUp = [];
     // Per worker: when this roster first heard of it connected; only revisions committed since count as its samples.
     private readonly Dictionary<string, DateTimeOffset> _joined = [];
+    // Per worker: the highest revision it has been measured through. A new stream may report a lower
+    // applied revision (what it saved), and the revisions up to here must not be sampled twice.
+    private readonly Dictionary<string, long> _measured = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
     private PoolSpec? _spec;
     private long _revision;
@@ -188,10 +191,12 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     {
         if (status.Connected && status.ConnectedSince is { } connected)
             _joined.TryAdd(status.Worker, connected);
-        if (previous is not null && status.AppliedRevision > previous.AppliedRevision && _joined.TryGetValue(status.Worker, out var joined))
+        var from = Math.Max(previous?.AppliedRevision ?? status.AppliedRevision, _measured.GetValueOrDefault(status.Worker));
+        _measured[status.Worker] = Math.Max(from, status.AppliedRevision);
+        if (status.AppliedRevision > from && _joined.TryGetValue(status.Worker, out var joined))
         {
             var at = status.LastSeen ?? time.GetUtcNow();
-            foreach (var (revision, committedAt) in _revisions.Between(previous.AppliedRevision, status.AppliedRevision))
+            foreach (var (revision, committedAt) in _revisions.Between(from, status.AppliedRevision))
             {
                 // A revision committed before the worker joined is the pool's history, not something it was slow to apply.
                 if (committedAt >= joined && status.HasApplied(revision))
@@ -247,6 +252,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
             _convergence.Remove(gone.Worker);
             _caughtUp.Remove(gone.Worker);
             _joined.Remove(gone.Worker);
+            _measured.Remove(gone.Worker);
             metrics.Forget(Pool, gone.Worker);
         }
         var workers = _workers.Values
