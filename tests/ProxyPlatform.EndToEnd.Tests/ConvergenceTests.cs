@@ -16,19 +16,23 @@ public sealed class ConvergenceTests
     private const double Plausible = 60_000;
 
     [Fact]
-    public async Task Writes_applied_by_two_workers_show_each_worker_s_convergence_and_apply_times_and_the_prometheus_series()
+    public async Task Writes_applied_by_two_workers_on_two_silos_show_each_worker_s_convergence_and_apply_times_and_the_prometheus_series()
     {
         await using var backend = await TestBackend.StartAsync("conv");
-        await using var platform = await Platform.StartAsync("convergence", workers: 2);
+        // One worker streams to each silo: the pool's roster is on one of them, and both take ACKs.
+        await using var platform = await Platform.StartAsync("convergence", workers: 2, silos: 2);
         await platform.CreateServiceAsync("conv", "conv.test", [backend]);
         await platform.PutOkAsync("/v1/tenants/other", new { hostnames = new[] { "other.test" } });
+        var ids = platform.Workers.Select(w => w.Id).ToList();
+        // Samples count from a worker's first connection: the writes start once both are connected.
+        await Eventually.Async(() => EntriesAsync(platform), all => ids.All(id => all.TryGetValue(id, out var e) && e.GetProperty("connected").GetBoolean()),
+            null, all => $"not every worker is connected: {string.Join(", ", all.Values)}");
         long last = 0;
         for (var i = 0; i < 10; i++)
             last = await platform.PutOkAsync($"/v1/tenants/conv/routes/r{i}", new { match = new { pathPrefix = $"/r{i}" }, cluster = "web" });
         foreach (var worker in platform.Workers)
             await worker.WaitForRevisionAsync(last);
 
-        var ids = platform.Workers.Select(w => w.Id).ToList();
         var entries = await Eventually.Async(() => EntriesAsync(platform),
             all => ids.All(id => all.TryGetValue(id, out var e) && e.GetProperty("state").GetString() == "ready"
                 && e.GetProperty("lag").GetProperty("revisions").GetInt64() == 0
@@ -69,11 +73,12 @@ public sealed class ConvergenceTests
         using (var strangerView = await platform.Silos[0].Client(stranger["secret"]!.GetValue<string>()).GetAsync($"/v1/revisions/{last}"))
             Assert.Equal(HttpStatusCode.NotFound, strangerView.StatusCode);
 
-        // Prometheus, on the ops listener: a histogram per pool, a lag gauge per worker.
-        var text = await MetricsAsync(platform);
+        // Prometheus, on the ops listeners: a histogram per pool, a lag gauge per worker, each from the node
+        // the pool's roster is on, so the sum over the nodes counts every sample once.
+        var text = string.Join('\n', await Task.WhenAll(platform.Silos.Select(MetricsAsync)));
         var count = BoundedStateTests.Gauge(text, "proxyplatform_config_convergence_seconds_count", ("pool", "default"));
-        // The 15 revisions since the workers connected, on each of the two.
-        Assert.True(count >= 2 * 10, $"proxyplatform_config_convergence_seconds_count is {count}:\n{text}");
+        // The 10 route writes on each of the two, once each (and no more than the 15 revisions since they started).
+        Assert.True(count >= 2 * 10 && count <= 2 * 15, $"proxyplatform_config_convergence_seconds_count is {count}:\n{text}");
         Assert.Contains("proxyplatform_config_convergence_seconds_bucket{", text, StringComparison.Ordinal);
         foreach (var id in ids)
             Assert.Equal(0, BoundedStateTests.Gauge(text, "proxyplatform_config_lag_revisions", ("pool", "default"), ("worker", id)));
@@ -105,7 +110,7 @@ public sealed class ConvergenceTests
             Assert.True(entry.GetProperty("lag").GetProperty("seconds").GetDouble() > 2, entry.ToString());
             Assert.True(entry.GetProperty("connected").GetBoolean(), entry.ToString());
             await StateAsync(platform, "steady", "ready");
-            var text = await MetricsAsync(platform);
+            var text = await MetricsAsync(platform.Silos[0]);
             Assert.True(BoundedStateTests.Gauge(text, "proxyplatform_config_lag_revisions", ("pool", "default"), ("worker", "stalled")) >= 1, text);
             Assert.Equal(0, BoundedStateTests.Gauge(text, "proxyplatform_config_lag_revisions", ("pool", "default"), ("worker", "steady")));
         }
@@ -143,9 +148,9 @@ public sealed class ConvergenceTests
             e => e.ValueKind == JsonValueKind.Object && e.GetProperty("state").GetString() == state,
             null, e => $"{worker} is not {state}: {e}");
 
-    private static async Task<string> MetricsAsync(Platform platform)
+    private static async Task<string> MetricsAsync(Silo silo)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        return await http.GetStringAsync(string.Create(CultureInfo.InvariantCulture, $"{platform.Silos[0].OpsUrl}/metrics"));
+        return await http.GetStringAsync(string.Create(CultureInfo.InvariantCulture, $"{silo.OpsUrl}/metrics"));
     }
 }

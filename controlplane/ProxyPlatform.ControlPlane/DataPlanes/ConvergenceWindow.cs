@@ -17,7 +17,8 @@ public sealed class ConvergenceWindow(TimeSpan maxAge, int maxCount)
     public void Add(long revision, DateTimeOffset committedAt, DateTimeOffset appliedAt)
     {
         // Commit and acknowledgement may be timed by two nodes' clocks: a skew never makes a negative time.
-        _samples.Enqueue((revision, appliedAt, Math.Max(0, (appliedAt - committedAt).TotalMilliseconds)));
+        // Microseconds are noise across two clocks; rounded once here, a revision's apply time and the percentiles agree.
+        _samples.Enqueue((revision, appliedAt, Math.Round(Math.Max(0, (appliedAt - committedAt).TotalMilliseconds), 3)));
         while (_samples.Count > maxCount)
             _samples.Dequeue();
     }

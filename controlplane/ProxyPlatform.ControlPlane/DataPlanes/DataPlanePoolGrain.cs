@@ -16,8 +16,8 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// The grain also measures convergence: the distribution grain tells it when each revision of the pool
 /// was committed (<see cref="PoolRevisions"/>, the last hour; loaded from <c>config_commits</c> on
 /// activation), and each report of a worker whose applied revision moved gives one sample per revision it
-/// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed while the worker was
-/// connected. The samples are memory only, as the roster is.
+/// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed since the roster first
+/// saw the worker connected (a reconnect does not reset it). The samples are memory only, as the roster is.
 /// </remarks>
 public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics, Scaling.IReplicaProvider provider) : Grain, IDataPlanePoolGrain
 {
@@ -26,6 +26,11 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     private readonly Dictionary<string, ConvergenceWindow> _convergence = [];
     // Per worker: the stream (its ConnectedSince) on which it last caught up with the pool.
     private readonly Dictionary<string, DateTimeOffset?> _caughtUp = [];
+    // Per worker: when this roster first heard of it connected; only revisions committed since count as its samples.
+    private readonly Dictionary<string, DateTimeOffset> _joined = [];
+    // Per worker: the highest revision it has been measured through. A new stream may report a lower
+    // applied revision (what it saved), and the revisions up to here must not be sampled twice.
+    private readonly Dictionary<string, long> _measured = [];
     private readonly List<(long Revision, TaskCompletionSource Done)> _waiters = [];
     private PoolSpec? _spec;
     private long _revision;
@@ -158,7 +163,7 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         foreach (var worker in _workers.Values)
         {
             // A worker whose report came before this notice applied these revisions when it reported.
-            if (worker.LastSeen is { } seen && worker.ConnectedSince is { } since && since <= at)
+            if (worker.LastSeen is { } seen && _joined.TryGetValue(worker.Worker, out var joined) && joined <= at)
             {
                 foreach (var revision in added)
                 {
@@ -211,13 +216,17 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
     /// <summary>Takes the revisions a worker's report says it has newly applied as samples of its convergence.</summary>
     private void Measure(DataPlaneStatus? previous, DataPlaneStatus status)
     {
-        if (previous is not null && status.AppliedRevision > previous.AppliedRevision && status.ConnectedSince is { } since)
+        if (status.Connected && status.ConnectedSince is { } connected)
+            _joined.TryAdd(status.Worker, connected);
+        var from = Math.Max(previous?.AppliedRevision ?? status.AppliedRevision, _measured.GetValueOrDefault(status.Worker));
+        _measured[status.Worker] = Math.Max(from, status.AppliedRevision);
+        if (status.AppliedRevision > from && _joined.TryGetValue(status.Worker, out var joined))
         {
             var at = status.LastSeen ?? time.GetUtcNow();
-            foreach (var (revision, committedAt) in _revisions.Between(previous.AppliedRevision, status.AppliedRevision))
+            foreach (var (revision, committedAt) in _revisions.Between(from, status.AppliedRevision))
             {
-                // A revision committed before the worker connected measures its absence, which its lag shows, not its speed.
-                if (committedAt >= since && status.HasApplied(revision))
+                // A revision committed before the worker joined is the pool's history, not something it was slow to apply.
+                if (committedAt >= joined && status.HasApplied(revision))
                     Sample(status, revision, committedAt, at);
             }
         }
@@ -269,6 +278,8 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
             _workers.Remove(gone.Worker);
             _convergence.Remove(gone.Worker);
             _caughtUp.Remove(gone.Worker);
+            _joined.Remove(gone.Worker);
+            _measured.Remove(gone.Worker);
             metrics.Forget(Pool, gone.Worker);
         }
         var workers = _workers.Values
