@@ -205,7 +205,9 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         var lagSeconds = oldest is { } unapplied ? Math.Max(0, (now - unapplied).TotalSeconds) : 0;
         if (lag == 0 && worker.Connected)
             _caughtUp[worker.Worker] = worker.ConnectedSince;
-        var state = !worker.Connected ? WorkerStates.Gone
+        // A worker that said it drains (or leaves) is that, whatever its lag.
+        var state = worker.Drain is { } drain ? drain
+            : !worker.Connected ? WorkerStates.Gone
             : lagSeconds > options.StaleAfter.TotalSeconds || (options.StaleAfterRevisions is { } most && lag > most) ? WorkerStates.Stale
             : lag == 0 || (_caughtUp.TryGetValue(worker.Worker, out var caughtUp) && caughtUp == worker.ConnectedSince) ? WorkerStates.Ready
             : WorkerStates.Starting;

@@ -3,11 +3,11 @@ namespace ProxyPlatform.ControlPlane.Scaling;
 /// <summary>The state of one worker a provider manages, as the pool's GET shows it.</summary>
 public static class ReplicaStates
 {
-    public const string Starting = "starting";
-    public const string Ready = "ready";
-    public const string Draining = "draining";
-    public const string Stale = "stale";
-    public const string Gone = "gone";
+    public const string Starting = WorkerStates.Starting;
+    public const string Ready = WorkerStates.Ready;
+    public const string Draining = WorkerStates.Draining;
+    public const string Stale = WorkerStates.Stale;
+    public const string Gone = WorkerStates.Gone;
 }
 
 /// <summary>One worker (or pod) as its provider sees it.</summary>

@@ -25,9 +25,13 @@ public sealed record PoolReplicas(string Provider, int? Desired, int Actual, int
         foreach (var worker in roster)
         {
             instances.Remove(worker.Worker, out var instance);
-            var lag = revisions.Count(r => r > worker.AppliedRevision);
+            var lag = worker.Progress?.LagRevisions ?? revisions.Count(r => r > worker.AppliedRevision);
+            // The pool's own judgement (stale, ready, gone: DataPlanePoolGrain.ProgressOf, the same as /v1/dataplanes),
+            // narrowed by what the provider sees: a process that is draining, or not ready yet.
             var state = worker.Drain is { } drain ? drain
                 : instance?.State == ReplicaStates.Draining ? ReplicaStates.Draining
+                : worker.Progress is { } progress
+                    ? (progress.State == ReplicaStates.Ready && instance?.State is not (null or ReplicaStates.Ready) ? ReplicaStates.Starting : progress.State)
                 : worker.Connected && lag == 0 && instance?.State is null or ReplicaStates.Ready ? ReplicaStates.Ready
                 : worker.Connected || instance is not null ? ReplicaStates.Starting
                 : ReplicaStates.Stale;
