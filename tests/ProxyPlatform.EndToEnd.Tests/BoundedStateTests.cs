@@ -82,10 +82,11 @@ public sealed class BoundedStateTests
     [Fact]
     public async Task Worker_gone_past_the_expiry_leaves_the_dataplane_list_and_its_rows_are_deleted()
     {
-        await using var platform = await Platform.StartAsync("expiry", workers: 0, silos: 1, "--DataPlanes:ExpireAfter=00:00:02", "--DataPlanes:SilenceSeconds=3");
+        await using var platform = await Platform.StartAsync("expiry", workers: 0, silos: 1, "--DataPlanes:ExpireAfter=00:00:02", "--DataPlanes:SilenceSeconds=10");
         var leaving = await platform.StartWorkerAsync("leaving", 0, "--ControlPlane:HeartbeatSeconds=0.5");
         await platform.StartWorkerAsync("staying", 0, "--ControlPlane:HeartbeatSeconds=0.5");
-        await Eventually.Async(async () => (await ListedAsync(platform)).SetEquals(["leaving", "staying"]), null, () => "both workers are listed");
+        await Eventually.Async(() => ListedAsync(platform), listed => listed.SetEquals(["leaving", "staying"]), null,
+            listed => $"both workers are listed; listed: {string.Join(", ", listed)}");
 
         await leaving.KillAsync();
 

@@ -246,7 +246,8 @@ public sealed class RetryingForwardTests
     {
         await using var hanging = await HangingAsync("hanging");
         await using var healthy = await AnsweringAsync("healthy", 200);
-        var timeouts = new TimeoutsSpec { ResponseHeadersSeconds = 1, IdleSeconds = 30 };
+        // Long enough that the healthy backend answers within it on a busy machine.
+        var timeouts = new TimeoutsSpec { ResponseHeadersSeconds = 5, IdleSeconds = 30 };
         var retried = Cluster(RoundRobin(new RetrySpec { MaxAttempts = 2, RetryOn = ["timeout"] }, timeouts: timeouts), ("a", hanging.Address), ("b", healthy.Address));
 
         for (var i = 0; i < 2; i++)
