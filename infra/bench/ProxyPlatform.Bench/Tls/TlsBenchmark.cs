@@ -25,7 +25,8 @@ public static partial class TlsBenchmark
     private const int Connections = 64;
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(2);
 
-    private sealed record Figures(double Handshakes, double Http11, double H2, long Errors);
+    /// <param name="Negotiated">What h2load's handshakes agreed on (protocol, cipher, key exchange), so both sides are seen to do the same work.</param>
+    private sealed record Figures(double Handshakes, double Http11, double H2, long Errors, string Negotiated);
 
     public static async Task RunAsync(TlsOptions options, CancellationToken cancellationToken)
     {
@@ -159,11 +160,14 @@ public static partial class TlsBenchmark
         // (h2load never resumes a session), until the duration is spent; handshakes/s over h2load's own time.
         long done = 0, failed = 0;
         var seconds = 0.0;
+        var negotiated = "?";
         var started = Stopwatch.GetTimestamp();
         while (Stopwatch.GetElapsedTime(started) < duration)
         {
             var n = options.Handshakes.ToString(CultureInfo.InvariantCulture);
-            var round = ParseH2load(await RunToolAsync("h2load", ["--h1", $"-t{Threads}", "-n", n, "-c", n, url.ToString()], cancellationToken));
+            var output = await RunToolAsync("h2load", ["--h1", $"-t{Threads}", "-n", n, "-c", n, url.ToString()], cancellationToken);
+            var round = ParseH2load(output);
+            negotiated = string.Join(", ", H2loadTls().Matches(output).Select(m => m.Groups[1].Value.Trim()));
             done += round.Succeeded;
             failed += round.Failed;
             seconds += round.Seconds;
@@ -174,7 +178,7 @@ public static partial class TlsBenchmark
         var wrkErrors = (WrkNon2xx().Match(wrk) is { Success: true } non2xx ? long.Parse(non2xx.Groups[1].Value, CultureInfo.InvariantCulture) : 0)
             + (WrkSocketErrors().Match(wrk) is { Success: true } socket ? Enumerable.Range(1, 4).Sum(g => long.Parse(socket.Groups[g].Value, CultureInfo.InvariantCulture)) : 0);
         var h2 = ParseH2load(await RunToolAsync("h2load", [$"-t{Threads}", $"-c{Connections}", "-m1", "-D", options.Seconds.ToString(CultureInfo.InvariantCulture), url.ToString()], cancellationToken));
-        return new Figures(done / seconds, http11, h2.Succeeded / h2.Seconds, failed + wrkErrors + h2.Failed);
+        return new Figures(done / seconds, http11, h2.Succeeded / h2.Seconds, failed + wrkErrors + h2.Failed, negotiated);
     }
 
     private sealed record H2loadRun(long Succeeded, long Failed, double Seconds);
@@ -273,12 +277,13 @@ public static partial class TlsBenchmark
         md.AppendLine($"`h2load -t{Threads} -c{Connections} -m1 -D {options.Seconds}` (ALPN h2, one stream at a time per connection, as wrk). A {Warmup.TotalSeconds:0} s warm-up of each first;");
         md.AppendLine($"{options.Runs} runs; each figure is the median of the runs.");
         md.AppendLine();
-        md.AppendLine(Table(["target", "full handshakes/s", "HTTP/1.1 requests/s", "h2 requests/s", "runs (handshakes/s; HTTP/1.1; h2)", "errors"],
+        md.AppendLine(Table(["target", "full handshakes/s", "HTTP/1.1 requests/s", "h2 requests/s", "runs (handshakes/s; HTTP/1.1; h2)", "errors", "handshake negotiated"],
             targets.Select(t => new[]
             {
                 t.Name, F(Median(t.Key, f => f.Handshakes), "N0"), F(Median(t.Key, f => f.Http11), "N0"), F(Median(t.Key, f => f.H2), "N0"),
                 string.Join(" / ", figures[t.Key].Select(f => $"{F(f.Handshakes, "N0")}; {F(f.Http11, "N0")}; {F(f.H2, "N0")}")),
                 figures[t.Key].Sum(f => f.Errors).ToString(CultureInfo.InvariantCulture),
+                string.Join("; ", figures[t.Key].Select(f => f.Negotiated).Distinct()),
             })));
         md.AppendLine($"The worker against nginx: **{Ratio(f => f.Handshakes)}** the full handshakes/s, **{Ratio(f => f.Http11)}** the HTTP/1.1 requests/s and");
         md.AppendLine($"**{Ratio(f => f.H2)}** the h2 requests/s on kept-alive connections.");
@@ -299,6 +304,9 @@ public static partial class TlsBenchmark
 
     [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
     private static partial Regex WrkSocketErrors();
+
+    [GeneratedRegex(@"^(?:TLS Protocol|Cipher|Server Temp Key): (.+)$", RegexOptions.Multiline)]
+    private static partial Regex H2loadTls();
 
     [GeneratedRegex(@"finished in ([0-9.]+)(s|ms|us),")]
     private static partial Regex H2loadFinished();
