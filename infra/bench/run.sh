@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+#   infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
+#                      [--handshakes N] [--certificates N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # overlap: --routes N sets the larger tenant's routes (default 10,000; less only to check that it runs).
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and
 # monotonic times, to line it up with a trace (perf record -k mono) of the same run.
-# throughput needs wrk, nginx and HAProxy, ratelimit needs wrk; as root the script installs what is missing (apt-get).
+# throughput needs wrk, nginx and HAProxy, ratelimit needs wrk, tls needs wrk, nginx and h2load; as root the script
+# installs what is missing (apt-get).
+# infra/bench/run.sh tls --runs 1 --seconds 3 --handshakes 50 --certificates 100 checks that every part gives figures.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -19,12 +22,17 @@ scenario=all
 
 # nginx and HAProxy live in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin:/sbin"
-if [ "$scenario" = all ] || [ "$scenario" = throughput ] || [ "$scenario" = ratelimit ]; then
-  tools=(wrk nginx haproxy)
+if [ "$scenario" = all ] || [ "$scenario" = throughput ] || [ "$scenario" = ratelimit ] || [ "$scenario" = tls ]; then
+  tools=(wrk nginx haproxy h2load)
+  [ "$scenario" = throughput ] && tools=(wrk nginx haproxy)
   [ "$scenario" = ratelimit ] && tools=(wrk)
+  [ "$scenario" = tls ] && tools=(wrk nginx h2load)
   missing=()
   for tool in "${tools[@]}"; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    # h2load comes in Debian's nghttp2-client package.
+    package=$tool
+    [ "$tool" = h2load ] && package=nghttp2-client
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

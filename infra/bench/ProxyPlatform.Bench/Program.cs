@@ -3,9 +3,11 @@ using ProxyPlatform.Bench;
 using ProxyPlatform.Bench.FanOut;
 using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
+using ProxyPlatform.Bench.Tls;
 
-// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
+//                    [--handshakes N] [--certificates N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
 int? Option(string name) => args.SkipWhile(a => a != name).Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
 var throughput = new ThroughputOptions(
@@ -13,8 +15,13 @@ var throughput = new ThroughputOptions(
     Seconds: Option("--seconds") ?? 10,
     Targets: args.SkipWhile(a => a != "--targets").Skip(1).FirstOrDefault()?.Split(','),
     Rate: Option("--rate"));
+var tls = new TlsOptions(
+    Runs: Option("--runs") ?? 3,
+    Seconds: Option("--seconds") ?? 10,
+    Handshakes: Option("--handshakes") ?? 100,
+    Certificates: Option("--certificates") ?? 1000);
 
-// Ctrl-C or SIGTERM during the throughput benchmark stops the load and disposes of everything it started.
+// Ctrl-C or SIGTERM during the throughput or TLS benchmark stops the load and disposes of everything it started.
 using var interrupt = new CancellationTokenSource();
 var interruptible = false;
 void Interrupt(PosixSignalContext context)
@@ -48,6 +55,7 @@ switch (which)
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
     case "throughput":
+    case "tls":
     case "all":
         if (which == "all")
         {
@@ -61,7 +69,10 @@ switch (which)
         interruptible = true;
         try
         {
-            await ThroughputBenchmark.RunAsync(throughput, interrupt.Token);
+            if (which != "tls")
+                await ThroughputBenchmark.RunAsync(throughput, interrupt.Token);
+            if (which != "throughput")
+                await TlsBenchmark.RunAsync(tls, interrupt.Token);
         }
         catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
         {
@@ -70,7 +81,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, ratelimit, throughput, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, ratelimit, throughput, tls, all (the default).");
         return 2;
 }
 return 0;
