@@ -112,6 +112,19 @@ public sealed class Platform : IAsyncDisposable
     /// <summary>A PUT that must succeed; returns the revision it took effect at.</summary>
     public Task<long> PutOkAsync(string path, object body) => Silos[0].PutOkAsync(path, body);
 
+    /// <summary>Creates a tenant that owns <paramref name="hosts"/>; returns its revision.</summary>
+    public Task<long> PutTenantAsync(string tenant, params string[] hosts) =>
+        PutOkAsync($"/v1/tenants/{tenant}", new { displayName = tenant, hostnames = hosts });
+
+    /// <summary>Creates a cluster with <paramref name="spec"/> and its backends (<c>name → address</c>, weight); returns the last revision.</summary>
+    public async Task<long> PutClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends)
+    {
+        var revision = await PutOkAsync($"/v1/tenants/{tenant}/clusters/{cluster}", spec);
+        foreach (var (name, address, weight) in backends)
+            revision = await PutOkAsync($"/v1/tenants/{tenant}/clusters/{cluster}/backends/{name}", new { address, weight, enabled = true });
+        return revision;
+    }
+
     /// <summary>Creates a tenant, a cluster with the given backends, and a route to it.</summary>
     public async Task<long> CreateServiceAsync(string tenant, string host, IEnumerable<TestBackend> backends, string pathPrefix = "/", bool stripPrefix = false)
     {

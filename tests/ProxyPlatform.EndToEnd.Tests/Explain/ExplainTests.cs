@@ -27,16 +27,10 @@ public sealed class ExplainFixture : IAsyncLifetime
 
     public async Task ServedAsync(long revision) => await Worker.WaitForRevisionAsync(revision);
 
-    public Task<long> TenantAsync(string tenant, params string[] hosts) =>
-        PutAsync($"/v1/tenants/{tenant}", new { displayName = tenant, hostnames = hosts });
+    public Task<long> TenantAsync(string tenant, params string[] hosts) => Platform.PutTenantAsync(tenant, hosts);
 
-    public async Task<long> ClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends)
-    {
-        var revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}", spec);
-        foreach (var (name, address, weight) in backends)
-            revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}/backends/{name}", new { address, weight, enabled = true });
-        return revision;
-    }
+    public Task<long> ClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends) =>
+        Platform.PutClusterAsync(tenant, cluster, spec, backends);
 
     /// <summary>A tenant owning <paramref name="host"/> with a cluster <c>web</c> and a route <c>main</c> to it; returns once the worker serves it.</summary>
     public async Task ServiceAsync(string tenant, string host, object clusterSpec, params (string Name, string Address, int Weight)[] backends)

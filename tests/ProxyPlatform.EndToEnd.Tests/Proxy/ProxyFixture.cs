@@ -53,17 +53,11 @@ public sealed class ProxyFixture : IAsyncLifetime
     }
 
     /// <summary>Creates a tenant that owns <paramref name="hosts"/>.</summary>
-    public Task<long> TenantAsync(string tenant, params string[] hosts) =>
-        PutAsync($"/v1/tenants/{tenant}", new { displayName = tenant, hostnames = hosts });
+    public Task<long> TenantAsync(string tenant, params string[] hosts) => Platform.PutTenantAsync(tenant, hosts);
 
     /// <summary>Creates a cluster with <paramref name="spec"/> and its backends (<c>name → address</c>, weight 1 unless given).</summary>
-    public async Task<long> ClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends)
-    {
-        var revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}", spec);
-        foreach (var (name, address, weight) in backends)
-            revision = await PutAsync($"/v1/tenants/{tenant}/clusters/{cluster}/backends/{name}", new { address, weight, enabled = true });
-        return revision;
-    }
+    public Task<long> ClusterAsync(string tenant, string cluster, object spec, params (string Name, string Address, int Weight)[] backends) =>
+        Platform.PutClusterAsync(tenant, cluster, spec, backends);
 
     /// <summary>
     /// A tenant owning <paramref name="host"/> with one cluster, <c>web</c>, and one route, <c>main</c>, sending
