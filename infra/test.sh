@@ -52,10 +52,17 @@ dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"
 status=$?
 
-summary=$(python3 - "$work/results" 2>&1 <<'PY'
+summary=$(python3 - "$work/results" "$work/failures.txt" 2>&1 <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 passed = failed = 0
 files = glob.glob(sys.argv[1] + "/*.trx")
+with open(sys.argv[2], "w") as out:
+    for path in files:
+        for result in ET.parse(path).getroot().iter("{*}UnitTestResult"):
+            if result.get("outcome") not in ("Passed", "NotExecuted"):
+                message = result.find(".//{*}Message")
+                text = (message.text or "").strip().splitlines() if message is not None else []
+                out.write(f"FAILED {result.get('testName')}: {' | '.join(text[:3])[:600]}\n")
 for path in files:
     counters = ET.parse(path).getroot().find(".//{*}ResultSummary/{*}Counters")
     if counters is not None:
@@ -71,6 +78,8 @@ if ! grep -qE '^[0-9]+ passed, [0-9]+ failed$' <<<"$summary"; then
   summary="0 passed, 1 failed"
   [ "$status" -ne 0 ] || status=1
 fi
+# The failures again, last, where a truncated CI log still shows them.
+[ -s "$work/failures.txt" ] && cat "$work/failures.txt" >&2
 echo "dotnet test exited with $status" >&2
 echo "$summary"
 exit $status
