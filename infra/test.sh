@@ -58,7 +58,7 @@ passed = failed = 0
 files = glob.glob(sys.argv[1] + "/*.trx")
 with open(sys.argv[2], "w") as out:
     for path in files:
-        for result in ET.parse(path).getroot().iter("{*}UnitTestResult"):
+        for result in ET.parse(path).getroot().findall(".//{*}UnitTestResult"):
             if result.get("outcome") not in ("Passed", "NotExecuted"):
                 message = result.find(".//{*}Message")
                 text = (message.text or "").strip().splitlines() if message is not None else []
