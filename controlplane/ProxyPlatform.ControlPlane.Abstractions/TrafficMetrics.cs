@@ -68,10 +68,38 @@ public interface ITenantMetricsGrain : IGrainWithStringKey
 {
     Task Report(string worker, string instance, TrafficSample[] samples);
     Task<TenantTrafficReport> Get();
+    /// <summary>Each route's traffic step by step over the last <paramref name="window"/> (at most <see cref="TrafficHistoryLimits.Kept"/>).</summary>
+    Task<TrafficHistoryReport> GetHistory(TimeSpan window);
     /// <summary>
     /// Routes or backends were removed: drop their series (<c>r/route</c>, <c>b/cluster/backend</c>, or
     /// <c>b/cluster/</c> for every backend of a cluster) and ignore late reports of them.
     /// </summary>
     [OneWay]
     Task Forget(string[] series);
+}
+
+/// <summary>One step of a route's traffic history: rates over the step that ended at <see cref="Time"/>, and the latency of its requests.</summary>
+[GenerateSerializer, Immutable, Alias("pp.TrafficPoint")]
+public sealed record TrafficPoint(
+    [property: Id(0)] DateTimeOffset Time,
+    [property: Id(1)] double RequestsPerSecond,
+    [property: Id(2)] IReadOnlyDictionary<string, double> RatePerStatusClass,
+    [property: Id(3)] LatencySummary Latency);
+
+[GenerateSerializer, Immutable, Alias("pp.RouteTrafficHistory")]
+public sealed record RouteTrafficHistory([property: Id(0)] string Route, [property: Id(1)] IReadOnlyList<TrafficPoint> Points);
+
+/// <summary>A tenant's recent traffic per route, step by step (the console's charts).</summary>
+[GenerateSerializer, Immutable, Alias("pp.TrafficHistoryReport")]
+public sealed record TrafficHistoryReport(
+    [property: Id(0)] string Tenant,
+    [property: Id(1)] int StepSeconds,
+    [property: Id(2)] int WindowSeconds,
+    [property: Id(3)] IReadOnlyList<RouteTrafficHistory> Routes);
+
+/// <summary>How finely and how long the control plane keeps each tenant's traffic history (in memory, per tenant).</summary>
+public static class TrafficHistoryLimits
+{
+    public static readonly TimeSpan Step = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan Kept = TimeSpan.FromMinutes(15);
 }

@@ -221,6 +221,18 @@ public sealed class AdminOperations(
         return await grains.GetGrain<ITenantMetricsGrain>(tenant).Get();
     }
 
+    /// <summary>
+    /// The tenant's traffic per route, step by step, over the last <paramref name="window"/> (a second to
+    /// the 15 minutes kept; default all of them); NotFound for an unknown tenant.
+    /// </summary>
+    public async Task<TrafficHistoryReport> GetTenantTrafficHistory(Caller caller, string tenant, TimeSpan? window)
+    {
+        if (window < TimeSpan.FromSeconds(1) || window > TrafficHistoryLimits.Kept)
+            throw AdminException.Invalid("window", $"must be between 1 and {TrafficHistoryLimits.Kept.TotalSeconds:0} seconds.");
+        await GetTenant(caller, tenant);
+        return await grains.GetGrain<ITenantMetricsGrain>(tenant).GetHistory(window ?? TrafficHistoryLimits.Kept);
+    }
+
     public async Task<WriteResult<PoolResource>> PutPool(Caller caller, string pool, PoolSpec? spec, string? ifMatch)
     {
         Validate(ConfigValidator.ValidateId("pool", pool));

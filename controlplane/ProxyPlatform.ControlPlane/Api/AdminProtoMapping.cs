@@ -388,6 +388,31 @@ public static class AdminProtoMapping
         return reply;
     }
 
+    public static AdminPb.TrafficHistoryReply ToReply(this TrafficHistoryReport report)
+    {
+        var reply = new AdminPb.TrafficHistoryReply { Tenant = report.Tenant, StepSeconds = report.StepSeconds, WindowSeconds = report.WindowSeconds };
+        foreach (var route in report.Routes)
+        {
+            var history = new AdminPb.RouteTrafficHistory { Route = route.Route };
+            foreach (var point in route.Points)
+            {
+                var pb = new AdminPb.TrafficPoint { UnixMs = point.Time.ToUnixTimeMilliseconds(), RequestsPerSecond = point.RequestsPerSecond };
+                Add(pb.RatePerStatusClass, point.RatePerStatusClass);
+                if (point.Latency.MeanMs is { } mean)
+                    pb.LatencyMeanMs = mean;
+                if (point.Latency.P50Ms is { } p50)
+                    pb.LatencyP50Ms = p50;
+                if (point.Latency.P90Ms is { } p90)
+                    pb.LatencyP90Ms = p90;
+                if (point.Latency.P99Ms is { } p99)
+                    pb.LatencyP99Ms = p99;
+                history.Points.Add(pb);
+            }
+            reply.Routes.Add(history);
+        }
+        return reply;
+    }
+
     private static AdminPb.MetricsSummary ToProto(this TrafficSummary summary)
     {
         var pb = new AdminPb.MetricsSummary

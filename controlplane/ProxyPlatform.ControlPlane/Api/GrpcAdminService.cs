@@ -92,6 +92,9 @@ public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, Ex
     public override Task<TenantMetricsReply> GetTenantMetrics(TenantRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetTenantMetrics(Who(context), request.Tenant)).ToReply());
 
+    public override Task<TrafficHistoryReply> GetTenantTrafficHistory(TrafficHistoryRequest request, ServerCallContext context) =>
+        Call(async () => (await ops.GetTenantTrafficHistory(Who(context), request.Tenant, request.WindowSeconds == 0 ? null : TimeSpan.FromSeconds(request.WindowSeconds))).ToReply());
+
     public override Task<CertificateReply> PutCertificate(PutCertificateRequest request, ServerCallContext context) =>
         Call(async () => (await ops.PutCertificate(Who(context), request.Tenant, request.Certificate, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
 

@@ -92,6 +92,9 @@ public static class RestAdminApi
         v1.MapGet("/tenants/{tenant}/metrics", async (string tenant, AdminOperations ops, HttpContext c) =>
             Results.Text(JsonSerializer.Serialize(await ops.GetTenantMetrics(Who(c), tenant), ConfigJson.Options), "application/json"));
 
+        v1.MapGet("/tenants/{tenant}/metrics/history", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Results.Text(JsonSerializer.Serialize(await ops.GetTenantTrafficHistory(Who(c), tenant, Query(c, "window") is { } window ? Durations.Parse("window", window, TrafficHistoryLimits.Kept) : null), ConfigJson.Options), "application/json"));
+
         // A question, not a change: POST for its body, but reading the tenant is the right it needs.
         v1.MapPost("/tenants/{tenant}/explain", async (string tenant, ExplainOperations explain, HttpContext c) =>
             Results.Text(JsonSerializer.Serialize(await explain.Explain(Who(c), tenant, await Body<ProxyPlatform.Routing.ExplainQuery>(c), Query(c, "worker")), ConfigJson.Options), "application/json"))

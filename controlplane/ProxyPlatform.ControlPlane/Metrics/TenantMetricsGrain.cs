@@ -14,6 +14,7 @@ public sealed class TenantMetricsGrain(
     private static readonly TimeSpan RateWindowLength = TimeSpan.FromMinutes(1);
 
     private readonly RateWindow _rates = new(RateWindowLength);
+    private readonly TrafficHistory _history = new(TrafficHistoryLimits.Step, TrafficHistoryLimits.Kept);
     private TenantTraffic _traffic = null!;
     private bool _dirty;
 
@@ -39,6 +40,7 @@ public sealed class TenantMetricsGrain(
             _dirty = true;
             _rates.Sample(now, _traffic.RateTotals());
         }
+        _history.Sample(now, _traffic.RouteTotals);
         return Task.CompletedTask;
     }
 
@@ -58,6 +60,14 @@ public sealed class TenantMetricsGrain(
         // A sample now, so that rates fall to zero when the reports stop growing.
         _rates.Sample(time.GetUtcNow(), _traffic.RateTotals());
         return Task.FromResult(_traffic.Report(this.GetPrimaryKeyString(), _rates));
+    }
+
+    public Task<TrafficHistoryReport> GetHistory(TimeSpan window)
+    {
+        var now = time.GetUtcNow();
+        // A step now if one is due, so that a route whose reports stopped shows its rates falling to zero.
+        _history.Sample(now, _traffic.RouteTotals);
+        return Task.FromResult(_history.Report(this.GetPrimaryKeyString(), now, window));
     }
 
     private async Task FlushAsync(CancellationToken cancellationToken)

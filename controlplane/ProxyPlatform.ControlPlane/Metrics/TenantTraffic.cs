@@ -148,6 +148,18 @@ public sealed class TenantTraffic(TenantTrafficState state)
         return totals;
     }
 
+    /// <summary>Each live route's totals over every worker, by route ID (what the traffic history steps through).</summary>
+    public Dictionary<string, TrafficCounts> RouteTotals()
+    {
+        var routes = new Dictionary<string, TrafficCounts>(StringComparer.Ordinal);
+        foreach (var ((series, _), counts) in BySeriesAndWorker())
+        {
+            if (series.StartsWith("r/", StringComparison.Ordinal) && series != RemovedRoutes)
+                AddTo(routes, series[2..], counts);
+        }
+        return routes;
+    }
+
     /// <summary>The request totals rates are computed from: the tenant's, by status class, route, backend and worker.</summary>
     public Dictionary<string, long> RateTotals()
     {

@@ -113,6 +113,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             return path;
         }),
         new RestCase("tenant metrics", "GET", $"{Alpha}/metrics", null, Access.TenantRead, 200),
+        new RestCase("tenant traffic history", "GET", $"{Alpha}/metrics/history", null, Access.TenantRead, 200),
         new RestCase("explain a request", "POST", $"{Alpha}/explain", """{"method":"GET","host":"alpha.test","path":"/api/x"}""", Access.TenantRead, 200),
         new RestCase("list workers", "GET", "/v1/dataplanes", null, Access.OperatorOnly, 200),
         new RestCase("revision of alpha", "GET", "", null, Access.TenantRevision, 200, f => Task.FromResult($"/v1/revisions/{f.AlphaRevision}")),
@@ -217,6 +218,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             await c.DeleteCertificateAsync(new() { Tenant = "alpha", Certificate = certificate });
         }),
         new GrpcCase("GetTenantMetrics", Access.TenantRead, 200, async (c, _) => await c.GetTenantMetricsAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("GetTenantTrafficHistory", Access.TenantRead, 200, async (c, _) => await c.GetTenantTrafficHistoryAsync(new() { Tenant = "alpha" })),
         new GrpcCase("ExplainRequest", Access.TenantRead, 200, async (c, _) => await c.ExplainRequestAsync(new() { Tenant = "alpha", Method = "GET", Host = "alpha.test", Path = "/api/x" })),
         new GrpcCase("CreateKey", Access.TenantKeys, 201, async (c, _) => await c.CreateKeyAsync(new() { Name = "another", Role = "tenant-viewer", Tenant = "alpha" })),
         new GrpcCase("ListKeys", Access.KeysRead, 200, async (c, _) => await c.ListKeysAsync(new())),

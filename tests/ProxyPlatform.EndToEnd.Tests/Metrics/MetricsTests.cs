@@ -161,6 +161,48 @@ public sealed class MetricsTests(MetricsFixture fixture)
     }
 
     [Fact]
+    public async Task Traffic_history_shows_each_routes_rates_by_status_class_and_latency_step_by_step()
+    {
+        const string tenant = "mx-history";
+        const string host = "mx-history.test";
+        await fixture.ServiceAsync(tenant, host);
+        // The history steps from the totals the control plane already has: the first requests set the base.
+        await SendAsync(fixture.First, host, $"/api/status/200?t={tenant}", 200, 1);
+        await fixture.MetricsWhenAsync(tenant, m => Count(Route(m, "api"), "2xx") == 1);
+        await SendAsync(fixture.First, host, $"/api/status/200?t={tenant}", 200, 6);
+        await SendAsync(fixture.Second, host, $"/api/status/404?t={tenant}", 404, 3);
+
+        static double Sum(JsonNode history, string route, string statusClass) =>
+            history["routes"]!.AsArray().Where(r => r!["route"]!.GetValue<string>() == route)
+                .SelectMany(r => r!["points"]!.AsArray()).Sum(p => p!["ratePerStatusClass"]![statusClass]!.GetValue<double>());
+        var history = await Eventually.Async(async () =>
+        {
+            using var response = await fixture.Platform.Silos[0].Admin.GetAsync($"/v1/tenants/{tenant}/metrics/history?window=15m");
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, $"GET metrics/history answered {(int)response.StatusCode}: {text}");
+            return JsonNode.Parse(text)!;
+        }, h => Sum(h, "api", "2xx") > 0 && Sum(h, "api", "4xx") > 0, null, h => $"the history of {tenant} is still {h.ToJsonString()}");
+
+        Assert.Equal(5, history["stepSeconds"]!.GetValue<int>());
+        // Routes are there once a worker reported them: site has had no request at all.
+        Assert.Equal(["api"], history["routes"]!.AsArray().Select(r => r!["route"]!.GetValue<string>()));
+        var points = history["routes"]![0]!["points"]!.AsArray();
+        Assert.All(points, p => Assert.Equal(["1xx", "2xx", "3xx", "4xx", "5xx"], p!["ratePerStatusClass"]!.AsObject().Select(c => c.Key)));
+        var busy = points.Where(p => p!["requestsPerSecond"]!.GetValue<double>() > 0).ToList();
+        Assert.NotEmpty(busy);
+        Assert.All(busy, p => Assert.NotNull(p!["latency"]!["p99Ms"]));
+
+        using var channel = AdminGrpc.Channel(fixture.Platform);
+        var grpc = await new AdminPb.Admin.AdminClient(channel).GetTenantTrafficHistoryAsync(new AdminPb.TrafficHistoryRequest { Tenant = tenant, WindowSeconds = 900 });
+        Assert.Equal(["api"], grpc.Routes.Select(r => r.Route));
+        Assert.Contains(grpc.Routes[0].Points, p => p.RatePerStatusClass["4xx"] > 0 && p.HasLatencyP50Ms);
+
+        using var bad = await fixture.Platform.Silos[0].Admin.GetAsync($"/v1/tenants/{tenant}/metrics/history?window=16m");
+        Assert.Equal(400, (int)bad.StatusCode);
+        Assert.Contains("window", await bad.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Metrics_of_an_unknown_tenant_are_404_problem_json()
     {
         using var response = await fixture.Platform.Silos[0].Admin.GetAsync("/v1/tenants/mx-nobody/metrics");
