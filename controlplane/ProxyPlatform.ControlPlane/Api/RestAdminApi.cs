@@ -142,6 +142,7 @@ public static class RestAdminApi
             return Results.NoContent();
         });
 
+        v1.MapAuditApi();
         return v1;
     }
 
@@ -153,7 +154,8 @@ public static class RestAdminApi
         public static readonly ReadOnly Instance = new();
     }
 
-    private static Caller Who(HttpContext context) => Caller.From(context.User);
+    // The caller is also the author of whatever change the operation makes (the audit trail's actor).
+    private static Caller Who(HttpContext context) => Audit.AuditActor.Set(Caller.From(context.User), context.TraceIdentifier);
 
     private static AdminException TooLarge() => AdminException.TooLarge("", $"the request body is larger than {MaxBodyBytes} bytes, the most an admin request may carry.");
 

@@ -35,6 +35,10 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
         builder.Services.AddSingleton<KeyOperations>();
+        builder.Services.AddSingleton(Audit.AuditOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<AuditStore>();
+        builder.Services.AddSingleton<Audit.AuditOperations>();
+        builder.Services.AddHostedService<Audit.AuditRetention>();
         builder.Services.AddSingleton(ProxyPlatform.Secrets.SecretKeyRing.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.CertificateSecrets>();
         builder.Services.AddSingleton(Certificates.Acme.AcmeOptions.From(builder.Configuration));
@@ -136,6 +140,6 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations, .. AuditStore.Migrations], CancellationToken.None);
     }
 }
