@@ -35,13 +35,23 @@ public sealed class CredentialStore(NpgsqlDataSource db)
 
     private const string Columns = "id, kind, name, role, tenant, pool, created_at, created_by, expires_at, revoked_at, last_used_at";
 
-    public async Task<Credential> CreateAsync(Credential credential, byte[] secretHash, CancellationToken ct = default)
+    /// <summary>Creates the credential and, in the same statement, its audit record (when given).</summary>
+    public async Task<Credential> CreateAsync(Credential credential, byte[] secretHash, CancellationToken ct = default, AuditRow? audit = null)
     {
-        await using var command = db.CreateCommand($"""
-            INSERT INTO credentials (id, kind, name, role, tenant, pool, secret_hash, created_by, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            RETURNING {Columns}
-            """);
+        await using var command = db.CreateCommand(audit is null
+            ? $"""
+              INSERT INTO credentials (id, kind, name, role, tenant, pool, secret_hash, created_by, expires_at)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+              RETURNING {Columns}
+              """
+            : $"""
+              WITH created AS (
+                  INSERT INTO credentials (id, kind, name, role, tenant, pool, secret_hash, created_by, expires_at)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                  RETURNING {Columns}
+              ), audited AS ({AuditStore.InsertRowSql(10, "$17::jsonb", "FROM created")})
+              SELECT {Columns} FROM created
+              """);
         command.Parameters.AddWithValue(credential.Id);
         command.Parameters.AddWithValue((short)credential.Kind);
         command.Parameters.AddWithValue(credential.Name);
@@ -51,6 +61,8 @@ public sealed class CredentialStore(NpgsqlDataSource db)
         command.Parameters.AddWithValue(secretHash);
         command.Parameters.AddWithValue(credential.CreatedBy);
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)credential.ExpiresAt?.UtcDateTime ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        if (audit is not null)
+            AuditStore.AddRowParameters(command, audit);
         return (await ReadAsync(command, ct)).Single();
     }
 
@@ -98,13 +110,24 @@ public sealed class CredentialStore(NpgsqlDataSource db)
     }
 
     /// <summary>Stamps the credential revoked (if it is not already); returns it as it now is, or null when there is none.</summary>
-    public async Task<Credential?> RevokeAsync(string id, CancellationToken ct = default)
+    /// <remarks>The audit record (when given) is written in the same statement, only if this call revoked it; its after gains <c>revokedAt</c>.</remarks>
+    public async Task<Credential?> RevokeAsync(string id, CancellationToken ct = default, AuditRow? audit = null)
     {
-        await using var command = db.CreateCommand($"""
-            UPDATE credentials SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
-            RETURNING {Columns}
-            """);
+        await using var command = db.CreateCommand(audit is null
+            ? $"""
+              UPDATE credentials SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+              RETURNING {Columns}
+              """
+            : $"""
+              WITH revoked AS (
+                  UPDATE credentials SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1
+                  RETURNING {Columns}
+              ), audited AS ({AuditStore.InsertRowSql(2, "$9::jsonb || jsonb_build_object('revokedAt', revoked.revoked_at)", "FROM revoked WHERE revoked.revoked_at = now()")})
+              SELECT {Columns} FROM revoked
+              """);
         command.Parameters.AddWithValue(id);
+        if (audit is not null)
+            AuditStore.AddRowParameters(command, audit);
         return (await ReadAsync(command, ct)).SingleOrDefault();
     }
 

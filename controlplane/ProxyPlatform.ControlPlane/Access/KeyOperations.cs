@@ -29,7 +29,7 @@ public sealed record CredentialPage(IReadOnlyList<Credential> Items, string? Nex
 /// pool token; a tenant-admin manages the tenant-admin and tenant-viewer keys of its own tenant,
 /// expiring no later than its own key; a tenant-viewer manages none.
 /// </summary>
-public sealed class KeyOperations(CredentialStore store, CredentialVerifier verifier, IGrainFactory grains, TimeProvider time)
+public sealed class KeyOperations(CredentialStore store, CredentialVerifier verifier, IGrainFactory grains, TimeProvider time, Audit.AuditOptions? audit = null)
 {
     public const int MaxNameLength = 100;
     public const int DefaultPageSize = 100;
@@ -97,7 +97,7 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         var key = Visible(caller, await FindAsync(id, CredentialKind.Key)) ?? throw AdminException.NotFound($"Key '{id}'");
         if (!caller.IsOperator)
             caller.EnsureCanWrite(key.Tenant!);
-        return await RevokeAsync(key.Id);
+        return await RevokeAsync(key, caller);
     }
 
     public async Task<IssuedCredential> CreatePoolToken(Caller caller, string pool, PoolTokenRequest? request)
@@ -128,7 +128,7 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         var token = await FindAsync(id, CredentialKind.PoolToken);
         if (token is null || token.Pool != pool)
             throw AdminException.NotFound($"Token '{id}' of pool '{pool}'");
-        return await RevokeAsync(token.Id);
+        return await RevokeAsync(token, caller);
     }
 
     /// <summary>A tenant was deleted or created anew: its keys go (a new tenant under an old name never inherits them).</summary>
@@ -143,15 +143,40 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         var id = CredentialSecrets.NewId();
         var secret = CredentialSecrets.NewSecret(kind, id);
         var credential = new Credential(id, kind, name, role, tenant, pool, time.GetUtcNow(), $"{caller.Name} ({caller.KeyId})", expiresAt, null, null);
-        return new IssuedCredential(await store.CreateAsync(credential, CredentialSecrets.Hash(secret)), secret);
+        var audited = Audited(caller, kind == CredentialKind.Key ? "key.create" : "token.create", null, credential);
+        return new IssuedCredential(await store.CreateAsync(credential, CredentialSecrets.Hash(secret), default, audited), secret);
     }
 
-    private async Task<Credential> RevokeAsync(string id)
+    private async Task<Credential> RevokeAsync(Credential credential, Caller caller)
     {
-        var revoked = await store.RevokeAsync(id) ?? throw AdminException.NotFound($"Credential '{id}'");
-        verifier.Forget(id);
+        var audited = Audited(caller, credential.Kind == CredentialKind.Key ? "key.revoke" : "token.revoke", credential, credential);
+        var revoked = await store.RevokeAsync(credential.Id, default, audited) ?? throw AdminException.NotFound($"Credential '{credential.Id}'");
+        verifier.Forget(credential.Id);
         return revoked;
     }
+
+    /// <summary>The audit record of a credential's change (never its secret, which is not even here); null when the trail is off.</summary>
+    private Storage.AuditRow? Audited(Caller caller, string action, Credential? before, Credential after)
+    {
+        if (audit is { Enabled: false })
+            return null;
+        var resource = after.Kind == CredentialKind.Key ? $"/v1/keys/{after.Id}" : $"/v1/pools/{after.Pool}/tokens/{after.Id}";
+        return new Storage.AuditRow(0, caller.KeyId, caller.Name, ChangeContext.Current?.RequestId, action, after.Tenant, resource,
+            before is null ? null : Json(before), Json(after));
+    }
+
+    private static string Json(Credential c) => new System.Text.Json.Nodes.JsonObject
+    {
+        ["id"] = c.Id,
+        ["kind"] = c.Kind == CredentialKind.Key ? "key" : "poolToken",
+        ["name"] = c.Name,
+        ["role"] = c.Role,
+        ["tenant"] = c.Tenant,
+        ["pool"] = c.Pool,
+        ["createdBy"] = c.CreatedBy,
+        ["expiresAt"] = c.ExpiresAt,
+        ["revokedAt"] = c.RevokedAt,
+    }.ToJsonString();
 
     private async Task<Credential?> FindAsync(string id, CredentialKind kind)
     {

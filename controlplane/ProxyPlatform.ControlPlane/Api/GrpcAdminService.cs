@@ -150,7 +150,32 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     public override Task<CredentialReply> RevokePoolToken(PoolTokenRef request, ServerCallContext context) =>
         Call(async () => new CredentialReply { Credential = (await keys.RevokePoolToken(Who(context), request.Pool, request.Id)).ToProto() });
 
-    private static Caller Who(ServerCallContext context) => Caller.From(context.GetHttpContext().User);
+    // --- audit ---
+    public override Task<ListAuditReply> ListAudit(ListAuditRequest request, ServerCallContext context) =>
+        Call(async () =>
+        {
+            var audit = context.GetHttpContext().RequestServices.GetRequiredService<Audit.AuditOperations>();
+            var page = await audit.List(Who(context), request.TenantScoped ? request.Tenant : null, request.TenantScoped ? null : Blank(request.Tenant),
+                Blank(request.Actor), Blank(request.Resource), Blank(request.Since), Limit(request.HasLimit, request.Limit), Blank(request.After), context.CancellationToken);
+            var reply = new ListAuditReply { Next = page.Next ?? "" };
+            reply.Items.AddRange(page.Items.Select(r => new AuditEntry
+            {
+                Id = r.Id,
+                Time = r.Time.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ActorId = r.ActorId,
+                ActorName = r.ActorName,
+                Action = r.Action,
+                Tenant = r.Tenant ?? "",
+                Resource = r.Resource,
+                Revision = r.Revision ?? 0,
+                RequestId = r.RequestId ?? "",
+                BeforeJson = r.Before ?? "",
+                AfterJson = r.After ?? "",
+            }));
+            return reply;
+        });
+
+    private static Caller Who(ServerCallContext context) => Audit.AuditActor.Set(Caller.From(context.GetHttpContext().User), context.GetHttpContext().TraceIdentifier);
 
     public override Task<PoolReply> PutPool(PutPoolRequest request, ServerCallContext context) =>
         Call(async () => (await ops.PutPool(Who(context), request.Pool, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());

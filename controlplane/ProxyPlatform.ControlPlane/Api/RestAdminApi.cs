@@ -146,6 +146,7 @@ public static class RestAdminApi
         });
 
         v1.MapConfigDocuments();
+        v1.MapAuditApi();
         return v1;
     }
 
@@ -157,7 +158,8 @@ public static class RestAdminApi
         public static readonly ReadOnly Instance = new();
     }
 
-    private static Caller Who(HttpContext context) => Caller.From(context.User);
+    // The caller is also the author of whatever change the operation makes (the audit trail's actor).
+    private static Caller Who(HttpContext context) => Audit.AuditActor.Set(Caller.From(context.User), context.TraceIdentifier);
 
     private static AdminException TooLarge(long limit) => AdminException.TooLarge("", $"the request body is larger than {limit} bytes, the most this admin request may carry.");
 

@@ -24,7 +24,7 @@ namespace ProxyPlatform.ControlPlane.Distribution;
 /// </remarks>
 [Reentrant]
 public sealed class DistributionGrain(
-    ConfigStore store, ControlPlaneOptions options, ConfigTombstones tombstones, TimeProvider time, ILogger<DistributionGrain> logger)
+    ConfigStore store, ControlPlaneOptions options, ConfigTombstones tombstones, TimeProvider time, ILogger<DistributionGrain> logger, Audit.AuditOptions audit)
     : Grain, IDistributionGrain
 {
     // Nodes re-subscribe well within this period; a node that stops doing so has gone away.
@@ -63,7 +63,11 @@ public sealed class DistributionGrain(
 
     public Task<long> Commit(ConfigEntry[] entries)
     {
-        var pending = new PendingCommit(entries) { Deadline = time.GetTimestamp() + (long)(options.CommitDeadline.TotalSeconds * time.TimestampFrequency) };
+        var pending = new PendingCommit(entries)
+        {
+            Deadline = time.GetTimestamp() + (long)(options.CommitDeadline.TotalSeconds * time.TimestampFrequency),
+            Author = audit.Enabled ? ChangeContext.Current : null,
+        };
         _queue.Enqueue(pending, Pool);
         if (!_writing)
         {
@@ -168,7 +172,8 @@ public sealed class DistributionGrain(
         using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, time);
         try
         {
-            revisions = await store.CommitAsync(Pool, accepted.Select(p => p.Entries).ToList(), deadline.Token);
+            var audited = Audit.AuditTrail.Of([.. accepted.Select(p => (p.Author, p.Entries))], key => _set.Get(key)?.Json);
+            revisions = await store.CommitAsync(Pool, accepted.Select(p => p.Entries).ToList(), deadline.Token, audited);
         }
         catch (Exception ex) when (deadline.IsCancellationRequested)
         {

@@ -15,6 +15,9 @@ public sealed record PendingCommit(IReadOnlyList<ConfigEntry> Entries)
     /// after all.
     /// </summary>
     public long Deadline { get; init; } = long.MaxValue;
+
+    /// <summary>Who made the change, captured when it was enqueued (the batch is written in another caller's context); null: a system change, not audited.</summary>
+    public ChangeAuthor? Author { get; init; }
 }
 
 /// <summary>

@@ -39,6 +39,10 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigOperations>();
         builder.Services.AddHostedService<Documents.HistoryRetention>();
         builder.Services.AddSingleton<KeyOperations>();
+        builder.Services.AddSingleton(Audit.AuditOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<AuditStore>();
+        builder.Services.AddSingleton<Audit.AuditOperations>();
+        builder.Services.AddHostedService<Audit.AuditRetention>();
         builder.Services.AddSingleton(ProxyPlatform.Secrets.SecretKeyRing.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.CertificateSecrets>();
         builder.Services.AddSingleton(Certificates.Acme.AcmeOptions.From(builder.Configuration));
@@ -140,6 +144,6 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. ConfigHistory.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. ConfigHistory.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations, .. AuditStore.Migrations], CancellationToken.None);
     }
 }

@@ -67,7 +67,7 @@ public sealed class ConfigStore(NpgsqlDataSource db)
     /// and handed out in ascending order, the smallest to the first change, whatever order the
     /// sequence is read in. The method returns only once the transaction is committed.
     /// </remarks>
-    public async Task<IReadOnlyList<long>> CommitAsync(string pool, IReadOnlyList<IReadOnlyList<ConfigEntry>> changes, CancellationToken ct = default)
+    public async Task<IReadOnlyList<long>> CommitAsync(string pool, IReadOnlyList<IReadOnlyList<ConfigEntry>> changes, CancellationToken ct = default, IReadOnlyList<AuditRow>? audit = null)
     {
         // The newest change of each resource wins; one statement may not touch a row twice.
         var rows = new Dictionary<ResourceKey, (int Change, string? Json, string? Meta)>();
@@ -93,6 +93,8 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         write.Parameters.Add(new NpgsqlParameter { Value = rows.Values.Select(v => v.Meta).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         // Every change is one tenant's (its own entry, or its resources').
         write.Parameters.AddWithValue(changes.Select(c => c[0].Key.Tenant).ToArray());
+        // $11 and up: the audit records of the changes, written in the same statement (AuditStore.CommitCte).
+        AuditStore.AddCommitParameters(write, audit ?? []);
         batch.BatchCommands.Add(write);
 
         var revisions = new List<long>(changes.Count);
@@ -133,6 +135,7 @@ public sealed class ConfigStore(NpgsqlDataSource db)
             FROM unnest($8::int[], $10::text[]) WITH ORDINALITY AS x(size, tenant, change)
             JOIN numbered n ON n.change = x.change
         )
+        """ + AuditStore.CommitCte + """
         SELECT revision FROM numbered ORDER BY change
         """;
 

@@ -55,6 +55,9 @@ public sealed class PoolAutoscalerGrain(AutoscaleOptions options, TimeProvider t
             Actor, Pool, decision.From, decision.To, rate.RequestsPerSecond, rate.Workers, decision.PerReplica, decision.Target, autoscale.MinReplicas, autoscale.MaxReplicas, decision.Reason);
         try
         {
+            // The audit trail's actor of this change.
+            ChangeContext.SetActor("autoscaler", "autoscaler", null);
+            ChangeContext.Action = "scale";
             await pools.Patch($$"""{"replicas":{{decision.To}}}""", ETags.Format(pool.Revision));
         }
         catch (AdminException ex)
