@@ -146,6 +146,8 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             var id = System.Text.Json.Nodes.JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
             return $"/v1/pools/default/tokens/{id}";
         }),
+        new RestCase("audit trail", "GET", "/v1/audit", null, Access.OperatorOnly, 200),
+        new RestCase("audit trail of alpha", "GET", $"{Alpha}/audit", null, Access.TenantRead, 200),
     ];
 
     [Theory]
@@ -252,6 +254,8 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             var id = System.Text.Json.Nodes.JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
             await c.RevokePoolTokenAsync(new() { Pool = "default", Id = id });
         }),
+        new GrpcCase("ListAudit", Access.OperatorOnly, 200, async (c, _) => await c.ListAuditAsync(new())),
+        new GrpcCase("ListAudit (tenant)", Access.TenantRead, 200, async (c, _) => await c.ListAuditAsync(new() { Tenant = "alpha", TenantScoped = true })),
     ];
 
     [Theory]
