@@ -91,6 +91,22 @@ public sealed class NpgsqlGrainStorage : IGrainStorage, ILifecycleParticipant<IS
         return keys;
     }
 
+    /// <summary>Up to <paramref name="limit"/> keys of a grain type's stored states after <paramref name="after"/>, in bytewise order.</summary>
+    public static async Task<IReadOnlyList<string>> ListKeysAsync(NpgsqlDataSource dataSource, string grainType, string after, int limit, CancellationToken ct = default)
+    {
+        await using var command = dataSource.CreateCommand("""
+            SELECT DISTINCT grain_key COLLATE "C" FROM grain_state WHERE grain_type = $1 AND grain_key COLLATE "C" > $2 ORDER BY 1 LIMIT $3
+            """);
+        command.Parameters.AddWithValue(grainType);
+        command.Parameters.AddWithValue(after);
+        command.Parameters.AddWithValue(limit);
+        var keys = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            keys.Add(reader.GetString(0));
+        return keys;
+    }
+
     /// <inheritdoc />
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         ReadStateAsync(stateName, grainId, grainState, CancellationToken.None);

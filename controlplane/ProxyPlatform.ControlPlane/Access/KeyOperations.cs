@@ -1,4 +1,5 @@
 using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Api;
 
 namespace ProxyPlatform.ControlPlane.Access;
 
@@ -21,9 +22,6 @@ public sealed record PoolTokenRequest
 /// <summary>A credential just issued, with its secret: the only time the secret is ever shown.</summary>
 public sealed record IssuedCredential(Credential Credential, string Secret);
 
-/// <summary>A page of credentials and the cursor of the next one (null at the end).</summary>
-public sealed record CredentialPage(IReadOnlyList<Credential> Items, string? Next);
-
 /// <summary>
 /// API keys and pool tokens as the admin APIs manage them. An operator manages every key and every
 /// pool token; a tenant-admin manages the tenant-admin and tenant-viewer keys of its own tenant,
@@ -32,8 +30,6 @@ public sealed record CredentialPage(IReadOnlyList<Credential> Items, string? Nex
 public sealed class KeyOperations(CredentialStore store, CredentialVerifier verifier, IGrainFactory grains, TimeProvider time, Audit.AuditOptions? audit = null)
 {
     public const int MaxNameLength = 100;
-    public const int DefaultPageSize = 100;
-    public const int MaxPageSize = 1000;
 
     public async Task<IssuedCredential> CreateKey(Caller caller, KeyRequest? request)
     {
@@ -69,7 +65,7 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         return await IssueAsync(CredentialKind.Key, request.Name, request.Role, tenant, null, expiresAt, caller);
     }
 
-    public async Task<CredentialPage> ListKeys(Caller caller, string? tenant, string? limit, string? after)
+    public async Task<Page<Credential>> ListKeys(Caller caller, string? tenant, PageRequest page)
     {
         EnsureManagesKeys(caller);
         if (!caller.IsOperator)
@@ -81,7 +77,7 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         {
             throw AdminException.Invalid("tenant", $"'{tenant}' is not a valid tenant ID.");
         }
-        return await PageAsync(CredentialKind.Key, tenant, null, limit, after);
+        return await PageAsync(CredentialKind.Key, tenant, null, page);
     }
 
     public async Task<Credential> GetKey(Caller caller, string id)
@@ -113,12 +109,12 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         return await IssueAsync(CredentialKind.PoolToken, request.Name, Roles.Worker, null, pool, request.ExpiresAt, caller);
     }
 
-    public async Task<CredentialPage> ListPoolTokens(Caller caller, string pool, string? limit, string? after)
+    public async Task<Page<Credential>> ListPoolTokens(Caller caller, string pool, PageRequest page)
     {
         caller.EnsureOperator("list pool tokens");
         if (!ConfigValidator.IsValidId(pool))
             throw AdminException.Invalid("pool", $"'{pool}' is not a valid pool ID.");
-        return await PageAsync(CredentialKind.PoolToken, null, pool, limit, after);
+        return await PageAsync(CredentialKind.PoolToken, null, pool, page);
     }
 
     /// <summary>Revokes a pool token: workers can no longer connect with it, and its open streams are closed.</summary>
@@ -185,16 +181,8 @@ public sealed class KeyOperations(CredentialStore store, CredentialVerifier veri
         return await store.FindAsync(id) is { Credential: var credential } && credential.Kind == kind ? credential : null;
     }
 
-    private async Task<CredentialPage> PageAsync(CredentialKind kind, string? tenant, string? pool, string? limit, string? after)
-    {
-        var size = DefaultPageSize;
-        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out size) || size is < 1 or > MaxPageSize))
-            throw AdminException.Invalid("limit", $"'{limit}' is not a limit: expected a whole number from 1 to {MaxPageSize}.");
-        if (after is { Length: > 64 })
-            throw AdminException.Invalid("after", "is not a cursor this API gave out.");
-        var items = await store.ListAsync(kind, tenant, pool, size + 1, after);
-        return items.Count > size ? new CredentialPage(items[..size], items[size - 1].Id) : new CredentialPage(items, null);
-    }
+    private async Task<Page<Credential>> PageAsync(CredentialKind kind, string? tenant, string? pool, PageRequest page) =>
+        page.Take(await store.ListAsync(kind, tenant, pool, page.Limit + 1, page.After?[0]), c => [c.Id]);
 
     private static Credential? Visible(Caller caller, Credential? credential) =>
         credential is null || caller.IsOperator || credential.Tenant == caller.Tenant ? credential : null;

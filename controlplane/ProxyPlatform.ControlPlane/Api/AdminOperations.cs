@@ -75,11 +75,25 @@ public sealed class AdminOperations(
         return revision;
     }
 
-    /// <summary>Every tenant for an operator; a tenant's key sees its own.</summary>
-    public async Task<IReadOnlyList<TenantResource>> ListTenants(Caller caller) =>
-        (await store.ListAsync(ResourceKind.Tenant, caller.IsOperator ? null : caller.Tenant ?? ""))
-        .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision))
-        .ToList();
+    /// <summary>Every tenant for an operator, a page at a time; a tenant's key sees its own.</summary>
+    public async Task<Page<TenantResource>> ListTenants(Caller caller, PageRequest page)
+    {
+        var after = page.AfterPart(0);
+        // A tenant's row is keyed (tenant, tenant): the keyset on both parts is the keyset on its ID.
+        var rows = caller.IsOperator
+            ? await store.ListPageAsync(ResourceKind.Tenant, null, after, after, page.Limit + 1)
+            : await store.ListPageAsync(ResourceKind.Tenant, caller.Tenant ?? "", "", after, page.Limit + 1);
+        return page.Take(rows, r => [r.Key.Tenant])
+            .Select(e => new TenantResource(e.Key.Tenant, ConfigJson.Read<TenantSpec>(e.Json!), e.Revision));
+    }
+
+    /// <summary>A page of the tenant's clusters (their settings; backends are listed per cluster).</summary>
+    public async Task<Page<ClusterResource>> ListClusters(Caller caller, string tenant, PageRequest page)
+    {
+        await GetTenant(caller, tenant);
+        var rows = await store.ListPageAsync(ResourceKind.Cluster, tenant, "", page.AfterPart(0), page.Limit + 1);
+        return page.Take(rows, r => [r.Key.Id]).Select(Backends.ClusterGrain.FromRow);
+    }
 
     /// <summary>Writes a cluster; what it was accepted with but warned about (<see cref="ConfigValidator.Warnings"/>) is logged and answered.</summary>
     public async Task<(WriteResult<ClusterResource> Result, IReadOnlyList<FieldError> Warnings)> PutCluster(Caller caller, string tenant, string cluster, ClusterSpec? spec, string? ifMatch)
@@ -148,29 +162,33 @@ public sealed class AdminOperations(
         return (resource, status ?? BackendHealthStatus.Unknown(backend));
     }
 
-    /// <summary>The cluster's backends, each with its verdict, since when, and each reporting worker's view.</summary>
-    public async Task<IReadOnlyList<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(Caller caller, string tenant, string cluster)
+    /// <summary>A page of the cluster's backends, each with its verdict, since when, and each reporting worker's view.</summary>
+    public async Task<Page<(BackendResource Backend, BackendHealthStatus Health)>> ListBackendsWithHealth(Caller caller, string tenant, string cluster, PageRequest page)
     {
-        var backends = await ListBackends(caller, tenant, cluster);
+        // A cluster's backends are one row (at most ClusterGrain.MaxBackends), held by its grain: the keyset is applied to them there.
+        var backends = page.Take([.. (await ListBackends(caller, tenant, cluster)).Where(b => page.IsAfter(b.Backend)).Take(page.Limit + 1)], b => [b.Backend]);
         var statuses = (await grains.GetGrain<IHealthVerdictGrain>(GrainKeys.Of(tenant, cluster)).GetStatus())
             .ToDictionary(s => s.Backend, StringComparer.Ordinal);
-        return backends.Select(b => (b, statuses.GetValueOrDefault(b.Backend) ?? BackendHealthStatus.Unknown(b.Backend))).ToList();
+        return backends.Select(b => (b, statuses.GetValueOrDefault(b.Backend) ?? BackendHealthStatus.Unknown(b.Backend)));
     }
 
     /// <summary>
-    /// A backend's verdict changes, newest first: at most <paramref name="limit"/> (default 100, up to
-    /// <see cref="HealthStore.MaxHistory"/>). The cluster must exist; the backend need not any more.
+    /// A page of a backend's verdict changes, newest first (the cursor is the position in the log). The
+    /// cluster must exist; the backend need not any more.
     /// </summary>
-    public async Task<IReadOnlyList<VerdictChange>> HealthHistory(Caller caller, string tenant, string cluster, string backend, string? limit)
+    public async Task<Page<VerdictChange>> HealthHistory(Caller caller, string tenant, string cluster, string backend, PageRequest page)
     {
-        var count = 100;
-        var limitErrors = new List<FieldError>();
-        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count)
-            || count < 1 || count > HealthStore.MaxHistory))
-            limitErrors.Add(new FieldError("limit", $"'{limit}' is not a limit: expected a whole number from 1 to {HealthStore.MaxHistory}."));
-        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend), limitErrors);
+        Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("cluster", cluster), ConfigValidator.ValidateId("backend", backend));
+        long? before = null;
+        if (page.After is [var position])
+        {
+            if (!long.TryParse(position, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p))
+                throw AdminException.Invalid("after", "is not a cursor this list gave out: pass the \"next\" of the previous page as it was.");
+            before = p;
+        }
         await GetCluster(caller, tenant, cluster);
-        return await health.HistoryAsync(tenant, cluster, backend, count);
+        var rows = await health.HistoryPageAsync(tenant, cluster, backend, before, page.Limit + 1);
+        return page.Take(rows, r => [r.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).Select(r => r.Change);
     }
 
     public async Task<WriteResult<RouteResource>> PutRoute(Caller caller, string tenant, string route, RouteSpec? spec, string? ifMatch)
@@ -212,12 +230,21 @@ public sealed class AdminOperations(
         return Routes(tenant).Delete(route, ifMatch);
     }
 
+    /// <summary>Every route of the tenant (what explaining a request considers).</summary>
     public async Task<IReadOnlyList<RouteResource>> ListRoutes(Caller caller, string tenant)
     {
         await GetTenant(caller, tenant);
         return (await store.ListAsync(ResourceKind.Route, tenant))
             .Select(e => new RouteResource(tenant, e.Key.Id, ConfigJson.Read<RouteSpec>(e.Json!), e.Revision))
             .ToList();
+    }
+
+    /// <summary>A page of the tenant's routes.</summary>
+    public async Task<Page<RouteResource>> ListRoutes(Caller caller, string tenant, PageRequest page)
+    {
+        await GetTenant(caller, tenant);
+        var rows = await store.ListPageAsync(ResourceKind.Route, tenant, "", page.AfterPart(0), page.Limit + 1);
+        return page.Take(rows, r => [r.Key.Id]).Select(e => new RouteResource(tenant, e.Key.Id, ConfigJson.Read<RouteSpec>(e.Json!), e.Revision));
     }
 
     /// <summary>The tenant's traffic as its workers reported it; NotFound for an unknown tenant.</summary>
@@ -273,16 +300,19 @@ public sealed class AdminOperations(
         return await Pool(pool).Delete(ifMatch);
     }
 
-    /// <summary>Every pool, the default one included whether or not it was ever written.</summary>
-    public async Task<IReadOnlyList<PoolResource>> ListPools(Caller caller)
+    /// <summary>A page of the pools, the default one included whether or not it was ever written.</summary>
+    public async Task<Page<PoolResource>> ListPools(Caller caller, PageRequest page)
     {
         caller.EnsureOperator("list pools");
-        var pools = (await store.ListAsync(ResourceKind.Pool, ""))
+        var pools = (await store.ListPageAsync(ResourceKind.Pool, "", "", page.AfterPart(0), page.Limit + 1))
             .Select(e => new PoolResource(e.Key.Id, ConfigJson.Read<PoolSpec>(e.Json!), e.Revision))
             .ToList();
-        if (!pools.Any(p => p.Pool == Pools.Default))
-            pools.Insert(0, (await Pool(Pools.Default).Get())!);
-        return pools.OrderBy(p => p.Pool, StringComparer.Ordinal).ToList();
+        // The default pool is there even without a row: when it falls within this page's range and the page
+        // has no row of it, its grain's defaults stand in.
+        var withinPage = page.IsAfter(Pools.Default) && (pools.Count <= page.Limit || string.CompareOrdinal(Pools.Default, pools[^1].Pool) < 0);
+        if (withinPage && !pools.Any(p => p.Pool == Pools.Default))
+            pools = [.. pools.Append((await Pool(Pools.Default).Get())!).OrderBy(p => p.Pool, StringComparer.Ordinal)];
+        return page.Take(pools, p => [p.Pool]);
     }
 
     /// <summary>
@@ -335,25 +365,30 @@ public sealed class AdminOperations(
         return Certificate(tenant, certificate).Delete(ifMatch);
     }
 
-    /// <summary>The tenant's certificates, each as its own GET shows it.</summary>
-    public async Task<IReadOnlyList<CertificateView>> ListCertificates(Caller caller, string tenant)
+    /// <summary>A page of the tenant's certificates, each as its own GET shows it.</summary>
+    public async Task<Page<CertificateView>> ListCertificates(Caller caller, string tenant, PageRequest page)
     {
         await GetTenant(caller, tenant);
+        var ids = page.Take(await CertificateIds(tenant, page), id => [id]);
         var views = new List<CertificateView>();
-        foreach (var id in await CertificateIds(tenant))
+        foreach (var id in ids.Items)
         {
             if (await Certificate(tenant, id).Get() is { } view)
                 views.Add(view);
         }
-        return views;
+        return new Page<CertificateView>(views, ids.Next);
     }
 
     /// <summary>A tenant's certificates: those committed, and ACME orders not issued yet (which have no row).</summary>
-    private async Task<IReadOnlyList<string>> CertificateIds(string tenant)
+    private async Task<IReadOnlyList<string>> CertificateIds(string tenant) =>
+        await CertificateIds(tenant, new PageRequest(int.MaxValue - 1, null));
+
+    /// <summary>Up to one more than a page of the tenant's certificate IDs after the cursor, in order.</summary>
+    private async Task<IReadOnlyList<string>> CertificateIds(string tenant, PageRequest page)
     {
-        var committed = (await store.ListAsync(ResourceKind.Certificate, tenant)).Select(r => r.Key.Id);
-        var ordered = acme.DirectoryUrl is null ? [] : await grains.GetGrain<IAcmeScheduleGrain>(HostRegistry.Key).ListOf(tenant);
-        return [.. committed.Union(ordered, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        var committed = (await store.ListPageAsync(ResourceKind.Certificate, tenant, "", page.AfterPart(0), page.Limit + 1)).Select(r => r.Key.Id);
+        var ordered = acme.DirectoryUrl is null ? [] : (await grains.GetGrain<IAcmeScheduleGrain>(HostRegistry.Key).ListOf(tenant)).Where(id => page.IsAfter(id));
+        return [.. committed.Union(ordered, StringComparer.Ordinal).Order(StringComparer.Ordinal).Take(page.Limit + 1)];
     }
 
     /// <summary>Each of a certificate's names must be covered by one of the tenant's claims.</summary>

@@ -41,7 +41,8 @@ public sealed class ExplainOperations(AdminOperations ops, IGrainFactory grains)
         try
         {
             var cluster = await ops.GetCluster(caller, tenant, route.Cluster);
-            var backends = await ops.ListBackendsWithHealth(caller, tenant, route.Cluster);
+            // A cluster has at most MaxBackends: one page holds them all.
+            var backends = (await ops.ListBackendsWithHealth(caller, tenant, route.Cluster, new PageRequest(Backends.ClusterGrain.MaxBackends, null))).Items;
             definition = new ClusterDefinition { Spec = cluster.Spec, Backends = backends.ToDictionary(b => b.Backend.Backend, b => b.Backend.Spec, StringComparer.Ordinal) };
             foreach (var (backend, health) in backends)
                 verdicts[backend.Backend] = health.Verdict;

@@ -11,13 +11,13 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// key may touch is the operation's check, as over REST.
 /// </summary>
 [Authorize(Policies.Admin)]
-public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations keys, ExplainOperations explain) : Admin.AdminBase
+public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations keys, ExplainOperations explain, DataPlanes.DataPlaneDirectory workers, DataPlanes.Rollouts rollouts) : Admin.AdminBase
 {
     public override Task<ExplainReply> ExplainRequest(ExplainQuery request, ServerCallContext context) =>
         Call(async () => (await explain.Explain(Who(context), request.Tenant, request.ToModel(), request.Worker.Length == 0 ? null : request.Worker)).ToReply());
 
     public override Task<TenantReply> PutTenant(PutTenantRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutTenant(Who(context), request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PutTenant(Who(context), request.Tenant, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch)), t => t.ToReply(), (r, c) => r.Created = c));
 
     public override Task<TenantReply> GetTenant(TenantRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetTenantView(Who(context), request.Tenant)).ToReply());
@@ -28,8 +28,9 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     public override Task<ListTenantsReply> ListTenants(ListTenantsRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var reply = new ListTenantsReply();
-            reply.Tenants.AddRange((await ops.ListTenants(Who(context))).Select(t => t.ToReply()));
+            var page = await ops.ListTenants(Who(context), Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new ListTenantsReply { Next = page.Next ?? "" };
+            reply.Tenants.AddRange(page.Items.Select(t => t.ToReply()));
             return reply;
         });
 
@@ -38,6 +39,7 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
         {
             var (result, warnings) = await ops.PutCluster(Who(context), request.Tenant, request.Cluster, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch));
             var reply = result.Resource.ToReply();
+            reply.Created = result.Created;
             reply.Warnings.AddRange(warnings.Select(w => $"{w.Field}: {w.Message}"));
             return reply;
         });
@@ -49,7 +51,7 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
         Call(async () => new DeleteReply { Revision = await ops.DeleteCluster(Who(context), request.Tenant, request.Cluster, IfMatch(request.IfMatch)) });
 
     public override Task<BackendReply> PutBackend(PutBackendRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutBackend(Who(context), request.Tenant, request.Cluster, request.Backend, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PutBackend(Who(context), request.Tenant, request.Cluster, request.Backend, request.Spec.ToModel(), IfMatch(request.IfMatch)), b => b.ToReply(), (r, c) => r.Created = c));
 
     public override Task<BackendReply> GetBackend(BackendRef request, ServerCallContext context) =>
         Call(async () =>
@@ -61,25 +63,26 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     public override Task<BackendHealthHistoryReply> GetBackendHealthHistory(BackendHealthHistoryRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var limit = request.HasLimit ? request.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
-            var reply = new BackendHealthHistoryReply();
-            reply.Changes.AddRange((await ops.HealthHistory(Who(context), request.Tenant, request.Cluster, request.Backend, limit)).Select(c => c.ToProto()));
+            var page = await ops.HealthHistory(Who(context), request.Tenant, request.Cluster, request.Backend, Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new BackendHealthHistoryReply { Next = page.Next ?? "" };
+            reply.Changes.AddRange(page.Items.Select(c => c.ToProto()));
             return reply;
         });
 
     public override Task<DeleteReply> DeleteBackend(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteBackend(Who(context), request.Tenant, request.Cluster, request.Backend, IfMatch(request.IfMatch)) });
 
-    public override Task<ListBackendsReply> ListBackends(ClusterRef request, ServerCallContext context) =>
+    public override Task<ListBackendsReply> ListBackends(ListBackendsRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var reply = new ListBackendsReply();
-            reply.Backends.AddRange((await ops.ListBackendsWithHealth(Who(context), request.Tenant, request.Cluster)).Select(b => b.Backend.ToReply(b.Health)));
+            var page = await ops.ListBackendsWithHealth(Who(context), request.Tenant, request.Cluster, Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new ListBackendsReply { Next = page.Next ?? "" };
+            reply.Backends.AddRange(page.Items.Select(b => b.Backend.ToReply(b.Health)));
             return reply;
         });
 
     public override Task<RouteReply> PutRoute(PutRouteRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutRoute(Who(context), request.Tenant, request.Route, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PutRoute(Who(context), request.Tenant, request.Route, request.Spec.ToModel(), IfMatch(request.IfMatch)), r => r.ToReply(), (r, c) => r.Created = c));
 
     public override Task<RouteReply> GetRoute(RouteRef request, ServerCallContext context) =>
         Call(async () =>
@@ -96,7 +99,7 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
         Call(async () => (await ops.GetTenantTrafficHistory(Who(context), request.Tenant, request.WindowSeconds == 0 ? null : TimeSpan.FromSeconds(request.WindowSeconds))).ToReply());
 
     public override Task<CertificateReply> PutCertificate(PutCertificateRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutCertificate(Who(context), request.Tenant, request.Certificate, request.Spec.ToModel(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PutCertificate(Who(context), request.Tenant, request.Certificate, request.Spec.ToModel(), IfMatch(request.IfMatch)), c => c.ToReply(), (r, c) => r.Created = c));
 
     public override Task<CertificateReply> GetCertificate(CertificateRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetCertificate(Who(context), request.Tenant, request.Certificate)).ToReply());
@@ -104,22 +107,24 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     public override Task<DeleteReply> DeleteCertificate(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteCertificate(Who(context), request.Tenant, request.Certificate, IfMatch(request.IfMatch)) });
 
-    public override Task<ListCertificatesReply> ListCertificates(TenantRef request, ServerCallContext context) =>
+    public override Task<ListCertificatesReply> ListCertificates(ListCertificatesRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var reply = new ListCertificatesReply();
-            reply.Certificates.AddRange((await ops.ListCertificates(Who(context), request.Tenant)).Select(c => c.ToReply()));
+            var page = await ops.ListCertificates(Who(context), request.Tenant, Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new ListCertificatesReply { Next = page.Next ?? "" };
+            reply.Certificates.AddRange(page.Items.Select(c => c.ToReply()));
             return reply;
         });
 
     public override Task<DeleteReply> DeleteRoute(DeleteRequest request, ServerCallContext context) =>
         Call(async () => new DeleteReply { Revision = await ops.DeleteRoute(Who(context), request.Tenant, request.Route, IfMatch(request.IfMatch)) });
 
-    public override Task<ListRoutesReply> ListRoutes(TenantRef request, ServerCallContext context) =>
+    public override Task<ListRoutesReply> ListRoutes(ListRoutesRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var reply = new ListRoutesReply();
-            reply.Routes.AddRange((await ops.ListRoutes(Who(context), request.Tenant)).Select(r => r.ToReply()));
+            var page = await ops.ListRoutes(Who(context), request.Tenant, Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new ListRoutesReply { Next = page.Next ?? "" };
+            reply.Routes.AddRange(page.Items.Select(r => r.ToReply()));
             return reply;
         });
 
@@ -130,7 +135,7 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
         })));
 
     public override Task<ListCredentialsReply> ListKeys(ListKeysRequest request, ServerCallContext context) =>
-        Call(async () => Reply(await keys.ListKeys(Who(context), Blank(request.Tenant), Limit(request.HasLimit, request.Limit), Blank(request.After))));
+        Call(async () => Reply(await keys.ListKeys(Who(context), Blank(request.Tenant), Paging(request.HasLimit, request.Limit, request.After))));
 
     public override Task<CredentialReply> GetKey(CredentialRef request, ServerCallContext context) =>
         Call(async () => new CredentialReply { Credential = (await keys.GetKey(Who(context), request.Id)).ToProto() });
@@ -144,7 +149,7 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
 
     [Authorize(Policies.Operator)]
     public override Task<ListCredentialsReply> ListPoolTokens(ListPoolTokensRequest request, ServerCallContext context) =>
-        Call(async () => Reply(await keys.ListPoolTokens(Who(context), request.Pool, Limit(request.HasLimit, request.Limit), Blank(request.After))));
+        Call(async () => Reply(await keys.ListPoolTokens(Who(context), request.Pool, Paging(request.HasLimit, request.Limit, request.After))));
 
     [Authorize(Policies.Operator)]
     public override Task<CredentialReply> RevokePoolToken(PoolTokenRef request, ServerCallContext context) =>
@@ -178,10 +183,10 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     private static Caller Who(ServerCallContext context) => Audit.AuditActor.Set(Caller.From(context.GetHttpContext().User), context.GetHttpContext().TraceIdentifier);
 
     public override Task<PoolReply> PutPool(PutPoolRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PutPool(Who(context), request.Pool, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PutPool(Who(context), request.Pool, request.Spec.ToModel() ?? new(), IfMatch(request.IfMatch)), p => p.ToReply(), (r, c) => r.Created = c));
 
     public override Task<PoolReply> PatchPool(PatchPoolRequest request, ServerCallContext context) =>
-        Call(async () => (await ops.PatchPool(Who(context), request.Pool, request.MergePatch, IfMatch(request.IfMatch))).Resource.ToReply());
+        Call(async () => Created(await ops.PatchPool(Who(context), request.Pool, request.MergePatch, IfMatch(request.IfMatch)), p => p.ToReply(), (r, c) => r.Created = c));
 
     public override Task<PoolReply> GetPool(PoolRef request, ServerCallContext context) =>
         Call(async () => (await ops.GetPool(Who(context), request.Pool)).ToReply());
@@ -192,14 +197,15 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     public override Task<ListPoolsReply> ListPools(ListPoolsRequest request, ServerCallContext context) =>
         Call(async () =>
         {
-            var reply = new ListPoolsReply();
-            reply.Pools.AddRange((await ops.ListPools(Who(context))).Select(p => p.ToReply()));
+            var page = await ops.ListPools(Who(context), Paging(request.HasLimit, request.Limit, request.After));
+            var reply = new ListPoolsReply { Next = page.Next ?? "" };
+            reply.Pools.AddRange(page.Items.Select(p => p.ToReply()));
             return reply;
         });
 
     private static CredentialReply Reply(IssuedCredential issued) => new() { Credential = issued.Credential.ToProto(), Secret = issued.Secret };
 
-    private static ListCredentialsReply Reply(CredentialPage page)
+    private static ListCredentialsReply Reply(Page<Access.Credential> page)
     {
         var reply = new ListCredentialsReply { Next = page.Next ?? "" };
         reply.Items.AddRange(page.Items.Select(c => c.ToProto()));
@@ -208,7 +214,17 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
 
     private static string? Blank(string value) => value.Length == 0 ? null : value;
 
-    private static string? Limit(bool has, int limit) => has ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+    /// <summary>A list request's limit and after, checked as REST checks <c>?limit=</c> and <c>?after=</c>.</summary>
+    private static PageRequest Paging(bool hasLimit, int limit, string after) =>
+        PageRequest.Parse(hasLimit ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null, Blank(after));
+
+    /// <summary>A write's reply, saying whether it created the resource.</summary>
+    private static TReply Created<T, TReply>(WriteResult<T> result, Func<T, TReply> reply, Action<TReply, bool> created)
+    {
+        var answer = reply(result.Resource);
+        created(answer, result.Created);
+        return answer;
+    }
 
     private static DateTimeOffset? Time(long unixMs) => unixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
 

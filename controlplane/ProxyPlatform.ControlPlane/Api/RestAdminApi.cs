@@ -21,7 +21,7 @@ public static class RestAdminApi
         var v1 = app.MapGroup("/v1").RequireAuthorization(Policies.Admin).AddEndpointFilter(RejectAsProblem);
 
         v1.MapGet("/tenants", async (AdminOperations ops, HttpContext c) =>
-            Items((await ops.ListTenants(Who(c))).Select(Render)));
+            Paged(await ops.ListTenants(Who(c), Paging(c)), Render));
         v1.MapGet("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetTenantView(Who(c), tenant), t => t.Resource.Revision, Render));
         v1.MapPut("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
@@ -29,6 +29,8 @@ public static class RestAdminApi
         v1.MapDelete("/tenants/{tenant}", async (string tenant, AdminOperations ops, HttpContext c) =>
             await Deleted(c, await ops.DeleteTenant(Who(c), tenant, IfMatch(c))));
 
+        v1.MapGet("/tenants/{tenant}/clusters", async (string tenant, AdminOperations ops, HttpContext c) =>
+            Paged(await ops.ListClusters(Who(c), tenant, Paging(c)), Render));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}", async (string tenant, string cluster, AdminOperations ops, DataPlaneDirectory workers, HttpContext c) =>
         {
             var resource = await ops.GetCluster(Who(c), tenant, cluster);
@@ -44,9 +46,9 @@ public static class RestAdminApi
             await Deleted(c, await ops.DeleteCluster(Who(c), tenant, cluster, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends", async (string tenant, string cluster, AdminOperations ops, HttpContext c) =>
-            Items((await ops.ListBackendsWithHealth(Who(c), tenant, cluster)).Select(b => Render(b.Backend, b.Health))));
+            Paged(await ops.ListBackendsWithHealth(Who(c), tenant, cluster, Paging(c)), b => Render(b.Backend, b.Health)));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}/health-history", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
-            Items((await ops.HealthHistory(Who(c), tenant, cluster, backend, c.Request.Query.TryGetValue("limit", out var limit) ? limit.ToString() : null)).Select(Render)));
+            Paged(await ops.HealthHistory(Who(c), tenant, cluster, backend, Paging(c)), Render));
         v1.MapGet("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetBackendWithHealth(Who(c), tenant, cluster, backend), r => r.Backend.Revision, r => Render(r.Backend, r.Health)));
         v1.MapPut("/tenants/{tenant}/clusters/{cluster}/backends/{backend}", async (string tenant, string cluster, string backend, AdminOperations ops, HttpContext c) =>
@@ -55,7 +57,7 @@ public static class RestAdminApi
             await Deleted(c, await ops.DeleteBackend(Who(c), tenant, cluster, backend, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/routes", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Items((await ops.ListRoutes(Who(c), tenant)).Select(Render)));
+            Paged(await ops.ListRoutes(Who(c), tenant, Paging(c)), Render));
         v1.MapGet("/tenants/{tenant}/routes/{route}", async (string tenant, string route, AdminOperations ops, DataPlaneDirectory workers, HttpContext c) =>
         {
             var resource = await ops.GetRoute(Who(c), tenant, route);
@@ -81,7 +83,7 @@ public static class RestAdminApi
             await Deleted(c, await ops.DeleteRoute(Who(c), tenant, route, IfMatch(c))));
 
         v1.MapGet("/tenants/{tenant}/certificates", async (string tenant, AdminOperations ops, HttpContext c) =>
-            Items((await ops.ListCertificates(Who(c), tenant)).Select(Render)));
+            Paged(await ops.ListCertificates(Who(c), tenant, Paging(c)), Render));
         v1.MapGet("/tenants/{tenant}/certificates/{certificate}", async (string tenant, string certificate, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetCertificate(Who(c), tenant, certificate), r => r.Revision, Render));
         v1.MapPut("/tenants/{tenant}/certificates/{certificate}", async (string tenant, string certificate, AdminOperations ops, HttpContext c) =>
@@ -100,20 +102,23 @@ public static class RestAdminApi
             Results.Text(JsonSerializer.Serialize(await explain.Explain(Who(c), tenant, await Body<ProxyPlatform.Routing.ExplainQuery>(c), Query(c, "worker")), ConfigJson.Options), "application/json"))
             .WithMetadata(ReadOnly.Instance);
 
-        v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, CancellationToken ct) =>
-            Items((await directory.ListWithProgressAsync(ct)).Select(Render))).RequireAuthorization(Policies.Operator);
+        v1.MapGet("/dataplanes", async (DataPlaneDirectory directory, HttpContext c) =>
+            Paged(await directory.PageWithProgressAsync(Paging(c), c.RequestAborted), Render)).RequireAuthorization(Policies.Operator);
         v1.MapGet("/revisions/{revision}", async (string revision, Rollouts rollouts, HttpContext c) =>
         {
             if (!long.TryParse(revision, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) || r <= 0)
                 throw AdminException.Invalid("revision", $"'{revision}' is not a revision: expected a positive whole number.");
             var rollout = await rollouts.GetAsync(Who(c), r) ?? throw AdminException.NotFound($"Revision {r}");
+            // ?wait= waits (up to its time) for every connected worker of the pool to apply it.
+            if (c.Items[WaitKey] is TimeSpan wait && !rollout.Complete)
+                rollout = await rollouts.WaitAsync(r, wait);
             return Results.Text(Render(rollout).ToJsonString(ConfigJson.Options), "application/json");
         });
 
         v1.MapPost("/keys", async (KeyOperations keys, HttpContext c) =>
             Issued(c, await keys.CreateKey(Who(c), await Body<KeyRequest>(c)), $"/v1/keys/"));
         v1.MapGet("/keys", async (KeyOperations keys, HttpContext c) =>
-            Page(await keys.ListKeys(Who(c), Query(c, "tenant"), Query(c, "limit"), Query(c, "after"))));
+            Paged(await keys.ListKeys(Who(c), Query(c, "tenant"), Paging(c)), Render));
         v1.MapGet("/keys/{id}", async (string id, KeyOperations keys, HttpContext c) =>
             Json(Render(await keys.GetKey(Who(c), id))));
         v1.MapDelete("/keys/{id}", async (string id, KeyOperations keys, HttpContext c) =>
@@ -124,7 +129,7 @@ public static class RestAdminApi
 
         var pools = v1.MapGroup("/pools").RequireAuthorization(Policies.Operator);
         pools.MapGet("", async (AdminOperations ops, HttpContext c) =>
-            Items((await ops.ListPools(Who(c))).Select(Render)));
+            Paged(await ops.ListPools(Who(c), Paging(c)), Render));
         pools.MapGet("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
             Resource(c, await ops.GetPool(Who(c), pool), p => p.Resource.Revision, Render));
         pools.MapPut("/{pool}", async (string pool, AdminOperations ops, HttpContext c) =>
@@ -138,7 +143,7 @@ public static class RestAdminApi
         tokens.MapPost("", async (string pool, KeyOperations keys, HttpContext c) =>
             Issued(c, await keys.CreatePoolToken(Who(c), pool, await Body<PoolTokenRequest>(c)), $"/v1/pools/{pool}/tokens/"));
         tokens.MapGet("", async (string pool, KeyOperations keys, HttpContext c) =>
-            Page(await keys.ListPoolTokens(Who(c), pool, Query(c, "limit"), Query(c, "after"))));
+            Paged(await keys.ListPoolTokens(Who(c), pool, Paging(c)), Render));
         tokens.MapDelete("/{id}", async (string pool, string id, KeyOperations keys, HttpContext c) =>
         {
             await keys.RevokePoolToken(Who(c), pool, id);
@@ -221,11 +226,12 @@ public static class RestAdminApi
 
     private static string? IfMatch(HttpContext context) => context.Request.Headers.IfMatch.ToString() is { Length: > 0 } v ? v : null;
 
-    private static IResult Items(IEnumerable<JsonObject> items) =>
-        Json(new JsonObject { ["items"] = new JsonArray(items.Cast<JsonNode>().ToArray()) });
+    /// <summary>The list request's <c>?limit=</c> and <c>?after=</c>.</summary>
+    private static PageRequest Paging(HttpContext context) => PageRequest.Parse(Query(context, "limit"), Query(context, "after"));
 
-    private static IResult Page(CredentialPage page) =>
-        Json(new JsonObject { ["items"] = new JsonArray(page.Items.Select(c => (JsonNode)Render(c)).ToArray()), ["next"] = page.Next });
+    /// <summary>Every list's answer: <c>{"items": [...], "next": cursor or null}</c>.</summary>
+    private static IResult Paged<T>(Page<T> page, Func<T, JsonObject> render) =>
+        Json(new JsonObject { ["items"] = new JsonArray(page.Items.Select(i => (JsonNode)render(i)).ToArray()), ["next"] = page.Next });
 
     private static IResult Json(JsonObject body, int status = StatusCodes.Status200OK) =>
         Results.Text(body.ToJsonString(ConfigJson.Options), "application/json", statusCode: status);

@@ -152,6 +152,11 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
 
     private long BackendRevision(string backend) => _meta.BackendRevisions.GetValueOrDefault(backend, _meta.SpecRevision);
 
+    /// <summary>A cluster's settings as a committed row holds them (what <see cref="Get"/> answers once the grain has loaded the row).</summary>
+    public static ClusterResource FromRow(ConfigEntry row) => new(
+        row.Key.Tenant, row.Key.Id, ConfigJson.Read<ClusterDefinition>(row.Json!).Spec,
+        (row.Meta is { } meta ? ConfigJson.Read<ClusterMeta>(meta) : new ClusterMeta()).Resolved(row.Revision).SpecRevision);
+
     private BackendResource ToResource(string backend, BackendSpec spec) => new(Id.Tenant, Id.Cluster, backend, spec, BackendRevision(backend));
 
     /// <summary>

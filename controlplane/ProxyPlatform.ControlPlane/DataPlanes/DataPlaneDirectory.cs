@@ -14,12 +14,17 @@ public sealed class DataPlaneDirectory(NpgsqlDataSource db, IGrainFactory grains
         return statuses.OfType<DataPlaneStatus>().ToList();
     }
 
-    /// <summary>Every worker as <see cref="ListAsync"/> has it, with its state, lag and convergence from its pool.</summary>
-    public async Task<IReadOnlyList<DataPlaneStatus>> ListWithProgressAsync(CancellationToken ct = default)
+    /// <summary>
+    /// A page of the workers, each with its state, lag and convergence from its pool, in order of their IDs; the
+    /// keyset is applied where their records are stored.
+    /// </summary>
+    public async Task<Api.Page<DataPlaneStatus>> PageWithProgressAsync(Api.PageRequest page, CancellationToken ct = default)
     {
-        var byPool = await Task.WhenAll((await ListAsync(ct)).GroupBy(w => w.Pool)
+        var ids = page.Take(await NpgsqlGrainStorage.ListKeysAsync(db, DataPlaneGrain.GrainType, page.AfterPart(0), page.Limit + 1, ct), id => [id]);
+        var statuses = (await Task.WhenAll(ids.Items.Select(id => grains.GetGrain<IDataPlaneGrain>(id).Get()))).OfType<DataPlaneStatus>();
+        var byPool = await Task.WhenAll(statuses.GroupBy(w => w.Pool)
             .Select(pool => grains.GetGrain<IDataPlanePoolGrain>(pool.Key).Assess([.. pool])));
-        return [.. byPool.SelectMany(p => p).OrderBy(w => w.Worker, StringComparer.Ordinal)];
+        return new Api.Page<DataPlaneStatus>([.. byPool.SelectMany(p => p).OrderBy(w => w.Worker, StringComparer.Ordinal)], ids.Next);
     }
 
     /// <summary>Which workers reject <paramref name="resource"/>, and why, as each said in its last ACK.</summary>

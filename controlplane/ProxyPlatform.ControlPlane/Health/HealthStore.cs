@@ -64,18 +64,26 @@ public sealed class HealthStore(NpgsqlDataSource db)
         await trim.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>A backend's verdict changes, newest first, at most <paramref name="limit"/>.</summary>
-    public async Task<List<VerdictChange>> HistoryAsync(string tenant, string cluster, string backend, int limit, CancellationToken ct = default)
+    /// <summary>
+    /// Up to <paramref name="limit"/> of a backend's verdict changes, newest first, each with its position in
+    /// the log; only those older than position <paramref name="before"/> when it is given (the keyset of a page).
+    /// </summary>
+    public async Task<List<(long Id, VerdictChange Change)>> HistoryPageAsync(string tenant, string cluster, string backend, long? before, int limit, CancellationToken ct = default)
     {
         await using var command = db.CreateCommand("""
-            SELECT backend, verdict, failing, passing, reporting, revision, changed_at
-            FROM health_verdicts WHERE tenant = $1 AND cluster = $2 AND backend = $3 ORDER BY id DESC LIMIT $4
+            SELECT backend, verdict, failing, passing, reporting, revision, changed_at, id
+            FROM health_verdicts WHERE tenant = $1 AND cluster = $2 AND backend = $3 AND id < $4 ORDER BY id DESC LIMIT $5
             """);
         command.Parameters.AddWithValue(tenant);
         command.Parameters.AddWithValue(cluster);
         command.Parameters.AddWithValue(backend);
-        command.Parameters.AddWithValue(Math.Clamp(limit, 1, MaxHistory));
-        return await ReadAsync(command, ct);
+        command.Parameters.AddWithValue(before ?? long.MaxValue);
+        command.Parameters.AddWithValue(limit);
+        var changes = new List<(long, VerdictChange)>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            changes.Add((reader.GetInt64(7), Read(reader)));
+        return changes;
     }
 
     /// <summary>Forgets the history of backends that left their cluster.</summary>
@@ -97,15 +105,7 @@ public sealed class HealthStore(NpgsqlDataSource db)
         await command.ExecuteNonQueryAsync(ct);
     }
 
-    private static async Task<List<VerdictChange>> ReadAsync(NpgsqlCommand command, CancellationToken ct)
-    {
-        var changes = new List<VerdictChange>();
-        await using var reader = await command.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-        {
-            changes.Add(new VerdictChange(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4),
-                reader.GetInt64(5), new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc))));
-        }
-        return changes;
-    }
+    private static VerdictChange Read(NpgsqlDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3), reader.GetInt32(4),
+            reader.GetInt64(5), new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc)));
 }

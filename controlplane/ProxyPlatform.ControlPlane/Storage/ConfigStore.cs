@@ -279,6 +279,41 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         return rows;
     }
 
+    /// <summary>
+    /// One page of the live resources of a kind, for one tenant or for all: at most <paramref name="limit"/>
+    /// in (tenant, ID) order (bytewise, as <see cref="string.CompareOrdinal(string, string)"/> orders), strictly
+    /// after (<paramref name="afterTenant"/>, <paramref name="afterId"/>) (one tenant's: after the ID). The keyset is in the statement, so a
+    /// page reads only its own rows, and a row inserted meanwhile cannot shift another across a page's edge.
+    /// </summary>
+    public async Task<List<ConfigEntry>> ListPageAsync(ResourceKind kind, string? tenant, string afterTenant, string afterId, int limit, CancellationToken ct = default)
+    {
+        // A resource's newest row across pools is its state (a tenant's resources move with the tenant);
+        // revisions are unique per resource, so "no newer row" picks exactly one.
+        const string Newest = """
+            AND NOT EXISTS (SELECT 1 FROM config_resources n
+                            WHERE n.kind = r.kind AND n.tenant = r.tenant AND n.id = r.id AND n.revision > r.revision)
+            """;
+        await using var command = db.CreateCommand(tenant is null
+            ? $"""
+              SELECT kind, tenant, id, revision, spec::text, meta::text FROM config_resources r
+              WHERE kind = $1 AND spec IS NOT NULL
+                AND (tenant COLLATE "C" > $2 OR (tenant = $2 AND id COLLATE "C" > $3))
+                {Newest}
+              ORDER BY tenant COLLATE "C", id COLLATE "C" LIMIT $4
+              """
+            : $"""
+              SELECT kind, tenant, id, revision, spec::text, meta::text FROM config_resources r
+              WHERE kind = $1 AND tenant = $2 AND spec IS NOT NULL AND id COLLATE "C" > $3
+                {Newest}
+              ORDER BY id COLLATE "C" LIMIT $4
+              """);
+        command.Parameters.AddWithValue((short)kind);
+        command.Parameters.AddWithValue(tenant ?? afterTenant);
+        command.Parameters.AddWithValue(afterId);
+        command.Parameters.AddWithValue(limit);
+        return await ReadEntriesAsync(command, ct);
+    }
+
     private static async Task<List<ConfigEntry>> ReadEntriesAsync(NpgsqlCommand command, CancellationToken ct)
     {
         var entries = new List<ConfigEntry>();

@@ -61,7 +61,7 @@ public sealed class CertificateTests(OneWorkerPlatform fixture) : IClassFixture<
         var reply = await grpc.GetCertificateAsync(new AdminPb.CertificateRef { Tenant = tenant, Certificate = "web" });
         Assert.Equal(answer["fingerprint"]!.GetValue<string>(), reply.Fingerprint);
         answers.Add(reply.ToString());
-        answers.Add((await grpc.ListCertificatesAsync(new AdminPb.TenantRef { Tenant = tenant })).ToString());
+        answers.Add((await grpc.ListCertificatesAsync(new AdminPb.ListCertificatesRequest { Tenant = tenant })).ToString());
 
         foreach (var text in answers)
         {

@@ -97,7 +97,7 @@ public sealed class HealthTests(ProxyFixture proxy)
         Assert.Equal("passing", HealthPlatform.Views(backends["q"])[partitioned.Id]);
         using (var channel = AdminGrpc.Channel(_health.Platform))
         {
-            var listed = await new AdminPb.Admin.AdminClient(channel).ListBackendsAsync(new AdminPb.ClusterRef { Tenant = "hc-partition", Cluster = "web" });
+            var listed = await new AdminPb.Admin.AdminClient(channel).ListBackendsAsync(new AdminPb.ListBackendsRequest { Tenant = "hc-partition", Cluster = "web" });
             var pb = listed.Backends.Single(b => b.Backend == "p");
             Assert.Equal("Healthy", pb.Health);
             Assert.True(pb.HealthSinceUnixMs > 0);
