@@ -215,6 +215,8 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
     private static string? Blank(string value) => value.Length == 0 ? null : value;
 
     /// <summary>A list request's limit and after, checked as REST checks <c>?limit=</c> and <c>?after=</c>.</summary>
+    private static string? Limit(bool has, int limit) => has ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+
     private static PageRequest Paging(bool hasLimit, int limit, string after) =>
         PageRequest.Parse(hasLimit ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : null, Blank(after));
 
