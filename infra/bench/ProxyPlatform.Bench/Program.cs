@@ -5,7 +5,7 @@ using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 using ProxyPlatform.Bench.Tls;
 
-// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|apply|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|audit|fanout|apply|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 //                    [--handshakes N] [--certificates N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
@@ -48,6 +48,9 @@ switch (which)
     case "overlap":
         await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000, Option("--routes") ?? 10_000);
         break;
+    case "audit":
+        await AuditBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
+        break;
     case "fanout":
         await FanOutBenchmark.RunAsync(Option("--streams") is { } streams ? [streams] : [1_000, 2_000], Option("--writes") ?? 100);
         break;
@@ -66,6 +69,7 @@ switch (which)
             await RestartBenchmark.RunAsync(Option("--runs") ?? 9);
             await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
             await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
+            await AuditBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
             await FanOutBenchmark.RunAsync([1_000, 2_000], 100);
             await ApplyBenchmark.RunAsync(Option("--runs") ?? 3);
             await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
@@ -85,7 +89,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, apply, ratelimit, throughput, tls, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, audit, fanout, apply, ratelimit, throughput, tls, all (the default).");
         return 2;
 }
 return 0;
