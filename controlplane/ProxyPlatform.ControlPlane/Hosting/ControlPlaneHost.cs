@@ -68,6 +68,7 @@ public static class ControlPlaneHost
             // A worker's metrics report lists every route and backend with traffic: bounded, but not small.
             .AddServiceOptions<ConfigStreamService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
         builder.Services.AddGrpcReflection();
+        builder.Services.AddAdminOpenApi();
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -127,7 +128,8 @@ public static class ControlPlaneHost
         grpc.MapGrpcService<GrpcAdminService>();
         grpc.MapGrpcService<ConfigStreamService>();
         grpc.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
-        app.MapRestAdminApi().WithMetadata(new ServedOn(Listener.Admin));
+        app.MapRestAdminApi().WithMetadata(new ServedOn(Listener.Admin)).WithAdminOpenApi();
+        app.MapAdminOpenApi();
         // A path no endpoint serves is a 404 problem like any other, for any admin key.
         app.MapFallback(context => Problems.Create(context, 404, "not-found", "Not found",
                 $"No admin endpoint answers {context.Request.Method} {context.Request.Path}.").ExecuteAsync(context))

@@ -1,0 +1,141 @@
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.OpenApi;
+using ProxyPlatform.Configuration;
+using ProxyPlatform.ControlPlane.Access;
+using ProxyPlatform.ControlPlane.Hosting;
+
+namespace ProxyPlatform.ControlPlane.Api;
+
+/// <summary>
+/// The admin API's OpenAPI document at <c>/openapi/v1.json</c>, anonymous like DESIGN.md says: every REST
+/// endpoint of the admin listener, its body and answer schemas, its problem answers and the bearer scheme.
+/// </summary>
+/// <remarks>
+/// The handlers answer JSON they build themselves, so what they take and answer is declared here, in
+/// one table keyed by method and route, rather than on each handler.
+/// </remarks>
+public static class AdminOpenApi
+{
+    public const string DocumentPath = "/openapi/{documentName}.json";
+    private const string Json = "application/json";
+
+    /// <summary>What an endpoint takes and answers, beside the problems every <c>/v1</c> endpoint can answer.</summary>
+    private sealed record Shape(Type? Body, params (int Status, Type? Type)[] Answers)
+    {
+        public string BodyType { get; init; } = Json;
+    }
+
+    private static (int, Type?) Ok<T>() => (StatusCodes.Status200OK, typeof(T));
+    private static (int, Type?) Created<T>() => (StatusCodes.Status201Created, typeof(T));
+    private static readonly (int, Type?) Pending = (StatusCodes.Status202Accepted, typeof(Rollout));
+    private static readonly (int, Type?) NoContent = (StatusCodes.Status204NoContent, null);
+
+    private static Shape Read<T>() => new(null, Ok<T>());
+    private static Shape List<T>() => new(null, Ok<Page<T>>());
+    private static Shape Write<TBody, T>() => new(typeof(TBody), Ok<T>(), Created<T>(), Pending);
+    private static readonly Shape Delete = new(null, NoContent, Pending);
+
+    private static readonly Dictionary<string, Shape> Shapes = new(StringComparer.Ordinal)
+    {
+        ["GET /v1/tenants"] = List<TenantSpec>(),
+        ["GET /v1/tenants/{tenant}"] = Read<TenantSpec>(),
+        ["PUT /v1/tenants/{tenant}"] = Write<TenantSpec, TenantSpec>(),
+        ["DELETE /v1/tenants/{tenant}"] = Delete,
+        ["GET /v1/tenants/{tenant}/clusters"] = List<ClusterSpec>(),
+        ["GET /v1/tenants/{tenant}/clusters/{cluster}"] = Read<ClusterSpec>(),
+        ["PUT /v1/tenants/{tenant}/clusters/{cluster}"] = Write<ClusterSpec, ClusterSpec>(),
+        ["DELETE /v1/tenants/{tenant}/clusters/{cluster}"] = Delete,
+        ["GET /v1/tenants/{tenant}/clusters/{cluster}/backends"] = List<BackendSpec>(),
+        ["GET /v1/tenants/{tenant}/clusters/{cluster}/backends/{backend}/health-history"] = List<VerdictChange>(),
+        ["GET /v1/tenants/{tenant}/clusters/{cluster}/backends/{backend}"] = Read<BackendSpec>(),
+        ["PUT /v1/tenants/{tenant}/clusters/{cluster}/backends/{backend}"] = Write<BackendSpec, BackendSpec>(),
+        ["DELETE /v1/tenants/{tenant}/clusters/{cluster}/backends/{backend}"] = Delete,
+        ["GET /v1/tenants/{tenant}/routes"] = List<RouteSpec>(),
+        ["GET /v1/tenants/{tenant}/routes/{route}"] = Read<RouteSpec>(),
+        ["PUT /v1/tenants/{tenant}/routes/{route}"] = Write<RouteSpec, RouteSpec>(),
+        ["DELETE /v1/tenants/{tenant}/routes/{route}"] = Delete,
+        ["GET /v1/tenants/{tenant}/certificates"] = List<CertificateView>(),
+        ["GET /v1/tenants/{tenant}/certificates/{certificate}"] = Read<CertificateView>(),
+        ["PUT /v1/tenants/{tenant}/certificates/{certificate}"] = Write<CertificateSpec, CertificateView>(),
+        ["DELETE /v1/tenants/{tenant}/certificates/{certificate}"] = Delete,
+        ["GET /v1/tenants/{tenant}/metrics"] = Read<TenantTrafficReport>(),
+        ["POST /v1/tenants/{tenant}/explain"] = new(typeof(ProxyPlatform.Routing.ExplainQuery), Ok<ProxyPlatform.Routing.RequestExplanation>()),
+        ["GET /v1/dataplanes"] = List<DataPlaneStatus>(),
+        ["GET /v1/revisions/{revision}"] = Read<Rollout>(),
+        ["POST /v1/keys"] = new(typeof(KeyRequest), Created<Credential>()),
+        ["GET /v1/keys"] = List<Credential>(),
+        ["GET /v1/keys/{id}"] = Read<Credential>(),
+        ["DELETE /v1/keys/{id}"] = new(null, NoContent),
+        ["GET /v1/pools"] = List<PoolSpec>(),
+        ["GET /v1/pools/{pool}"] = Read<PoolSpec>(),
+        ["PUT /v1/pools/{pool}"] = Write<PoolSpec, PoolSpec>(),
+        ["PATCH /v1/pools/{pool}"] = Write<PoolSpec, PoolSpec>() with { BodyType = Scaling.MergePatch.ContentType },
+        ["DELETE /v1/pools/{pool}"] = Delete,
+        ["POST /v1/pools/{pool}/tokens"] = new(typeof(PoolTokenRequest), Created<Credential>()),
+        ["GET /v1/pools/{pool}/tokens"] = List<Credential>(),
+        ["DELETE /v1/pools/{pool}/tokens/{id}"] = new(null, NoContent),
+    };
+
+    /// <summary>The problems any <c>/v1</c> call can answer: bad input, no or a refused key, absent, in conflict, stale If-Match.</summary>
+    private static readonly int[] ProblemStatuses = [400, 401, 403, 404, 409, 412];
+
+    public static IServiceCollection AddAdminOpenApi(this IServiceCollection services) =>
+        services.AddOpenApi("v1", options =>
+        {
+            // The admin listener's REST API; the ops endpoints and the document itself are not part of it.
+            options.ShouldInclude = description =>
+                description.ActionDescriptor.EndpointMetadata.OfType<ServedOn>().Any(s => s.Listener == Listener.Admin)
+                && description.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info = new OpenApiInfo
+                {
+                    Title = "ProxyPlatform admin API",
+                    Version = "v1",
+                    Description = "Tenants, clusters, backends, routes, certificates, pools, keys and workers. A resource's answer is its IDs, "
+                        + "the body as PUT takes it, and its revision. Lists take ?limit= (1 to 1000, default 100) and ?after= (the previous "
+                        + "page's next) and answer {items, next}. Errors are RFC 9457 problems.",
+                };
+                document.Components ??= new OpenApiComponents();
+                document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+                document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.Http,
+                    Scheme = "bearer",
+                    Description = "An API key (ppk_…) from POST /v1/keys, or the bootstrap operator key.",
+                };
+                document.Security ??= [];
+                document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
+                return Task.CompletedTask;
+            });
+        });
+
+    /// <summary>Declares each <c>/v1</c> endpoint's body, answers and problems (<see cref="Shapes"/>).</summary>
+    public static TBuilder WithAdminOpenApi<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder
+    {
+        builder.Add(endpoint =>
+        {
+            if (endpoint is not RouteEndpointBuilder { RoutePattern.RawText: { } pattern })
+                return;
+            foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).Distinct())
+            {
+                if (Shapes.TryGetValue($"{method} {pattern}", out var shape))
+                {
+                    if (shape.Body is { } body)
+                        endpoint.Metadata.Add(new AcceptsMetadata([shape.BodyType], body));
+                    foreach (var (status, type) in shape.Answers)
+                        endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type is null ? [] : [Json]));
+                }
+            }
+            foreach (var status in ProblemStatuses)
+                endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, typeof(ProblemDetails), ["application/problem+json"]));
+        });
+        return builder;
+    }
+
+    /// <summary>Serves the document to anyone: it says what the API is, not what is in it.</summary>
+    public static IEndpointConventionBuilder MapAdminOpenApi(this IEndpointRouteBuilder app) =>
+        app.MapOpenApi(DocumentPath).AllowAnonymous().WithMetadata(new ServedOn(Listener.Admin));
+}
