@@ -104,6 +104,9 @@ public static class RestAdminApi
             if (!long.TryParse(revision, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var r) || r <= 0)
                 throw AdminException.Invalid("revision", $"'{revision}' is not a revision: expected a positive whole number.");
             var rollout = await rollouts.GetAsync(Who(c), r) ?? throw AdminException.NotFound($"Revision {r}");
+            // ?wait= holds the answer until every connected worker has applied the revision, or the time is up.
+            if (!rollout.Complete && await Rollout(c, r) is { } waited)
+                rollout = waited;
             return Results.Text(Render(rollout).ToJsonString(ConfigJson.Options), "application/json");
         });
 
