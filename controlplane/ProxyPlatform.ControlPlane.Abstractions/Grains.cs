@@ -58,6 +58,8 @@ public interface IClusterGrain : IGrainWithStringKey
     Task<IReadOnlyList<BackendResource>> ListBackends();
     Task<WriteResult<BackendResource>> PutBackend(string backend, BackendSpec spec, string? ifMatch);
     Task<long> DeleteBackend(string backend, string? ifMatch);
+    /// <summary>Reads the cluster's committed row again, after a change committed around the grain (a configuration apply).</summary>
+    Task Reload();
 }
 
 /// <summary>
@@ -115,6 +117,8 @@ public interface IRouteTableGrain : IGrainWithStringKey
     /// <summary>Commits the route unless it is unchanged; returns its revision and whether it was created.</summary>
     Task<(long Revision, bool Created)> Put(string route, string specJson, string? ifMatch);
     Task<long> Delete(string route, string? ifMatch);
+    /// <summary>Reads the routes' committed rows again, after a change committed around the grain (a configuration apply).</summary>
+    Task Reload(string[] routes);
 }
 
 /// <summary>
@@ -129,6 +133,8 @@ public interface IDistributionGrain : IGrainWithStringKey
     /// interface-typed collection it looks up the copier of the runtime type on every call (by reflection, ~4% of a
     /// silo's CPU while loading routes); an array of an immutable record has a copier fixed at compile time.</remarks>
     Task<long> Commit(ConfigEntry[] entries);
+    /// <summary>Checks the entries as one change against the committed set, as <see cref="Commit"/> would, and commits nothing (a dry run).</summary>
+    Task Check(ConfigEntry[] entries);
     Task<PoolSnapshot> GetSnapshot();
     /// <summary>
     /// The changes after <paramref name="revision"/>, removals included. When the tombstones after it have been

@@ -177,13 +177,19 @@ public sealed class AdminOperations(
     {
         Validate(ConfigValidator.ValidateId("tenant", tenant), ConfigValidator.ValidateId("route", route));
         caller.EnsureCanWrite(tenant);
-        if (spec?.Match?.Hosts is { } hosts)
-            spec = spec with { Match = spec.Match with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] } };
+        if (spec is not null)
+            spec = Normalized(spec);
         Validate(ConfigValidator.Validate(spec));
         // The stored route is this spec, or one with the same JSON when unchanged.
         var (revision, created) = await Routes(tenant).Put(route, ConfigJson.Write(spec!), ifMatch);
         return new WriteResult<RouteResource>(new RouteResource(tenant, route, spec!, revision), revision, created);
     }
+
+    /// <summary>A route as stored: its hosts as compared (lower case, no trailing dot, IDNs as A-labels).</summary>
+    public static RouteSpec Normalized(RouteSpec spec) =>
+        spec.Match?.Hosts is { } hosts
+            ? spec with { Match = spec.Match with { Hosts = [.. hosts.Select(h => h is null ? h! : HostNames.Normalize(h))] } }
+            : spec;
 
     public async Task<RouteResource> GetRoute(Caller caller, string tenant, string route)
     {

@@ -11,7 +11,7 @@ namespace ProxyPlatform.ControlPlane.Api;
 /// key may touch is the operation's check, as over REST.
 /// </summary>
 [Authorize(Policies.Admin)]
-public sealed class GrpcAdminService(AdminOperations ops, KeyOperations keys, ExplainOperations explain) : Admin.AdminBase
+public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations keys, ExplainOperations explain) : Admin.AdminBase
 {
     public override Task<ExplainReply> ExplainRequest(ExplainQuery request, ServerCallContext context) =>
         Call(async () => (await explain.Explain(Who(context), request.Tenant, request.ToModel(), request.Worker.Length == 0 ? null : request.Worker)).ToReply());

@@ -12,7 +12,7 @@ public static class Problems
     {
         AdminErrorKind.Busy => Busy(context, ex.Message),
         AdminErrorKind.Invalid => Create(context, 400, "validation", "The request is not valid", ex.Message, ex.Errors),
-        AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message),
+        AdminErrorKind.NotFound => Create(context, 404, "not-found", "Not found", ex.Message, ex.Errors),
         AdminErrorKind.PreconditionFailed => Create(context, 412, "precondition-failed", "Precondition failed", ex.Message),
         AdminErrorKind.Conflict => Create(context, 409, "conflict", "Conflict", ex.Message, ex.Errors),
         AdminErrorKind.Forbidden => Create(context, 403, "forbidden", "Forbidden", ex.Message),
@@ -94,7 +94,7 @@ public static class Problems
 
     // System.Text.Json reports "$.match.pathPrefix" or, for an unknown member, the path of its object
     // and the name in the message; the field is given as the client wrote it.
-    private static string FieldOf(JsonException ex)
+    public static string FieldOf(JsonException ex)
     {
         var path = ex.Path ?? "$";
         var field = path == "$" ? "" : path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');

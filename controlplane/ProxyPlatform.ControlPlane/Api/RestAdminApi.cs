@@ -145,6 +145,7 @@ public static class RestAdminApi
             return Results.NoContent();
         });
 
+        v1.MapConfigDocuments();
         return v1;
     }
 
@@ -158,7 +159,10 @@ public static class RestAdminApi
 
     private static Caller Who(HttpContext context) => Caller.From(context.User);
 
-    private static AdminException TooLarge() => AdminException.TooLarge("", $"the request body is larger than {MaxBodyBytes} bytes, the most an admin request may carry.");
+    private static AdminException TooLarge(long limit) => AdminException.TooLarge("", $"the request body is larger than {limit} bytes, the most this admin request may carry.");
+
+    // 1 MiB, unless the endpoint takes more (a configuration document).
+    private static long BodyLimit(HttpContext context) => context.GetEndpoint()?.Metadata.GetMetadata<AdminBodyLimit>()?.Bytes ?? MaxBodyBytes;
 
     private static string? Query(HttpContext context, string name) =>
         context.Request.Query.TryGetValue(name, out var value) ? value.ToString() : null;
@@ -168,10 +172,10 @@ public static class RestAdminApi
         try
         {
             var request = context.HttpContext.Request;
-            if (request.ContentLength > MaxBodyBytes)
-                throw TooLarge();
+            if (request.ContentLength > BodyLimit(context.HttpContext))
+                throw TooLarge(BodyLimit(context.HttpContext));
             if (context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-                limit.MaxRequestBodySize = MaxBodyBytes;
+                limit.MaxRequestBodySize = BodyLimit(context.HttpContext);
             // A tenant's key learns nothing of another tenant, not even from how its body is judged:
             // the tenant in the path is checked before anything is read.
             if (context.HttpContext.GetRouteValue("tenant") is string tenant)
@@ -196,7 +200,7 @@ public static class RestAdminApi
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return Problems.From(TooLarge(), context.HttpContext);
+            return Problems.From(TooLarge(BodyLimit(context.HttpContext)), context.HttpContext);
         }
     }
 

@@ -29,8 +29,13 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
     private ResourceKey Key => ResourceKey.OfCluster(Id.Tenant, Id.Cluster);
     private string What => $"Cluster '{Id.Tenant}/{Id.Cluster}'";
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
+
+    public Task Reload() => LoadAsync(CancellationToken.None);
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
     {
+        (_spec, _backends, _meta) = (null, new Dictionary<string, BackendSpec>(StringComparer.Ordinal), new ClusterMeta());
         if (await store.GetLatestAsync(Key, cancellationToken) is not { Json: { } json } row)
             return;
         var definition = ConfigJson.Read<ClusterDefinition>(json);
@@ -124,6 +129,26 @@ public sealed class ClusterGrain(ConfigStore store, ConfigCommits commits, ILogg
         return revision;
     }
 
+
+    /// <summary>
+    /// The meta of a cluster row that a configuration apply commits in place of <paramref name="current"/> (null: a new
+    /// cluster): what it leaves as it was keeps its revision, what it changes is stamped with the commit's (0).
+    /// </summary>
+    public static string MetaAfterApply(ConfigEntry? current, ClusterDefinition after)
+    {
+        if (current is not { Json: { } json })
+            return ConfigJson.Write(new ClusterMeta().After(null, after.Backends, 0));
+        var before = ConfigJson.Read<ClusterDefinition>(json);
+        var old = (current.Meta is { } meta ? ConfigJson.Read<ClusterMeta>(meta) : new ClusterMeta()).Resolved(current.Revision);
+        return ConfigJson.Write(new ClusterMeta
+        {
+            SpecRevision = ConfigJson.Write(before.Spec) == ConfigJson.Write(after.Spec) ? old.SpecRevision : 0,
+            BackendRevisions = after.Backends.ToDictionary(
+                b => b.Key,
+                b => before.Backends.TryGetValue(b.Key, out var was) && was == b.Value ? old.BackendRevisions.GetValueOrDefault(b.Key, old.SpecRevision) : 0,
+                StringComparer.Ordinal),
+        });
+    }
 
     private long BackendRevision(string backend) => _meta.BackendRevisions.GetValueOrDefault(backend, _meta.SpecRevision);
 

@@ -73,6 +73,13 @@ public sealed class DistributionGrain(
         return pending.Done.Task;
     }
 
+    public Task Check(ConfigEntry[] entries)
+    {
+        // Synchronous over the committed set: no commit can change it meanwhile.
+        new ConfigBatch(Pool, _set, options.DefaultQuotas, options.OverlapAnalysis).Stage(entries);
+        return Task.CompletedTask;
+    }
+
     public Task<PoolSnapshot> GetSnapshot() =>
         Task.FromResult(new PoolSnapshot(Pool, _set.Revision, _set.Entries.ToList(), _prunedThrough));
 

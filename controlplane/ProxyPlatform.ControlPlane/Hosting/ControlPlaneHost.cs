@@ -34,6 +34,10 @@ public static class ControlPlaneHost
         builder.Services.AddSingleton<ConfigStore>();
         builder.Services.AddSingleton<ConfigCommits>();
         builder.Services.AddSingleton<AdminOperations>();
+        builder.Services.AddSingleton<ConfigHistory>();
+        builder.Services.AddSingleton(Documents.HistoryOptions.From(builder.Configuration));
+        builder.Services.AddSingleton<ConfigOperations>();
+        builder.Services.AddHostedService<Documents.HistoryRetention>();
         builder.Services.AddSingleton<KeyOperations>();
         builder.Services.AddSingleton(ProxyPlatform.Secrets.SecretKeyRing.From(builder.Configuration));
         builder.Services.AddSingleton<Certificates.CertificateSecrets>();
@@ -56,7 +60,7 @@ public static class ControlPlaneHost
         builder.AddTrafficMetrics();
         builder.AddScaling();
         builder.Services.AddGrpc()
-            .AddServiceOptions<GrpcAdminService>(o => o.MaxReceiveMessageSize = (int)RestAdminApi.MaxBodyBytes)
+            .AddServiceOptions<GrpcAdminService>(o => o.MaxReceiveMessageSize = (int)Documents.ConfigDocument.MaxBytes)
             // A worker's metrics report lists every route and backend with traffic: bounded, but not small.
             .AddServiceOptions<ConfigStreamService>(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
         builder.Services.AddGrpcReflection();
@@ -136,6 +140,6 @@ public static class ControlPlaneHost
     public static async Task MigrateStorageAsync(this WebApplication app)
     {
         var db = app.Services.GetRequiredService<NpgsqlDataSource>();
-        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
+        await PostgresSchema.MigrateAsync(db, [.. NpgsqlGrainStorage.Migrations, .. NpgsqlMembershipTable.Migrations, .. ConfigStore.Migrations, .. ConfigHistory.Migrations, .. HealthStore.Migrations, .. CredentialStore.Migrations], CancellationToken.None);
     }
 }

@@ -68,6 +68,12 @@ public sealed class RouteTableGrain(ConfigCommits commits, ConfigStore store) : 
         return revision;
     });
 
+    public async Task Reload(string[] routes)
+    {
+        foreach (var route in routes)
+            await InTurn(route, async () => { await ReloadAsync(route); return true; });
+    }
+
     private string What(string route) => $"Route '{Tenant}/{route}'";
 
     private RouteResource? Current(string route) =>

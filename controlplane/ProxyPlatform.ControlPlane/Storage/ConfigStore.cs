@@ -123,6 +123,10 @@ public sealed class ConfigStore(NpgsqlDataSource db)
             JOIN numbered n ON n.change = x.c
             ON CONFLICT (pool, kind, tenant, id)
             DO UPDATE SET revision = EXCLUDED.revision, spec = EXCLUDED.spec, meta = EXCLUDED.meta, updated_at = now()
+            RETURNING pool, kind, tenant, id, revision, spec
+        ), historied AS (
+            INSERT INTO config_history (revision, pool, kind, tenant, id, spec)
+            SELECT revision, pool, kind, tenant, id, spec FROM upserted WHERE kind IN (2, 3)
         ), logged AS (
             INSERT INTO config_commits (revision, pool, changes, tenant)
             SELECT n.revision, $1, x.size, x.tenant

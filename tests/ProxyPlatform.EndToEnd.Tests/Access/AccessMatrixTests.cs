@@ -73,6 +73,7 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
     }
 
     private const string Alpha = "/v1/tenants/alpha";
+    private const string AlphaDocument = """{"clusters":{"web":{"backends":{"a":{"address":"http://127.0.0.1:9"}}}},"routes":{"api":{"match":{"pathPrefix":"/api"},"cluster":"web"}}}""";
 
     public static readonly TheoryData<RestCase> RestCases =
     [
@@ -114,6 +115,11 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
         }),
         new RestCase("tenant metrics", "GET", $"{Alpha}/metrics", null, Access.TenantRead, 200),
         new RestCase("explain a request", "POST", $"{Alpha}/explain", """{"method":"GET","host":"alpha.test","path":"/api/x"}""", Access.TenantRead, 200),
+        new RestCase("get config", "GET", $"{Alpha}/config", null, Access.TenantRead, 200),
+        new RestCase("get config as of a revision", "GET", "", null, Access.TenantRead, 200, f => Task.FromResult($"{Alpha}/config?revision={f.AlphaRevision}")),
+        new RestCase("apply config (dry run)", "PUT", $"{Alpha}/config?dryRun=true", AlphaDocument, Access.TenantWrite, 200),
+        // Revision 1, the platform's first commit: alpha had nothing then, which a dry run may well go back to.
+        new RestCase("rollback (dry run)", "POST", $"{Alpha}/rollback?dryRun=true", """{"revision":1}""", Access.TenantWrite, 200),
         new RestCase("list workers", "GET", "/v1/dataplanes", null, Access.OperatorOnly, 200),
         new RestCase("revision of alpha", "GET", "", null, Access.TenantRevision, 200, f => Task.FromResult($"/v1/revisions/{f.AlphaRevision}")),
         new RestCase("create a key of alpha", "POST", "/v1/keys", """{"name":"another","role":"tenant-viewer","tenant":"alpha"}""", Access.TenantKeys, 201),
@@ -217,6 +223,9 @@ public sealed class AccessMatrixTests(AccessFixture fixture) : IClassFixture<Acc
             await c.DeleteCertificateAsync(new() { Tenant = "alpha", Certificate = certificate });
         }),
         new GrpcCase("GetTenantMetrics", Access.TenantRead, 200, async (c, _) => await c.GetTenantMetricsAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("GetConfig", Access.TenantRead, 200, async (c, _) => await c.GetConfigAsync(new() { Tenant = "alpha" })),
+        new GrpcCase("ApplyConfig", Access.TenantWrite, 200, async (c, _) => await c.ApplyConfigAsync(new() { Tenant = "alpha", Document = AlphaDocument, DryRun = true })),
+        new GrpcCase("Rollback", Access.TenantWrite, 200, async (c, f) => await c.RollbackAsync(new() { Tenant = "alpha", Revision = f.AlphaRevision, DryRun = true })),
         new GrpcCase("ExplainRequest", Access.TenantRead, 200, async (c, _) => await c.ExplainRequestAsync(new() { Tenant = "alpha", Method = "GET", Host = "alpha.test", Path = "/api/x" })),
         new GrpcCase("CreateKey", Access.TenantKeys, 201, async (c, _) => await c.CreateKeyAsync(new() { Name = "another", Role = "tenant-viewer", Tenant = "alpha" })),
         new GrpcCase("ListKeys", Access.KeysRead, 200, async (c, _) => await c.ListKeysAsync(new())),
