@@ -56,7 +56,7 @@ public static class ApplyCommand
     public static string Outcome(string tenant, JsonNode? answer, bool dryRun)
     {
         if (dryRun)
-            return $"Dry run: tenant {tenant} is unchanged; nothing was written.";
+            return $"Dry run: nothing was written to tenant {tenant}.";
         if (!ConfigDiff.HasChanges(answer))
             return $"Tenant {tenant} is already as described: no new revision.";
         return $"Tenant {tenant}: applied at revision {Outputs.Cell(answer?["revision"])}.";

@@ -19,18 +19,30 @@ public static class GetCommand
         var id = new Argument<string?>("id") { Description = "One item's ID (optional).", Arity = ArgumentArity.ZeroOrOne };
         var tenant = Options.Tenant();
         var cluster = new Option<string?>("--cluster", "-c") { Description = "The cluster (for backends)." };
+        var revision = new Option<long?>("--revision", "-r") { Description = "For config: the tenant's configuration as of this revision." };
         var output = Outputs.Option();
-        var command = new Command("get", "List resources, or show one.") { kind, id, tenant, cluster, output };
+        var command = new Command("get", "List resources, or show one; 'get config' is a tenant's whole configuration, as apply takes it.") { kind, id, tenant, cluster, revision, output };
         command.SetAction(async (parse, ct) =>
         {
             var what = ResourceKind.Find(parse.GetRequiredValue(kind))!;
-            var scope = new Scope(parse.GetValue(tenant), parse.GetValue(cluster));
+            var scope = new Scope(parse.GetValue(tenant), parse.GetValue(cluster), parse.GetValue(revision));
+            if (scope.Revision is not null && !what.IsDocument)
+                throw new UsageException($"get {what.Name} takes no --revision (only get config does).");
             if (what.NeedsTenant && scope.Tenant is null)
                 throw new UsageException($"get {what.Name} needs --tenant.");
             if (what.NeedsCluster && scope.Cluster is null)
                 throw new UsageException($"get {what.Name} needs --cluster.");
             var format = parse.GetValue(output);
             var client = session.Client();
+
+            if (what.IsDocument)
+            {
+                if (parse.GetValue(id) is not null)
+                    throw new UsageException($"get {what.Name} takes no ID.");
+                var document = await client.GetAsync(what.ListPath(scope), ct);
+                Outputs.TryWriteData(session.Out, format == "json" ? "json" : "yaml", document);
+                return ExitCodes.Ok;
+            }
 
             if (parse.GetValue(id) is { } one)
             {

@@ -5,7 +5,7 @@ using static ProxyPlatform.Ctl.Http.ControlPlaneClient;
 namespace ProxyPlatform.Ctl.Commands;
 
 /// <summary>Where a kind's resources are: the tenant and cluster given on the command line.</summary>
-public sealed record Scope(string? Tenant, string? Cluster);
+public sealed record Scope(string? Tenant, string? Cluster, long? Revision = null);
 
 /// <summary>A table column: its header, and the cell of one item.</summary>
 public sealed record Column(string Header, Func<JsonNode?, string> Cell)
@@ -24,6 +24,11 @@ public sealed record ResourceKind
     public bool NeedsTenant { get; init; }
     public bool NeedsCluster { get; init; }
     public required Func<Scope, string> ListPath { get; init; }
+    /// <summary>
+    /// True for a kind that is one document rather than a list (a tenant's configuration): its path is
+    /// <see cref="ListPath"/>, and people get it as YAML, the form <c>ppctl apply</c> takes back.
+    /// </summary>
+    public bool IsDocument { get; init; }
     /// <summary>The path of one item by ID; null when the kind has no such endpoint.</summary>
     public Func<Scope, string, string>? ItemPath { get; init; }
     public required Column[] Columns { get; init; }
@@ -69,6 +74,14 @@ public sealed record ResourceKind
         },
         new()
         {
+            Name = "config",
+            NeedsTenant = true,
+            IsDocument = true,
+            ListPath = s => WithQuery($"v1/tenants/{T(s)}/config", "revision", s.Revision?.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            Columns = [],
+        },
+        new()
+        {
             Name = "dataplanes",
             ListPath = _ => "v1/dataplanes",
             Columns = [Column.Of("ID", "id"), Column.Of("POOL", "pool"), Column.Of("STATE", "state"), Column.Of("CONNECTED", "connected"),
@@ -110,5 +123,5 @@ public sealed record ResourceKind
     }
 
     public static ResourceKind? Find(string name) =>
-        All.FirstOrDefault(k => k.Name == name || k.Name == name + "s" || (k.Name == "audit" && name == "audits"));
+        All.FirstOrDefault(k => k.Name == name || k.Name == name + "s" || (k.Name is "audit" or "config" && name == k.Name + "s"));
 }

@@ -59,9 +59,11 @@ public sealed partial class PpctlTests
         Assert.True(dry.ExitCode == ExitCodes.Ok, dry.ToString());
         Assert.Empty(await RoutesAsync(user, "ctl-apply"));
 
-        var apply = await user.RunAsync("apply", "-f", file, "-o", "json");
+        var apply = await user.RunAsync("apply", "-f", file);
         Assert.True(apply.ExitCode == ExitCodes.Ok, apply.ToString());
-        var first = JsonNode.Parse(apply.Out)!["revision"]!.GetValue<long>();
+        var applied = System.Text.RegularExpressions.Regex.Match(apply.Out, @"Tenant ctl-apply: applied at revision (\d+)\.");
+        Assert.True(applied.Success, apply.ToString());
+        var first = long.Parse(applied.Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.Equal(["api", "main"], (await RoutesAsync(user, "ctl-apply")).Order());
         Assert.Equal(ExitCodes.Ok, (await user.RunAsync("wait", first.ToString(CultureInfo.InvariantCulture), "--timeout", "120s")).ExitCode);
         Assert.Equal("a", (await fixture.Worker.EchoAsync("apply.ctl.test", "/api/x")).Backend);
@@ -73,8 +75,16 @@ public sealed partial class PpctlTests
         var again = await user.RunAsync("apply", "-f", file);
         Assert.Contains("no new revision", again.Out, StringComparison.Ordinal);
 
+        Assert.True(JsonNode.Parse((await user.RunAsync("diff", "-f", file, "-o", "json")).Out)!["unchanged"]!.GetValue<bool>());
+
+        // What get config prints (YAML) is a file apply takes back as it is: no difference.
+        var exported = await user.RunAsync("get", "config", "--tenant", "ctl-apply");
+        Assert.True(exported.ExitCode == ExitCodes.Ok, exported.ToString());
+        var exportedFile = user.File("exported.yaml", exported.Out);
+        var roundTrip = await user.RunAsync("diff", "-f", exportedFile, "--exit-code");
+        Assert.True(roundTrip.ExitCode == ExitCodes.Ok, roundTrip.ToString());
+
         // The file changes (as JSON this time): one route moves, one goes.
-        var changed = JsonNode.Parse((await user.RunAsync("diff", "-f", file, "-o", "json")).Out)!;
         var json = ProxyPlatform.Ctl.Documents.YamlJson.Parse(File.ReadAllText(file), file)!;
         json["routes"]!["main"]!["match"]!["pathPrefix"] = "/v2";
         json["routes"]!.AsObject().Remove("api");
@@ -84,9 +94,9 @@ public sealed partial class PpctlTests
         Assert.Contains("~ route main", diff2.Out, StringComparison.Ordinal);
         Assert.Contains("match.pathPrefix", diff2.Out, StringComparison.Ordinal);
         Assert.Contains("- route api", diff2.Out, StringComparison.Ordinal);
-        Assert.False(changed["unchanged"]?.GetValue<bool>() == false, "a diff of the applied file showed a change");
-        var second = await user.RunAsync("apply", "-f", jsonFile);
+        var second = await user.RunAsync("apply", "-f", jsonFile, "-o", "json");
         Assert.True(second.ExitCode == ExitCodes.Ok, second.ToString());
+        var secondRevision = JsonNode.Parse(second.Out)!["revision"]!.GetValue<long>();
         Assert.Equal(["main"], await RoutesAsync(user, "ctl-apply"));
 
         // Rolled back to the first apply: both routes as they were, as a new revision.
@@ -98,6 +108,11 @@ public sealed partial class PpctlTests
         var main = JsonNode.Parse((await user.RunAsync("get", "routes", "main", "-t", "ctl-apply", "-o", "json")).Out)!;
         Assert.Equal("/", main["match"]!["pathPrefix"]!.GetValue<string>());
         Assert.Equal(ExitCodes.Ok, (await user.RunAsync("diff", "-f", file, "--exit-code")).ExitCode);
+
+        // History: the configuration as of the second apply, as a document.
+        var old = await user.RunAsync("get", "config", "-t", "ctl-apply", "--revision", secondRevision.ToString(CultureInfo.InvariantCulture), "-o", "json");
+        Assert.True(old.ExitCode == ExitCodes.Ok, old.ToString());
+        Assert.Equal("/v2", JsonNode.Parse(old.Out)!["routes"]!["main"]!["match"]!["pathPrefix"]!.GetValue<string>());
     }
 
     [Fact]
