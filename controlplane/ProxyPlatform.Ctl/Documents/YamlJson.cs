@@ -134,14 +134,13 @@ public static partial class YamlJson
                     sequence.Style = SequenceStyle.Flow;
                 return sequence;
             default:
-                var element = node.AsValue().GetValue<JsonElement>();
-                return element.ValueKind switch
+                return node.GetValueKind() switch
                 {
-                    JsonValueKind.String => Text(element.GetString()!),
+                    JsonValueKind.String => Text(node.GetValue<string>()),
                     JsonValueKind.True => new YamlScalarNode("true") { Style = ScalarStyle.Plain },
                     JsonValueKind.False => new YamlScalarNode("false") { Style = ScalarStyle.Plain },
                     JsonValueKind.Null => new YamlScalarNode("null") { Style = ScalarStyle.Plain },
-                    _ => new YamlScalarNode(element.GetRawText()) { Style = ScalarStyle.Plain },
+                    _ => new YamlScalarNode(node.ToJsonString()) { Style = ScalarStyle.Plain },
                 };
         }
     }
