@@ -1,0 +1,3 @@
+using ProxyPlatform.Ctl;
+
+return await Ppctl.RunAsync(args, CtlConsole.FromProcess());
