@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+#   infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|scaleup|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 #                      [--handshakes N] [--certificates N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
+# scaleup: PATCH replicas 1 -> 2 with --routes N (default 10,000) loaded, until the new worker is ready and serving.
 # overlap: --routes N sets the larger tenant's routes (default 10,000; less only to check that it runs).
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.
 # PROXYPLATFORM_BENCH_TRACE_SLOW=1 prints each measured write over 25 ms, with its wall-clock and

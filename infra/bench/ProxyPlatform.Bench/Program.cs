@@ -5,7 +5,7 @@ using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 using ProxyPlatform.Bench.Tls;
 
-// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|fanout|scaleup|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 //                    [--handshakes N] [--certificates N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
@@ -51,6 +51,9 @@ switch (which)
     case "fanout":
         await FanOutBenchmark.RunAsync(Option("--streams") is { } streams ? [streams] : [1_000, 2_000], Option("--writes") ?? 100);
         break;
+    case "scaleup":
+        await ScaleUpBenchmark.RunAsync(Option("--runs") ?? 3, Option("--routes") ?? 10_000);
+        break;
     case "ratelimit":
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
@@ -64,6 +67,7 @@ switch (which)
             await AccessBenchmark.RunAsync(Option("--runs") ?? 5, Option("--writes") ?? 2000);
             await OverlapBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
             await FanOutBenchmark.RunAsync([1_000, 2_000], 100);
+            await ScaleUpBenchmark.RunAsync(Option("--runs") ?? 3, 10_000);
             await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         }
         interruptible = true;
@@ -81,7 +85,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, ratelimit, throughput, tls, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, fanout, scaleup, ratelimit, throughput, tls, all (the default).");
         return 2;
 }
 return 0;
