@@ -33,6 +33,7 @@ public static class ScaleUpBenchmark
         ]);
         var ready = new List<double>();
         var serving = new List<double>();
+        var phases = new List<Phases>();
         try
         {
             var admin = platform.Admin;
@@ -62,6 +63,7 @@ public static class ScaleUpBenchmark
                 // A slot's worker ID is used again by the next worker in it: new is a worker that was not ready before.
                 var before = Workers(await PoolAsync(admin)).Where(w => w.State == "ready").Select(w => w.Id).ToHashSet(StringComparer.Ordinal);
                 var started = Stopwatch.GetTimestamp();
+                var patchedAt = DateTimeOffset.UtcNow;
                 await ScaleAsync(admin, baseline + 1);
                 // GET /v1/pools/default until a worker that was not there is ready; then its first 200.
                 string? proxyUrl = null;
@@ -74,7 +76,9 @@ public static class ScaleUpBenchmark
                 ready.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 await FirstOkAsync(http, proxyUrl, $"/svc/{routes - 1}/x");
                 serving.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-                Console.WriteLine($"run {run + 1}: ready after {ready[^1]:0} ms, first 200 after {serving[^1]:0} ms");
+                var newId = Workers(await PoolAsync(admin)).First(w => w.ProxyUrl == proxyUrl).Id;
+                phases.Add(Phases.Read(Path.Combine(dataDir, "default", newId, "worker.log"), patchedAt));
+                Console.WriteLine($"run {run + 1}: ready after {ready[^1]:0} ms, first 200 after {serving[^1]:0} ms ({phases[^1]})");
                 await ScaleAsync(admin, baseline);
                 await WaitReadyAsync(admin, baseline, TimeSpan.FromMinutes(2));
             }
@@ -109,8 +113,49 @@ public static class ScaleUpBenchmark
         md.AppendLine(Table(["runs", "ready: median ms", "serving: median ms", "serving min ms", "serving max ms"],
             [[runs.ToString(System.Globalization.CultureInfo.InvariantCulture), F(Percentile(ready, 50), "0"), F(Percentile(serving, 50), "0"), F(serving.Min(), "0"), F(serving.Max(), "0")]]));
         md.AppendLine($"Target: serving ≤ 3,000 ms. Runs (serving, ms): {string.Join(" / ", serving.Select(v => F(v, "0")))}.");
+        md.AppendLine();
+        md.AppendLine("Where the time goes (medians, ms from the PATCH, from the new worker's own log lines):");
+        md.AppendLine();
+        double M(Func<Phases, double> pick) => Percentile(phases.Select(pick).Where(v => !double.IsNaN(v)).ToList(), 50);
+        md.AppendLine(Table(["listening (process start)", "connected to the control plane", "configuration applied", "of which compiling", "ready in GET", "serving"],
+            [[F(M(p => p.Listening), "0"), F(M(p => p.Connected), "0"), F(M(p => p.Applied), "0"), F(M(p => p.CompileMs), "0"), F(Percentile(ready, 50), "0"), F(Percentile(serving, 50), "0")]]));
         WriteSection("scaleup", md.ToString());
         Console.WriteLine(md);
+    }
+
+    /// <summary>Milliseconds from the PATCH to each step the new worker logs (its log's UTC timestamps).</summary>
+    private sealed record Phases(double Listening, double Connected, double Applied, double CompileMs)
+    {
+        public static Phases Read(string log, DateTimeOffset patchedAt)
+        {
+            double listening = double.NaN, connected = double.NaN, applied = double.NaN, compile = double.NaN;
+            DateTimeOffset? stamp = null;
+            foreach (var line in File.Exists(log) ? File.ReadLines(log) : [])
+            {
+                if (line.Length > 24 && line[4] == '-' && DateTimeOffset.TryParse(line[..24], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at))
+                {
+                    stamp = at;
+                    continue;
+                }
+                if (stamp is not { } time || time < patchedAt)
+                    continue;
+                var ms = (time - patchedAt).TotalMilliseconds;
+                if (line.Contains("Now listening on", StringComparison.Ordinal))
+                    listening = ms;
+                else if (line.Contains("Connected to control plane", StringComparison.Ordinal) && double.IsNaN(connected))
+                    connected = ms;
+                else if (line.Contains("Applied revision", StringComparison.Ordinal) && !line.Contains("last-known-good", StringComparison.Ordinal) && double.IsNaN(applied))
+                {
+                    applied = ms;
+                    var from = line.IndexOf("compile ", StringComparison.Ordinal);
+                    if (from >= 0 && double.TryParse(line[(from + 8)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture, out var c))
+                        compile = c;
+                }
+            }
+            return new Phases(listening, connected, applied, compile);
+        }
+
+        public override string ToString() => $"listening {Listening:0}, connected {Connected:0}, applied {Applied:0} (compile {CompileMs:0}) ms after the PATCH";
     }
 
     private static async Task ScaleAsync(HttpClient admin, int replicas)
