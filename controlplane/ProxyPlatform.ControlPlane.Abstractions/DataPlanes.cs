@@ -177,4 +177,8 @@ public interface IPoolReconcilerGrain : IGrainWithStringKey
     /// <summary>Makes sure the reconciler runs; it stops by itself once the pool has no replicas.</summary>
     [OneWay]
     Task Wake();
+
+    /// <summary>Runs a pass now rather than at the next tick (after a write of the pool's replicas), and keeps running.</summary>
+    [OneWay]
+    Task ReconcileNow();
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs a benchmark (default: all) against one throwaway PostgreSQL and writes its figures to
 # docs/benchmarks.md. Benchmarks are not tests: run them on demand, on an otherwise idle machine.
-#   infra/bench/run.sh [all|propagation|restart|access|overlap|audit|fanout|apply|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+#   infra/bench/run.sh [all|propagation|restart|access|overlap|audit|fanout|apply|scaleup|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 #                      [--runs N] [--seconds N] [--targets direct,worker,worker-open,yarp,nginx,haproxy] [--rate N]
 #                      [--handshakes N] [--certificates N]
 # --runs N repeats each benchmark N times (default 3) and reports medians.
 # apply: PUTs a 1,000-route configuration document --runs times (default 3): time to answer, time to live on two workers.
+# scaleup: PATCH replicas 1 -> 2 with --routes N (default 10,000) loaded, until the new worker is ready and serving.
 # overlap: --routes N sets the larger tenant's routes (default 10,000; less only to check that it runs).
 # audit: admin writes/s with Audit:Enabled=true and false, interleaved in one run (--writes N per run, default 2000; --runs 3).
 # PROXYPLATFORM_BENCH_LOAD_ONLY=10000 infra/bench/run.sh propagation --runs 1 times only the route load.

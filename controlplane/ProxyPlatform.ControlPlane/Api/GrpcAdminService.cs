@@ -238,6 +238,12 @@ public sealed partial class GrpcAdminService(AdminOperations ops, KeyOperations 
         {
             return await operation();
         }
+        catch (Exception ex) when (ex is not AdminException and not RpcException && TransientFailures.IsTransient(ex))
+        {
+            // As REST answers 503 unavailable: the cluster or the database failed in a way a retry can outlive.
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it."));
+        }
         catch (AdminException ex)
         {
             var code = ex.Kind switch

@@ -25,20 +25,24 @@ public static class Problems
 
     /// <summary>
     /// An error no handler expected. Failures of the cluster or the database that a retry can
-    /// outlive (a silo that just died, PostgreSQL unreachable) are a 503 with Retry-After; the
-    /// write was not acknowledged, and PUT and DELETE are safe to repeat.
+    /// outlive (<see cref="TransientFailures"/>: a silo that just died, PostgreSQL unreachable or just
+    /// back) are a 503 <c>unavailable</c> with Retry-After; the write was not acknowledged, and PUT and
+    /// DELETE are safe to repeat.
     /// </summary>
     public static IResult Unhandled(HttpContext context)
     {
         var error = context.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>()?.Error;
-        if (error is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or Npgsql.NpgsqlException
-            || error?.InnerException is SiloUnavailableException or Npgsql.NpgsqlException)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            return Create(context, 503, "unavailable", "Temporarily unavailable",
-                "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it.");
-        }
+        if (TransientFailures.IsTransient(error))
+            return Unavailable(context);
         return Create(context, 500, "internal", "Internal error", "The request failed; the control plane's log has the details.");
+    }
+
+    /// <summary>503 <c>unavailable</c> with Retry-After: nothing was acknowledged; retry it.</summary>
+    public static IResult Unavailable(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Create(context, 503, "unavailable", "Temporarily unavailable",
+            "The control plane could not complete the request right now (a node or the database is unavailable); nothing was acknowledged, retry it.");
     }
 
     // The quota, its limit and the current use, as fields of their own so a client can act on them.

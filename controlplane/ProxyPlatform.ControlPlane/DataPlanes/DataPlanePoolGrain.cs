@@ -19,7 +19,7 @@ namespace ProxyPlatform.ControlPlane.DataPlanes;
 /// took in (<see cref="ConvergenceWindow"/>), counted only for revisions committed since the roster first
 /// saw the worker connected (a reconnect does not reset it). The samples are memory only, as the roster is.
 /// </remarks>
-public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics, Scaling.IReplicaProvider provider) : Grain, IDataPlanePoolGrain
+public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions options, ConfigStore store, ConvergenceMetrics metrics, Scaling.IReplicaProvider provider, ILogger<DataPlanePoolGrain> logger) : Grain, IDataPlanePoolGrain
 {
     private readonly Dictionary<string, DataPlaneStatus> _workers = [];
     private readonly PoolRevisions _revisions = new(PoolRevisions.DefaultMaxAge, PoolRevisions.DefaultMaxCount);
@@ -118,9 +118,12 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         var managed = _spec?.Replicas is not null || spec?.Replicas is not null;
         _revision = await this.CommitAsync(() => GrainFactory.GetGrain<IDistributionGrain>(Pool).Commit([new ConfigEntry(Key, 0, spec is null ? null : ConfigJson.Write(spec))]));
         _spec = spec;
+        // Who changed the pool, as the call carried it (ChangeContext): the autoscaler's steps are told apart from an operator's.
+        if (ChangeContext.Current is { } author)
+            logger.LogInformation("Pool {Pool} at revision {Revision}: replicas {Replicas}, by {Actor} ({Action})", Pool, _revision, spec?.Replicas, author.ActorName, author.Action ?? "update");
         // The reconciler acts on the new replicas now rather than at its next wake-up.
         if (managed)
-            GrainFactory.GetGrain<IPoolReconcilerGrain>(Pool).Wake().Ignore();
+            GrainFactory.GetGrain<IPoolReconcilerGrain>(Pool).ReconcileNow().Ignore();
     }
 
     public Task Report(DataPlaneStatus status)

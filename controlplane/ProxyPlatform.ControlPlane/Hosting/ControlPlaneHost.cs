@@ -91,12 +91,14 @@ public static class ControlPlaneHost
                 silo.ConfigureEndpoints(Dns.GetHostName(), options.SiloPort, options.GatewayPort);
             else
                 silo.ConfigureEndpoints(IPAddress.Parse(options.AdvertisedIP), options.SiloPort, options.GatewayPort);
-            // A killed silo should hand its grains and workers over within seconds, not the
-            // default 10-20 s: probe often, give up after two misses, refresh the table often.
+            // A killed silo should hand its grains and workers over within seconds, not the default
+            // 10-20 s, yet a silo stalled for a couple of seconds must not be voted dead: probe every 2 s,
+            // give up after three misses (both settings: Orleans:ProbeTimeoutSeconds, Orleans:MissedProbesLimit;
+            // docs/decisions.md), refresh the table often.
             silo.Configure<ClusterMembershipOptions>(o =>
             {
-                o.ProbeTimeout = TimeSpan.FromSeconds(1);
-                o.NumMissedProbesLimit = 2;
+                o.ProbeTimeout = options.ProbeTimeout;
+                o.NumMissedProbesLimit = options.MissedProbesLimit;
                 o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
                 o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);

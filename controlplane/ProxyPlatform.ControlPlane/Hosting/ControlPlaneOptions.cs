@@ -61,6 +61,14 @@ public sealed record ControlPlaneOptions
     /// "nothing was acknowledged" is dropped or cancelled instead of committed later.
     /// </summary>
     public TimeSpan CommitDeadline { get; init; } = TimeSpan.FromSeconds(8);
+    /// <summary>
+    /// How long a silo waits for a peer's answer to a membership probe (<c>Orleans:ProbeTimeoutSeconds</c>,
+    /// default 2). With <see cref="MissedProbesLimit"/> it decides how soon a dead silo's grains move, and how
+    /// long a stall (GC, an overloaded machine) a live silo survives without being voted dead.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Missed probes in a row before a peer votes a silo dead (<c>Orleans:MissedProbesLimit</c>, default 3).</summary>
+    public int MissedProbesLimit { get; init; } = 3;
     /// <summary>How long a grain call may take before its caller gives up (Orleans' response time-out).</summary>
     public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
     /// <summary>
@@ -94,6 +102,8 @@ public sealed record ControlPlaneOptions
             SiloPort = configuration.GetValue("Orleans:SiloPort", defaults.SiloPort),
             GatewayPort = configuration.GetValue("Orleans:GatewayPort", defaults.GatewayPort),
             AdvertisedIP = configuration["Orleans:AdvertisedIP"] ?? defaults.AdvertisedIP,
+            ProbeTimeout = TimeSpan.FromSeconds(configuration.GetValue("Orleans:ProbeTimeoutSeconds", defaults.ProbeTimeout.TotalSeconds)),
+            MissedProbesLimit = configuration.GetValue("Orleans:MissedProbesLimit", defaults.MissedProbesLimit),
             WorkerSilence = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:SilenceSeconds", defaults.WorkerSilence.TotalSeconds)),
             WorkerExpiry = configuration.GetValue("DataPlanes:ExpireAfter", defaults.WorkerExpiry),
             StaleAfter = TimeSpan.FromSeconds(configuration.GetValue("DataPlanes:StaleAfterSeconds", defaults.StaleAfter.TotalSeconds)),
@@ -127,6 +137,10 @@ public sealed record ControlPlaneOptions
         var ports = new[] { AdminUrl.Port, GrpcUrl.Port, OpsUrl.Port }.Where(p => p != 0).ToList();
         if (ports.Count != ports.Distinct().Count())
             throw new InvalidOperationException($"Admin:Url ({AdminUrl}), Grpc:Url ({GrpcUrl}) and Ops:Url ({OpsUrl}) must use different ports: the port a request arrives on decides which of them answers.");
+        if (ProbeTimeout < TimeSpan.FromMilliseconds(100) || ProbeTimeout > TimeSpan.FromSeconds(60))
+            throw new InvalidOperationException($"Orleans:ProbeTimeoutSeconds must be from 0.1 to 60; got {ProbeTimeout.TotalSeconds}.");
+        if (MissedProbesLimit is < 1 or > 10)
+            throw new InvalidOperationException($"Orleans:MissedProbesLimit must be from 1 to 10; got {MissedProbesLimit}.");
         if (WorkerExpiry <= TimeSpan.Zero)
             throw new InvalidOperationException($"DataPlanes:ExpireAfter must be a positive time span (e.g. 01:00:00); got {WorkerExpiry}.");
         if (StaleAfter <= TimeSpan.Zero)

@@ -22,6 +22,15 @@ public sealed class PoolReconcilerGrain(IReplicaProvider provider, ScalingOption
         return Task.CompletedTask;
     }
 
+    public Task ReconcileNow()
+    {
+        if (_timer is null)
+            return Wake();
+        // A new count is acted on at once: up to a whole period less from PATCH to the new worker starting.
+        _timer.Change(TimeSpan.Zero, options.ReconcileEvery);
+        return Task.CompletedTask;
+    }
+
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         try

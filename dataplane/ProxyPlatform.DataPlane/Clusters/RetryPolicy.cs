@@ -18,8 +18,11 @@ public sealed class RetryPolicy
         MaxAttempts = spec.MaxAttempts;
         OnConnectFailure = spec.RetryOn.Contains("connect-failure");
         OnReset = spec.RetryOn.Contains("reset");
-        OnTimeout = spec.RetryOn.Contains("timeout");
         _statuses = [.. spec.RetryOn.Where(c => int.TryParse(c, out _)).Select(int.Parse)];
+        // A backend that does not answer in time is answered 504 by the worker itself: a cluster that
+        // retries 504s retries that too, or a hung backend's 504s would reach the clients it promised
+        // to spare (docs/decisions.md, scalerel).
+        OnTimeout = spec.RetryOn.Contains("timeout") || _statuses.Contains(StatusCodes.Status504GatewayTimeout);
         MaxBufferedBodyBytes = MaxAttempts > 1 ? spec.MaxBufferedBodyBytes : 0;
     }
 
@@ -35,6 +38,7 @@ public sealed class RetryPolicy
     public bool OnConnectFailure { get; }
     /// <summary>Retry when the connection broke before any response (a backend killed mid-request).</summary>
     public bool OnReset { get; }
+    /// <summary>Retry when the backend's answer did not come in the cluster's time (<c>timeout</c>, or <c>504</c>, which is what the client would get).</summary>
     public bool OnTimeout { get; }
     /// <summary>The largest request body kept so that it can be sent again; 0 when nothing is retried.</summary>
     public long MaxBufferedBodyBytes { get; }

@@ -29,6 +29,7 @@ public static class ProxyConfigurationServices
         services.AddSingleton<RetryingForward>();
         services.AddSingleton<HttpsRedirect>();
         services.AddSingleton<ProxyHandler>();
+        services.TryAddSingleton<WebSockets.WebSocketTunnels>();
         services.AddSingleton<Tls.SniCertificateSelector>();
         return services;
     }

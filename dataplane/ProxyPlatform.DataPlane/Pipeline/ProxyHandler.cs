@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ProxyPlatform.DataPlane.Configuration;
+using ProxyPlatform.DataPlane.WebSockets;
 
 namespace ProxyPlatform.DataPlane.Pipeline;
 
@@ -12,7 +13,7 @@ namespace ProxyPlatform.DataPlane.Pipeline;
 /// client got (each attempt is counted on its backend as it ends). Whatever the worker answers
 /// itself is a <see cref="Problem"/>.
 /// </summary>
-public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, RetryingForward forward, HttpsRedirect redirect)
+public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, RetryingForward forward, HttpsRedirect redirect, WebSocketTunnels tunnels)
 {
     /// <summary>Traces of the request path; without a listener (no OTLP endpoint) starting an activity costs a flag check.</summary>
     public static readonly ActivitySource Activities = new("ProxyPlatform.DataPlane");
@@ -42,6 +43,8 @@ public sealed class ProxyHandler(ConfigApplier applier, RequestGuards guards, Re
             return;
         }
         RequestAccounting.CountBodyWithoutLength(context);
+        // A WebSocket is followed while it is open, so that a worker that leaves can close it properly.
+        using var tunnel = tunnels.Track(context);
         await forward.SendAsync(context, route, admitted);
     }
 }

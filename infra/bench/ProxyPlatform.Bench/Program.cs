@@ -5,7 +5,7 @@ using ProxyPlatform.Bench.RateLimit;
 using ProxyPlatform.Bench.Throughput;
 using ProxyPlatform.Bench.Tls;
 
-// infra/bench/run.sh [all|propagation|restart|access|overlap|audit|fanout|apply|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
+// infra/bench/run.sh [all|propagation|restart|access|overlap|audit|fanout|apply|scaleup|throughput|ratelimit|tls] [--writes N] [--streams N] [--routes N] [--requests N] [--uncapped]
 //                    [--runs N] [--seconds N] [--targets direct,worker,yarp,nginx,haproxy] [--rate N]
 //                    [--handshakes N] [--certificates N]
 var which = args.Length > 0 && !args[0].StartsWith("--", StringComparison.Ordinal) ? args[0] : "all";
@@ -57,6 +57,9 @@ switch (which)
     case "apply":
         await ApplyBenchmark.RunAsync(Option("--runs") ?? 3);
         break;
+    case "scaleup":
+        await ScaleUpBenchmark.RunAsync(Option("--runs") ?? 3, Option("--routes") ?? 10_000);
+        break;
     case "ratelimit":
         await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         break;
@@ -72,6 +75,7 @@ switch (which)
             await AuditBenchmark.RunAsync(Option("--runs") ?? 3, Option("--writes") ?? 2000);
             await FanOutBenchmark.RunAsync([1_000, 2_000], 100);
             await ApplyBenchmark.RunAsync(Option("--runs") ?? 3);
+            await ScaleUpBenchmark.RunAsync(Option("--runs") ?? 3, 10_000);
             await RateLimitBenchmark.RunAsync(Option("--requests") ?? 1_000_000, args.Contains("--uncapped"));
         }
         interruptible = true;
@@ -89,7 +93,7 @@ switch (which)
         }
         break;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, audit, fanout, apply, ratelimit, throughput, tls, all (the default).");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: propagation, restart, access, overlap, audit, fanout, apply, scaleup, ratelimit, throughput, tls, all (the default).");
         return 2;
 }
 return 0;

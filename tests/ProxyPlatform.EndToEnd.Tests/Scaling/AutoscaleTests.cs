@@ -67,5 +67,8 @@ public sealed class AutoscaleTests
         await Eventually.Async(async () => await ReplicasAsync(platform) == 1, TimeSpan.FromMinutes(2),
             () => $"replicas stayed above 1\n{platform.Silos[0].Process.Output}");
         Assert.Contains("Autoscaler (actor autoscaler) scales pool default from 4 to 2 replicas", platform.Silos[0].Process.Output, StringComparison.Ordinal);
+        // The actor and action went with the grain call (Orleans RequestContext) to where the pool's change is committed.
+        Assert.Contains("replicas 4, by autoscaler (scale)", platform.Silos[0].Process.Output, StringComparison.Ordinal);
+        Assert.Contains("replicas 2, by autoscaler (scale)", platform.Silos[0].Process.Output, StringComparison.Ordinal);
     }
 }

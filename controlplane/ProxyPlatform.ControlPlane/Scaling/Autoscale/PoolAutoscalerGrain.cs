@@ -17,6 +17,9 @@ public sealed class PoolAutoscalerGrain(AutoscaleOptions options, TimeProvider t
 {
     public const string Actor = "autoscaler";
 
+    /// <summary>The action its changes are recorded under.</summary>
+    public const string ScaleAction = "scale";
+
     private AutoscaleWindow _window = AutoscaleWindow.None;
     private DateTimeOffset _lastTick = DateTimeOffset.MinValue;
     private string? _lastHold;
@@ -55,10 +58,7 @@ public sealed class PoolAutoscalerGrain(AutoscaleOptions options, TimeProvider t
             Actor, Pool, decision.From, decision.To, rate.RequestsPerSecond, rate.Workers, decision.PerReplica, decision.Target, autoscale.MinReplicas, autoscale.MaxReplicas, decision.Reason);
         try
         {
-            // The audit trail's actor of this change.
-            ChangeContext.SetActor("autoscaler", "autoscaler", null);
-            ChangeContext.Action = "scale";
-            await pools.Patch($$"""{"replicas":{{decision.To}}}""", ETags.Format(pool.Revision));
+            await PatchAsAutoscalerAsync(pools, decision.To, pool.Revision);
         }
         catch (AdminException ex)
         {
@@ -66,6 +66,19 @@ public sealed class PoolAutoscalerGrain(AutoscaleOptions options, TimeProvider t
             logger.LogWarning("Autoscaler did not scale pool {Pool} to {To}: {Reason}", Pool, decision.To, ex.Message);
             _window = AutoscaleWindow.None;
         }
+    }
+
+    /// <summary>
+    /// The patch, made as the actor <c>autoscaler</c> with the action <c>scale</c>: <see cref="ChangeContext"/>
+    /// puts both in Orleans' RequestContext, which goes with the grain call (and every call it makes) to
+    /// where the change is committed and audited. Set in this method's own async flow, they end with it and
+    /// never reach the tick's later calls.
+    /// </summary>
+    private static async Task PatchAsAutoscalerAsync(IDataPlanePoolGrain pools, int replicas, long revision)
+    {
+        ChangeContext.SetActor(Actor, Actor, null);
+        ChangeContext.Action = ScaleAction;
+        await pools.Patch($$"""{"replicas":{{replicas}}}""", ETags.Format(revision));
     }
 }
 
