@@ -175,7 +175,7 @@ function showFieldErrors(form, error, general) {
   form.querySelectorAll('.field.invalid').forEach(f => f.classList.remove('invalid'));
   const unplaced = [];
   for (const { field: name, message } of error.fieldErrors || []) {
-    const key = String(name).replace(/^\$\.?/, '').replace(/^(spec|body)\./, '');
+    const key = String(name).replace(/^\$\.?/, '').replace(/^(spec|body)\./, '').replace(/\[\d+\]/g, '');
     const candidates = [...form.querySelectorAll('.field')];
     const target = candidates.find(f => f.dataset.field.toLowerCase() === key.toLowerCase())
       || candidates.find(f => key.toLowerCase().startsWith(f.dataset.field.toLowerCase() + '.'))
