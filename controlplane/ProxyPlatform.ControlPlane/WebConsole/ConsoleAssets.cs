@@ -127,7 +127,6 @@ public static class ConsoleEndpoints
         var assets = app.ServiceProvider.GetRequiredService<ConsoleAssets>();
         var ui = app.MapGroup(ConsoleAssets.Prefix).AllowAnonymous();
         ui.MapGet("", assets.Index);
-        ui.MapGet("/", assets.Index);
         ui.MapGet("/assets/{hash}/{**path}", (HttpContext c, string hash, string path) => assets.Get(c, hash, path));
         return ui;
     }
