@@ -47,6 +47,30 @@ if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
   fi
 fi
 
+# The control plane's build copies the console's chart.js and js-yaml from npm (package-lock.json):
+# install Node.js and npm when they are missing and we may.
+if ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing nodejs and npm for the console's assets..." >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >&2 \
+      || echo "Could not install nodejs/npm; the control plane will not build." >&2
+  else
+    echo "npm is not installed (apt-get install nodejs npm); the control plane will not build." >&2
+  fi
+fi
+
+# The console tests drive Debian's chromium headless (Playwright with its executable path; no browser
+# is ever downloaded): install it likewise.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing chromium for the console tests..." >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+      || echo "Could not install chromium; the console tests will say so." >&2
+  else
+    echo "chromium is not installed (apt-get install chromium); the console tests will say so." >&2
+  fi
+fi
+
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
   --logger "trx" --logger "console;verbosity=normal" --results-directory "$work/results" "$@"

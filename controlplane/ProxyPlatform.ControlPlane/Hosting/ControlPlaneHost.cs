@@ -28,6 +28,7 @@ public static class ControlPlaneHost
         var listeners = new ControlPlaneListeners(new ListenerAddress(options.AdminUrl), new ListenerAddress(options.GrpcUrl), new ListenerAddress(options.OpsUrl));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(listeners);
+        builder.Services.AddSingleton<WebConsole.ConsoleAssets>();
         builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(PostgresPools.Commands(options.PostgresConnectionString)));
         builder.Services.AddKeyedSingleton(MetricsStorage, (_, _) => NpgsqlDataSource.Create(PostgresPools.Metrics(options.PostgresConnectionString)));
         builder.Services.AddSingleton(typeof(GrainReferences<>));
@@ -132,6 +133,7 @@ public static class ControlPlaneHost
         grpc.MapGrpcReflectionService().RequireAuthorization(Policies.Admin);
         app.MapRestAdminApi().WithMetadata(new ServedOn(Listener.Admin)).WithAdminOpenApi();
         app.MapAdminOpenApi();
+        WebConsole.ConsoleEndpoints.MapConsole(app).WithMetadata(new ServedOn(Listener.Admin));
         // A path no endpoint serves is a 404 problem like any other, for any admin key.
         app.MapFallback(context => Problems.Create(context, 404, "not-found", "Not found",
                 $"No admin endpoint answers {context.Request.Method} {context.Request.Path}.").ExecuteAsync(context))
