@@ -12,6 +12,11 @@ public interface ITenantConfigGrain : IGrainWithStringKey
     /// JSON as committed), through the pool's invariant checks; with <paramref name="dryRun"/> it checks and
     /// commits nothing. <paramref name="ifMatch"/> is compared with the current document's ETag.
     /// </summary>
+    /// <remarks>
+    /// Longer than the default grain call time-out: a document of thousands of resources is compared and checked
+    /// in full before its commit (which keeps its own deadline) on a busy node.
+    /// </remarks>
+    [ResponseTimeout("00:00:30")]
     Task<ConfigApplyOutcome> Apply(ConfigEntry[] desired, string? ifMatch, bool dryRun);
 }
 
