@@ -53,6 +53,8 @@ public sealed class ConfigStore(NpgsqlDataSource db)
         new("config", 6, "a pool's commits in order, for its workers' lag and convergence", """
             CREATE INDEX IF NOT EXISTS config_commits_by_pool ON config_commits (pool, revision);
             """),
+        // Version 7: the history the commit appends to (its historied step).
+        .. ConfigHistory.Migrations,
     ];
 
     /// <summary>
