@@ -171,9 +171,18 @@ public static class ScaleUpBenchmark
 
     private static async Task<JsonElement> PoolAsync(HttpClient admin)
     {
-        using var response = await admin.GetAsync("/v1/pools/default");
-        response.EnsureSuccessStatusCode();
-        return await response.Content.ReadFromJsonAsync<JsonElement>();
+        for (var attempt = 1; ; attempt++)
+        {
+            using var response = await admin.GetAsync("/v1/pools/default");
+            if (response.IsSuccessStatusCode)
+                return await response.Content.ReadFromJsonAsync<JsonElement>();
+            // Printed, not hidden: an answer other than 200 here is a finding of its own.
+            var body = await response.Content.ReadAsStringAsync();
+            Console.WriteLine($"GET /v1/pools/default answered {(int)response.StatusCode}: {body}");
+            if (attempt == 10)
+                throw new HttpRequestException($"GET /v1/pools/default answered {(int)response.StatusCode} ten times: {body}");
+            await Task.Delay(200);
+        }
     }
 
     private static IEnumerable<(string Id, string State, string ProxyUrl)> Workers(JsonElement pool) =>
