@@ -193,7 +193,7 @@ public sealed partial class ConsoleTests(ConsoleFixture fixture)
 
         using var route = await fixture.Platform.Admin.GetAsync("/v1/tenants/ui-acme/routes/api");
         var body = JsonNode.Parse(await route.Content.ReadAsStringAsync())!;
-        Assert.Null(body["match"]!["methods"]);
+        Assert.True(body["match"]!["methods"] is null or JsonArray { Count: 0 }, body.ToJsonString());
         Assert.Equal(1000, body["rateLimit"]!["requestsPerSecond"]!.GetValue<double>());
 
         // A valid edit is saved and shown.
