@@ -12,7 +12,7 @@ const label = time => new Date(time).toLocaleTimeString([], { hour: '2-digit', m
 function chartOf(canvas, series, yTitle, stacked) {
   return new window.Chart(canvas, {
     type: 'line',
-    data: { labels: [], datasets: series.map(s => ({ label: s, data: [], borderColor: COLORS[s], backgroundColor: COLORS[s] + '55', fill: stacked, pointRadius: 0, borderWidth: 2, tension: 0.2 })) },
+    data: { labels: [], datasets: series.map(s => ({ label: s, data: [], borderColor: COLORS[s], backgroundColor: COLORS[s] + '55', fill: stacked, pointRadius: 1.5, spanGaps: true, borderWidth: 2, tension: 0.2 })) },
     options: {
       animation: false, responsive: true, maintainAspectRatio: false, interaction: { mode: 'index', intersect: false },
       scales: { x: { ticks: { maxTicksLimit: 8, autoSkip: true } }, y: { beginAtZero: true, stacked, title: { display: true, text: yTitle } } },
