@@ -22,15 +22,15 @@ public static class AdminOpenApi
     private const string Json = "application/json";
 
     /// <summary>What an endpoint takes and answers, beside the problems every <c>/v1</c> endpoint can answer.</summary>
-    private sealed record Shape(Type? Body, params (int Status, Type? Type)[] Answers)
+    private sealed record Shape(Type? Body, params (int Status, Type Type)[] Answers)
     {
         public string BodyType { get; init; } = Json;
     }
 
-    private static (int, Type?) Ok<T>() => (StatusCodes.Status200OK, typeof(T));
-    private static (int, Type?) Created<T>() => (StatusCodes.Status201Created, typeof(T));
-    private static readonly (int, Type?) Pending = (StatusCodes.Status202Accepted, typeof(Rollout));
-    private static readonly (int, Type?) NoContent = (StatusCodes.Status204NoContent, null);
+    private static (int, Type) Ok<T>() => (StatusCodes.Status200OK, typeof(T));
+    private static (int, Type) Created<T>() => (StatusCodes.Status201Created, typeof(T));
+    private static readonly (int, Type) Pending = (StatusCodes.Status202Accepted, typeof(Rollout));
+    private static readonly (int, Type) NoContent = (StatusCodes.Status204NoContent, typeof(void));
 
     private static Shape Read<T>() => new(null, Ok<T>());
     private static Shape List<T>() => new(null, Ok<Page<T>>());
@@ -117,16 +117,18 @@ public static class AdminOpenApi
     {
         builder.Add(endpoint =>
         {
-            if (endpoint is not RouteEndpointBuilder { RoutePattern.RawText: { } pattern })
+            if (endpoint is not RouteEndpointBuilder { RoutePattern.RawText: { } raw })
                 return;
-            foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).Distinct())
+            // A group's own path ("/v1/pools" + "") is its pattern with a trailing slash.
+            var pattern = raw.Length > 1 ? raw.TrimEnd('/') : raw;
+            foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).Distinct().ToList())
             {
                 if (Shapes.TryGetValue($"{method} {pattern}", out var shape))
                 {
                     if (shape.Body is { } body)
                         endpoint.Metadata.Add(new AcceptsMetadata([shape.BodyType], body));
                     foreach (var (status, type) in shape.Answers)
-                        endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type is null ? [] : [Json]));
+                        endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type == typeof(void) ? [] : [Json]));
                 }
             }
             foreach (var status in ProblemStatuses)
