@@ -78,6 +78,12 @@ public static class AdminOpenApi
         ["DELETE /v1/pools/{pool}/tokens/{id}"] = new(null, NoContent),
     };
 
+    /// <summary>
+    /// The body an endpoint takes, for the document only: unlike <see cref="AcceptsMetadata"/>, routing does not read it,
+    /// so a body sent with another media type is still judged by the handler (a 400 naming the field), never a 404.
+    /// </summary>
+    private sealed record DescribedBody(Type Type, string ContentType);
+
     /// <summary>The problems any <c>/v1</c> call can answer: bad input, no or a refused key, absent, in conflict, stale If-Match.</summary>
     private static readonly int[] ProblemStatuses = [400, 401, 403, 404, 409, 412];
 
@@ -88,6 +94,17 @@ public static class AdminOpenApi
             options.ShouldInclude = description =>
                 description.ActionDescriptor.EndpointMetadata.OfType<ServedOn>().Any(s => s.Listener == Listener.Admin)
                 && description.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            options.AddOperationTransformer(async (operation, context, ct) =>
+            {
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<DescribedBody>().FirstOrDefault() is not { } body)
+                    return;
+                var schema = await context.GetOrCreateSchemaAsync(body.Type, null, ct);
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType> { [body.ContentType] = new OpenApiMediaType { Schema = schema } },
+                };
+            });
             options.AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo
@@ -126,7 +143,7 @@ public static class AdminOpenApi
                 if (Shapes.TryGetValue($"{method} {pattern}", out var shape))
                 {
                     if (shape.Body is { } body)
-                        endpoint.Metadata.Add(new AcceptsMetadata([shape.BodyType], body));
+                        endpoint.Metadata.Add(new DescribedBody(body, shape.BodyType));
                     foreach (var (status, type) in shape.Answers)
                         endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type == typeof(void) ? [] : [Json]));
                 }
