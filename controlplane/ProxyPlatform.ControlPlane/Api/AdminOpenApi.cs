@@ -22,15 +22,15 @@ public static class AdminOpenApi
     private const string Json = "application/json";
 
     /// <summary>What an endpoint takes and answers, beside the problems every <c>/v1</c> endpoint can answer.</summary>
-    private sealed record Shape(Type? Body, params (int Status, Type? Type)[] Answers)
+    private sealed record Shape(Type? Body, params (int Status, Type Type)[] Answers)
     {
         public string BodyType { get; init; } = Json;
     }
 
-    private static (int, Type?) Ok<T>() => (StatusCodes.Status200OK, typeof(T));
-    private static (int, Type?) Created<T>() => (StatusCodes.Status201Created, typeof(T));
-    private static readonly (int, Type?) Pending = (StatusCodes.Status202Accepted, typeof(Rollout));
-    private static readonly (int, Type?) NoContent = (StatusCodes.Status204NoContent, null);
+    private static (int, Type) Ok<T>() => (StatusCodes.Status200OK, typeof(T));
+    private static (int, Type) Created<T>() => (StatusCodes.Status201Created, typeof(T));
+    private static readonly (int, Type) Pending = (StatusCodes.Status202Accepted, typeof(Rollout));
+    private static readonly (int, Type) NoContent = (StatusCodes.Status204NoContent, typeof(void));
 
     private static Shape Read<T>() => new(null, Ok<T>());
     private static Shape List<T>() => new(null, Ok<Page<T>>());
@@ -78,6 +78,12 @@ public static class AdminOpenApi
         ["DELETE /v1/pools/{pool}/tokens/{id}"] = new(null, NoContent),
     };
 
+    /// <summary>
+    /// The body an endpoint takes, for the document only: unlike <see cref="AcceptsMetadata"/>, routing does not read it,
+    /// so a body sent with another media type is still judged by the handler (a 400 naming the field), never a 404.
+    /// </summary>
+    private sealed record DescribedBody(Type Type, string ContentType);
+
     /// <summary>The problems any <c>/v1</c> call can answer: bad input, no or a refused key, absent, in conflict, stale If-Match.</summary>
     private static readonly int[] ProblemStatuses = [400, 401, 403, 404, 409, 412];
 
@@ -88,6 +94,17 @@ public static class AdminOpenApi
             options.ShouldInclude = description =>
                 description.ActionDescriptor.EndpointMetadata.OfType<ServedOn>().Any(s => s.Listener == Listener.Admin)
                 && description.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
+            options.AddOperationTransformer(async (operation, context, ct) =>
+            {
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<DescribedBody>().FirstOrDefault() is not { } body)
+                    return;
+                var schema = await context.GetOrCreateSchemaAsync(body.Type, null, ct);
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType> { [body.ContentType] = new OpenApiMediaType { Schema = schema } },
+                };
+            });
             options.AddDocumentTransformer((document, _, _) =>
             {
                 document.Info = new OpenApiInfo
@@ -117,16 +134,18 @@ public static class AdminOpenApi
     {
         builder.Add(endpoint =>
         {
-            if (endpoint is not RouteEndpointBuilder { RoutePattern.RawText: { } pattern })
+            if (endpoint is not RouteEndpointBuilder { RoutePattern.RawText: { } raw })
                 return;
-            foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).Distinct())
+            // A group's own path ("/v1/pools" + "") is its pattern with a trailing slash.
+            var pattern = raw.Length > 1 ? raw.TrimEnd('/') : raw;
+            foreach (var method in endpoint.Metadata.OfType<IHttpMethodMetadata>().SelectMany(m => m.HttpMethods).Distinct().ToList())
             {
                 if (Shapes.TryGetValue($"{method} {pattern}", out var shape))
                 {
                     if (shape.Body is { } body)
-                        endpoint.Metadata.Add(new AcceptsMetadata([shape.BodyType], body));
+                        endpoint.Metadata.Add(new DescribedBody(body, shape.BodyType));
                     foreach (var (status, type) in shape.Answers)
-                        endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type is null ? [] : [Json]));
+                        endpoint.Metadata.Add(new ProducesResponseTypeMetadata(status, type, type == typeof(void) ? [] : [Json]));
                 }
             }
             foreach (var status in ProblemStatuses)
