@@ -61,6 +61,12 @@ public static class AdminOpenApi
         ["PUT /v1/tenants/{tenant}/certificates/{certificate}"] = Write<CertificateSpec, CertificateView>(),
         ["DELETE /v1/tenants/{tenant}/certificates/{certificate}"] = Delete,
         ["GET /v1/tenants/{tenant}/metrics"] = Read<TenantTrafficReport>(),
+        ["GET /v1/tenants/{tenant}/metrics/history"] = Read<TrafficHistoryReport>(),
+        ["GET /v1/tenants/{tenant}/config"] = Read<ConfigDocumentShape>(),
+        ["PUT /v1/tenants/{tenant}/config"] = new(typeof(ConfigDocumentShape), Ok<ConfigApplyShape>()),
+        ["POST /v1/tenants/{tenant}/rollback"] = new(typeof(RestConfigApi.RollbackRequest), Ok<ConfigApplyShape>()),
+        ["GET /v1/audit"] = List<AuditEntryShape>(),
+        ["GET /v1/tenants/{tenant}/audit"] = List<AuditEntryShape>(),
         ["POST /v1/tenants/{tenant}/explain"] = new(typeof(ProxyPlatform.Routing.ExplainQuery), Ok<ProxyPlatform.Routing.RequestExplanation>()),
         ["GET /v1/dataplanes"] = List<DataPlaneStatus>(),
         ["GET /v1/revisions/{revision}"] = Read<Rollout>(),
@@ -158,3 +164,24 @@ public static class AdminOpenApi
     public static IEndpointConventionBuilder MapAdminOpenApi(this IEndpointRouteBuilder app) =>
         app.MapOpenApi(DocumentPath).AllowAnonymous().WithMetadata(new ServedOn(Listener.Admin));
 }
+
+/// <summary>A tenant's configuration document as <c>/v1/tenants/{t}/config</c> answers and takes it: clusters (each with its backends) and routes by ID.</summary>
+public sealed record ConfigDocumentShape(
+    string? Tenant, long? Revision,
+    IReadOnlyDictionary<string, System.Text.Json.Nodes.JsonObject> Clusters,
+    IReadOnlyDictionary<string, RouteSpec> Routes);
+
+/// <summary>The answer of an apply, a dry run or a rollback: the revision it made (none when unchanged or dry) and the diff.</summary>
+public sealed record ConfigApplyShape(long? Revision, bool DryRun, bool Unchanged, ConfigDiffShape Diff);
+
+public sealed record ConfigDiffShape(
+    IReadOnlyList<System.Text.Json.Nodes.JsonObject> Added,
+    IReadOnlyList<System.Text.Json.Nodes.JsonObject> Changed,
+    IReadOnlyList<System.Text.Json.Nodes.JsonObject> Removed);
+
+/// <summary>One audit entry: who (key id and name), what, on which resource, at which revision, with before and after.</summary>
+public sealed record AuditEntryShape(
+    long Id, DateTimeOffset Time, AuditActorShape Actor, string Action, string? Tenant, string Resource, long? Revision,
+    string? RequestId, System.Text.Json.Nodes.JsonObject? Before, System.Text.Json.Nodes.JsonObject? After);
+
+public sealed record AuditActorShape(string Id, string Name);

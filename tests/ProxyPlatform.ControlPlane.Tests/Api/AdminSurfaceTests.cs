@@ -46,6 +46,7 @@ public sealed class AdminSurfaceTests
         ["PUT /v1/tenants/{tenant}/certificates/{certificate}"] = "PutCertificate",
         ["DELETE /v1/tenants/{tenant}/certificates/{certificate}"] = "DeleteCertificate",
         ["GET /v1/tenants/{tenant}/metrics"] = "GetTenantMetrics",
+        ["GET /v1/tenants/{tenant}/metrics/history"] = "GetTenantTrafficHistory",
         ["POST /v1/tenants/{tenant}/explain"] = "ExplainRequest",
         ["GET /v1/dataplanes"] = "ListDataplanes",
         ["GET /v1/revisions/{revision}"] = "GetRevision",
