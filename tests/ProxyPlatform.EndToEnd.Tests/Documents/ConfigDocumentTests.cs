@@ -66,6 +66,12 @@ public sealed class ConfigDocumentTests(TwoWorkerPlatform fixture) : IClassFixtu
         Assert.Equal(HttpStatusCode.OK, backend.StatusCode);
         var (_, nowETag) = await GetDocumentAsync(tenant);
         Assert.Equal(goodETag, nowETag);
+
+        // The rollback is one audit entry at its revision, its before and after the parts of the document it changed.
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM audit_log WHERE tenant = $1 AND revision = $2", tenant, revision));
+        Assert.Equal(1, await ScalarAsync(
+            "SELECT count(*) FROM audit_log WHERE tenant = $1 AND revision = $2 AND action = 'rollback' AND resource = '/v1/tenants/rollback/config' "
+            + "AND after->'routes' ? 'extra' AND NOT coalesce(before->'routes', '{}'::jsonb) ? 'extra'", tenant, revision));
     }
 
     [Fact]
@@ -102,6 +108,9 @@ public sealed class ConfigDocumentTests(TwoWorkerPlatform fixture) : IClassFixtu
         }
         Assert.Equal("origin", (await Platform.Workers[1].EchoAsync(host, "/svc-0999/x")).Backend);
         Assert.Equal(1000, (await GetDocumentAsync(tenant)).Document["routes"]!.AsObject().Count);
+        // One audit entry for the whole apply.
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM audit_log WHERE tenant = $1 AND revision > $2", tenant, created));
+        Assert.Equal(1, await ScalarAsync("SELECT count(*) FROM audit_log WHERE tenant = $1 AND revision = $2 AND action = 'config.apply'", tenant, revision));
     }
 
     [Fact]
@@ -332,13 +341,13 @@ public sealed class ConfigDocumentTests(TwoWorkerPlatform fixture) : IClassFixtu
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>The configuration, key and pool tables (DESIGN.md: "Comparing a database before and after"), without usage timestamps.</summary>
+    /// <summary>The configuration, key, pool and audit tables (DESIGN.md: "Comparing a database before and after"), without usage timestamps.</summary>
     private async Task<string> DumpAsync()
     {
         await using var connection = new NpgsqlConnection(Platform.ConnectionString);
         await connection.OpenAsync();
         var dump = new StringBuilder();
-        foreach (var table in new[] { "config_resources", "config_commits", "config_history", "config_history_horizon", "config_pruned", "credentials" })
+        foreach (var table in new[] { "config_resources", "config_commits", "config_history", "config_history_horizon", "config_pruned", "credentials", "audit_log" })
         {
             await using var command = new NpgsqlCommand(
                 $"SELECT coalesce(string_agg(row, E'\\n' ORDER BY row), '') FROM (SELECT (to_jsonb(t) - 'last_used_at')::text AS row FROM {table} t) rows", connection);
