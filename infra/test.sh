@@ -25,51 +25,29 @@ if [ -z "${PROXYPLATFORM_TEST_POSTGRES:-}" ]; then
   export PROXYPLATFORM_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
 fi
 
-# The proxy tests run Debian's httpbin as a real backend: install it when it is missing and we may.
-if ! /usr/bin/python3 -c "import httpbin" 2>/dev/null && ! python3 -c "import httpbin" 2>/dev/null; then
+# What the tests use from Debian, installed when missing and we may (root with apt-get); otherwise the
+# tests that need it say so. apt-get update runs once, and only when something is missing.
+apt_updated=""
+install_missing() { # PACKAGES WHAT-FOR IF-NOT
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing python3-httpbin for the proxy tests..." >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-httpbin; } >&2 \
-      || echo "Could not install python3-httpbin; the tests that need it will say so." >&2
+    echo "Installing $1 $2..." >&2
+    { { [ -n "$apt_updated" ] || apt-get update -qq; } && apt_updated=1 \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $1; } >&2 \
+      || echo "Could not install $1; $3." >&2
   else
-    echo "python3-httpbin is not installed (apt-get install python3-httpbin); the tests that need it will say so." >&2
+    echo "$1 is not installed (apt-get install $1); $3." >&2
   fi
-fi
-
-# The ACME tests run Debian's pebble, a real ACME server: install it likewise.
-if [ ! -x /usr/bin/pebble ] || [ ! -x /usr/bin/pebble-challtestsrv ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing pebble for the ACME tests..." >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pebble; } >&2 \
-      || echo "Could not install pebble; the ACME tests will say so." >&2
-  else
-    echo "pebble is not installed (apt-get install pebble); the ACME tests will say so." >&2
-  fi
-fi
-
-# The control plane's build copies the console's chart.js and js-yaml from npm (package-lock.json):
-# install Node.js and npm when they are missing and we may.
-if ! command -v npm >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing nodejs and npm for the console's assets..." >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >&2 \
-      || echo "Could not install nodejs/npm; the control plane will not build." >&2
-  else
-    echo "npm is not installed (apt-get install nodejs npm); the control plane will not build." >&2
-  fi
-fi
-
-# The console tests drive Debian's chromium headless (Playwright with its executable path; no browser
-# is ever downloaded): install it likewise.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing chromium for the console tests..." >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
-      || echo "Could not install chromium; the console tests will say so." >&2
-  else
-    echo "chromium is not installed (apt-get install chromium); the console tests will say so." >&2
-  fi
-fi
+}
+# Debian's httpbin, a real backend for the proxy tests.
+/usr/bin/python3 -c "import httpbin" 2>/dev/null || python3 -c "import httpbin" 2>/dev/null \
+  || install_missing python3-httpbin "for the proxy tests" "the tests that need it will say so"
+# Debian's pebble, a real ACME server.
+{ [ -x /usr/bin/pebble ] && [ -x /usr/bin/pebble-challtestsrv ]; } \
+  || install_missing pebble "for the ACME tests" "the ACME tests will say so"
+# The control plane's build copies the console's chart.js and js-yaml from npm (package-lock.json).
+command -v npm >/dev/null || install_missing "nodejs npm" "for the console's assets" "the control plane will not build"
+# The console tests drive Debian's chromium headless (Playwright with its executable path; no browser is downloaded).
+[ -x /usr/bin/chromium ] || install_missing chromium "for the console tests" "the console tests will say so"
 
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet || { echo "0 passed, 1 failed"; exit 1; }
 dotnet test ProxyPlatform.sln -c Release --no-build -nologo \
