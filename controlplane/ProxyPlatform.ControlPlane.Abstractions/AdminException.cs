@@ -104,3 +104,20 @@ public sealed class AdminException : Exception
 
     public static AdminException TooLarge(string field, string message) => new(AdminErrorKind.TooLarge, $"{field}: {message}", [new FieldError(field, message)]);
 }
+
+/// <summary>
+/// PostgreSQL (or the network to it) failed in a way a retry can outlive, inside a grain. Npgsql's own
+/// exceptions have no Orleans codec, so a grain call that ended in one reached its caller as a
+/// <c>CodecNotFoundException</c> (a 500); this one crosses silos, and the admin APIs answer it 503.
+/// </summary>
+[GenerateSerializer, Alias("pp.StorageUnavailableException")]
+public sealed class StorageUnavailableException : Exception
+{
+    public StorageUnavailableException(string message) : base(message)
+    {
+    }
+
+    public StorageUnavailableException()
+    {
+    }
+}

@@ -17,7 +17,7 @@ public static class TransientFailures
     {
         for (; error is not null && depth < 16; error = error.InnerException, depth++)
         {
-            if (error is Npgsql.NpgsqlException or SiloUnavailableException or OrleansMessageRejectionException or ClientNotAvailableException
+            if (error is Npgsql.NpgsqlException or StorageUnavailableException or SiloUnavailableException or OrleansMessageRejectionException or ClientNotAvailableException
                 or TimeoutException or Orleans.Storage.InconsistentStateException or System.Net.Sockets.SocketException or OperationCanceledException)
                 return error;
             if (error is AggregateException aggregate)

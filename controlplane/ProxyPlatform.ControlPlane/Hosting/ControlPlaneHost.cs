@@ -105,6 +105,7 @@ public static class ControlPlaneHost
                 o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
             });
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = ControlPlaneOptions.ResponseTimeout);
+            silo.AddIncomingGrainCallFilter<StorageFailureFilter>();
             silo.AddNpgsqlGrainStorageAsDefault(sp => sp.GetRequiredService<NpgsqlDataSource>());
             silo.AddNpgsqlGrainStorage(MetricsStorage, sp => sp.GetRequiredKeyedService<NpgsqlDataSource>(MetricsStorage));
             silo.Services.AddSerializer(serializer => serializer.AddJsonSerializer(

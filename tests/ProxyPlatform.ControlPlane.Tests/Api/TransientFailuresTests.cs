@@ -28,4 +28,16 @@ public sealed class TransientFailuresTests
         Assert.False(TransientFailures.IsTransient(new AggregateException(new NullReferenceException())));
         Assert.False(TransientFailures.IsTransient(null));
     }
+
+    [Fact]
+    public void A_grains_storage_failure_leaves_the_grain_as_an_exception_with_a_codec_that_the_admin_APIs_answer_503()
+    {
+        var translated = Hosting.StorageFailureFilter.Translate(new OrleansException("write failed", new Npgsql.NpgsqlException("Exception while reading from stream", new System.IO.IOException("reset"))));
+        var unavailable = Assert.IsType<StorageUnavailableException>(translated);
+        Assert.Contains("Exception while reading from stream", unavailable.Message);
+        Assert.True(TransientFailures.IsTransient(unavailable));
+        // Everything else crosses silos as it is.
+        Assert.Null(Hosting.StorageFailureFilter.Translate(new AdminException(AdminErrorKind.Conflict, "in the way")));
+        Assert.Null(Hosting.StorageFailureFilter.Translate(new InvalidOperationException("bug")));
+    }
 }
