@@ -48,8 +48,9 @@ public sealed class ConvergenceTests
             Assert.True(entry.GetProperty("connected").GetBoolean());
         }
 
-        // The last write's apply time on each worker.
-        using (var rollout = JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/revisions/{last}")))
+        // The last write's apply time on each worker. A worker's ACK reaches the rollout's record a moment after
+        // the worker has applied the revision: ?wait= holds the answer until every connected worker is in it.
+        using (var rollout = JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/revisions/{last}?wait=30s")))
         {
             Assert.Equal(JsonValueKind.String, rollout.RootElement.GetProperty("committedAt").ValueKind);
             var workers = rollout.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("id").GetString()!);
