@@ -6,13 +6,16 @@
 #   infra/chaos/run.sh [all|SCENARIO[,SCENARIO...]] [--short], a scenario one of: control-plane-down|silo-kill|distribution-silo-kill|postgres-down|backend-killed|
 #                       backend-hung|worker-restart|write-storm|network
 # --short runs each fault briefly (seconds instead of a minute). The network scenario needs root
-# (ip netns, veth, tc netem) and is skipped, saying so, without it. Exits 1 when a goal was missed.
+# (ip netns, veth, and tc netem or, where the kernel lacks it, iptables) and is skipped, saying so, without it. Exits 1 when a goal was missed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 if [ "$(id -u)" != 0 ]; then
-  echo "Not root: the network scenario (a network namespace with tc netem) will be skipped."
+  echo "Not root: the network scenario (a network namespace, tc netem or iptables) will be skipped."
+elif ! command -v iptables >/dev/null; then
+  # Without netem in the kernel, the network scenario drops packets with iptables' statistic match.
+  apt-get update -qq && apt-get install -y -qq iptables >/dev/null
 fi
 
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet

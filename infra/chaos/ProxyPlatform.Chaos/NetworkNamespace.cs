@@ -5,7 +5,8 @@ namespace ProxyPlatform.Chaos;
 
 /// <summary>
 /// A network namespace joined to the host by a veth pair (10.200.0.1 on the host, 10.200.0.2 inside),
-/// where a worker runs so that <c>tc netem</c> can delay and drop its control-plane traffic alone.
+/// where a worker runs so that its control-plane traffic alone can be delayed and dropped: by <c>tc netem</c>
+/// where the kernel has it, otherwise by a <see cref="LatencyRelay"/> and iptables' <c>statistic</c> match.
 /// Needs root. Removed on dispose (deleting the namespace deletes the pair).
 /// </summary>
 public sealed class NetworkNamespace : IAsyncDisposable
@@ -17,6 +18,7 @@ public sealed class NetworkNamespace : IAsyncDisposable
     private const string InsideSide = "ppchaos1";
 
     private bool _impaired;
+    private bool _dropping;
 
     private NetworkNamespace()
     {
@@ -84,9 +86,56 @@ public sealed class NetworkNamespace : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Drops each packet between the namespace and <paramref name="ports"/> on the host with <paramref name="probability"/>,
+    /// both ways, in the kernel (iptables' <c>statistic</c> match in the namespace): for kernels without <c>netem</c>.
+    /// </summary>
+    public async Task DropAsync(IReadOnlyList<int> ports, double probability)
+    {
+        _dropping = true;
+        var chance = probability.ToString("0.###", CultureInfo.InvariantCulture);
+        foreach (var port in ports.Select(p => p.ToString(CultureInfo.InvariantCulture)))
+        {
+            // A drop rule, then an accept rule with the same match that counts what got through.
+            foreach (var target in new[] { new[] { "-m", "statistic", "--mode", "random", "--probability", chance, "-j", "DROP" }, ["-j", "ACCEPT"] })
+            {
+                await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", "OUTPUT", "-o", InsideSide, "-p", "tcp", "-d", HostIp, "--dport", port, .. target]);
+                await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", "INPUT", "-i", InsideSide, "-p", "tcp", "-s", HostIp, "--sport", port, .. target]);
+            }
+        }
+    }
+
+    /// <summary>The packets to and from the ports <see cref="DropAsync"/> was given that got through and that were dropped, as the kernel counted them.</summary>
+    public async Task<(long Passed, long Dropped)> DropCountsAsync()
+    {
+        long passed = 0, dropped = 0;
+        foreach (var chain in new[] { "OUTPUT", "INPUT" })
+        {
+            var listing = await RunAsync(["ip", "netns", "exec", Name, "iptables", "-L", chain, "-v", "-n", "-x"]);
+            foreach (var line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields is [var packets, _, var target, ..] && long.TryParse(packets, CultureInfo.InvariantCulture, out var count))
+                {
+                    if (target == "DROP")
+                        dropped += count;
+                    else if (target == "ACCEPT")
+                        passed += count;
+                }
+            }
+        }
+        return (passed, dropped);
+    }
+
     /// <summary>Removes the impairment.</summary>
     public async Task RepairAsync()
     {
+        if (_dropping)
+        {
+            await RunAsync(["ip", "netns", "exec", Name, "iptables", "-F", "OUTPUT"], mayFail: true);
+            await RunAsync(["ip", "netns", "exec", Name, "iptables", "-F", "INPUT"], mayFail: true);
+            _dropping = false;
+        }
         if (!_impaired)
             return;
         await RunAsync(["ip", "netns", "exec", Name, "tc", "qdisc", "del", "dev", InsideSide, "root"], mayFail: true);
@@ -101,16 +150,17 @@ public sealed class NetworkNamespace : IAsyncDisposable
         await RunAsync(["ip", "link", "del", HostSide], mayFail: true);
     }
 
-    private static async Task RunAsync(string[] command, bool mayFail = false)
+    private static async Task<string> RunAsync(string[] command, bool mayFail = false)
     {
         var info = new ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var arg in command.Skip(1))
             info.ArgumentList.Add(arg);
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not run {command[0]}.");
         var error = process.StandardError.ReadToEndAsync();
-        await process.StandardOutput.ReadToEndAsync();
+        var output = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
         if (process.ExitCode != 0 && !mayFail)
             throw new InvalidOperationException($"{string.Join(' ', command)} exited with {process.ExitCode}: {await error}");
+        return output;
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using ProxyPlatform.Testing;
 
 namespace ProxyPlatform.Chaos;
@@ -168,33 +169,70 @@ public static class Scenarios
             $"{scene.Writes.Acknowledged} writes acknowledged in {settings.Storm.TotalSeconds:0} s; recovery: from the last write until both workers applied the highest acknowledged revision");
     }
 
-    /// <summary>Delay and loss between one worker and the control plane, that worker in a network namespace of its own.</summary>
+    /// <summary>
+    /// Delay and loss between one worker and the control plane, that worker in a network namespace of its own and
+    /// reaching the silos through a relay each: <c>tc netem</c> delays and drops where the kernel has it; otherwise
+    /// the relays delay and iptables drops packets in the kernel (docs/decisions.md, "Network faults without netem").
+    /// </summary>
     private static async Task<Outcome> NetworkAsync(PostgresServer postgres, Settings settings)
     {
+        const string name = "network delay/loss worker <-> control plane";
         if (Environment.UserName != "root")
         {
-            Log("skipped: the network scenario needs root (ip netns, veth, tc netem); run the suite as root");
-            return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: not root");
+            Log("skipped: the network scenario needs root (ip netns, veth, tc or iptables); run the suite as root");
+            return new Outcome(name, "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: not root");
         }
         await using var network = await NetworkNamespace.CreateAsync();
-        if (!await network.KernelHasNetemAsync())
+        var netem = await network.KernelHasNetemAsync();
+        var delay = TimeSpan.FromMilliseconds(300);
+        var jitter = TimeSpan.FromMilliseconds(100);
+        var relays = new List<LatencyRelay>();
+        try
         {
-            Log("skipped: this kernel has no netem (or prio) queueing discipline (tc qdisc add ... netem: unknown kind)");
-            return new Outcome("network delay/loss worker <-> control plane", "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: the kernel has no netem");
+            await using var scene = await Scene.StartAsync(postgres, "chaos-network", settings, settings.WritesPerSecond,
+                backendIp: NetworkNamespace.HostIp, siloArgs: [$"--Grpc:Url=http://{NetworkNamespace.HostIp}:0"],
+                secondWorker: platform =>
+                {
+                    // worker-2 prefers the second silo, as in every other scene.
+                    foreach (var silo in platform.Silos.Skip(1).Concat(platform.Silos.Take(1)))
+                    {
+                        var grpc = new Uri(silo.GrpcUrl);
+                        relays.Add(LatencyRelay.Start(IPAddress.Parse(NetworkNamespace.HostIp), new IPEndPoint(IPAddress.Parse(grpc.Host), grpc.Port), delay, jitter));
+                    }
+                    var urls = string.Join(',', relays.Select(r => $"http://{r.Endpoint}"));
+                    return platform.StartWorkerAsync(network.Launcher, "worker-2", 1, $"--ControlPlane:Url={urls}",
+                        $"--Proxy:Url=http://{NetworkNamespace.InsideIp}:0", $"--Ops:Url=http://{NetworkNamespace.InsideIp}:0", "--Proxy:HttpsUrl=off");
+                });
+            var relayPorts = relays.Select(r => r.Endpoint.Port).ToArray();
+            string how;
+            if (netem)
+            {
+                await network.ImpairAsync(relayPorts, "delay 300ms 100ms loss 10%");
+                how = "tc netem";
+            }
+            else
+            {
+                foreach (var relay in relays)
+                    relay.Delaying = true;
+                await network.DropAsync(relayPorts, 0.1);
+                how = "a delaying relay and iptables statistic drops (no netem in this kernel)";
+            }
+            Log($"delay 300 ms ± 100 ms, loss 10 % on the control-plane traffic of worker-2 for {settings.NetworkFault.TotalSeconds:0} s ({how})");
+            await Task.Delay(settings.NetworkFault);
+            var drops = netem ? "" : await network.DropCountsAsync() is var (passed, dropped) ? $"; the kernel dropped {dropped:N0} of {passed + dropped:N0} control-plane packets of worker-2" : "";
+            await network.RepairAsync();
+            foreach (var relay in relays)
+                relay.Delaying = false;
+            var since = Stopwatch.StartNew();
+            var recovery = await scene.RecoveryAsync(since, settings.Patience);
+            return await FinishAsync(scene, settings, $"delay 300±100 ms and 10 % loss worker <-> control plane for {settings.NetworkFault.TotalSeconds:0} s ({(netem ? "netns + tc netem" : "netns, relay delay + iptables loss")})",
+                settings.WritesPerSecond, recovery, TimeSpan.FromSeconds(30), $"recovery: from the repair until a write is acknowledged and applied by both workers{drops}");
         }
-        await using var scene = await Scene.StartAsync(postgres, "chaos-network", settings, settings.WritesPerSecond,
-            backendIp: NetworkNamespace.HostIp, siloArgs: [$"--Grpc:Url=http://{NetworkNamespace.HostIp}:0"],
-            secondWorker: platform => platform.StartWorkerAsync(network.Launcher, "worker-2", 1,
-                $"--Proxy:Url=http://{NetworkNamespace.InsideIp}:0", $"--Ops:Url=http://{NetworkNamespace.InsideIp}:0", "--Proxy:HttpsUrl=off"));
-        var grpcPorts = scene.Platform.Silos.Select(s => new Uri(s.GrpcUrl).Port).ToArray();
-        await network.ImpairAsync(grpcPorts, "delay 300ms 100ms loss 10%");
-        Log($"netem delay 300 ms ± 100 ms, loss 10 % on the control-plane traffic of worker-2 for {settings.NetworkFault.TotalSeconds:0} s");
-        await Task.Delay(settings.NetworkFault);
-        await network.RepairAsync();
-        var since = Stopwatch.StartNew();
-        var recovery = await scene.RecoveryAsync(since, settings.Patience);
-        return await FinishAsync(scene, settings, $"delay 300±100 ms and 10 % loss worker <-> control plane for {settings.NetworkFault.TotalSeconds:0} s (netns + tc netem)",
-            settings.WritesPerSecond, recovery, TimeSpan.FromSeconds(30), "recovery: from the repair until a write is acknowledged and applied by both workers");
+        finally
+        {
+            foreach (var relay in relays)
+                await relay.DisposeAsync();
+        }
     }
 
     /// <summary>Load for a last while, then stops it and the writes, and checks every acknowledged write.</summary>
