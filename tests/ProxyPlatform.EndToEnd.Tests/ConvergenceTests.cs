@@ -114,6 +114,17 @@ public sealed class ConvergenceTests
             var text = await MetricsAsync(platform.Silos[0]);
             Assert.True(BoundedStateTests.Gauge(text, "proxyplatform_config_lag_revisions", ("pool", "default"), ("worker", "stalled")) >= 1, text);
             Assert.Equal(0, BoundedStateTests.Gauge(text, "proxyplatform_config_lag_revisions", ("pool", "default"), ("worker", "steady")));
+
+            // A ?wait= that ends with the revision still pending (the frozen worker cannot apply it) answers as
+            // much as a read without one: when it was committed, and each worker's apply time and state.
+            using var waited = JsonDocument.Parse(await platform.Admin.GetStringAsync($"/v1/revisions/{behind}?wait=1s"));
+            Assert.False(waited.RootElement.GetProperty("complete").GetBoolean(), waited.RootElement.ToString());
+            Assert.Equal(JsonValueKind.String, waited.RootElement.GetProperty("committedAt").ValueKind);
+            var pending = waited.RootElement.GetProperty("workers").EnumerateArray().ToDictionary(w => w.GetProperty("id").GetString()!);
+            Assert.Equal(JsonValueKind.Number, pending["steady"].GetProperty("appliedAfterMs").ValueKind);
+            Assert.Equal("ready", pending["steady"].GetProperty("state").GetString());
+            Assert.Equal(JsonValueKind.Null, pending["stalled"].GetProperty("appliedAfterMs").ValueKind);
+            Assert.Equal("stale", pending["stalled"].GetProperty("state").GetString());
         }
         finally
         {

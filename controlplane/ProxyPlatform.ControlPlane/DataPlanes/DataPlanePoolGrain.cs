@@ -258,20 +258,21 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
 
     public async Task<Rollout> WaitForRollout(long revision, TimeSpan timeout)
     {
-        var rollout = Current(revision);
-        if (rollout.Complete || _waiters.Count >= MaxWaiters)
-            return rollout;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _waiters.Add((revision, done));
-        try
+        if (!Current(revision).Complete && _waiters.Count < MaxWaiters)
         {
-            await done.Task.WaitAsync(timeout, time);
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((revision, done));
+            try
+            {
+                await done.Task.WaitAsync(timeout, time);
+            }
+            catch (TimeoutException)
+            {
+                _waiters.RemoveAll(w => w.Done == done);
+            }
         }
-        catch (TimeoutException)
-        {
-            _waiters.RemoveAll(w => w.Done == done);
-        }
-        return Current(revision);
+        // The answer after a wait is the same as without one: with the commit time, each worker's apply time and state.
+        return await GetRollout(revision);
     }
 
     private Rollout Current(long revision)
