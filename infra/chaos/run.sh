@@ -11,11 +11,16 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
-if [ "$(id -u)" != 0 ]; then
+case " ${*:-all} " in
+  *all*|*network*) network=yes ;;
+  *) network=no ;;
+esac
+if [ "$network" = yes ] && [ "$(id -u)" != 0 ]; then
   echo "Not root: the network scenario (a network namespace, tc netem or iptables) will be skipped."
-elif ! command -v iptables >/dev/null; then
-  # Without netem in the kernel, the network scenario drops packets with iptables' statistic match.
-  apt-get update -qq && apt-get install -y -qq iptables >/dev/null
+elif [ "$network" = yes ] && ! command -v iptables >/dev/null; then
+  # Without netem in the kernel, the network scenario drops packets with iptables' statistic match
+  # (without either, it is skipped, saying so).
+  { apt-get update -qq && apt-get install -y -qq iptables >/dev/null; } || echo "Could not install iptables."
 fi
 
 dotnet build ProxyPlatform.sln -c Release -nologo -v quiet
@@ -31,7 +36,15 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$suite" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$suite" 2>/dev/null || true
   fi
-  if [ "$(id -u)" = 0 ]; then ip netns del ppchaos 2>/dev/null || true; fi
+  if [ "$(id -u)" = 0 ]; then
+    ip netns del ppchaos 2>/dev/null || true
+    # The host's chain of drops for the namespace's packets (NetworkNamespace.DropAsync).
+    if command -v iptables >/dev/null; then
+      iptables -D INPUT -i ppchaos0 -j PPCHAOS 2>/dev/null || true
+      iptables -F PPCHAOS 2>/dev/null || true
+      iptables -X PPCHAOS 2>/dev/null || true
+    fi
+  fi
 }
 trap cleanup INT TERM EXIT
 status=0

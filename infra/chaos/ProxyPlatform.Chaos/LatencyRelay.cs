@@ -16,7 +16,7 @@ public sealed class LatencyRelay : IAsyncDisposable
     private readonly IPEndPoint _target;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
-    private readonly List<TcpClient> _connections = [];
+    private readonly Dictionary<TcpClient, Task> _connections = [];
     private volatile bool _delaying;
 
     private LatencyRelay(IPAddress address, IPEndPoint target, TimeSpan delay, TimeSpan jitter)
@@ -59,22 +59,23 @@ public sealed class LatencyRelay : IAsyncDisposable
             {
                 return;
             }
-            _ = RelayAsync(inbound);
+            lock (_connections)
+                _connections[inbound] = RelayAsync(inbound);
         }
     }
 
     private async Task RelayAsync(TcpClient inbound)
     {
+        // Off the accepting loop at once, so that it never waits for a connection's set-up.
+        await Task.Yield();
         using var outbound = new TcpClient { NoDelay = true };
-        inbound.NoDelay = true;
-        lock (_connections)
-            _connections.Add(inbound);
         try
         {
+            inbound.NoDelay = true;
             await outbound.ConnectAsync(_target, _stop.Token);
             using var both = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            var up = PumpAsync(inbound.GetStream(), outbound.GetStream(), both.Token);
-            var down = PumpAsync(outbound.GetStream(), inbound.GetStream(), both.Token);
+            var up = PumpAsync(inbound.GetStream(), outbound.GetStream(), both);
+            var down = PumpAsync(outbound.GetStream(), inbound.GetStream(), both);
             await Task.WhenAny(up, down);
             // One side closed: the other is closed with it, as a relay in the path would.
             await both.CancelAsync();
@@ -92,10 +93,11 @@ public sealed class LatencyRelay : IAsyncDisposable
     }
 
     /// <summary>Reads from <paramref name="from"/> and writes each chunk to <paramref name="to"/> once its release time has come.</summary>
-    private async Task PumpAsync(NetworkStream from, NetworkStream to, CancellationToken cancel)
+    private async Task PumpAsync(NetworkStream from, NetworkStream to, CancellationTokenSource connection)
     {
+        var cancel = connection.Token;
         var chunks = Channel.CreateUnbounded<(byte[] Data, long ReleaseAt)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var writer = WriteAsync(chunks.Reader, to, cancel);
+        var writer = WriteAsync(chunks.Reader, to, connection);
         try
         {
             long lastRelease = 0;
@@ -127,8 +129,9 @@ public sealed class LatencyRelay : IAsyncDisposable
         await writer;
     }
 
-    private static async Task WriteAsync(ChannelReader<(byte[] Data, long ReleaseAt)> chunks, NetworkStream to, CancellationToken cancel)
+    private static async Task WriteAsync(ChannelReader<(byte[] Data, long ReleaseAt)> chunks, NetworkStream to, CancellationTokenSource connection)
     {
+        var cancel = connection.Token;
         try
         {
             await foreach (var (data, releaseAt) in chunks.ReadAllAsync(cancel))
@@ -142,6 +145,9 @@ public sealed class LatencyRelay : IAsyncDisposable
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
         {
+            // The side it writes to is gone: the whole connection ends, rather than its reader queueing for no one.
+            if (e is not OperationCanceledException)
+                await connection.CancelAsync();
         }
     }
 
@@ -149,10 +155,15 @@ public sealed class LatencyRelay : IAsyncDisposable
     {
         await _stop.CancelAsync();
         _listener.Stop();
+        Task[] relaying;
         lock (_connections)
-            foreach (var connection in _connections)
+        {
+            foreach (var connection in _connections.Keys)
                 connection.Dispose();
+            relaying = [.. _connections.Values];
+        }
         await _accepting;
+        await Task.WhenAll(relaying);
         _stop.Dispose();
     }
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -16,6 +17,8 @@ public sealed class NetworkNamespace : IAsyncDisposable
     public const string InsideIp = "10.200.0.2";
     private const string HostSide = "ppchaos0";
     private const string InsideSide = "ppchaos1";
+    /// <summary>The host's iptables chain for the drops of the namespace's packets (the jump to it matches the host side of the pair).</summary>
+    private const string HostChain = "PPCHAOS";
 
     private bool _impaired;
     private bool _dropping;
@@ -31,6 +34,7 @@ public sealed class NetworkNamespace : IAsyncDisposable
     {
         // A namespace left behind by a run that was killed.
         await RunAsync(["ip", "netns", "del", Name], mayFail: true);
+        await RemoveHostChainAsync();
         var network = new NetworkNamespace();
         try
         {
@@ -86,21 +90,43 @@ public sealed class NetworkNamespace : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether iptables runs here and the kernel has its <c>statistic</c> match (tried on the namespace's loopback).</summary>
+    public async Task<bool> CanDropAsync()
+    {
+        string[] rule = ["INPUT", "-i", "lo", "-m", "statistic", "--mode", "random", "--probability", "0.5", "-j", "ACCEPT"];
+        try
+        {
+            await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", .. rule]);
+            await RunAsync(["ip", "netns", "exec", Name, "iptables", "-D", .. rule]);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Drops each packet between the namespace and <paramref name="ports"/> on the host with <paramref name="probability"/>,
-    /// both ways, in the kernel (iptables' <c>statistic</c> match in the namespace): for kernels without <c>netem</c>.
+    /// both ways, in the kernel (iptables' <c>statistic</c> match), for kernels without <c>netem</c>. Each packet is
+    /// dropped where it arrives (the namespace's INPUT for the host's packets, the host's INPUT, in a chain of its own,
+    /// for the namespace's), so it is lost on the wire as far as the sender's TCP can tell: dropped in the sender's
+    /// OUTPUT, the sender would be told at once and send it again without treating it as a loss.
     /// </summary>
     public async Task DropAsync(IReadOnlyList<int> ports, double probability)
     {
         _dropping = true;
         var chance = probability.ToString("0.###", CultureInfo.InvariantCulture);
+        string[] drop = ["-m", "statistic", "--mode", "random", "--probability", chance, "-j", "DROP"];
+        await RunAsync(["iptables", "-N", HostChain]);
+        await RunAsync(["iptables", "-I", "INPUT", "-i", HostSide, "-j", HostChain]);
         foreach (var port in ports.Select(p => p.ToString(CultureInfo.InvariantCulture)))
         {
-            // A drop rule, then an accept rule with the same match that counts what got through.
-            foreach (var target in new[] { new[] { "-m", "statistic", "--mode", "random", "--probability", chance, "-j", "DROP" }, ["-j", "ACCEPT"] })
+            // A drop rule, then a rule with the same match that counts what got through.
+            foreach (var (inside, host) in new (string[], string[])[] { (drop, drop), (["-j", "ACCEPT"], ["-j", "RETURN"]) })
             {
-                await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", "OUTPUT", "-o", InsideSide, "-p", "tcp", "-d", HostIp, "--dport", port, .. target]);
-                await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", "INPUT", "-i", InsideSide, "-p", "tcp", "-s", HostIp, "--sport", port, .. target]);
+                await RunAsync(["ip", "netns", "exec", Name, "iptables", "-A", "INPUT", "-i", InsideSide, "-p", "tcp", "-s", HostIp, "--sport", port, .. inside]);
+                await RunAsync(["iptables", "-A", HostChain, "-p", "tcp", "-s", InsideIp, "-d", HostIp, "--dport", port, .. host]);
             }
         }
     }
@@ -109,9 +135,12 @@ public sealed class NetworkNamespace : IAsyncDisposable
     public async Task<(long Passed, long Dropped)> DropCountsAsync()
     {
         long passed = 0, dropped = 0;
-        foreach (var chain in new[] { "OUTPUT", "INPUT" })
+        foreach (var listing in new[]
+                 {
+                     await RunAsync(["ip", "netns", "exec", Name, "iptables", "-L", "INPUT", "-v", "-n", "-x"]),
+                     await RunAsync(["iptables", "-L", HostChain, "-v", "-n", "-x"]),
+                 })
         {
-            var listing = await RunAsync(["ip", "netns", "exec", Name, "iptables", "-L", chain, "-v", "-n", "-x"]);
             foreach (var line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -119,7 +148,7 @@ public sealed class NetworkNamespace : IAsyncDisposable
                 {
                     if (target == "DROP")
                         dropped += count;
-                    else if (target == "ACCEPT")
+                    else if (target is "ACCEPT" or "RETURN")
                         passed += count;
                 }
             }
@@ -132,8 +161,8 @@ public sealed class NetworkNamespace : IAsyncDisposable
     {
         if (_dropping)
         {
-            await RunAsync(["ip", "netns", "exec", Name, "iptables", "-F", "OUTPUT"], mayFail: true);
             await RunAsync(["ip", "netns", "exec", Name, "iptables", "-F", "INPUT"], mayFail: true);
+            await RemoveHostChainAsync();
             _dropping = false;
         }
         if (!_impaired)
@@ -141,6 +170,14 @@ public sealed class NetworkNamespace : IAsyncDisposable
         await RunAsync(["ip", "netns", "exec", Name, "tc", "qdisc", "del", "dev", InsideSide, "root"], mayFail: true);
         await RunAsync(["tc", "qdisc", "del", "dev", HostSide, "root"], mayFail: true);
         _impaired = false;
+    }
+
+    /// <summary>The host's chain of drop rules and the jump to it (also what a run that was killed left behind).</summary>
+    private static async Task RemoveHostChainAsync()
+    {
+        await RunAsync(["iptables", "-D", "INPUT", "-i", HostSide, "-j", HostChain], mayFail: true);
+        await RunAsync(["iptables", "-F", HostChain], mayFail: true);
+        await RunAsync(["iptables", "-X", HostChain], mayFail: true);
     }
 
     public async ValueTask DisposeAsync()
@@ -155,7 +192,19 @@ public sealed class NetworkNamespace : IAsyncDisposable
         var info = new ProcessStartInfo(command[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var arg in command.Skip(1))
             info.ArgumentList.Add(arg);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not run {command[0]}.");
+        Process? started;
+        try
+        {
+            started = Process.Start(info);
+        }
+        catch (Win32Exception e)
+        {
+            // Not installed (iptables, on a machine that has never needed it).
+            if (mayFail)
+                return "";
+            throw new InvalidOperationException($"Could not run {command[0]}: {e.Message}", e);
+        }
+        using var process = started ?? throw new InvalidOperationException($"Could not run {command[0]}.");
         var error = process.StandardError.ReadToEndAsync();
         var output = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();

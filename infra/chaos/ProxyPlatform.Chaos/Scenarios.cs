@@ -184,6 +184,11 @@ public static class Scenarios
         }
         await using var network = await NetworkNamespace.CreateAsync();
         var netem = await network.KernelHasNetemAsync();
+        if (!netem && !await network.CanDropAsync())
+        {
+            Log("skipped: this kernel has no netem, and iptables with its statistic match is not available to drop packets instead");
+            return new Outcome(name, "-", 0, 0, 0, false, 0, 0, 0, 0, TimeSpan.Zero, TimeSpan.Zero, "skipped: neither netem nor iptables' statistic match");
+        }
         var delay = TimeSpan.FromMilliseconds(300);
         var jitter = TimeSpan.FromMilliseconds(100);
         var relays = new List<LatencyRelay>();
