@@ -208,8 +208,10 @@ public sealed class DataPlanePoolGrain(TimeProvider time, ControlPlaneOptions op
         var lagSeconds = oldest is { } unapplied ? Math.Max(0, (now - unapplied).TotalSeconds) : 0;
         if (lag == 0 && worker.Connected)
             _caughtUp[worker.Worker] = worker.ConnectedSince;
-        // A worker that said it drains (or leaves) is that, whatever its lag.
-        var state = worker.Drain is { } drain ? drain
+        // A worker that said it drains (or leaves) is that, whatever its lag; one that drained and went away
+        // without saying it leaves (its report lost, or it was killed while draining) is gone, like any worker
+        // that is not connected.
+        var state = worker.Drain is { } drain && (worker.Connected || drain != WorkerStates.Draining) ? drain
             : !worker.Connected ? WorkerStates.Gone
             : lagSeconds > options.StaleAfter.TotalSeconds || (options.StaleAfterRevisions is { } most && lag > most) ? WorkerStates.Stale
             : lag == 0 || (_caughtUp.TryGetValue(worker.Worker, out var caughtUp) && caughtUp == worker.ConnectedSince) ? WorkerStates.Ready

@@ -28,7 +28,9 @@ public sealed record PoolReplicas(string Provider, int? Desired, int Actual, int
             var lag = worker.Progress?.LagRevisions ?? revisions.Count(r => r > worker.AppliedRevision);
             // The pool's own judgement (stale, ready, gone: DataPlanePoolGrain.ProgressOf, the same as /v1/dataplanes),
             // narrowed by what the provider sees: a process that is draining, or not ready yet.
-            var state = worker.Drain is { } drain ? drain
+            // Draining needs a worker that is still there: connected, or a process the provider still runs.
+            var state = worker.Drain is { } drain && (drain != ReplicaStates.Draining || worker.Connected || instance is not null) ? drain
+                : worker.Drain is not null ? ReplicaStates.Gone
                 : instance?.State == ReplicaStates.Draining ? ReplicaStates.Draining
                 : worker.Progress is { } progress
                     ? (progress.State == ReplicaStates.Ready && instance?.State is not (null or ReplicaStates.Ready) ? ReplicaStates.Starting : progress.State)

@@ -137,6 +137,41 @@ public sealed class PoolScalingTests
     }
 
     [Fact]
+    public async Task A_worker_killed_while_it_drains_is_shown_gone_not_draining()
+    {
+        await using var backend = await TestBackend.StartAsync("drainkill");
+        // A drain far longer than the test: the worker is still draining when it is killed, so it never says it leaves.
+        await using var workers = await ProcessWorkers.StartAsync("scale-drain-kill", drainSeconds: 600);
+        var admin = workers.Platform.Admin;
+        await workers.Platform.CreateServiceAsync("drainkill", "drainkill.test", [backend]);
+        await workers.ScaleAsync(2);
+        await workers.WaitReadyAsync(2);
+
+        await workers.ScaleAsync(1);
+        // The worker itself has said it drains (its own report, not only the provider's view of the slot).
+        await Eventually.Async(() => DataplaneStateAsync(admin, "default-1"), state => state == "draining", TimeSpan.FromSeconds(60),
+            state => $"default-1 is {state}, not draining");
+        var victim = workers.Running().Single(r => r.Id == "default-1");
+        using (var process = Process.GetProcessById(victim.Pid))
+            process.Kill();
+
+        // Gone, on both views, once its stream has ended; and not started again: its slot was retired.
+        var pool = await Eventually.Async(() => ProcessWorkers.PoolAsync(admin),
+            p => p.GetProperty("workers").EnumerateArray().Any(w => w.GetProperty("id").GetString() == "default-1" && w.GetProperty("state").GetString() == "gone"),
+            TimeSpan.FromSeconds(60), p => $"default-1 is not gone: {p}");
+        Assert.Equal("gone", await DataplaneStateAsync(admin, "default-1"));
+        Assert.Equal(1, pool.GetProperty("readyReplicas").GetInt32());
+        Assert.Equal(["default-0"], workers.Running().Select(r => r.Id));
+    }
+
+    private static async Task<string?> DataplaneStateAsync(HttpClient admin, string worker)
+    {
+        using var list = JsonDocument.Parse(await admin.GetStringAsync("/v1/dataplanes"));
+        return list.RootElement.GetProperty("items").EnumerateArray()
+            .Where(i => i.GetProperty("id").GetString() == worker).Select(i => i.GetProperty("state").GetString()).FirstOrDefault();
+    }
+
+    [Fact]
     public async Task A_pool_scaled_to_0_stops_every_worker_and_scaled_back_to_1_serves_again()
     {
         await using var backend = await TestBackend.StartAsync("zero");
