@@ -28,11 +28,13 @@ public sealed class MetricsReporter(TrafficRegistry registry, DataPlaneOptions o
         using var timer = new PeriodicTimer(options.MetricsInterval, time);
         while (await timer.WaitForNextTickAsync(streamClosed))
         {
-            var changed = new List<(TrafficSeries Series, TrafficReading Reading)>();
+            var changed = new List<(TrafficSeries Series, TrafficReading Reading, bool Retired)>();
             var silent = new List<TrafficSeries>();
             foreach (var series in registry.All())
             {
-                // Read retirement first: a series retired after this point is still read in full next time.
+                // Read retirement once, first: a series retired after this point is reported and kept as
+                // live now, and read in full, marked removed, next time. Reading it again later would
+                // drop a series retired during the send without ever reporting it removed.
                 var retired = series.Retired;
                 var requests = series.Counters.Requests;
                 if (requests == 0)
@@ -43,7 +45,7 @@ public sealed class MetricsReporter(TrafficRegistry registry, DataPlaneOptions o
                 }
                 if (!retired && reported.TryGetValue(series, out var last) && last == requests)
                     continue;
-                changed.Add((series, series.Counters.Read()));
+                changed.Add((series, series.Counters.Read(), retired));
             }
             foreach (var series in silent)
                 registry.Drop(series);
@@ -56,13 +58,13 @@ public sealed class MetricsReporter(TrafficRegistry registry, DataPlaneOptions o
                     ReadAtUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
                 };
                 report.LatencyBoundsMs.Add(Bounds);
-                foreach (var (series, reading) in changed.Skip(offset).Take(MaxSeriesPerReport))
-                    report.Series.Add(ToProto(series, reading));
+                foreach (var (series, reading, retired) in changed.Skip(offset).Take(MaxSeriesPerReport))
+                    report.Series.Add(ToProto(series, reading, retired));
                 await send(new WorkerMessage { Metrics = report }, streamClosed);
             }
-            foreach (var (series, reading) in changed)
+            foreach (var (series, reading, retired) in changed)
             {
-                if (series.Retired)
+                if (retired)
                 {
                     registry.Drop(series);
                     reported.Remove(series);
@@ -75,7 +77,7 @@ public sealed class MetricsReporter(TrafficRegistry registry, DataPlaneOptions o
         }
     }
 
-    private static TrafficSample ToProto(TrafficSeries series, TrafficReading reading)
+    private static TrafficSample ToProto(TrafficSeries series, TrafficReading reading, bool retired)
     {
         var sample = new TrafficSample
         {
@@ -88,7 +90,7 @@ public sealed class MetricsReporter(TrafficRegistry registry, DataPlaneOptions o
             BytesIn = (ulong)reading.BytesIn,
             BytesOut = (ulong)reading.BytesOut,
             LatencySumUs = (ulong)reading.LatencySumUs,
-            Removed = series.Retired,
+            Removed = retired,
         };
         foreach (var count in reading.RequestsByClass)
             sample.RequestsByClass.Add((ulong)count);

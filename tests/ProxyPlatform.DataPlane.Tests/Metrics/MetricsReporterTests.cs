@@ -21,10 +21,11 @@ public sealed class MetricsReporterTests
         var reports = Channel.CreateUnbounded<MetricsReport>();
         using var stream = new CancellationTokenSource();
         var reporter = new MetricsReporter(registry, Options, TimeProvider.System);
-        var running = reporter.RunAsync((message, _) => reports.Writer.WriteAsync(message.Metrics).AsTask(), stream.Token);
 
+        // Recorded before the reporter starts, so that no report can fall between the two.
         api.Counters.Record(200, 0, 0, 10);
         api.Counters.Record(503, 0, 0, 10);
+        var running = reporter.RunAsync((message, _) => reports.Writer.WriteAsync(message.Metrics).AsTask(), stream.Token);
         var first = await NextWithAsync(reports, "api");
         var sample = first.Series.Single();
         Assert.Equal(SeriesKind.Route, sample.Kind);
@@ -33,10 +34,10 @@ public sealed class MetricsReporterTests
         Assert.False(sample.Removed);
 
         // The route is removed after one more request: its final values go out once, then it is gone.
+        // A report may fall between the request and the removal: it carries the request, not yet removed.
         api.Counters.Record(404, 0, 0, 10);
         registry.RetireRoute(ResourceKey.OfRoute("acme", "api"));
-        var last = (await NextWithAsync(reports, "api")).Series.Single(s => s.Route == "api");
-        Assert.True(last.Removed);
+        var last = (await NextWithAsync(reports, "api", removed: true)).Series.Single(s => s.Route == "api");
         Assert.Equal([0UL, 1, 0, 1, 1], last.RequestsByClass);
         // The reporter drops the series once the send that carried it has completed, which is just
         // after the report reached this test's channel.
@@ -52,13 +53,46 @@ public sealed class MetricsReporterTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
     }
 
-    private static async Task<MetricsReport> NextWithAsync(Channel<MetricsReport> reports, string route)
+    [Fact]
+    public async Task A_series_removed_while_a_report_is_being_sent_is_reported_removed_with_its_final_values_next_time()
+    {
+        var registry = new TrafficRegistry();
+        var api = registry.Route(ResourceKey.OfRoute("acme", "api"), ResourceKey.OfCluster("acme", "web"));
+        api.Counters.Record(200, 0, 0, 10);
+        var reports = Channel.CreateUnbounded<MetricsReport>();
+        using var stream = new CancellationTokenSource();
+        var reporter = new MetricsReporter(registry, Options, TimeProvider.System);
+        var sends = 0;
+        var running = reporter.RunAsync((message, _) =>
+        {
+            // During the first send, after the reporter has read the series: one more request, then the
+            // route is removed, as a configuration update applied at that moment would.
+            if (Interlocked.Increment(ref sends) == 1)
+            {
+                api.Counters.Record(503, 0, 0, 10);
+                registry.RetireRoute(ResourceKey.OfRoute("acme", "api"));
+            }
+            return reports.Writer.WriteAsync(message.Metrics).AsTask();
+        }, stream.Token);
+
+        var first = (await NextWithAsync(reports, "api")).Series.Single();
+        Assert.False(first.Removed);
+        Assert.Equal([0UL, 1, 0, 0, 0], first.RequestsByClass);
+        var last = (await NextWithAsync(reports, "api", removed: true)).Series.Single();
+        Assert.Equal([0UL, 1, 0, 0, 1], last.RequestsByClass);
+        await Eventually.Async(() => !registry.All().Contains(api), null, () => "the removed route's series is still in the registry");
+
+        await stream.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+    }
+
+    private static async Task<MetricsReport> NextWithAsync(Channel<MetricsReport> reports, string route, bool removed = false)
     {
         using var timeout = new CancellationTokenSource(Eventually.Patience);
         while (true)
         {
             var report = await reports.Reader.ReadAsync(timeout.Token);
-            if (report.Series.Any(s => s.Route == route))
+            if (report.Series.Any(s => s.Route == route && (!removed || s.Removed)))
                 return report;
         }
     }
